@@ -65,43 +65,141 @@ def _not_yet(command: str) -> None:
 # --- run ---------------------------------------------------------------------------
 @app.command()
 def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML).")) -> None:
-    """Compress, export, benchmark and gate the model that RECIPE describes."""
-    _not_yet("run")
+    """Compress, export, benchmark and gate the model that RECIPE describes.
+
+    Exit 0: released (RUN/release/); 1: refused (RUN/refused/); 2: bad recipe or data;
+    3: a stage failed at run time (completed stages kept, see RUN/run.json).
+    """
+    from compress_gate.pipeline import run_recipe
+
+    with exit_codes():
+        outcome = run_recipe(recipe, console=out_console)
+    raise typer.Exit(0 if outcome.passed else 1)
 
 
 # --- gate --------------------------------------------------------------------------
 @app.command()
-def gate() -> None:
+def gate(
+    data: Path = typer.Option(..., "--data", help="Eval data (data.npz: ids, labels, split, group__*)."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher predictions (npz: ids, scores)."),  # noqa: UP007
+    student: Optional[list[Path]] = typer.Option(  # noqa: UP007
+        None, "--student", help="Student predictions; repeat for a population (the first ships)."),
+    teacher_model: Optional[Path] = typer.Option(  # noqa: UP007
+        None, "--teacher-model", help="Teacher ONNX model, scored with ONNX Runtime on the data's inputs."),
+    student_model: Optional[list[Path]] = typer.Option(  # noqa: UP007
+        None, "--student-model", help="Student ONNX model(s), scored like --teacher-model."),
+    limits: Optional[Path] = typer.Option(  # noqa: UP007
+        None, "--limits", help="Limits YAML (or a recipe with a gate: section); none: report only."),
+    out: Path = typer.Option(..., "--out", help="Directory for report.json, junit.xml, thresholds, overrides."),
+    as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+) -> None:
     """Judge teacher and student predictions against limits; exit 0 pass, 1 refused, 2 bad input."""
-    _not_yet("gate")
+    import json
+
+    from compress_gate.gate import run_gate
+    from compress_gate.gate.outputs import summary_lines
+
+    with exit_codes(), err_console.status("gate") as status:
+        result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
+                                 teacher_model=teacher_model, student_models=student_model or [],
+                                 say=status.update)
+    if as_json:
+        typer.echo(json.dumps(result.report, indent=2))
+    else:
+        for line in summary_lines(result.report, paths):
+            out_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(0 if result.passed else 1)
 
 
 # --- bench -------------------------------------------------------------------------
 @app.command()
-def bench() -> None:
+def bench(
+    models: list[Path] = typer.Argument(..., help="ONNX models; the first is the reference (teacher)."),
+    engine: Optional[list[str]] = typer.Option(  # noqa: UP007
+        None, "--engine", "-e", help="onnxruntime, deepsparse, onnxruntime-cuda, onnxruntime-tensorrt "
+        "(repeatable; default: all, unavailable ones skipped with the reason)."),
+    batch_size: Optional[list[int]] = typer.Option(  # noqa: UP007
+        None, "--batch-size", "-b", help="Repeatable; default 1 and 32."),
+    iterations: int = typer.Option(20, help="Timed runs per model, engine and batch size (interleaved)."),
+    warmup: int = typer.Option(3, help="Untimed runs first."),
+    threads: Optional[int] = typer.Option(None, help="Threads per engine; default: all usable CPUs."),  # noqa: UP007
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the results JSON here."),  # noqa: UP007
+) -> None:
     """Benchmark ONNX models on DeepSparse and ONNX Runtime (CPU, and GPU when present)."""
-    _not_yet("bench")
+    import json
+
+    from compress_gate._atomic import write_json
+    from compress_gate.engines.benchmark import benchmark_models
+    from compress_gate.engines.table import benchmark_failures, benchmark_table
+
+    names = [p.stem if [m.stem for m in models].count(p.stem) == 1 else str(p) for p in models]
+    with exit_codes(), err_console.status("benchmarking") as status:
+        result = benchmark_models(dict(zip(names, models)), engine, batch_sizes=tuple(batch_size or (1, 32)),
+                                  iterations=iterations, warmup=warmup, num_threads=threads, progress=status.update)
+    if out is not None:
+        write_json(out, result)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        out_console.print(benchmark_table(result))
+    problems = benchmark_failures(result, engine)
+    for problem in problems:
+        err_console.print(f"[bold red]engine failure:[/] {problem}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_RUNTIME_FAILURE if problems else 0)
 
 
 # --- predict -----------------------------------------------------------------------
 @app.command()
-def predict() -> None:
-    """Run a release bundle (thresholds and overrides applied) on inputs."""
-    _not_yet("predict")
+def predict(
+    bundle: Path = typer.Argument(..., help="A release bundle directory (RUN/release)."),
+    inputs: Path = typer.Argument(..., help="An .npz with `inputs` (N, C, H, W) float32 and optional `ids`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output .npz (default: INPUTS.preds.npz)."),  # noqa: UP007
+    engine: str = typer.Option("onnxruntime", "--engine", help="onnxruntime (default) or deepsparse."),
+) -> None:
+    """Run a release bundle (thresholds and overrides applied) on inputs; a tampered bundle exits 2."""
+    from compress_gate.bundle import predict_npz
+
+    with exit_codes():
+        prediction, written = predict_npz(bundle, inputs, out, engine=engine)
+    out_console.print(f"{len(prediction.ids)} predictions ({int(prediction.overridden.sum())} overridden) "
+                      f"-> {written}", highlight=False)
 
 
 # --- init --------------------------------------------------------------------------
 @app.command()
-def init() -> None:
-    """Write a commented starter recipe."""
-    _not_yet("init")
+def init(
+    path: Path = typer.Argument(Path("recipe.yaml"), help="Where to write the recipe."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter recipe (it runs the embedded demo as written)."""
+    from compress_gate.config.starter import write_starter_recipe
+
+    with exit_codes():
+        written = write_starter_recipe(path, force=force)
+    out_console.print(f"wrote {written}; run it with `compress-gate run {written}`", highlight=False)
 
 
 # --- audit -------------------------------------------------------------------------
 @app.command()
-def audit() -> None:
+def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `audit:` section sets the "
+                                        "population size, top-k and splits.")) -> None:
     """Find compression-identified exemplars (CIEs) for human review."""
-    _not_yet("audit")
+    from compress_gate.audit import run_audit
+    from compress_gate.config.run import load_run_config
+    from compress_gate.report._format import fmt
+
+    with exit_codes(), err_console.status("auditing") as status:
+        config = load_run_config(recipe)
+        result = run_audit(config, config.audit, say=status.update)
+    s = result.summary
+    out_console.print(f"{s['n_cie']} modal CIEs among {s['n_samples']} samples ({s['n_dense']} dense, "
+                      f"{s['n_compressed']} compressed models, {s['seconds']:.0f} s).", highlight=False)
+    for population, acc in result.findings.accuracy.items():
+        out_console.print(f"  {population}: accuracy {fmt(acc['cie'], percent=True, reason='no CIEs')} on CIEs, "
+                          f"{fmt(acc['non_cie'], percent=True, reason='no non-CIEs')} on non-CIEs", highlight=False)
+    for name, path in result.paths.items():
+        out_console.print(f"  {name}: {path}", highlight=False)
 
 
 def main() -> None:

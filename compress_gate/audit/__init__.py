@@ -1,1 +1,69 @@
-"""TODO"""
+"""The CIE audit (Hooker et al. 2020, "What do compressed deep neural networks forget?").
+
+:func:`run_audit` trains or loads a population of dense models and one of compressed
+models (seeds ``seed .. seed + population - 1``), finds the compression-identified
+exemplars (modal CIEs) and ranks every audited sample by its Taxicab score, then writes
+``audit.csv``, ``audit.html`` (the top-k as images with their labels, for a domain
+expert) and ``audit.json`` into ``audit.output`` (default ``<run output>/audit``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from compress_gate.config.audit import AuditConfig
+from compress_gate.config.run import RunConfig
+
+if TYPE_CHECKING:
+    from compress_gate.audit.analysis import AuditFindings
+
+__all__ = ["AuditResult", "run_audit"]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """What :func:`run_audit` wrote (``paths``: csv, html, json) and its ``summary``."""
+
+    paths: dict[str, Path]
+    summary: dict[str, Any]
+    findings: AuditFindings
+
+
+def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], None] | None = None) -> AuditResult:
+    """Run the audit the module docstring describes; return the paths written and the summary.
+
+    Raises
+    ------
+    InputError
+        Bad data or prediction files, or a recipe whose teacher is a fixed checkpoint
+        (see :func:`compress_gate.audit.population.obtain_populations`).
+    RuntimeFailure
+        Training diverged.
+    """
+    from compress_gate.audit.analysis import analyse_populations
+    from compress_gate.audit.outputs import render_audit_html, write_audit_csv, write_audit_json
+    from compress_gate.audit.population import obtain_populations
+    from compress_gate.data.sources import load_dataset
+
+    started = time.perf_counter()
+    say = say or (lambda message: None)
+    data = load_dataset(config.data, base_dir=config.output.parent)
+    mask = data.mask(*audit.splits)
+    dense, compressed = obtain_populations(config, audit, data, mask, say=say)
+    audited = data.subset(mask)
+    findings = analyse_populations(audited, dense.scores, compressed.scores, seed=config.seed)
+    out_dir = audit.output or config.output / "audit"
+    summary = {"n_samples": int(audited.n_samples), "splits": list(audit.splits),
+               "n_dense": len(dense.sources), "n_compressed": len(compressed.sources),
+               "dense_models": list(dense.sources), "compressed_models": list(compressed.sources),
+               "n_cie": int(findings.is_cie.sum()), "cie_share": float(findings.is_cie.mean()),
+               "top_k": audit.top_k, "seconds": time.perf_counter() - started}
+    paths = {"csv": write_audit_csv(findings, out_dir / "audit.csv"),
+             "html": render_audit_html(findings, summary, out_dir / "audit.html", inputs=audited.inputs,
+                                       top_k=audit.top_k),
+             "json": write_audit_json(summary, findings, out_dir / "audit.json")}
+    return AuditResult(paths, summary, findings)

@@ -1,1 +1,37 @@
-"""TODO"""
+"""SparseML glue: compatibility shims, recipe-driven compression, ONNX export and quantization.
+
+Importing this package imports neither torch nor SparseML; each function imports
+what it needs (after :func:`apply_compat`, which every SparseML entry point calls).
+
+Which artefact serves which engine: see :mod:`compress_gate.compress.export`.
+"""
+
+from compress_gate.compress.compat import apply_compat
+from compress_gate.compress.export import (
+    PARITY_ATOL_FP32,
+    PARITY_ATOL_QUANTIZED,
+    check_parity,
+    export_onnx,
+    is_quantized_model,
+    load_onnx,
+)
+from compress_gate.compress.ort_quant import quantize_for_ort
+from compress_gate.compress.sparsify import CompressionResult, compress_model, load_recipe
+from compress_gate.compress.sparsity import model_sparsity, onnx_sparsity, pooled_sparsity
+
+__all__ = [
+    "PARITY_ATOL_FP32",
+    "PARITY_ATOL_QUANTIZED",
+    "CompressionResult",
+    "apply_compat",
+    "check_parity",
+    "compress_model",
+    "export_onnx",
+    "is_quantized_model",
+    "load_onnx",
+    "load_recipe",
+    "model_sparsity",
+    "onnx_sparsity",
+    "pooled_sparsity",
+    "quantize_for_ort",
+]

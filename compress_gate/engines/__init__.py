@@ -1,1 +1,34 @@
-"""TODO"""
+"""Inference engines behind one small interface, and the benchmark that compares them.
+
+- ``onnxruntime``: ONNX Runtime on CPU, the default runtime.
+- ``deepsparse``: DeepSparse on CPU, compiled and run in a worker process, so a
+  C++ abort becomes :class:`~compress_gate.errors.RuntimeFailure` (or a fallback
+  to ONNX Runtime with :func:`open_engine_with_fallback`). Its community licence
+  allows evaluation only, so it is the benchmark engine and an opt-in runtime.
+- ``onnxruntime-cuda`` / ``onnxruntime-tensorrt``: ONNX Runtime on a GPU, used when
+  the provider and a CUDA device exist, otherwise skipped with the reason
+  (:func:`engine_availability`).
+
+Heavy libraries are imported inside the functions that use them.
+"""
+
+from compress_gate.engines._base import ENGINE_KINDS, Engine, EngineUnavailable, ModelInfo, read_model_info
+from compress_gate.engines._predict import predict_scores
+from compress_gate.engines._registry import engine_availability, open_engine, open_engine_with_fallback
+from compress_gate.engines.benchmark import benchmark_models, paired_speedup
+from compress_gate.engines.machine import machine_description
+
+__all__ = [
+    "ENGINE_KINDS",
+    "Engine",
+    "EngineUnavailable",
+    "ModelInfo",
+    "read_model_info",
+    "engine_availability",
+    "open_engine",
+    "open_engine_with_fallback",
+    "predict_scores",
+    "benchmark_models",
+    "paired_speedup",
+    "machine_description",
+]

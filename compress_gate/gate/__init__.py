@@ -1,1 +1,7 @@
-"""TODO"""
+"""The bias gate: teacher vs student on every number, intervals, limits, verdict and its files."""
+
+from compress_gate.gate._limits import relative_change
+from compress_gate.gate.evaluate import GateResult, evaluate
+from compress_gate.gate.outputs import run_gate, write_gate_outputs
+
+__all__ = ["GateResult", "evaluate", "relative_change", "run_gate", "write_gate_outputs"]

@@ -1,1 +1,48 @@
-"""TODO"""
+"""Every number the gate uses (DESIGN.md, "The numbers the gate uses"): pure NumPy.
+
+Binary attributes are the unit; arrays are ``y_true``, ``y_pred`` (0/1, shape
+(n_samples, n_attributes)), ``y_score`` (probabilities), ``groups`` (0/1, shape
+(n_samples, n_groups)) and ``sample_weight``: None, (n_samples,), or (n_resamples,
+n_samples) bootstrap counts from :func:`bootstrap_weights`, which gives every
+count-based metric a leading resample axis (matrix products, no loop over samples or
+resamples). Undefined values are ``nan``, documented per function, never 0.
+"""
+
+from compress_gate.metrics.bias import BiasAmplification, bias_amplification, train_class_balance
+from compress_gate.metrics.bootstrap import bootstrap_weights, percentile_interval
+from compress_gate.metrics.calibration import expected_calibration_error, uncertainty
+from compress_gate.metrics.change import combined_error_variance, normalized_change, symmetric_distance_error
+from compress_gate.metrics.cie import ModalCIE, modal_cie, rank_by_score, taxicab_score, weighted_jaccard_similarity
+from compress_gate.metrics.interrelation import label_interrelation
+from compress_gate.metrics.rates import (ConfusionCounts, accuracy, confusion_counts, error_rate,
+                                         false_negative_rate, false_positive_rate, predict_labels)
+from compress_gate.metrics.subgroups import SubgroupTable, subgroup_normalized_difference, subgroup_rates
+
+__all__ = [
+    "BiasAmplification",
+    "ConfusionCounts",
+    "ModalCIE",
+    "SubgroupTable",
+    "accuracy",
+    "bias_amplification",
+    "bootstrap_weights",
+    "combined_error_variance",
+    "confusion_counts",
+    "error_rate",
+    "expected_calibration_error",
+    "false_negative_rate",
+    "false_positive_rate",
+    "label_interrelation",
+    "modal_cie",
+    "normalized_change",
+    "percentile_interval",
+    "predict_labels",
+    "rank_by_score",
+    "subgroup_normalized_difference",
+    "subgroup_rates",
+    "symmetric_distance_error",
+    "taxicab_score",
+    "train_class_balance",
+    "uncertainty",
+    "weighted_jaccard_similarity",
+]

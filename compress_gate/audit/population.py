@@ -1,0 +1,157 @@
+"""Populations of dense and compressed models for the CIE audit: trained, cached or loaded.
+
+Model ``i`` of a population of size ``P`` uses seed ``recipe.seed + i``: the dense
+model ``i`` is trained as the run's teacher is (``compress_gate.pipeline.teacher``),
+and the compressed model ``i`` is the recipe's SparseML schedule run on dense model
+``i`` with the same seed (Hooker et al. train each pruned model from its own dense
+one). Each model's scores on the calib and test rows are cached under
+``<cache_dir>/audit/`` keyed by everything that determines them, so a second audit
+(or one with a larger population) trains only what is new. Scores come from the
+torch models (the compressed ones with their fake-quantization in place).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from compress_gate.config.audit import AuditConfig
+from compress_gate.config.run import RunConfig
+from compress_gate.data.contract import EvalData, align_scores, load_predictions, save_predictions
+from compress_gate.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Population", "obtain_populations", "predict_torch"]
+
+_CACHE_FORMAT = 1
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Population:
+    """Scores of one population on the audited rows.
+
+    ``scores``: (n_models, n_rows, n_attributes) float32, rows in data order;
+    ``sources``: one description per model (``seed 3 (cache)``, or a file path).
+    """
+
+    kind: str
+    scores: np.ndarray
+    sources: tuple[str, ...]
+
+
+def predict_torch(model: torch.nn.Module, inputs: np.ndarray, *, task: str, batch_size: int = 256) -> np.ndarray:
+    """Scores (n, K) float32 of ``model`` on ``inputs``: sigmoid (multilabel) or softmax (multiclass)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(inputs), batch_size):
+            logits = model(torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size],
+                                                                 dtype=np.float32)))
+            out.append((torch.sigmoid(logits) if task == "multilabel" else torch.softmax(logits, 1)).numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+
+def _loaded(kind: str, files: tuple[Path, ...], data: EvalData, mask: np.ndarray) -> Population:
+    scores = [align_scores(data, load_predictions(path), mask) for path in files]
+    return Population(kind, np.stack(scores).astype(np.float32), tuple(str(p) for p in files))
+
+
+def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, mask: np.ndarray, *,
+                       say: Say | None = None) -> tuple[Population, Population]:
+    """The dense and compressed populations' scores on the rows in ``mask``.
+
+    Loads ``audit.dense_predictions`` / ``compressed_predictions`` when given (the
+    population sizes are then the numbers of files); otherwise trains or reuses
+    ``audit.population`` models of each kind as the module docstring says.
+
+    Raises
+    ------
+    InputError
+        A prediction file is missing, malformed or lacks an audited id; the recipe
+        loads its teacher from a checkpoint (one dense model cannot be a population
+        of different seeds) and no prediction files are given.
+    """
+    if audit.dense_predictions is not None and audit.compressed_predictions is not None:
+        return (_loaded("dense", audit.dense_predictions, data, mask),
+                _loaded("compressed", audit.compressed_predictions, data, mask))
+    if config.model.checkpoint is not None:
+        raise InputError("the audit trains populations of dense models with different seeds, but the recipe "
+                         "loads its teacher from `model.checkpoint`. Give `model.train` (e.g. "
+                         "`train: {epochs: 6}`), or list `audit.dense_predictions` and "
+                         "`audit.compressed_predictions` (one <model>.npz per model).")
+    say = say or (lambda message: None)
+    eval_rows = data.mask("calib", "test")
+    dense, compressed = [], []
+    for i in range(audit.population):
+        seeded = config.model_copy(update={"seed": config.seed + i})
+        dense_scores, student_scores = _model_pair(seeded, data, eval_rows, say, f"{i + 1}/{audit.population}")
+        dense.append(dense_scores)
+        compressed.append(student_scores)
+    sub = mask[eval_rows]  # AuditConfig.splits allows calib and test only, so mask lies in eval_rows
+    seeds = tuple(f"seed {config.seed + i}" for i in range(audit.population))
+    return (Population("dense", np.stack([s[sub] for s in dense]), seeds),
+            Population("compressed", np.stack([s[sub] for s in compressed]), seeds))
+
+
+def _keys(config: RunConfig, data: EvalData) -> tuple[str, str]:
+    """Cache keys of the dense and the compressed model of ``config.seed``."""
+    from compress_gate.compress import load_recipe
+    from compress_gate.pipeline.teacher import teacher_cache_key
+
+    dense_key = teacher_cache_key(config, data)
+    comp = config.compression
+    recipe_text = load_recipe(comp.recipe if comp.recipe is not None else comp.recipe_path)
+    spec = {"format": _CACHE_FORMAT, "dense": dense_key, "recipe": recipe_text, "seed": config.seed,
+            "distillation": comp.distillation, "batch_size": comp.batch_size, "lr": comp.lr,
+            "optimizer": comp.optimizer}
+    return dense_key, hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _model_pair(config: RunConfig, data: EvalData, eval_rows: np.ndarray, say: Say, label: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores on ``eval_rows`` of the dense and the compressed model of ``config.seed`` (cached)."""
+    cache = config.cache_dir / "audit"
+    dense_key, comp_key = _keys(config, data)
+    dense_file, comp_file = cache / f"dense-{dense_key[:24]}.npz", cache / f"compressed-{comp_key[:24]}.npz"
+    ids, inputs = data.ids[eval_rows], data.inputs[eval_rows]
+    if dense_file.is_file() and comp_file.is_file():
+        say(f"model pair {label} (seed {config.seed}): cached predictions")
+        return _read(dense_file, data, eval_rows), _read(comp_file, data, eval_rows)
+    from compress_gate.pipeline.teacher import obtain_teacher
+
+    say(f"model pair {label} (seed {config.seed}): dense model")
+    dense, _ = obtain_teacher(config, data, save_to=cache / f"dense-{dense_key[:24]}.pt")
+    dense_scores = predict_torch(dense, inputs, task=data.task)
+    save_predictions(dense_file, ids, dense_scores)
+    say(f"model pair {label} (seed {config.seed}): compressing")
+    student = _compress(config, data, dense)
+    student_scores = predict_torch(student, inputs, task=data.task)
+    save_predictions(comp_file, ids, student_scores)
+    return dense_scores, student_scores
+
+
+def _read(path: Path, data: EvalData, eval_rows: np.ndarray) -> np.ndarray:
+    return align_scores(data, load_predictions(path), eval_rows)
+
+
+def _compress(config: RunConfig, data: EvalData, dense: torch.nn.Module) -> torch.nn.Module:
+    from compress_gate.compress import compress_model
+    from compress_gate.pipeline.teacher import training_loader
+
+    comp = config.compression
+    loader = training_loader(data, batch_size=comp.batch_size, seed=config.seed)
+    result = compress_model(dense, loader, comp.recipe if comp.recipe is not None else comp.recipe_path,
+                            task=data.task, teacher=dense if comp.distillation else None, seed=config.seed,
+                            lr=comp.lr, optimizer=comp.optimizer)
+    return result.model

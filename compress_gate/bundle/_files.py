@@ -1,0 +1,59 @@
+"""``compress-gate predict``'s files: an inputs ``.npz`` in, a predictions ``.npz`` out."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from compress_gate._atomic import atomic_path
+from compress_gate.bundle._runtime import BundlePrediction, GatedModel
+from compress_gate.errors import InputError
+
+__all__ = ["predict_npz"]
+
+
+def _read_inputs(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``inputs`` (N, ...) float and optional ``ids`` (N,) str from an npz."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such inputs file. Save the preprocessed inputs with "
+                         "numpy.savez(path, inputs=x) (and ids=... for dataset ids).")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            columns = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, AttributeError) as err:
+        raise InputError(f"{path}: not a readable .npz archive ({err}). Save it with "
+                         "numpy.savez(path, inputs=x).") from err
+    if "inputs" not in columns:
+        raise InputError(f"{path}: missing the `inputs` array (found: {', '.join(sorted(columns)) or 'none'}). "
+                         "Save the preprocessed model inputs as numpy.savez(path, inputs=x).")
+    ids = columns.get("ids")
+    if ids is not None:
+        ids = np.asarray(ids).astype(str)
+    return columns["inputs"], ids
+
+
+def predict_npz(bundle: str | Path, inputs_path: str | Path, out_path: str | Path | None = None, *,
+                engine: str = "onnxruntime") -> tuple[BundlePrediction, Path]:
+    """Verify ``bundle``, predict the ``inputs`` of ``inputs_path``, write the predictions npz.
+
+    The output (default ``<inputs>.preds.npz`` beside the inputs) holds ``ids``, ``scores``
+    (N, K) float32, ``labels`` (N, K) uint8 after thresholds and overrides, ``overridden``
+    (N,) bool and ``attribute_names`` (K,).
+
+    Raises
+    ------
+    InputError
+        A tampered or incomplete bundle, an unreadable inputs file, inputs of the wrong shape.
+    """
+    inputs_path = Path(inputs_path)
+    out = Path(out_path) if out_path is not None else inputs_path.with_suffix(".preds.npz")
+    inputs, ids = _read_inputs(inputs_path)
+    with GatedModel.load(bundle, engine=engine) as model:
+        prediction = model.predict(inputs, ids=ids)
+        names = np.asarray(model.attribute_names, dtype=str)
+    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, ids=prediction.ids, scores=prediction.scores, labels=prediction.labels,
+                 overridden=prediction.overridden, attribute_names=names)
+    return prediction, out

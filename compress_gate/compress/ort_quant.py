@@ -1,0 +1,115 @@
+"""INT8 graphs for ONNX Runtime: static QDQ quantization with ``onnxruntime.quantization``.
+
+ONNX Runtime runs SparseML's converted QAT graph (ConvInteger + casts) slower
+than FP32; it runs its own QDQ graphs (QuantizeLinear/DequantizeLinear pairs that
+it fuses into integer kernels) fast. So the ONNX Runtime artefact of a student is
+its FP32 export (for a QAT student: the float twin, whose weights are the
+QAT-trained ones) quantized here, calibrated on calibration-split inputs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compress_gate._atomic import atomic_path
+from compress_gate.errors import InputError, RuntimeFailure
+
+__all__ = ["quantize_for_ort", "CALIBRATION_BATCH_SIZE"]
+
+#: Inputs per calibration batch fed to ONNX Runtime's MinMax calibrator.
+CALIBRATION_BATCH_SIZE = 16
+
+
+def quantize_for_ort(
+    fp32_onnx: str | Path,
+    out_path: str | Path,
+    calibration_inputs: np.ndarray,
+    *,
+    per_channel: bool = True,
+) -> Path:
+    """Write a static INT8 QDQ version of ``fp32_onnx`` to ``out_path`` (atomically) and return it.
+
+    Settings: ``QuantFormat.QDQ``; signed INT8 activations and weights (ONNX
+    Runtime's default S8S8, which avoids the U8S8 saturation issue on AVX2/512);
+    weights per output channel when ``per_channel`` (each filter gets its own
+    scale, which keeps small pruned filters accurate); MinMax calibration of
+    activation ranges over ``calibration_inputs`` (N, C, H, W), fed in batches of
+    :data:`CALIBRATION_BATCH_SIZE`. The graph is pre-processed first
+    (``quant_pre_process``: shape inference and graph optimisation). The node
+    that produces the graph output (the sigmoid/softmax) stays in float, so
+    scores keep full precision instead of 1/256 steps. The source graph's
+    metadata is kept, with ``compress_gate.quantized = "qdq"``.
+
+    Raises
+    ------
+    InputError
+        Missing/corrupt ``fp32_onnx``, an already quantized graph, or calibration
+        inputs that are empty, non-finite or shaped unlike the graph's input.
+    RuntimeFailure
+        ONNX Runtime's quantizer failed (its error is in the message).
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    from compress_gate.compress.export import QUANTIZED_KEY, annotate_onnx, load_onnx
+
+    fp32_onnx, out_path = Path(fp32_onnx), Path(out_path)
+    model = load_onnx(fp32_onnx)
+    quantized_ops = {"QuantizeLinear", "DequantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv",
+                     "QLinearMatMul"}
+    if any(node.op_type in quantized_ops for node in model.graph.node):
+        raise InputError(f"{fp32_onnx}: the graph is already quantized; quantize_for_ort needs the FP32 export "
+                         "(export_onnx(..., quantized=False)).")
+    input_name, inputs = _check_calibration(model, calibration_inputs, fp32_onnx)
+    output_nodes = [node.name for node in model.graph.node
+                    if set(node.output) & {o.name for o in model.graph.output}]
+    try:
+        with tempfile.TemporaryDirectory(dir=out_path.parent if out_path.parent.exists() else None,
+                                         prefix=".quantize-") as work:
+            prepared = Path(work, "prepared.onnx")
+            quant_pre_process(str(fp32_onnx), str(prepared))
+            with atomic_path(out_path) as tmp:
+                quantize_static(
+                    str(prepared), str(tmp), _BatchReader(input_name, inputs),
+                    quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=output_nodes,
+                )
+                annotate_onnx(tmp, {**{p.key: p.value for p in model.metadata_props}, QUANTIZED_KEY: "qdq"})
+    except (InputError, RuntimeFailure):
+        raise
+    except Exception as err:  # onnxruntime raises many types; one message for the user
+        raise RuntimeFailure(f"ONNX Runtime could not quantize {fp32_onnx} ({type(err).__name__}: {err}). "
+                             f"Nothing was written to {out_path}.") from err
+    return out_path
+
+
+class _BatchReader:
+    """``CalibrationDataReader`` protocol: ``get_next()`` yields ``{input_name: batch}`` then ``None``."""
+
+    def __init__(self, input_name: str, inputs: np.ndarray) -> None:
+        self._batches = iter([{input_name: inputs[i:i + CALIBRATION_BATCH_SIZE]}
+                              for i in range(0, len(inputs), CALIBRATION_BATCH_SIZE)])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+
+def _check_calibration(model: Any, calibration_inputs: np.ndarray, source: Path) -> tuple[str, np.ndarray]:
+    """The graph's input name and the calibration batch as contiguous float32, after checks."""
+    graph_input = model.graph.input[0]
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
+    array = np.asarray(calibration_inputs)
+    if array.ndim != len(dims) or array.shape[0] == 0:
+        raise InputError(f"calibration inputs have shape {array.shape}; {source} takes a non-empty batch of "
+                         f"rank {len(dims)} (input {graph_input.name!r}).")
+    expected = tuple(dims[1:])
+    if any(d is not None and d != s for d, s in zip(expected, array.shape[1:])):
+        raise InputError(f"calibration inputs have per-sample shape {array.shape[1:]}; {source} expects "
+                         f"{expected}. Use inputs preprocessed like the model's.")
+    if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+        raise InputError("calibration inputs must be finite floating-point values.")
+    return graph_input.name, np.ascontiguousarray(array, dtype=np.float32)

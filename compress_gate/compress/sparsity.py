@@ -1,0 +1,123 @@
+"""Weight sparsity of torch models and of exported ONNX graphs.
+
+Sparsity of one weight tensor W is the share of its entries that are exactly zero:
+
+.. math:: s(W) = \\#\\{w \\in W : w = 0\\} / |W|
+
+and the sparsity of a set of tensors is pooled over entries (not averaged over
+tensors): :math:`\\sum_i \\#\\text{zeros}(W_i) / \\sum_i |W_i|`. For a quantized ONNX
+weight, "zero" means equal to its zero point (the integer that dequantizes to 0).
+An empty set of tensors has undefined sparsity: ``nan``, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["pooled_sparsity", "model_sparsity", "weight_zero_counts", "onnx_sparsity"]
+
+
+def pooled_sparsity(zeros_and_sizes: Iterable[tuple[int, int]]) -> float:
+    """Pooled sparsity Σ zeros / Σ sizes of (zeros, size) pairs; ``nan`` when Σ sizes = 0.
+
+    >>> pooled_sparsity([(9, 10), (0, 10)])
+    0.45
+    """
+    zeros = total = 0
+    for z, n in zeros_and_sizes:
+        zeros += int(z)
+        total += int(n)
+    return zeros / total if total else math.nan
+
+
+def weight_zero_counts(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
+    """(zeros, size) of the weight of every convolution and linear layer, keyed ``"<layer>.weight"``.
+
+    Covers ``nn.Conv1d/2d/3d``, ``nn.Linear`` and their QAT / fused variants
+    (which subclass them); biases and BatchNorm parameters are not counted.
+    """
+    from torch import nn
+
+    out: dict[str, tuple[int, int]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
+            weight = module.weight.detach()
+            out[f"{name}.weight"] = (int((weight == 0).sum()), weight.numel())
+    return out
+
+
+def model_sparsity(model: torch.nn.Module) -> dict[str, float]:
+    """Sparsity s(W) of the weight of every convolution and linear layer (see :func:`weight_zero_counts`).
+
+    Pool them with ``pooled_sparsity(weight_zero_counts(model).values())``.
+    """
+    return {name: zeros / size for name, (zeros, size) in weight_zero_counts(model).items()}
+
+
+def onnx_sparsity(onnx_path: str | Path) -> dict[str, float]:
+    """Sparsity of the weight initializer of every Conv/Gemm/MatMul node of an ONNX graph.
+
+    Handles float graphs (``Conv``, ``Gemm``, ``MatMul``), SparseML's converted
+    INT8 graphs (``ConvInteger``, ``MatMulInteger``, ``QLinearConv``,
+    ``QLinearMatMul``: zero = the weight's zero point) and QDQ graphs (a weight
+    reached through ``DequantizeLinear``: zero = that node's zero point). Keys are
+    initializer names; weights computed at run time are skipped.
+
+    Raises
+    ------
+    InputError
+        The file is missing or not a valid ONNX model.
+    """
+    from onnx import numpy_helper
+
+    from compress_gate.compress.export import load_onnx
+
+    graph = load_onnx(onnx_path).graph
+    initializers = {init.name: init for init in graph.initializer}
+    dequantized_by = {node.output[0]: node for node in graph.node if node.op_type == "DequantizeLinear"}
+    # op type -> (weight input index, weight zero-point input index or None)
+    weight_inputs = {"Conv": (1, None), "Gemm": (1, None), "MatMul": (1, None), "ConvInteger": (1, 3),
+                     "MatMulInteger": (1, 3), "QLinearConv": (3, 5), "QLinearMatMul": (3, 5)}
+
+    def zero_point(name: str | None) -> np.ndarray | int:
+        if name and name in initializers:
+            return numpy_helper.to_array(initializers[name])
+        return 0
+
+    out: dict[str, float] = {}
+    for node in graph.node:
+        if node.op_type not in weight_inputs:
+            continue
+        index, zp_index = weight_inputs[node.op_type]
+        if len(node.input) <= index:
+            continue
+        name = node.input[index]
+        zp_name = node.input[zp_index] if zp_index is not None and len(node.input) > zp_index else None
+        axis = 0 if node.op_type in ("ConvInteger", "QLinearConv") else 1
+        if name in dequantized_by:
+            dq = dequantized_by[name]
+            name, zp_name = dq.input[0], (dq.input[2] if len(dq.input) > 2 else None)
+            axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+        if name not in initializers:
+            continue
+        weight = numpy_helper.to_array(initializers[name])
+        zp = _broadcast_zero_point(np.asarray(zero_point(zp_name)), weight.ndim, axis)
+        out[name] = float((weight == zp).sum()) / weight.size
+    return out
+
+
+def _broadcast_zero_point(zp: np.ndarray, ndim: int, axis: int) -> np.ndarray:
+    """A per-tensor zero point as a scalar; a per-channel one shaped to broadcast along ``axis``."""
+    if zp.size == 1:
+        return zp.reshape(())
+    shape = [1] * ndim
+    shape[axis % ndim] = zp.size
+    return zp.reshape(shape)

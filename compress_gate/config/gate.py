@@ -1,0 +1,241 @@
+"""The gate's configuration: the recipe's ``gate:`` section, also a standalone limits YAML.
+
+A limits file looks like this (the same mapping sits under ``gate:`` in a run recipe)::
+
+    confidence: 0.95          # two-sided bootstrap percentile interval
+    n_resamples: 1000         # bootstrap resamples over test samples (0: no intervals)
+    seed: 0
+    judge: mitigated          # limits judge the shipped predictions; `raw`: before mitigation
+    mitigation:
+      calibrate_thresholds: true
+      override_budget: 0.02   # share of test samples the teacher-uncertainty overrides may take
+    limits:
+      - {metric: accuracy, change: absolute, min: -0.02}          # drop at most 2 points
+      - {metric: ba, change: absolute, max: 0.02, bound: upper}   # worst BA increase
+      - {metric: cev, max: 50}
+      - {metric: subgroup_fnr, change: absolute, max: 0.03}
+      - {metric: override_share, max: 0.05}
+
+Each limit gates one number: the *worst* value over the metric's units (attributes,
+(attribute, identity) pairs or subgroups) of
+
+- the student's own number (``change`` absent),
+- ``change: absolute``: student − teacher, or
+- ``change: relative``: (student − teacher) / |teacher|, a fraction (0.10 = +10 %).
+  A zero baseline is defined, not divided by: 0 when student = teacher = 0, +inf when
+  the student is above a zero teacher, −inf when below. So any rise from a teacher
+  rate of 0 breaks a ``max`` limit on a relative change.
+
+"Worst" is the maximum over units for a ``max`` limit and the minimum for a ``min``
+limit. The gated ``bound`` is the point estimate, or the upper/lower end of its
+bootstrap interval; by default the conservative end (``upper`` for ``max``, ``lower``
+for ``min``), and ``point`` for numbers without an interval.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from compress_gate.config._load import read_yaml, validate
+from compress_gate.errors import InputError
+
+__all__ = ["MetricName", "MetricSpec", "GATED_METRICS", "Limit", "Mitigation", "GateConfig",
+           "load_gate_config", "parse_gate_config"]
+
+MetricName = Literal["accuracy", "fpr", "fnr", "tcb", "ece", "uncertainty", "ba",
+                     "subgroup_error", "subgroup_fpr", "subgroup_fnr", "cev", "sde",
+                     "override_share", "engine_agreement", "engine_score_difference"]
+Change = Literal["absolute", "relative"]
+Bound = Literal["point", "upper", "lower"]
+
+
+class MetricSpec(NamedTuple):
+    """What a gated metric measures, over which units, and how it may be limited."""
+
+    description: str
+    units: str
+    changes: tuple[Change | None, ...]
+    has_interval: bool
+
+
+_CHANGES: tuple[Change | None, ...] = (None, "absolute", "relative")
+GATED_METRICS: dict[str, MetricSpec] = {
+    "accuracy": MetricSpec("accuracy (multi-label: mean over attributes)", "model", _CHANGES, True),
+    "fpr": MetricSpec("false positive rate FP/(FP+TN)", "attribute", _CHANGES, True),
+    "fnr": MetricSpec("false negative rate FN/(FN+TP)", "attribute", _CHANGES, True),
+    "tcb": MetricSpec("train class balance: predicted/true count of the training-minority value",
+                      "attribute", _CHANGES, True),
+    "ece": MetricSpec("expected calibration error, 10 bins", "attribute", _CHANGES, True),
+    "uncertainty": MetricSpec("share of scores inside (0.1, 0.9)", "attribute", _CHANGES, True),
+    "ba": MetricSpec("bias amplification (Iofinova et al.)", "(attribute, identity) pair", _CHANGES,
+                     True),
+    "subgroup_error": MetricSpec("error rate pooled over attributes", "subgroup", _CHANGES, True),
+    "subgroup_fpr": MetricSpec("FPR pooled over attributes", "subgroup", _CHANGES, True),
+    "subgroup_fnr": MetricSpec("FNR pooled over attributes", "subgroup", _CHANGES, True),
+    "cev": MetricSpec("combined error variance of the normalized FPR/FNR changes (already a "
+                      "student-vs-teacher number)", "model", (None,), True),
+    "sde": MetricSpec("symmetric distance error of the normalized FPR/FNR changes (already a "
+                      "student-vs-teacher number)", "model", (None,), True),
+    "override_share": MetricSpec("share of test samples with an override", "model", (None,), False),
+    "engine_agreement": MetricSpec("label agreement of each other engine with the deployment engine",
+                                   "engine", (None,), False),
+    "engine_score_difference": MetricSpec("largest |score difference| of each other engine from the "
+                                          "deployment engine", "engine", (None,), False),
+}
+assert set(GATED_METRICS) == set(get_args(MetricName))
+
+
+class Limit(BaseModel):
+    """One gate limit: the worst value of a metric, or of its change, stays within a bound.
+
+    Examples (YAML)::
+
+        - {metric: ba, change: absolute, max: 0.02}              # worst BA increase <= 0.02
+        - {metric: fnr, change: relative, max: 0.25, bound: point}
+        - {metric: accuracy, min: 0.80, name: "accuracy floor"}  # the student's own number
+        - {metric: engine_agreement, min: 0.99}
+
+    Exactly one of ``max`` (gated number <= max) or ``min`` (gated number >= min).
+    ``bound`` defaults to the conservative end of the interval (``upper`` for ``max``,
+    ``lower`` for ``min``) and to ``point`` for metrics without an interval
+    (``override_share``, ``engine_*``). ``name`` defaults to a description of the limit.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    metric: MetricName
+    change: Change | None = None
+    max: float | None = Field(default=None, allow_inf_nan=False)
+    min: float | None = Field(default=None, allow_inf_nan=False)
+    bound: Bound = "point"
+    name: str = Field(default="", max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("metric") not in GATED_METRICS:
+            return data
+        data = dict(data)
+        spec = GATED_METRICS[data["metric"]]
+        if data.get("bound") is None:
+            data["bound"] = ("point" if not spec.has_interval
+                             else "lower" if data.get("max") is None else "upper")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> Limit:
+        spec = GATED_METRICS[self.metric]
+        if (self.max is None) == (self.min is None):
+            raise ValueError(f"set exactly one of `max` or `min` for metric {self.metric!r} "
+                             "(max: the gated number must stay <= it; min: >= it)")
+        if self.change not in spec.changes:
+            allowed = ", ".join("absent" if c is None else c for c in spec.changes)
+            raise ValueError(f"metric {self.metric!r} does not take `change: {self.change}`; "
+                             f"allowed: {allowed}")
+        if self.bound != "point" and not spec.has_interval:
+            raise ValueError(f"metric {self.metric!r} has no confidence interval; use `bound: point`")
+        if not self.name:
+            object.__setattr__(self, "name", self.default_name())
+        return self
+
+    @property
+    def direction(self) -> Literal["max", "min"]:
+        """``max``: the gated number must be <= :attr:`value`; ``min``: >= it."""
+        return "max" if self.max is not None else "min"
+
+    @property
+    def value(self) -> float:
+        """The limit value (``max`` or ``min``)."""
+        return float(self.max if self.max is not None else self.min)  # type: ignore[arg-type]
+
+    def default_name(self) -> str:
+        """``"<metric>[ <change> change] <=|>= <value> (<bound>)"``, e.g. ``ba absolute change <= 0.02 (upper)``."""
+        change = f" {self.change} change" if self.change else ""
+        sign = "<=" if self.direction == "max" else ">="
+        return f"{self.metric}{change} {sign} {self.value:g} ({self.bound})"
+
+
+class Mitigation(BaseModel):
+    """Mitigation applied to the student before it ships (Iofinova et al. §4).
+
+    Example (YAML)::
+
+        mitigation:
+          calibrate_thresholds: true   # multi-label only: positives on calib = true positives there
+          override_budget: 0.02        # in [0, 1]: share of test samples per attribute to override
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    calibrate_thresholds: bool = False
+    override_budget: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+class GateConfig(BaseModel):
+    """The ``gate:`` section of a run recipe, or a standalone limits YAML (see the module doc).
+
+    Example (YAML)::
+
+        gate:
+          confidence: 0.95
+          n_resamples: 1000
+          seed: 0
+          judge: mitigated        # or raw
+          mitigation: {calibrate_thresholds: false, override_budget: 0.0}
+          limits:
+            - {metric: ba, change: absolute, max: 0.02}
+
+    With no limits the gate says so in its report and passes.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    n_resamples: int = Field(default=1000, ge=0, le=100_000)
+    seed: int = Field(default=0, ge=0)
+    judge: Literal["mitigated", "raw"] = "mitigated"
+    mitigation: Mitigation = Mitigation()
+    limits: tuple[Limit, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> GateConfig:
+        if self.n_resamples == 0:
+            for i, limit in enumerate(self.limits):
+                if limit.bound != "point":
+                    raise ValueError(f"limits[{i}] gates the {limit.bound} bound, which needs "
+                                     "bootstrap resamples; set n_resamples > 0 (e.g. 1000) or "
+                                     "`bound: point`")
+        names = [limit.name for limit in self.limits]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"limit names must be unique; repeated: {repeated}. Give each limit "
+                             "its own `name:`")
+        return self
+
+
+def parse_gate_config(data: dict[str, Any], *, source: str | Path,
+                      prefix: tuple[Any, ...] = ("gate",)) -> GateConfig:
+    """Validate a ``gate:`` mapping (already read from YAML) into a :class:`GateConfig`."""
+    return validate(GateConfig, data, source=source, prefix=prefix)
+
+
+def load_gate_config(path: str | Path) -> GateConfig:
+    """Read a limits YAML, or the ``gate:`` section of a run recipe, from ``path``.
+
+    A file whose top level has a ``gate`` key is a recipe: its ``gate:`` section is
+    read and the other sections ignored. Otherwise the whole file is the section.
+
+    Raises
+    ------
+    InputError
+        Missing file, malformed YAML, unknown keys (the valid ones are listed), an
+        unknown metric (the valid ones are listed), a bad value.
+    """
+    data = read_yaml(path)
+    if "gate" in data:
+        section = data["gate"] if data["gate"] is not None else {}
+        if not isinstance(section, dict):
+            raise InputError(f"{path}: `gate` must be a mapping of gate settings, got "
+                             f"{type(section).__name__}. See docs/gate.md for an example.")
+        return parse_gate_config(section, source=path, prefix=("gate",))
+    return parse_gate_config(data, source=path, prefix=())

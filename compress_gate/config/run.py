@@ -1,0 +1,369 @@
+"""The run recipe (``recipe.yaml``): one validated object for ``compress-gate run``.
+
+Sections (every key is documented in ``docs/recipe.md``)::
+
+    seed: 0                      # one seed for data order, training, pruning masks, bootstrap
+    output: ../runs/demo         # the run directory (relative to this file)
+    model:                       # the dense teacher: a checkpoint, or a training spec
+      arch: resnet
+      width: 16
+      depth: 1
+      train: {epochs: 6, lr: 0.05, batch_size: 64}
+    data: {kind: demo}           # compress_gate.config.data.DataConfig
+    compression:
+      recipe: |                  # SparseML's own recipe YAML (or `recipe_path: gmp_qat.yaml`)
+        modifiers:
+          - !EpochRangeModifier {start_epoch: 0.0, end_epoch: 4.0}
+      distillation: false
+    export: {opset: 13}
+    engines: {deployment: onnxruntime, check: [deepsparse]}
+    gate: {limits: [...]}        # compress_gate.config.gate.GateConfig
+
+:func:`load_run_config` validates the whole file once: every problem is reported with
+its key path and a fix (:class:`InputError`, exit 2); relative paths are resolved
+against the recipe's directory and must exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from compress_gate.config._load import validate
+from compress_gate.config.data import DataConfig, parse_data_config
+from compress_gate.config.gate import GateConfig, parse_gate_config
+from compress_gate.errors import InputError
+
+__all__ = ["TrainSpec", "ModelConfig", "CompressionConfig", "ExportConfig", "BenchmarkConfig",
+           "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash", "ENGINE_NAMES"]
+
+#: Engine names a recipe may use (the ENGINES workstream's ``ENGINE_KINDS``).
+ENGINE_NAMES = ("onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt")
+Engine = Literal["onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt"]
+_Frozen = ConfigDict(extra="forbid", frozen=True)
+
+
+class TrainSpec(BaseModel):
+    """How to train the dense teacher when no checkpoint is given.
+
+    Example: ``{epochs: 15, lr: 0.05, optimizer: sgd, batch_size: 64}`` (momentum 0.9 for SGD;
+    weight decay 5e-4).
+    """
+
+    model_config = _Frozen
+    epochs: float = Field(gt=0, le=1000)
+    lr: float = Field(0.05, gt=0, le=10)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    batch_size: int = Field(64, ge=1, le=65536)
+
+
+class ModelConfig(BaseModel):
+    """The dense teacher: architecture, and a ``checkpoint`` to load or a ``train`` spec.
+
+    Example: ``{arch: resnet, width: 16, depth: 1, train: {epochs: 6}}`` or
+    ``{arch: resnet18, checkpoint: teacher.pt}`` (a ``state_dict`` saved with ``torch.save``).
+    Trained teachers are cached in ``cache_dir`` (default ``<output>/../.cache``).
+    """
+
+    model_config = _Frozen
+    arch: Literal["resnet18", "resnet", "mobilenet_v1"]
+    width: int | None = Field(None, ge=1, le=1024)
+    depth: int | None = Field(None, ge=1, le=16)
+    checkpoint: Path | None = None
+    train: TrainSpec | None = None
+    cache_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.checkpoint is None) == (self.train is None):
+            raise ValueError("give exactly one of `checkpoint` (a state_dict file of the dense teacher) "
+                             "or `train` (e.g. `train: {epochs: 6}`) to train it in the run")
+        return self
+
+
+class _Tagged:
+    """A YAML node with a SparseML tag (``!GMPruningModifier {...}``), kept to be re-emitted."""
+
+    def __init__(self, tag: str, value: Any) -> None:
+        self.tag, self.value = tag, value
+
+    def __repr__(self) -> str:
+        return f"{self.tag} {self.value!r}"
+
+
+class CompressionConfig(BaseModel):
+    """The SparseML recipe that prunes/quantizes the student, and whether to distil.
+
+    ``recipe`` is SparseML's own YAML, as a block string (``recipe: |``) or as a tagged
+    mapping; ``recipe_path`` names a SparseML recipe file instead. Exactly one of the two.
+    ``distillation: true`` hands the dense teacher to the recipe's ``!DistillationModifier``
+    (which sets hardness and temperature); the recipe must have one, and a recipe with
+    one needs ``distillation: true``. ``lr``, ``optimizer`` and ``batch_size`` drive the
+    training loop that steps the schedule (the recipe's LR modifiers, if any, override ``lr``).
+    """
+
+    model_config = _Frozen
+    recipe: str | None = None
+    recipe_path: Path | None = None
+    distillation: bool = False
+    lr: float = Field(0.01, gt=0, le=10)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    batch_size: int = Field(64, ge=1, le=65536)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping_to_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("recipe"), dict):
+            data = {**data, "recipe": yaml.dump(data["recipe"], Dumper=_RecipeDumper, sort_keys=False)}
+        return data
+
+    @model_validator(mode="after")
+    def _one_recipe(self) -> CompressionConfig:
+        if (self.recipe is None) == (self.recipe_path is None):
+            raise ValueError("give exactly one of `recipe` (SparseML recipe YAML inline) or `recipe_path` "
+                             "(a SparseML recipe file, e.g. ../recipes/sparseml/gmp_qat.yaml)")
+        if self.recipe is not None and "Modifier" not in self.recipe:
+            raise ValueError("`recipe` holds no SparseML modifier (e.g. `!GMPruningModifier`); write "
+                             "SparseML's recipe YAML under `recipe: |`")
+        return self
+
+
+class ExportConfig(BaseModel):
+    """ONNX export: opset and the parity tolerances (max |score difference| ONNX vs torch).
+
+    Example: ``{opset: 13, parity_atol: 1.0e-4, quantized_parity_atol: 0.05,
+    requantized_parity_atol: 0.25, parity_samples: 64}``. ``parity_atol`` applies to FP32
+    graphs, ``quantized_parity_atol`` to SparseML's INT8 graph (integer kernels round
+    differently from fake quantization), ``requantized_parity_atol`` to ONNX Runtime's QDQ
+    graph (ONNX Runtime re-quantizes the float twin with its own calibration, so it is a
+    slightly different model; its predictions are what the gate judges). A larger
+    difference stops the run (exit 3).
+    """
+
+    model_config = _Frozen
+    opset: int = Field(13, ge=13, le=17)
+    parity_atol: float = Field(1e-4, gt=0, le=1)
+    quantized_parity_atol: float = Field(0.05, gt=0, le=1)
+    requantized_parity_atol: float = Field(0.25, gt=0, le=1)
+    parity_samples: int = Field(64, ge=1, le=100_000)
+
+
+class BenchmarkConfig(BaseModel):
+    """Latency/throughput benchmark of teacher and student on each engine.
+
+    Example: ``{enabled: true, engines: [onnxruntime, deepsparse], batch_sizes: [1, 32],
+    warmup: 5, iterations: 30}``. Engines that are unavailable (no GPU) are skipped with the reason.
+    """
+
+    model_config = _Frozen
+    enabled: bool = True
+    engines: tuple[Engine, ...] = ("onnxruntime", "deepsparse")
+    batch_sizes: tuple[int, ...] = Field((1, 32), min_length=1)
+    warmup: int = Field(5, ge=0, le=10_000)
+    iterations: int = Field(30, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _positive_batches(self) -> BenchmarkConfig:
+        if any(b < 1 for b in self.batch_sizes):
+            raise ValueError(f"`batch_sizes` = {list(self.batch_sizes)} must all be >= 1")
+        return self
+
+
+class EnginesConfig(BaseModel):
+    """Which engine's predictions are judged (``deployment``) and which are checked against it.
+
+    Example: ``{deployment: onnxruntime, check: [deepsparse], batch_size: 32, benchmark: {...}}``.
+    """
+
+    model_config = _Frozen
+    deployment: Engine = "onnxruntime"
+    check: tuple[Engine, ...] = ("deepsparse",)
+    batch_size: int = Field(32, ge=1, le=65536)
+    benchmark: BenchmarkConfig = BenchmarkConfig()
+
+    @model_validator(mode="after")
+    def _check_differs(self) -> EnginesConfig:
+        if self.deployment in self.check:
+            raise ValueError(f"`check` lists the deployment engine {self.deployment!r}; it lists the "
+                             "*other* engines compared with it")
+        return self
+
+
+class RunConfig(BaseModel):
+    """A validated run recipe (see the module docstring).
+
+    After :func:`load_run_config`, paths are absolute and ``data.seed`` / ``gate.seed``
+    equal the top-level ``seed`` unless the recipe sets them.
+    """
+
+    model_config = _Frozen
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    output: Path
+    model: ModelConfig
+    data: DataConfig
+    compression: CompressionConfig
+    export: ExportConfig = ExportConfig()
+    engines: EnginesConfig = EnginesConfig()
+    gate: GateConfig = GateConfig()
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where trained teachers are cached: ``model.cache_dir``, else ``<output>/../.cache``."""
+        return self.model.cache_dir or self.output.parent / ".cache"
+
+
+# --- YAML with SparseML tags -----------------------------------------------------------------
+class _RecipeLoader(yaml.SafeLoader):
+    """SafeLoader that keeps ``!Tag`` nodes (SparseML modifiers) as :class:`_Tagged`."""
+
+
+def _construct_tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Tagged:
+    if isinstance(node, yaml.MappingNode):
+        value: Any = loader.construct_mapping(node, deep=True)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_scalar(node)
+    return _Tagged("!" + suffix, value)
+
+
+_RecipeLoader.add_multi_constructor("!", _construct_tagged)
+
+
+class _RecipeDumper(yaml.SafeDumper):
+    """SafeDumper that writes :class:`_Tagged` back with its tag."""
+
+
+def _represent_tagged(dumper: yaml.SafeDumper, node: _Tagged) -> yaml.Node:
+    if isinstance(node.value, dict):
+        return dumper.represent_mapping(node.tag, node.value)
+    if isinstance(node.value, list):
+        return dumper.represent_sequence(node.tag, node.value)
+    return dumper.represent_scalar(node.tag, str(node.value))
+
+
+_RecipeDumper.add_representer(_Tagged, _represent_tagged)
+
+
+def _read_recipe_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError(f"{path}: no such recipe file. Check the path, or run `compress-gate init {path}` "
+                         "to write a starter recipe there.")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_RecipeLoader)  # noqa: S506 (safe subclass)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise InputError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', None) or err}. Fix the "
+                         "syntax there (indentation with spaces, `key: value` pairs).") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the recipe ({err}).") from err
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a recipe is a mapping of sections (seed, output, model, data, "
+                         f"compression, export, engines, gate), got {type(data).__name__}. "
+                         "Run `compress-gate init` for a starter recipe.")
+    return data
+
+
+# --- loading ---------------------------------------------------------------------------------
+def _resolve(base: Path, value: Path | None) -> Path | None:
+    return None if value is None else (base / value.expanduser()).resolve()
+
+
+def _require_file(path: Path | None, key: str, source: Path, fix: str) -> None:
+    if path is not None and not path.exists():
+        raise InputError(f"{source}: `{key}` = {str(path)!r} does not exist (relative paths are resolved "
+                         f"against the recipe's directory {source.parent}). {fix}")
+
+
+_DISTILLATION_TAG = re.compile(r"^[\s-]*!DistillationModifier\b", re.MULTILINE)
+
+
+def _check_distillation(compression: CompressionConfig, source: Path) -> None:
+    """``distillation`` must agree with whether the SparseML recipe has a DistillationModifier."""
+    path = compression.recipe_path
+    try:
+        text = compression.recipe if path is None else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{source}: `compression.recipe_path` = {str(path)!r} cannot be read ({err}).") from err
+    has_modifier = bool(_DISTILLATION_TAG.search(text or ""))
+    if compression.distillation and not has_modifier:
+        raise InputError(f"{source}: `compression.distillation` is true but the SparseML recipe has no "
+                         "`!DistillationModifier`, so the teacher would be ignored. Add one (e.g. "
+                         "`- !DistillationModifier {start_epoch: 0.0, hardness: 0.5, temperature: 2.0}`) or "
+                         "set `distillation: false`.")
+    if has_modifier and not compression.distillation:
+        raise InputError(f"{source}: the SparseML recipe has a `!DistillationModifier` but "
+                         "`compression.distillation` is false. Set `distillation: true` to distil from the "
+                         "dense teacher, or remove the modifier.")
+
+
+def _section(raw: dict[str, Any], key: str) -> Any:
+    value = raw.get(key)
+    return {} if value is None and key in ("export", "engines", "gate") else value
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate the run recipe at ``path``; resolve relative paths against its directory.
+
+    Raises
+    ------
+    InputError
+        Missing/malformed file, unknown or missing keys (with the valid keys), wrong
+        values, or a file the recipe names (checkpoint, SparseML recipe, data) that is missing.
+    """
+    source = Path(path).resolve()
+    raw = _read_recipe_yaml(source)
+    base = source.parent
+    for key in ("model", "data", "compression"):
+        if key not in raw:
+            raise InputError(f"{source}: the `{key}` section is required but missing. Run `compress-gate "
+                             "init` for a starter recipe with every section, or see docs/recipe.md.")
+    data = parse_data_config(raw["data"], source=source, prefix=("data",))
+    data_paths = {k: _resolve(base, getattr(data, k)) for k in ("root", "path") if hasattr(data, k)}
+    for key, value in data_paths.items():
+        _require_file(value, f"data.{key}", source, "Fix the path to the dataset.")
+    gate = parse_gate_config(_section(raw, "gate"), source=source, prefix=("gate",))
+    config = validate(RunConfig, {**raw, "data": data.model_copy(update=data_paths), "gate": gate,
+                                  "export": _section(raw, "export"), "engines": _section(raw, "engines")},
+                      source=source)
+    model = config.model.model_copy(update={"checkpoint": _resolve(base, config.model.checkpoint),
+                                            "cache_dir": _resolve(base, config.model.cache_dir)})
+    compression = config.compression.model_copy(
+        update={"recipe_path": _resolve(base, config.compression.recipe_path)})
+    _require_file(model.checkpoint, "model.checkpoint", source,
+                  "Point it at a state_dict saved with torch.save, or replace it with `train: {epochs: 6}`.")
+    _require_file(compression.recipe_path, "compression.recipe_path", source,
+                  "Point it at a SparseML recipe, e.g. recipes/sparseml/gmp90_qat.yaml.")
+    _check_distillation(compression, source)
+    return config.model_copy(update={"output": _resolve(base, config.output), "model": model,
+                                     "compression": compression, "data": _inherit_seed(config.data, config.seed),
+                                     "gate": _inherit_seed(config.gate, config.seed)})
+
+
+def _inherit_seed(section: Any, seed: int) -> Any:
+    """``section`` with the recipe's top-level ``seed`` unless the section sets its own."""
+    if "seed" in type(section).model_fields and "seed" not in section.model_fields_set:
+        return section.model_copy(update={"seed": seed})
+    return section
+
+
+def recipe_hash(path: str | Path, config: RunConfig) -> str:
+    """SHA-256 identifying a recipe: of the recipe file's bytes, then of each file it points at.
+
+    .. math:: h = \\mathrm{sha256}(\\mathrm{bytes(recipe)} \\| \\mathrm{sha256(sparseml\\_recipe)}
+              \\| \\mathrm{sha256(checkpoint)})
+
+    (absent files contribute nothing). Paths themselves are not hashed, so the same
+    recipe on another machine or in another folder has the same hash.
+    """
+    digest = hashlib.sha256(Path(path).read_bytes())
+    for linked in (config.compression.recipe_path, config.model.checkpoint):
+        if linked is not None:
+            digest.update(hashlib.sha256(Path(linked).read_bytes()).digest())
+    return digest.hexdigest()

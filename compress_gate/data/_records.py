@@ -1,0 +1,84 @@
+"""The records the eval-data contract loads into: :class:`EvalData` and :class:`Predictions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from compress_gate.errors import InputError
+
+__all__ = ["Task", "SPLITS", "EvalData", "Predictions"]
+
+Task = Literal["multilabel", "multiclass"]
+SPLITS = ("train", "calib", "test")
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Validated eval data; multi-class labels are held one-hot.
+
+    Attributes
+    ----------
+    ids : ndarray of shape (n_samples,), str, unique
+    labels : ndarray of shape (n_samples, n_attributes), uint8 in {0, 1}
+        One-hot rows for ``task == "multiclass"``.
+    split : ndarray of shape (n_samples,), str in {"train", "calib", "test"}
+    groups : ndarray of shape (n_samples, n_groups), bool
+    group_names : tuple of str, one per column of ``groups``
+    attribute_names : tuple of str, one per attribute (class names for multi-class)
+    task : "multilabel" or "multiclass"
+    inputs : ndarray of shape (n_samples, ...), float32, or None
+    """
+
+    ids: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    groups: np.ndarray
+    group_names: tuple[str, ...]
+    attribute_names: tuple[str, ...]
+    task: Task
+    inputs: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def n_samples(self) -> int:
+        """Number of rows N."""
+        return int(self.ids.shape[0])
+
+    @property
+    def n_attributes(self) -> int:
+        """Number of binary attributes K (classes for multi-class)."""
+        return int(self.labels.shape[1])
+
+    @property
+    def label_index(self) -> np.ndarray:
+        """(N,) int class index (multi-class only: the argmax of the one-hot labels)."""
+        if self.task != "multiclass":
+            raise InputError("label_index is defined for multi-class data only; this data is "
+                             f"{self.task!r}. Use `labels` (N, K) 0/1 instead.")
+        return self.labels.argmax(axis=1)
+
+    def mask(self, *splits: str) -> np.ndarray:
+        """Boolean (N,) mask of the rows whose split is one of ``splits``."""
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown or not splits:
+            raise InputError(f"unknown split(s) {unknown or '(none given)'}: use one or more of "
+                             f"{list(SPLITS)}.")
+        return np.isin(self.split, list(splits))
+
+    def subset(self, mask: np.ndarray) -> EvalData:
+        """The rows where ``mask`` is true (a boolean (N,) mask or integer indices)."""
+        return EvalData(ids=self.ids[mask], labels=self.labels[mask], split=self.split[mask],
+                        groups=self.groups[mask], group_names=self.group_names,
+                        attribute_names=self.attribute_names, task=self.task,
+                        inputs=None if self.inputs is None else self.inputs[mask])
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Validated scores of one model: ``ids`` (M,) str, ``scores`` (M, K) float32 in [0, 1]."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    source: str

@@ -1,0 +1,191 @@
+"""The eval-data and predictions contract: what the gate judges, made anywhere.
+
+``data.npz`` (see DESIGN.md, "Contracts") holds
+
+- ``ids`` (N,) str, unique and stable per sample;
+- ``labels`` (N, K) 0/1 for multi-label, or (N,) int class indices for multi-class;
+- ``split`` (N,) str in {``train``, ``calib``, ``test``};
+- one ``group__<name>`` (N,) 0/1 column per identity category;
+- optional ``attribute_names`` (K,) str (class names for multi-class), ``task``
+  (``multilabel`` or ``multiclass``; inferred from the shape of ``labels`` when absent)
+  and ``inputs`` (N, ...) float32 preprocessed model inputs.
+
+``<model>.npz`` holds ``ids`` (M,) str and ``scores`` (M, K) float32 in [0, 1] for
+(at least) the calib and test rows. Rows join on ``ids``.
+
+Every loader validates everything and raises one :class:`InputError` per problem
+naming the file, the column (or id) and the fix.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from compress_gate._atomic import atomic_path
+from compress_gate.data._contract_checks import GROUP_PREFIX, names_of
+from compress_gate.data._contract_checks import check_eval_columns as _check_eval_columns
+from compress_gate.data._contract_checks import check_prediction_columns as _check_prediction_columns
+from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
+from compress_gate.errors import InputError
+
+__all__ = ["Task", "SPLITS", "EvalData", "Predictions", "save_eval_data", "load_eval_data",
+           "save_predictions", "load_predictions", "align_scores"]
+
+_SOFTMAX_TOLERANCE = 1e-3    # |row sum - 1| allowed for multi-class scores
+
+
+# --- writing -------------------------------------------------------------------------------
+def save_eval_data(data: EvalData, path: str | Path) -> Path:
+    """Write ``data`` to ``path`` as an npz in the contract format, atomically.
+
+    Multi-class labels are written as (N,) class indices, multi-label as (N, K) uint8.
+    The file reads back equal through :func:`load_eval_data`.
+    """
+    path = Path(path)
+    labels = data.label_index.astype(np.int64) if data.task == "multiclass" else data.labels
+    columns: dict[str, np.ndarray] = {
+        "ids": np.asarray(data.ids, dtype=str), "labels": np.asarray(labels),
+        "split": np.asarray(data.split, dtype=str),
+        "attribute_names": np.asarray(data.attribute_names, dtype=str),
+        "task": np.asarray(data.task),
+    }
+    for j, name in enumerate(data.group_names):
+        columns[GROUP_PREFIX + name] = np.asarray(data.groups[:, j], dtype=np.uint8)
+    if data.inputs is not None:
+        columns["inputs"] = np.asarray(data.inputs, dtype=np.float32)
+    _check_eval_columns(columns, str(path))   # never write a file the loader would refuse
+    return _write_npz(path, columns)
+
+
+def save_predictions(path: str | Path, ids: np.ndarray, scores: np.ndarray) -> Path:
+    """Write one model's scores (M, K) for ids (M,) to ``path`` (npz), atomically.
+
+    Raises :class:`InputError` for what :func:`load_predictions` would refuse.
+    """
+    path = Path(path)
+    columns = {"ids": np.asarray(ids), "scores": np.asarray(scores)}
+    preds = _check_prediction_columns(columns, str(path))
+    return _write_npz(path, {"ids": preds.ids, "scores": preds.scores})
+
+
+def _write_npz(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **columns)
+    return path
+
+
+# --- reading -------------------------------------------------------------------------------
+def _read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """All arrays of an npz file; InputError for a missing file or one that is not an npz."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file. Check the path (it is relative to the "
+                         "current directory) or write the file first.")
+    not_npz = (f"{path}: not a readable .npz archive ({{}}). Save the {what} with "
+               "numpy.savez(path, ids=..., ...).")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        reason = "not a NumPy file" if "pickle" in str(err) else err
+        raise InputError(not_npz.format(reason)) from err
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: not an .npz archive (a single .npy array). Save the {what} "
+                         "with numpy.savez(path, ids=..., ...) so every column has a name.")
+    with loaded as npz:
+        columns = {}
+        for key in npz.files:
+            try:
+                columns[key] = npz[key]
+            except ValueError as err:
+                raise InputError(f"{path}: column `{key}` holds Python objects (dtype=object), which "
+                                 f"the {what} format does not load. Store strings as a fixed-width "
+                                 "array: numpy.asarray(values, dtype=str).") from err
+            except (OSError, zipfile.BadZipFile, EOFError) as err:
+                raise InputError(not_npz.format(err)) from err
+    return columns
+
+
+def load_eval_data(path: str | Path) -> EvalData:
+    """Read and validate ``data.npz``.
+
+    Raises
+    ------
+    InputError
+        Missing file, not an npz, a missing column, wrong shapes, non-unique ids,
+        labels not 0/1 (multi-label) or not class indices in [0, K) (multi-class),
+        split values outside {train, calib, test}, no test rows, a group column that
+        is not 0/1 or has no member in the test split, inconsistent ``task`` or
+        ``attribute_names``, non-finite ``inputs``.
+    """
+    return _check_eval_columns(_read_npz(path, "eval data"), str(path))
+
+
+def load_predictions(path: str | Path) -> Predictions:
+    """Read and validate one model's predictions npz.
+
+    Raises
+    ------
+    InputError
+        Missing file, not an npz, missing ``ids``/``scores``, ``scores`` not 2-D or
+        not as many rows as ``ids``, duplicate ids, NaN/inf scores or scores outside [0, 1].
+        Values within 1e-6 of [0, 1] (float32 rounding) are clipped.
+    """
+    return _check_prediction_columns(_read_npz(path, "predictions"), str(path))
+
+
+def align_scores(data: EvalData, preds: Predictions, mask: np.ndarray) -> np.ndarray:
+    """Scores of ``preds`` for the rows of ``data`` in ``mask``, in ``data`` order.
+
+    Returns
+    -------
+    ndarray of shape (mask.sum(), K), float32
+
+    Raises
+    ------
+    InputError
+        ``preds`` has another number of columns than ``data`` has attributes, lacks an
+        id of a row in ``mask``, has an id that is not in ``data`` at all, or
+        (multi-class) has a row that does not sum to 1.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (data.n_samples,):
+        raise InputError(f"align_scores: mask has shape {mask.shape}; it must be ({data.n_samples},), "
+                         "one entry per eval-data row.")
+    k = data.n_attributes
+    if preds.scores.shape[1] != k:
+        raise InputError(
+            f"{preds.source}: `scores` has {preds.scores.shape[1]} columns but the eval data has "
+            f"K = {k} {'classes' if data.task == 'multiclass' else 'attributes'} "
+            f"({', '.join(data.attribute_names[:8])}{', ...' if k > 8 else ''}). Predict with the "
+            "model trained on these attributes, or use the eval data it was made for.")
+    unknown = ~np.isin(preds.ids, data.ids)
+    if unknown.any():
+        raise InputError(
+            f"{preds.source}: {int(unknown.sum())} of its {preds.ids.size} ids are not in the eval data, e.g. "
+            f"{names_of(preds.ids[unknown])}. The predictions were made for another eval set: predict the "
+            "rows of this data.npz (or pass the data.npz they were made for).")
+    wanted = data.ids[mask]
+    order = np.argsort(preds.ids, kind="stable")
+    sorted_ids = preds.ids[order]
+    pos = np.minimum(np.searchsorted(sorted_ids, wanted), max(len(sorted_ids) - 1, 0))
+    found = (sorted_ids[pos] == wanted) if len(sorted_ids) else np.zeros(len(wanted), bool)
+    if not found.all():
+        missing = wanted[~found]
+        raise InputError(
+            f"{preds.source}: {missing.size} of the {wanted.size} eval-data ids that need scores "
+            f"(calib/test rows) are missing from `ids`, e.g. {names_of(missing)}. Predict every "
+            "calib and test row of the eval data (the ids must match `ids` in data.npz exactly).")
+    scores = preds.scores[order[pos]]
+    if data.task == "multiclass":
+        sums = scores.sum(axis=1, dtype=np.float64)
+        bad = np.abs(sums - 1.0) > _SOFTMAX_TOLERANCE
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(
+                f"{preds.source}: multi-class scores must be softmax probabilities summing to 1 per "
+                f"row; {int(bad.sum())} rows do not, e.g. id {wanted[i]!r} sums to {sums[i]:.4f}. "
+                "Apply softmax to the logits before saving (sigmoid outputs are for multi-label).")
+    return scores

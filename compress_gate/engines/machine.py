@@ -1,0 +1,83 @@
+"""The machine a benchmark ran on: CPU model, cores, threads used, SIMD flags, versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+from functools import lru_cache
+from typing import Any
+
+from compress_gate.engines._base import default_num_threads
+
+__all__ = ["machine_description", "cpu_flags"]
+
+_VERSIONED_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "deepsparse", "sparseml", "torch")
+
+
+@lru_cache(maxsize=1)
+def _cpuinfo() -> tuple[str | None, frozenset[str]]:
+    """(model name, flags) of the first processor in /proc/cpuinfo; (None, {}) elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return None, frozenset()
+    model, flags = None, frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and model is None:
+            model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = frozenset(value.split())
+    return model, flags
+
+
+def cpu_flags() -> dict[str, bool]:
+    """The SIMD features that decide engine speed, from /proc/cpuinfo.
+
+    ``vnni`` is AVX-512 VNNI or AVX-VNNI (int8 dot products); ``avx512`` is AVX-512F.
+    """
+    _, flags = _cpuinfo()
+    return {
+        "avx2": "avx2" in flags,
+        "avx512": "avx512f" in flags,
+        "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
+        "amx": "amx_tile" in flags,
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_description(num_threads: int | None = None) -> dict[str, Any]:
+    """A JSON-able description of this machine for benchmark results.
+
+    Keys: ``cpu_model``, ``logical_cpus``, ``physical_cores``, ``usable_cpus``
+    (this process's affinity), ``threads_used`` (``num_threads`` or the usable CPUs),
+    ``flags`` (:func:`cpu_flags`), ``memory_gb``, ``load_average_1m`` (other work
+    competing for the CPUs when the benchmark started), ``platform``, ``python`` and
+    ``versions`` of the packages that matter (``None`` when not installed). No
+    package is imported.
+    """
+    import psutil
+
+    model, _ = _cpuinfo()
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "usable_cpus": default_num_threads(),
+        "threads_used": num_threads or default_num_threads(),
+        "flags": cpu_flags(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {package: _version(package) for package in _VERSIONED_PACKAGES},
+    }

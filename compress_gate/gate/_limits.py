@@ -1,0 +1,165 @@
+"""Judging one limit: the worst unit's value, its bootstrap interval, pass or fail closed."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from compress_gate.config.gate import GATED_METRICS, Limit
+from compress_gate.metrics import percentile_interval
+
+__all__ = ["Measured", "relative_change", "judge_limit"]
+
+_SHOW = 5
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One gated metric for the teacher and the student population, per unit.
+
+    ``teacher`` is None for numbers without a teacher counterpart (CEV, SDE, override
+    share, engine checks). ``*_boot`` hold one row per bootstrap resample (None when
+    the metric has no interval). ``not_measured`` maps a unit to why it has no value
+    (e.g. BA not computed: too few samples).
+    """
+
+    units: tuple[str, ...]
+    student: np.ndarray
+    teacher: np.ndarray | None = None
+    student_boot: np.ndarray | None = None
+    teacher_boot: np.ndarray | None = None
+    not_measured: dict[str, str] = field(default_factory=dict)
+    undefined_reason: str = ""
+
+
+def relative_change(student: np.ndarray, teacher: np.ndarray) -> np.ndarray:
+    r"""(student − teacher) / |teacher|, with a zero baseline defined, not divided by.
+
+    .. math:: r = \begin{cases} (s - t)/|t| & t \ne 0 \\ 0 & t = 0,\ s = 0 \\
+              +\infty & t = 0,\ s > 0 \\ -\infty & t = 0,\ s < 0 \end{cases}
+
+    ``nan`` in either input gives ``nan``.
+    """
+    student, teacher = np.asarray(student, dtype=np.float64), np.asarray(teacher, dtype=np.float64)
+    diff = student - teacher
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = diff / np.abs(teacher)
+        at_zero = np.where(diff == 0, 0.0, np.sign(diff) * np.inf)
+    return np.where(teacher == 0, at_zero, ratio)
+
+
+def _compare(limit: Limit, student: np.ndarray, teacher: np.ndarray | None) -> np.ndarray:
+    if limit.change is None:
+        return np.asarray(student, dtype=np.float64)
+    assert teacher is not None
+    if limit.change == "absolute":
+        return np.asarray(student, dtype=np.float64) - teacher
+    return relative_change(student, teacher)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if np.isfinite(value) else ("+inf" if value > 0 else "-inf")
+
+
+def _listed(units: list[str]) -> str:
+    return ", ".join(units[:_SHOW]) + (f" (and {len(units) - _SHOW} more)" if len(units) > _SHOW else "")
+
+
+def _interval(values: np.ndarray, confidence: float) -> list[float]:
+    """Percentile interval that keeps ±inf (a relative change from a zero baseline) as ±inf.
+
+    Infinities are clipped to the largest float for the interpolation, then restored.
+    """
+    big = np.finfo(np.float64).max
+    lo, hi = percentile_interval(np.clip(values, -big, big), confidence=confidence)
+    return [float(np.sign(v) * np.inf) if abs(v) >= big else float(v) for v in (lo, hi)]
+
+
+def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
+    """The report entry of ``limit`` judged on ``measured``.
+
+    The gated number is the worst included unit (max for a ``max`` limit, min for a
+    ``min`` limit) of the compared quantity (see :mod:`compress_gate.config.gate`).
+    Its interval is the percentile interval of the per-resample worst value. A unit is
+    left out (and listed) when the teacher's value is undefined there; the limit fails
+    closed when the student is undefined where the teacher is defined, when no unit
+    is left, or when the gated bound is undefined.
+
+    Returns
+    -------
+    dict
+        ``name, metric, change, observed, ci, bound, gated, limit, direction, passed,
+        reason, unit, excluded`` (numbers are floats, possibly nan/inf: the caller
+        makes them JSON-safe).
+    """
+    spec = GATED_METRICS[limit.metric]
+    entry = {"name": limit.name, "metric": limit.metric, "change": limit.change, "observed": np.nan,
+             "ci": None, "bound": limit.bound, "gated": np.nan, "limit": limit.value,
+             "direction": limit.direction, "passed": False, "reason": "", "unit": None, "excluded": []}
+    units = list(measured.units)
+    student = np.asarray(measured.student, dtype=np.float64)
+    teacher = None if measured.teacher is None else np.asarray(measured.teacher, dtype=np.float64)
+    if not units:
+        entry["reason"] = (f"fails closed: {measured.undefined_reason or f'no {spec.units} to measure'}.")
+        return entry
+    include = np.ones(len(units), dtype=bool) if teacher is None else ~np.isnan(teacher)
+    excluded = [u for u, keep in zip(units, include) if not keep]
+    entry["excluded"] = excluded
+    notes = []
+    if excluded:
+        why = sorted({measured.not_measured.get(u, "teacher value undefined") for u in excluded})
+        notes.append(f"{len(excluded)} {spec.units}(s) not measured ({'; '.join(why[:3])})")
+    student_undefined = [u for u, keep, s in zip(units, include, student) if keep and np.isnan(s)]
+    compared = _compare(limit, student, teacher)
+    worst = np.nanmax if limit.direction == "max" else np.nanmin
+    pick = np.nanargmax if limit.direction == "max" else np.nanargmin
+    defined = include & ~np.isnan(compared)
+    if defined.any():
+        masked = np.where(defined, compared, np.nan)
+        best_index = int(pick(masked))
+        entry["observed"], entry["unit"] = float(masked[best_index]), units[best_index]
+    if student_undefined:
+        what = "student" if teacher is not None else "value"
+        entry["reason"] = (f"fails closed: the {what} {limit.metric} is undefined for "
+                           f"{_listed(student_undefined)}"
+                           + (" where the teacher's is defined" if teacher is not None else "")
+                           + (f" ({measured.undefined_reason})" if measured.undefined_reason else "") + ".")
+        return entry
+    if not defined.any():
+        reason = measured.undefined_reason or f"every {spec.units} is undefined for the teacher"
+        entry["reason"] = f"fails closed: nothing left to measure ({reason})" + \
+            (f"; {notes[0]}" if notes else "") + "."
+        return entry
+    if measured.student_boot is not None:
+        boot_teacher = None if measured.teacher_boot is None else measured.teacher_boot[:, include]
+        boot = _compare(limit, measured.student_boot[:, include], boot_teacher)
+        with warnings.catch_warnings():      # all-NaN resamples: counted and reported below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            per_resample = worst(boot, axis=1)
+        usable = per_resample[~np.isnan(per_resample)]
+        if usable.size:
+            entry["ci"] = _interval(usable, confidence)
+        if usable.size < per_resample.size:
+            notes.append(f"{per_resample.size - usable.size} of {per_resample.size} resamples left "
+                         "nothing to measure and were dropped")
+    gated = entry["observed"] if limit.bound == "point" else (
+        np.nan if entry["ci"] is None else entry["ci"][0 if limit.bound == "lower" else 1])
+    entry["gated"] = gated
+    where = f"worst {spec.units} {entry['unit']}: " if len(units) > 1 else ""
+    point = f"{where}point {_fmt(entry['observed'])}"
+    if entry["ci"] is not None:
+        point += f", {100 * confidence:g}% CI [{_fmt(entry['ci'][0])}, {_fmt(entry['ci'][1])}]"
+    if np.isnan(gated):
+        entry["reason"] = (f"fails closed: the {limit.bound} bound is undefined (no resample left a "
+                           f"{spec.units} to measure); {point}.")
+        return entry
+    passed = bool(gated <= limit.value) if limit.direction == "max" else bool(gated >= limit.value)
+    sign = ("<=" if passed else ">") if limit.direction == "max" else (">=" if passed else "<")
+    entry["passed"] = passed
+    entry["reason"] = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
+                       f"{_fmt(gated)} {sign} {limit.value:g} ({point})"
+                       + "".join(f"; {note}" for note in notes) + ".")
+    return entry
+

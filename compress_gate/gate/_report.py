@@ -1,0 +1,214 @@
+"""The report.json dict (schema in CONTRACTS.md), JSON-safe: nan -> null or {"undefined": reason}."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from compress_gate import metrics
+from compress_gate.config.gate import GateConfig
+from compress_gate.data.contract import EvalData
+from compress_gate.gate._bootstrap import Resamples
+from compress_gate.gate._measures import Measurer
+
+__all__ = ["build_report", "json_safe"]
+
+SCHEMA_VERSION = 1
+_PER_ATTRIBUTE = ("fpr", "fnr", "tcb", "uncertainty", "ece")
+_HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types: nan -> None, ±inf -> "inf"/"-inf", NumPy scalars and arrays unwrapped."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    return value
+
+
+def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
+    if samples is None:
+        return None
+    usable = samples[np.isfinite(samples)]
+    if usable.size == 0:
+        return None
+    lo, hi = metrics.percentile_interval(usable, confidence=confidence)
+    return [float(lo), float(hi)]
+
+
+def _population_metric(measurer: Measurer, key: str, metric: str) -> np.ndarray:
+    return measurer.values(key, metric, None)
+
+
+def _model_summary(measurer: Measurer, key: str) -> dict:
+    names = measurer.test.attribute_names
+    columns = {m: _population_metric(measurer, key, m) for m in _PER_ATTRIBUTE}
+    r2 = np.mean([metrics.label_interrelation(m.y_pred) for m in measurer.populations[key]], axis=0)
+    per_attribute = {name: {**{m: columns[m][i] for m in _PER_ATTRIBUTE}, "r2": r2[i]}
+                     for i, name in enumerate(names)}
+    return {"accuracy": _population_metric(measurer, key, "accuracy")[0], "per_attribute": per_attribute}
+
+
+def _error_balance(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
+    cev, sde, d_fpr, d_fnr = measurer.error_balance(key, None)
+    names = measurer.test.attribute_names
+    excluded = [n for n, a, b in zip(names, d_fpr, d_fnr) if np.isnan(a) or np.isnan(b)]
+    out = {"delta": {"fpr": dict(zip(names, d_fpr)), "fnr": dict(zip(names, d_fnr))}}
+    for name, value in (("cev", cev), ("sde", sde)):
+        samples = None if boot is None else boot.balance[key][name]
+        entry = {"value": float(value), "ci": _ci(samples, confidence), "excluded": excluded}
+        if math.isnan(float(value)):
+            entry["undefined"] = "no attribute has a nonzero teacher FPR and FNR"
+        out[name] = entry
+    return out
+
+
+def _ba_entry(value: float, reasons: list[object]) -> float | dict:
+    """A BA value, or ``{"undefined": reason}`` with the first member's reason."""
+    if not math.isnan(value):
+        return value
+    why = next((str(r) for r in reasons if r is not None), "undefined")
+    return {"undefined": why}
+
+
+def _ba_tables(measurer: Measurer, key: str) -> tuple[dict, dict, dict]:
+    """(teacher, student, increase) as attribute -> identity -> number | {"undefined": reason}.
+
+    A population's BA is the mean over its members: undefined when any member's is.
+    """
+    teacher = measurer.bias_amplification(measurer.populations["teacher"][0], None)
+    members = [measurer.bias_amplification(m, None) for m in measurer.populations[key]]
+    student = np.mean([m.values for m in members], axis=0)
+    t_out: dict = {}
+    s_out: dict = {}
+    inc_out: dict = {}
+    for i, attr in enumerate(measurer.test.attribute_names):
+        t_out[attr], s_out[attr], inc_out[attr] = {}, {}, {}
+        for j, group in enumerate(measurer.test.group_names):
+            t_val = _ba_entry(float(teacher.values[i, j]), [teacher.reasons[i, j]])
+            s_val = _ba_entry(float(student[i, j]), [m.reasons[i, j] for m in members])
+            t_out[attr][group], s_out[attr][group] = t_val, s_val
+            if isinstance(t_val, dict):
+                inc_out[attr][group] = {"undefined": f"teacher: {t_val['undefined']}"}
+            elif isinstance(s_val, dict):
+                inc_out[attr][group] = {"undefined": f"student: {s_val['undefined']}"}
+            else:
+                inc_out[attr][group] = s_val - t_val
+    return t_out, s_out, inc_out
+
+
+def _subgroups(measurer: Measurer, key: str) -> list[dict]:
+    """Pooled error/FPR/FNR per subgroup row: sizes, teacher, student (population mean), and the
+    normalized difference in percent (Hooker et al.)."""
+    teacher = measurer.subgroup_table(measurer.populations["teacher"][0])
+    tables = [measurer.subgroup_table(m) for m in measurer.populations[key]]
+    rates = ("error", "fpr", "fnr")
+    student = {r: np.mean([getattr(tb, f"pooled_{r}") for tb in tables], axis=0) for r in rates}
+    averaged = metrics.SubgroupTable(names=teacher.names, sizes=teacher.sizes,
+                                     **{f"pooled_{r}": student[r] for r in rates})
+    difference = metrics.subgroup_normalized_difference(teacher, averaged)
+    return [{"name": name, "size": int(teacher.sizes[row]),
+             "teacher": {r: getattr(teacher, f"pooled_{r}")[row] for r in rates},
+             "student": {r: student[r][row] for r in rates},
+             "normalized_difference": {r: difference[f"pooled_{r}"][row] for r in rates}}
+            for row, name in enumerate(teacher.names)]
+
+
+def _histogram(measurer: Measurer, key: str) -> list[float]:
+    counts = [np.histogram(m.y_score, bins=len(_HISTOGRAM_EDGES) - 1, range=(0.0, 1.0))[0]
+              for m in measurer.populations[key]]
+    return np.mean(counts, axis=0).tolist()
+
+
+def _cie(measurer: Measurer, key: str, seed: int) -> dict:
+    """Modal CIEs (Hooker et al.) of population ``key`` against the teacher(s), and how uncertain
+    the models are on them: the share of the CIEs' scores inside (0.1, 0.9), averaged over
+    the population, next to the teacher's share on every test sample."""
+    teacher, students = measurer.populations["teacher"], measurer.populations[key]
+    found = metrics.modal_cie(np.stack([m.y_pred for m in teacher]), np.stack([m.y_pred for m in students]),
+                              task=measurer.test.task, seed=seed)
+    rows = found.is_cie
+
+    def share(members: list, mask: np.ndarray) -> float:
+        if not mask.any():
+            return float("nan")
+        return float(np.mean([metrics.uncertainty(m.y_score[mask]).mean() for m in members]))
+    everyone = np.ones_like(rows)
+    return {"count": int(rows.sum()), "share": float(rows.mean()),
+            "share_uncertain_teacher": share(teacher, rows), "share_uncertain_student": share(students, rows),
+            "share_uncertain_all_teacher": share(teacher, everyone)}
+
+
+def _metrics_section(measurer: Measurer, key: str, boot: Resamples | None, config: GateConfig) -> dict:
+    balance = _error_balance(measurer, key, boot, config.confidence)
+    ba_t, ba_s, ba_inc = _ba_tables(measurer, key)
+    return {
+        "teacher": _model_summary(measurer, "teacher"),
+        "student": _model_summary(measurer, key),
+        "delta": balance["delta"], "cev": balance["cev"], "sde": balance["sde"],
+        "ba": {"teacher": ba_t, "student": ba_s, "increase": ba_inc},
+        "subgroups": _subgroups(measurer, key),
+        "uncertainty_histogram": {"edges": _HISTOGRAM_EDGES.tolist(),
+                                  "teacher": _histogram(measurer, "teacher"),
+                                  "student": _histogram(measurer, key)},
+        "cie": _cie(measurer, key, config.seed),
+    }
+
+
+def _after_section(measurer: Measurer, boot: Resamples | None, confidence: float) -> dict:
+    balance = _error_balance(measurer, "mitigated", boot, confidence)
+    _, ba_s, ba_inc = _ba_tables(measurer, "mitigated")
+    return {"accuracy": measurer.values("mitigated", "accuracy", None)[0], "cev": balance["cev"],
+            "sde": balance["sde"], "ba": {"student": ba_s, "increase": ba_inc}, "delta": balance["delta"]}
+
+
+def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entries: list[dict],
+                 passed: bool, judged: str, boot: Resamples | None, applied: bool,
+                 thresholds: np.ndarray | None, override_count: int, override_share: float,
+                 override_attrs: list[str], n_calib: int, n_test: int,
+                 engine_checks: list[dict] | None, deployment_engine: str,
+                 benchmarks: dict | None, inputs: dict | None) -> dict:
+    """The report dict in the CONTRACTS.md schema, JSON-safe."""
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "verdict": "pass" if passed else "fail",
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": {**(inputs or {}), "task": data.task, "n_calib": n_calib, "n_test": n_test,
+                   "n_students": len(measurer.populations["raw"]),
+                   "attribute_names": list(data.attribute_names), "group_names": list(data.group_names)},
+        "config": config.model_dump(mode="json"),
+        "judged": judged,
+        "limits": entries,
+    }
+    if not entries:
+        report["no_limits"] = True
+        report["note"] = ("no limits configured: the gate reports its metrics and passes. Add limits "
+                          "(see docs/gate.md) to gate release.")
+    report["metrics"] = _metrics_section(measurer, "raw", boot, config)
+    report["mitigation"] = None if not applied else {
+        "thresholds": None if thresholds is None else dict(zip(data.attribute_names, thresholds)),
+        "overrides": {"count": override_count, "share": override_share,
+                      "budget": config.mitigation.override_budget, "attributes": override_attrs},
+        "after": _after_section(measurer, boot, config.confidence),
+    }
+    report["engines"] = {"deployment": deployment_engine, "agreement": list(engine_checks or [])}
+    report["benchmarks"] = benchmarks
+    return json_safe(report)

@@ -1,0 +1,121 @@
+"""The gate's files (report.json, junit.xml, thresholds.json, overrides.json, report.html,
+MODEL_CARD.md) and ``run_gate``, the library side of ``compress-gate gate``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from compress_gate._atomic import write_json
+from compress_gate.config.gate import GateConfig, load_gate_config
+from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
+                                         save_predictions)
+from compress_gate.errors import InputError
+from compress_gate.gate.evaluate import GateResult, evaluate
+from compress_gate.mitigation import write_overrides, write_thresholds
+from compress_gate.report.junit import write_junit
+
+__all__ = ["write_gate_outputs", "run_gate", "summary_lines"]
+
+
+def write_gate_outputs(result: GateResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write the gate's files into ``out_dir``, each atomically; return name -> path.
+
+    ``thresholds.json`` holds the calibrated thresholds, 0.5 per attribute when
+    calibration is off (multi-label), or null (multi-class: argmax).
+    ``report.html`` and ``MODEL_CARD.md`` come from :mod:`compress_gate.report`.
+    """
+    out = Path(out_dir)
+    report = result.report
+    task, names = report["inputs"]["task"], report["inputs"]["attribute_names"]
+    thresholds = result.thresholds
+    if thresholds is None and task == "multilabel":
+        thresholds = np.full(len(names), 0.5)
+    paths = {"report.json": write_json(out / "report.json", report),
+             "junit.xml": write_junit(report, out / "junit.xml"),
+             "thresholds.json": write_thresholds(out / "thresholds.json", thresholds, task=task,
+                                                 attribute_names=names),
+             "overrides.json": write_overrides(out / "overrides.json", result.overrides, task=task,
+                                               attribute_names=names)}
+    from compress_gate import report as report_pkg
+    if hasattr(report_pkg, "render_html"):
+        paths["report.html"] = report_pkg.render_html(report, out / "report.html")
+    if hasattr(report_pkg, "write_model_card"):
+        paths["MODEL_CARD.md"] = report_pkg.write_model_card(report, out / "MODEL_CARD.md")
+    return paths
+
+
+def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int,
+                  say: Callable[[str], None]) -> np.ndarray:
+    from compress_gate.engines import open_engine, predict_scores
+    if data.inputs is None:
+        raise InputError(f"{model}: scoring a model needs the preprocessed inputs, and the eval data has no "
+                         "`inputs` column. Add `inputs` (N, C, H, W) float32 to data.npz, or pass "
+                         "prediction files with --teacher/--student instead.")
+    say(f"scoring {model.name} on onnxruntime")
+    with open_engine("onnxruntime", model, batch_size=batch_size) as engine:
+        return predict_scores(engine, data.inputs[rows])
+
+
+def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = None,
+             teacher: str | Path | None = None, students: Sequence[str | Path] = (),
+             teacher_model: str | Path | None = None, student_models: Sequence[str | Path] = (),
+             batch_size: int = 64, say: Callable[[str], None] = lambda _: None
+             ) -> tuple[GateResult, dict[str, Path]]:
+    """Load everything, judge, write the outputs into ``out``; return the result and the paths.
+
+    The teacher and students come either as prediction files (``teacher``,
+    ``students``) or as ONNX models (``teacher_model``, ``student_models``) scored with
+    ONNX Runtime on the eval data's ``inputs``; model scores are also saved as
+    ``out/predictions/<name>.npz``. Without ``limits`` the gate reports and passes.
+
+    Raises
+    ------
+    InputError
+        Anything wrong with the files or the combination of arguments.
+    """
+    have_files, have_models = teacher is not None or bool(students), teacher_model is not None or bool(student_models)
+    if have_files == have_models or (have_files and (teacher is None or not students)) or (
+            have_models and (teacher_model is None or not student_models)):
+        raise InputError("give the teacher and at least one student either as prediction files "
+                         "(--teacher T.npz --student S.npz) or as ONNX models (--teacher-model T.onnx "
+                         "--student-model S.onnx), not a mix.")
+    config = load_gate_config(limits) if limits is not None else GateConfig()
+    say(f"loading {data}")
+    eval_data = load_eval_data(data)
+    rows = eval_data.mask("calib", "test")
+    out = Path(out)
+    if have_files:
+        say("loading predictions")
+        teacher_scores = align_scores(eval_data, load_predictions(teacher), rows)  # type: ignore[arg-type]
+        student_scores = [align_scores(eval_data, load_predictions(s), rows) for s in students]
+        inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
+    else:
+        models = [Path(teacher_model)] + [Path(s) for s in student_models]  # type: ignore[arg-type]
+        scores = [_model_scores(eval_data, rows, m, batch_size, say) for m in models]
+        saved = []
+        for i, (model, model_scores) in enumerate(zip(models, scores)):
+            name = "teacher" if i == 0 else f"student_{i}"
+            saved.append(str(save_predictions(out / "predictions" / f"{name}.npz", eval_data.ids[rows],
+                                              model_scores)))
+        teacher_scores, student_scores = scores[0], scores[1:]
+        inputs = {"data": str(data), "teacher": [str(models[0])], "students": [str(m) for m in models[1:]],
+                  "predictions": saved}
+    say(f"judging ({config.n_resamples} bootstrap resamples)")
+    result = evaluate(eval_data, teacher_scores, student_scores, config, inputs=inputs)
+    return result, write_gate_outputs(result, out)
+
+
+def summary_lines(report: dict, paths: dict[str, Path]) -> list[str]:
+    """Plain-text lines for the terminal: the verdict, each limit with its reason, the files."""
+    verdict = "PASSED" if report["verdict"] == "pass" else "REFUSED"
+    lines = [f"gate {verdict}: {sum(1 for e in report['limits'] if e['passed'])} of "
+             f"{len(report['limits'])} limits hold (judged: {report['judged']} predictions)."]
+    if report.get("no_limits"):
+        lines = [f"gate {verdict}: {report['note']}"]
+    for entry in report["limits"]:
+        lines.append(f"  {'ok  ' if entry['passed'] else 'FAIL'} {entry['name']}: {entry['reason']}")
+    lines += [f"  wrote {path}" for path in paths.values()]
+    return lines

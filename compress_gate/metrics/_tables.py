@@ -1,0 +1,169 @@
+"""Confusion counts per subgroup row: the one table behind the rates, TCB, BA and subgroups.
+
+Samples are sorted by *cell*, the pattern of identity-group membership they have (at
+most 2**G cells, only those present). Per cell, one matrix product per block of its
+samples gives the weighted sizes, true positives labels, predicted positives and true
+positives of every attribute, so each sample is multiplied once (not once per row
+it belongs to). Rows (``all``, each group, each pairwise intersection) are sums of
+cells. With a registered resample matrix (``bootstrap_weights``) the per-cell sums are
+memoized, so every metric of a chunk, for every model, shares them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from compress_gate.metrics._checks import _check_indicators, _check_sample_weight
+from compress_gate.metrics._counts import _column_sums, _memo_of
+
+Constraint = tuple[tuple[int, bool], ...]     # (group column, member?) pairs that define a row
+
+
+def _subgroup_rows(group_names: tuple[str, ...]) -> tuple[list[str], list[Constraint]]:
+    """Row names and rules: ``all``, each group, then per pair (a, b) the four intersections."""
+    names, rules = ["all"], [()]
+    for j, name in enumerate(group_names):
+        names.append(name)
+        rules.append(((j, True),))
+    for (a, name_a), (b, name_b) in combinations(enumerate(group_names), 2):
+        for in_a in (True, False):
+            for in_b in (True, False):
+                names.append(f"{'' if in_a else 'not '}{name_a} & {'' if in_b else 'not '}{name_b}")
+                rules.append(((a, in_a), (b, in_b)))
+    return names, rules
+
+
+def _membership(bits: np.ndarray, rules: list[Constraint]) -> np.ndarray:
+    """(m, n_rows) bool: the rows each group-membership pattern (m, G) belongs to."""
+    out = np.ones((bits.shape[0], len(rules)), dtype=bool)
+    for r, rule in enumerate(rules):
+        for column, member in rule:
+            out[:, r] &= bits[:, column] == member
+    return out
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Samples sorted by cell: ``order`` (None: one cell, no sorting), ``bounds`` (C + 1,)
+    offsets of each cell in sorted order, ``to_rows`` (R, C) 0/1: the cells of each row."""
+
+    order: np.ndarray | None
+    bounds: np.ndarray
+    to_rows: np.ndarray
+
+
+def _layout(groups: np.ndarray | None, n_samples: int) -> _Layout:
+    n_groups = 0 if groups is None else groups.shape[1]
+    _, rules = _subgroup_rows(tuple(str(j) for j in range(n_groups)))
+    if n_groups == 0 or n_samples == 0:
+        return _Layout(order=None, bounds=np.array([0, n_samples]),
+                       to_rows=np.ones((len(rules), 1)))
+    if n_groups <= 20:                 # pattern -> integer code, cells by counting codes
+        code = groups.astype(np.int64) @ (1 << np.arange(n_groups, dtype=np.int64))
+        present = np.flatnonzero(np.bincount(code, minlength=2**n_groups))
+        patterns = ((present[:, None] >> np.arange(n_groups)) & 1).astype(bool)
+        cell_of = np.searchsorted(present, code)
+    else:
+        patterns, cell_of = np.unique(groups, axis=0, return_inverse=True)
+    cell_of = cell_of.reshape(-1).astype(np.uint16 if len(patterns) <= 2**16 else np.int64)
+    order = np.argsort(cell_of, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cell_of, minlength=len(patterns)))])
+    return _Layout(order=order, bounds=bounds, to_rows=_membership(patterns, rules).T.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class _RowCounts:
+    """Weighted counts per subgroup row: ``size`` (..., R) and, per attribute, ``positives``
+    N(A=1), ``predicted`` N(Â=1) and ``tp`` N(A=1, Â=1), each (..., R, K)."""
+
+    size: np.ndarray
+    positives: np.ndarray
+    predicted: np.ndarray
+    tp: np.ndarray
+
+    @property
+    def fp(self) -> np.ndarray:
+        return self.predicted - self.tp
+
+    @property
+    def fn(self) -> np.ndarray:
+        return self.positives - self.tp
+
+    @property
+    def tn(self) -> np.ndarray:
+        return self.size[..., None] - self.positives - self.predicted + self.tp
+
+    def row(self, index: int) -> _RowCounts:
+        """The counts of one row, without the row axis."""
+        return _RowCounts(self.size[..., index], self.positives[..., index, :],
+                          self.predicted[..., index, :], self.tp[..., index, :])
+
+
+def _memo_get(memo: dict | None, key: tuple, refs: tuple) -> object | None:
+    """A memoized value stored with the very objects in ``refs`` (identity, not equality)."""
+    if memo is None or key not in memo:
+        return None
+    stored_refs, value = memo[key]
+    return value if all(a is b for a, b in zip(stored_refs, refs)) else None
+
+
+def _memo_put(memo: dict | None, key: tuple, refs: tuple, value: object) -> object:
+    if memo is not None:
+        memo[key] = (refs, value)
+    return value
+
+
+def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
+                    sample_weight: object) -> _RowCounts:
+    """Checked inputs -> confusion counts per subgroup row (only row ``all`` when
+    ``groups`` is None). Raises InputError naming a bad argument."""
+    t = _check_indicators(y_true, "y_true")
+    n, k = t.shape
+    p = _check_indicators(y_pred, "y_pred", n_samples=n, n_attributes=k)
+    g = None if groups is None else _check_indicators(groups, "groups", n_samples=n)
+    w = _check_sample_weight(sample_weight, n)
+    memo = _memo_of(sample_weight)
+    if groups is None and memo is not None:        # any cached table of these labels and predictions will do
+        for key, (refs, value) in list(memo.items()):
+            if key[0] == "predictions" and refs[0] is y_true and refs[1] is y_pred:
+                labels = _memo_get(memo, ("labels", id(y_true), key[3]), (y_true, refs[2]))
+                if labels is not None:
+                    return _aggregate(labels, value, np.ones((1, value.shape[-2])), k)
+    layout = _memo_get(memo, ("layout", id(groups)), (groups,))
+    if layout is None:
+        layout = _memo_put(memo, ("layout", id(groups)), (groups,), _layout(g, n))
+
+    def sorted_weights() -> np.ndarray | None:
+        if layout.order is None or w is None:
+            return w
+        cached = _memo_get(memo, ("sorted_weights", id(groups)), (groups,))
+        return cached if cached is not None else _memo_put(
+            memo, ("sorted_weights", id(groups)), (groups,), np.take(w, layout.order, axis=-1))
+
+    def by_cell(x: np.ndarray) -> np.ndarray:
+        return x if layout.order is None else x[layout.order]
+    labels = _memo_get(memo, ("labels", id(y_true), id(groups)), (y_true, groups))
+    if labels is None:
+        t_sorted = by_cell(t)
+        labels = _memo_put(memo, ("labels", id(y_true), id(groups)), (y_true, groups), _column_sums(
+            lambda rows: np.concatenate([np.ones((rows.stop - rows.start, 1), dtype=bool), t_sorted[rows]],
+                                        axis=1), n, 1 + k, sorted_weights(), layout.bounds))
+    predictions = _memo_get(memo, ("predictions", id(y_true), id(y_pred), id(groups)), (y_true, y_pred, groups))
+    if predictions is None:
+        t_sorted, p_sorted = by_cell(t), by_cell(p)
+        predictions = _memo_put(
+            memo, ("predictions", id(y_true), id(y_pred), id(groups)), (y_true, y_pred, groups), _column_sums(
+                lambda rows: np.concatenate([p_sorted[rows], p_sorted[rows] & t_sorted[rows]], axis=1),
+                n, 2 * k, sorted_weights(), layout.bounds))
+    return _aggregate(labels, predictions, layout.to_rows, k)
+
+
+def _aggregate(labels: np.ndarray, predictions: np.ndarray, to_rows: np.ndarray, k: int) -> _RowCounts:
+    """Per-cell sums (..., C, 1 + K) and (..., C, 2K) -> per-row counts."""
+    rows_labels = to_rows @ labels
+    rows_pred = to_rows @ predictions
+    return _RowCounts(size=rows_labels[..., 0], positives=rows_labels[..., 1:],
+                      predicted=rows_pred[..., :k], tp=rows_pred[..., k:])

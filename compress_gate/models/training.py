@@ -1,0 +1,191 @@
+"""One training loop for dense teachers and for SparseML compression schedules.
+
+The loop follows SparseML 1.8's PyTorch integration: ``manager.modify`` wraps the
+optimizer so every ``optimizer.step()`` first calls ``manager.update`` (GMP mask
+updates, QAT start, LR modifiers) and ``manager.loss_update`` adds the
+``DistillationModifier``'s term to the task loss before ``backward``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from compress_gate.errors import InputError, RuntimeFailure
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["ProgressCallback", "Task", "train_model", "task_loss", "quiet_sparseml_loggers",
+           "has_distillation_modifier"]
+
+Task = Literal["multilabel", "multiclass"]
+
+#: ``progress(done_steps, total_steps, loss)``, called after every optimizer step.
+ProgressCallback = Callable[[int, int, float], None]
+
+
+def train_model(
+    model: torch.nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    task: Task,
+    epochs: float,
+    lr: float,
+    seed: int,
+    optimizer: Literal["sgd", "adam"] = "sgd",
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    manager: Any = None,
+    teacher: torch.nn.Module | None = None,
+    progress: ProgressCallback | None = None,
+) -> torch.nn.Module:
+    """Train ``model`` in place for ``epochs`` passes over ``loader`` and return it (in eval mode).
+
+    Loss: ``BCEWithLogitsLoss`` on (B, K) 0/1 targets for ``"multilabel"``;
+    ``CrossEntropyLoss`` for ``"multiclass"`` (targets (B,) class indices, or
+    (B, K) one-hot, reduced by argmax). ``epochs`` may be fractional: the loop runs
+    ``ceil(epochs · len(loader))`` steps. Optimizer: SGD with Nesterov-free
+    ``momentum`` or Adam, both with ``weight_decay``. ``torch.manual_seed(seed)``
+    is set first, so a loader whose shuffling draws from torch's default generator
+    gives the same run for the same seed.
+
+    With a SparseML ``ScheduledModifierManager`` (``manager``), the manager is
+    initialised on ``model`` (its log messages go to the ``compress_gate.sparseml``
+    logger, not to a ``sparse_logs/`` folder), steps the schedule with every
+    optimizer step, and is finalized after the last step. ``teacher`` feeds the
+    recipe's ``DistillationModifier`` (if the recipe has none, the teacher is
+    unused). For ``"multilabel"`` the distillation term is a per-attribute binary
+    KL: SparseML's softmax KL is applied to the pair ``(logit, 0)``, whose softmax
+    is ``(sigmoid(logit), 1 - sigmoid(logit))``.
+
+    Raises
+    ------
+    InputError
+        Empty loader, non-positive ``epochs``/``lr``, unknown ``task``/``optimizer``,
+        or a recipe with a ``DistillationModifier`` but no ``teacher``.
+    RuntimeFailure
+        The loss became NaN or infinite (the message names the step; lower ``lr``).
+    """
+    import torch
+
+    if task not in ("multilabel", "multiclass"):
+        raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
+    if optimizer not in ("sgd", "adam"):
+        raise InputError(f"optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
+    if not epochs > 0 or not lr > 0:
+        raise InputError(f"epochs = {epochs!r} and lr = {lr!r} must both be > 0.")
+    steps_per_epoch = len(loader)  # type: ignore[arg-type]
+    if steps_per_epoch == 0:
+        raise InputError("the training loader yields no batches: give it at least one sample.")
+    total_steps = math.ceil(epochs * steps_per_epoch)
+
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "sgd":
+        base_optimizer: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum,
+                                                                weight_decay=weight_decay)
+    else:
+        base_optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    # train mode before the manager sees the model: a QAT start at epoch 0 fuses conv-BN-ReLU right
+    # away, and torch fuses an eval-mode model by folding BN away, which SparseML's QAT does not expect
+    model.train()
+    step_optimizer: Any = base_optimizer
+    if manager is not None:
+        step_optimizer = _modify(manager, model, base_optimizer, steps_per_epoch, teacher, task)
+    done = 0
+    try:
+        while done < total_steps:
+            for inputs, targets in loader:
+                logits = model(inputs)
+                loss = task_loss(logits, targets, task)
+                if manager is not None:
+                    loss = manager.loss_update(
+                        loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
+                        student_outputs=_distillation_view(logits, task), student_inputs=inputs,
+                    )
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise RuntimeFailure(f"training diverged: the loss is {value} at step {done + 1} of "
+                                         f"{total_steps}. Lower the learning rate (lr = {lr}).")
+                step_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                step_optimizer.step()
+                done += 1
+                if progress is not None:
+                    progress(done, total_steps, value)
+                if done >= total_steps:
+                    break
+    finally:
+        if manager is not None:
+            manager.finalize(model)
+    return model.eval()
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> torch.Tensor:
+    """Mean BCE-with-logits (multilabel) or cross-entropy (multiclass) of a batch.
+
+    Raises InputError when the targets' shape does not fit the logits (B, K).
+    """
+    import torch.nn.functional as F
+
+    if task == "multilabel":
+        if targets.shape != logits.shape:
+            raise InputError(f"multilabel targets have shape {tuple(targets.shape)}; they must match the "
+                             f"model's outputs {tuple(logits.shape)} (one 0/1 column per attribute).")
+        return F.binary_cross_entropy_with_logits(logits, targets.float())
+    if targets.ndim == 2:
+        targets = targets.argmax(dim=1)
+    if targets.ndim != 1 or targets.shape[0] != logits.shape[0]:
+        raise InputError(f"multiclass targets have shape {tuple(targets.shape)}; they must be (B,) class "
+                         f"indices or (B, K) one-hot for outputs {tuple(logits.shape)}.")
+    return F.cross_entropy(logits, targets.long())
+
+
+def quiet_sparseml_loggers() -> Any:
+    """A SparseML ``LoggerManager`` that logs to ``compress_gate.sparseml`` instead of ``sparse_logs/``.
+
+    SparseML's default ``PythonLogger`` creates ``./sparse_logs/<date>.log`` in the
+    working directory; a logger manager with an explicit Python logger avoids it.
+    """
+    from sparseml.pytorch.utils.logger import LoggerManager, PythonLogger
+
+    return LoggerManager([PythonLogger(logger=logging.getLogger("compress_gate.sparseml"))])
+
+
+def has_distillation_modifier(manager: Any) -> bool:
+    """Whether a SparseML ``ScheduledModifierManager`` holds a distillation modifier."""
+    from sparseml.pytorch.sparsification.distillation.modifier_distillation_base import (
+        BaseDistillationModifier,
+    )
+
+    return any(isinstance(m, BaseDistillationModifier) for m in manager.iter_modifiers())
+
+
+def _modify(manager: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, steps_per_epoch: int,
+            teacher: torch.nn.Module | None, task: Task) -> Any:
+    distills = has_distillation_modifier(manager)
+    if distills and teacher is None:
+        raise InputError("the SparseML recipe has a DistillationModifier but no teacher was given: pass the "
+                         "dense teacher, or remove the DistillationModifier from the recipe.")
+    distillation_teacher: Any = "disable"
+    if distills:
+        teacher = teacher.eval()  # type: ignore[union-attr]
+        if task == "multilabel":
+            from compress_gate.models._distill import BinaryPairTeacher
+
+            teacher = BinaryPairTeacher(teacher)
+        distillation_teacher = teacher
+    return manager.modify(model, optimizer, steps_per_epoch=steps_per_epoch, loggers=quiet_sparseml_loggers(),
+                          distillation_teacher=distillation_teacher)
+
+
+def _distillation_view(logits: torch.Tensor, task: Task) -> torch.Tensor:
+    """Logits as SparseML's softmax KL should see them: (B, K, 2) pairs ``(z, 0)`` for multilabel."""
+    if task == "multiclass":
+        return logits
+    from compress_gate.models._distill import binary_pairs
+
+    return binary_pairs(logits)

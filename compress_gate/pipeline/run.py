@@ -1,0 +1,263 @@
+"""``run_recipe``: the whole job of ``compress-gate run``, stage by stage.
+
+config → data → teacher → compress → export → predict → benchmark → gate → bundle.
+Every stage writes its artefact into the run directory (``output:`` in the recipe):
+
+==================  ========================================================================
+stage               artefacts
+==================  ========================================================================
+config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml``, ``run.json``
+data                ``data.npz`` (the eval-data contract, with ``inputs``)
+teacher             ``teacher.pt`` (state_dict; trained ones also cached, see ``teacher.py``)
+compress            ``student.pt`` (state_dict), ``compression.json`` (sparsity, mask digests)
+export              ``onnx/*.onnx``, ``onnx/export.json`` (artefact per engine, parity)
+predict             ``predictions/<engine>/{teacher,student}.npz``, ``engines.json``
+benchmark           ``benchmarks.json``
+gate                ``gate/`` (report.json, report.html, junit.xml, MODEL_CARD.md, thresholds.json,
+                    overrides.json)
+bundle              ``release/`` on a pass, ``refused/`` on a fail
+==================  ========================================================================
+
+``run.json`` holds the status and each stage's wall time, rewritten after every
+stage, so a failed run (exit 3) keeps its completed work and says where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compress_gate import __version__
+from compress_gate._atomic import atomic_path, write_json, write_text
+from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
+from compress_gate.errors import InputError
+from compress_gate.pipeline._progress import RunProgress
+from compress_gate.pipeline._record import RunRecord, json_ready
+from compress_gate.pipeline.summary import metrics_summary, summary_table
+
+if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+
+    from compress_gate.compress import CompressionResult
+    from compress_gate.data.contract import EvalData
+    from compress_gate.gate import GateResult
+    from compress_gate.pipeline.export import ExportedModels
+
+__all__ = ["RunOutcome", "RUN_ARTEFACTS", "run_recipe", "mask_digests"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run decided: ``passed``, where it wrote (``bundle_dir`` is release/ or refused/)."""
+
+    passed: bool
+    run_dir: Path
+    bundle_dir: Path
+    report: dict[str, Any]
+    summary: dict[str, Any]
+    stage_seconds: dict[str, float]
+
+
+def mask_digests(model: torch.nn.Module) -> dict[str, str]:
+    """SHA-256 of the zero mask (``w == 0``, bit-packed) of every weight with >= 2 dims.
+
+    Two runs with the same seed must give equal digests (the reproducibility test).
+    """
+    import torch
+
+    out = {}
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("weight") and param.dim() >= 2:
+                mask = np.packbits((param.detach().cpu().numpy() == 0).reshape(-1))
+                out[name] = hashlib.sha256(mask.tobytes()).hexdigest()
+    return out
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _save_state(model: torch.nn.Module, path: Path) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+
+
+#: What a run writes directly in its directory; a new run removes them first, so nothing
+#: from an earlier run (least of all a ``release/``) can pass for this run's output.
+RUN_ARTEFACTS = ("run.json", "recipe.yaml", "sparseml_recipe.yaml", "data.npz", "teacher.pt", "student.pt",
+                 "compression.json", "onnx", "predictions", "engines.json", "benchmarks.json", "gate",
+                 "release", "refused")
+
+
+def _prepare_run_dir(path: Path, config: RunConfig) -> tuple[str, str]:
+    """Clear an earlier run's artefacts; copy the recipe and the effective SparseML recipe in."""
+    from compress_gate.compress import load_recipe
+
+    run_dir = config.output
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "run.json").is_file():
+        raise InputError(f"{path}: `output` = {str(run_dir)!r} is a non-empty directory that is not a "
+                         "compress-gate run directory (it has no run.json), and a run replaces its artefacts "
+                         "there. Choose a new or empty directory.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_ARTEFACTS:
+        target = run_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    shutil.copyfile(path, run_dir / "recipe.yaml")
+    sparseml_text = load_recipe(config.compression.recipe_path or config.compression.recipe)  # type: ignore[arg-type]
+    write_text(run_dir / "sparseml_recipe.yaml", sparseml_text)
+    return recipe_hash(path, config), sparseml_text
+
+
+def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, sparseml_text: str,
+              progress: RunProgress) -> tuple[CompressionResult, dict[str, Any]]:
+    from compress_gate.compress import compress_model
+    from compress_gate.pipeline.teacher import training_loader
+
+    spec = config.compression
+    result = compress_model(
+        teacher, training_loader(data, batch_size=spec.batch_size, seed=config.seed), sparseml_text,
+        task=data.task, teacher=teacher if spec.distillation else None, seed=config.seed,
+        progress=progress.trainer("compress (SparseML schedule)"), lr=spec.lr, optimizer=spec.optimizer)
+    _save_state(result.model, config.output / "student.pt")
+    facts = {"overall_sparsity": result.overall_sparsity, "target_sparsity": result.target_sparsity,
+             "quantized": result.quantized, "distilled": result.distilled, "epochs": result.epochs,
+             "sparsity": result.sparsity, "mask_sha256": mask_digests(result.model)}
+    write_json(config.output / "compression.json", json_ready(facts))
+    return result, facts
+
+
+def _benchmark(config: RunConfig, exported: ExportedModels, input_shape: tuple[int, ...],
+               progress: RunProgress) -> dict[str, Any]:
+    """Teacher vs student on every benchmark engine, each engine running its own student artefact."""
+    from compress_gate.engines import benchmark_models
+
+    bench = config.engines.benchmark
+    students = {kind: str(exported.student_for(kind)) for kind in bench.engines}
+    result = benchmark_models({"teacher": str(exported.teacher), "student": students}, list(bench.engines),
+                              input_shape=input_shape, batch_sizes=bench.batch_sizes, warmup=bench.warmup,
+                              iterations=bench.iterations, seed=config.seed, progress=progress.status("benchmark"))
+    write_json(config.output / "benchmarks.json", json_ready(result))
+    return result
+
+
+def _write_bundle(config: RunConfig, gate: GateResult, *, data: EvalData, shipped: Path, quantized: bool,
+                  digest: str, summary: dict[str, Any]) -> Path:
+    from compress_gate.bundle import write_refusal, write_release
+
+    run_dir = config.output
+    if not gate.passed:
+        return write_refusal(run_dir, gate_dir=run_dir / "gate")
+    model_info = {"engine": config.engines.deployment, "artefact": shipped.name, "quantized": quantized,
+                  "task": data.task, "attribute_names": list(data.attribute_names),
+                  "input_shape": list(data.inputs.shape[1:])}
+    return write_release(run_dir, gate_dir=run_dir / "gate", model_onnx=shipped, recipe_hash=digest,
+                         seed=config.seed, metrics_summary=summary, model_info=model_info)
+
+
+def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcome:
+    """Run the recipe at ``path`` end to end and return the outcome (see the module docstring).
+
+    Raises
+    ------
+    InputError
+        The recipe, the data or a file it names is invalid.
+    RuntimeFailure
+        A stage failed at run time (engine crash, parity, divergence, out of memory); the
+        completed stages stay in the run directory and run.json names the failed one.
+    """
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    path = Path(path).resolve()
+    config = load_run_config(path)
+    run_dir = config.output
+    digest, sparseml_text = _prepare_run_dir(path, config)
+    record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
+                                 "compress_gate_version": __version__,
+                                 "deployment_engine": config.engines.deployment})
+    record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
+    record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
+    _seed_everything(config.seed)
+    with record.capture_warnings():
+        with RunProgress(console) as progress:
+            with record.stage("data"):
+                from compress_gate.data import load_dataset, save_eval_data
+
+                data = load_dataset(config.data, base_dir=path.parent, progress=progress.counter("load images"))
+                save_eval_data(data, run_dir / "data.npz")
+            with record.stage("teacher"):
+                from compress_gate.pipeline.teacher import obtain_teacher
+
+                teacher, info = obtain_teacher(config, data, save_to=run_dir / "teacher.pt",
+                                               progress=progress.trainer("train dense teacher"))
+                record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
+            with record.stage("compress"):
+                result, compression = _compress(config, data, teacher, sparseml_text, progress)
+            with record.stage("export"):
+                from compress_gate.pipeline.export import export_models
+
+                exported = export_models(teacher, result.model, quantized=result.quantized, task=data.task,
+                                         input_shape=tuple(data.inputs.shape[1:]),
+                                         calib_inputs=data.inputs[data.mask("calib")], out_dir=run_dir / "onnx",
+                                         config=config.export)
+                shipped = exported.student_for(config.engines.deployment)
+                write_json(run_dir / "onnx" / "export.json",
+                           json_ready({**exported.describe(), "ships": shipped.name,
+                                       "deployment_engine": config.engines.deployment}))
+            with record.stage("predict"):
+                from compress_gate.pipeline.predict import predict_exported
+
+                scored = predict_exported(data, exported, deployment=config.engines.deployment,
+                                          check=config.engines.check, batch_size=config.engines.batch_size,
+                                          out_dir=run_dir / "predictions",
+                                          progress=progress.rows(int(data.mask("calib", "test").sum())))
+                write_json(run_dir / "engines.json", json_ready({"deployment": config.engines.deployment,
+                                                                 "agreement": scored.checks,
+                                                                 "predictions": scored.files}))
+            benchmarks = None
+            if config.engines.benchmark.enabled:
+                with record.stage("benchmark"):
+                    benchmarks = _benchmark(config, exported, tuple(data.inputs.shape[1:]), progress)
+            with record.stage("gate"):
+                from compress_gate.gate import evaluate
+
+                progress.note(f"gate: judging with {config.gate.n_resamples} bootstrap resamples")
+                gate = evaluate(data, scored.teacher, [scored.student], config.gate, engine_checks=scored.checks,
+                                benchmarks=benchmarks, deployment_engine=config.engines.deployment,
+                                inputs={"data": str(run_dir / "data.npz"), "teacher": [str(exported.teacher)],
+                                        "students": [str(shipped)], "predictions": scored.files})
+        with record.stage("report"):
+            from compress_gate.gate import write_gate_outputs
+
+            summary = json_ready(metrics_summary(gate.report, compression=compression))
+            gate.report["run"] = json_ready({**record.as_dict(), "compression": compression,
+                                             "export": {**exported.describe(), "ships": shipped.name},
+                                             "summary": summary})
+            write_gate_outputs(gate, run_dir / "gate")
+        with record.stage("bundle"):
+            bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,
+                                       digest=digest, summary=summary)
+    record.update(status="released" if gate.passed else "refused", bundle=str(bundle_dir), summary=summary)
+    console.print(summary_table(summary, record.stage_seconds, bundle=str(bundle_dir)))
+    return RunOutcome(passed=gate.passed, run_dir=run_dir, bundle_dir=bundle_dir, report=gate.report,
+                      summary=summary, stage_seconds=dict(record.stage_seconds))

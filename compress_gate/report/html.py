@@ -1,0 +1,256 @@
+"""``report.html``: one self-contained page that shows why the gate decided.
+
+The page works from a ``report.json`` dict (schema in CONTRACTS.md) and needs nothing
+else: figures are PNG data URIs, the CSS is inline, there is no script and no network
+reference, so it opens from a CI artefact or an e-mail attachment. The verdict comes
+first, with each limit as observed vs limit and its confidence interval; then the
+papers' pictures and tables (see ``docs/reports.md`` for how to read each one).
+Every piece of text from the report is HTML-escaped; an undefined value reads
+``undefined (reason)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from compress_gate._atomic import write_text
+from compress_gate.report import figures
+from compress_gate.report._format import fmt, fmt_ci, fmt_limit, get, judged_value
+from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table
+from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
+                                          per_attribute_rows, subgroup_rows)
+
+__all__ = ["render_html", "build_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1100px;
+ padding:0 1rem;color:#1f2328;line-height:1.45}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2rem;margin-top:2.2rem}
+.meta{color:#57606a;font-size:.9rem}
+.verdict{padding:1rem 1.2rem;border-radius:6px;font-size:1.3rem;font-weight:600;margin:1rem 0}
+.verdict.pass{background:#dafbe1;border:1px solid #1a7f37;color:#116329}
+.verdict.fail{background:#ffebe9;border:1px solid #cf222e;color:#a40e26}
+table{border-collapse:collapse;margin:.8rem 0;font-size:.85rem}
+th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
+td.pass{color:#116329;font-weight:600}td.fail{color:#a40e26;font-weight:600}
+td.undefined{color:#57606a;font-style:italic}
+figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figcaption{font-size:.85rem;color:#57606a}
+.note{color:#57606a;font-style:italic}
+.side-by-side{display:flex;flex-wrap:wrap;gap:2rem;align-items:flex-start}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}dt{font-weight:600}
+dd{margin:0}
+"""
+
+
+def render_html(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write the self-contained HTML report for ``report`` to ``path`` (atomically)."""
+    return write_text(path, build_html(report))
+
+
+def build_html(report: Mapping[str, Any]) -> str:
+    """The HTML page for ``report`` as a string (see :func:`render_html`)."""
+    body = [_header(report), _verdict(report), _error_balance(report), _bias_amplification(report),
+            _uncertainty(report), _subgroups(report), _speed_vs_bias(report), _per_attribute(report),
+            _mitigation(report), _engines(report), _provenance(report)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            "<link rel=\"icon\" href=\"data:,\">\n"
+            f"<title>compress-gate report: {esc(str(report.get('verdict', '?')).upper())}</title>\n"
+            f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def _header(report: Mapping[str, Any]) -> str:
+    inputs = report.get("inputs") or {}
+    meta = (f"created {report.get('created', 'unknown')} · task {inputs.get('task', 'unknown')} · "
+            f"{fmt(inputs.get('n_test'), reason='unknown')} test samples · "
+            f"{fmt(inputs.get('n_calib'), reason='unknown')} calibration samples · "
+            f"{inputs.get('n_students', len(inputs.get('students') or []))} student model(s)")
+    return "<header><h1>compress-gate report</h1>" + paragraph(meta, css="meta") + "</header>"
+
+
+def _verdict(report: Mapping[str, Any]) -> str:
+    limits = list(report.get("limits") or [])
+    passed = report.get("verdict") == "pass"
+    failed = [lim for lim in limits if not lim.get("passed")]
+    if passed:
+        headline = f"PASS: release allowed ({len(limits)} limit(s) checked, all within bounds)"
+    else:
+        headline = f"FAIL: release refused ({len(failed)} of {len(limits)} limit(s) exceeded)"
+    parts = [f'<div class="verdict {"pass" if passed else "fail"}">{esc(headline)}</div>']
+    judged = report.get("judged")
+    if judged:
+        parts.append(paragraph(f"Judged: the {judged} student predictions "
+                               "(mitigated = with the calibrated thresholds and overrides that ship)."))
+    if report.get("no_limits") or not limits:
+        parts.append(paragraph("No limits were configured: the gate measured the numbers below "
+                               "but had nothing to compare them with.", css="note"))
+    else:
+        rows = []
+        for lim in limits:
+            ok = bool(lim.get("passed"))
+            observed = fmt(lim.get("observed"), reason=str(lim.get("reason") or "not computed"))
+            rows.append([lim.get("name", "?"), lim.get("metric", "?"),
+                         Cell(observed, "" if figures.is_number(lim.get("observed")) else "undefined"),
+                         fmt_ci(lim.get("ci")), judged_value(lim), fmt_limit(lim),
+                         Cell("pass" if ok else "FAIL", "pass" if ok else "fail"), lim.get("reason", "")])
+        confidence = get(report, "config", "confidence")
+        ci_label = f"{fmt(confidence, percent=True)} CI" if figures.is_number(confidence) else "CI"
+        parts.append(table(["name", "metric", "observed", ci_label, "judged", "limit", "result",
+                            "reason"], rows, caption="Limits: observed vs limit"))
+    return section("verdict", "Verdict", *parts)
+
+
+def _error_balance(report: Mapping[str, Any]) -> str:
+    delta = get(report, "metrics", "delta") or {}
+    after = get(report, "mitigation", "after", "delta")
+    fig = figures.error_balance_figure(delta.get("fpr") or {}, delta.get("fnr") or {},
+                                       after=(after["fpr"], after["fnr"]) if after else None)
+    uri = figures.figure_data_uri(fig) if fig is not None else None
+    parts = [figure(uri, "Scatter of normalized FPR change vs FNR change per attribute",
+                    "Each point is one attribute/class: the student's FPR and FNR change relative to the "
+                    "teacher (at the origin), in percent. Dashed: balance line δFPR = δFNR. "
+                    "Ellipse: 95% covariance ellipse (after Blakeney et al. 2021, Fig. 3).",
+                    missing="no attribute has a defined normalized change (every teacher rate is 0)")]
+    items = []
+    for key, label in (("cev", "CEV"), ("sde", "SDE")):
+        m = get(report, "metrics", key) or {}
+        excluded = m.get("excluded") or []
+        items.append((label, f"{fmt(m.get('value'), reason=m.get('undefined', 'nothing left to measure'))} "
+                             f"(CI {fmt_ci(m.get('ci'))}); excluded {len(excluded)}"
+                             + (f": {', '.join(map(str, excluded))}" if excluded else "")))
+        after_m = get(report, "mitigation", "after", key)
+        if isinstance(after_m, Mapping):
+            items.append((f"{label} after mitigation",
+                          f"{fmt(after_m.get('value'), reason='nothing left to measure')} "
+                          f"(CI {fmt_ci(after_m.get('ci'))})"))
+    parts.append(definition_list(items))
+    headers = ["attribute", "teacher FPR", "teacher FNR", "δFPR %", "δFNR %"]
+    if after:
+        headers += ["δFPR % after mitigation", "δFNR % after mitigation"]
+    parts.append(table(headers, delta_rows(report), caption="Normalized rate changes"))
+    return section("error-balance", "Error balance: FPR vs FNR change (Blakeney et al., Fig. 3)", *parts)
+
+
+def _bias_amplification(report: Mapping[str, Any]) -> str:
+    ba = get(report, "metrics", "ba") or {}
+    after = get(report, "mitigation", "after", "ba", "student")
+    fig = figures.bias_amplification_figure(ba.get("teacher") or {}, ba.get("student") or {}, after)
+    uri = figures.figure_data_uri(fig) if fig is not None else None
+    parts = [figure(uri, "Bias amplification per attribute and identity category",
+                    "BA per (attribute, identity category) for the teacher, the student and the student "
+                    "after mitigation (after Iofinova et al. 2023, Fig. 1 and 6). Above 0: the model "
+                    "ties the attribute to the identity more often than the labels do.",
+                    missing="no (attribute, identity) pair has a defined BA")]
+    headers = ["attribute", "identity", "teacher BA", "student BA", "increase"]
+    if after:
+        headers += ["student BA after mitigation", "increase after mitigation"]
+    parts.append(table(headers, ba_rows(report), caption="Bias amplification (BA)"))
+    return section("bias-amplification", "Bias amplification (Iofinova et al., Fig. 1 and 6)", *parts)
+
+
+def _uncertainty(report: Mapping[str, Any]) -> str:
+    hist = get(report, "metrics", "uncertainty_histogram")
+    cie = get(report, "metrics", "cie") or {}
+    fig = figures.uncertainty_figure(hist, cie)
+    uri = figures.figure_data_uri(fig) if fig is not None else None
+    parts = [figure(uri, "Histograms of teacher and student scores; uncertain share among CIEs",
+                    "Left: score histograms (shaded: uncertain band 0.1 < p < 0.9). Right: share of "
+                    "uncertain samples among the compression-identified exemplars vs all test samples "
+                    "(after Iofinova et al. 2023, Fig. 5).",
+                    missing="the report has no uncertainty histogram and no CIE summary"),
+             definition_list([
+                 ("CIEs (samples whose modal label changed)", fmt(cie.get("count"), reason="not computed")),
+                 ("uncertain among CIEs, teacher scores",
+                  fmt(cie.get("share_uncertain_teacher"), percent=True, reason="no CIEs")),
+                 ("uncertain among CIEs, student scores",
+                  fmt(cie.get("share_uncertain_student"), percent=True, reason="no CIEs")),
+                 ("uncertain among all samples, teacher scores",
+                  fmt(cie.get("share_uncertain_all_teacher"), percent=True, reason="not computed"))])]
+    return section("uncertainty", "Uncertainty and CIEs (Iofinova et al., Fig. 5)", *parts)
+
+
+def _subgroups(report: Mapping[str, Any]) -> str:
+    rows = subgroup_rows(report)
+    if not rows:
+        return section("subgroups", "Subgroups and intersections (Hooker et al., Table 3)",
+                       paragraph("The report has no subgroup table (no identity categories).", css="note"))
+    headers = ["group", "size", "teacher error", "student error", "norm. diff error %", "teacher FPR",
+               "student FPR", "norm. diff FPR %", "teacher FNR", "student FNR", "norm. diff FNR %"]
+    note = paragraph("Normalized difference = 100 · (student − teacher) / teacher, in percent. Rates pooled "
+                     "over attributes; "
+                     "undefined where a group has no positives (FNR) or no negatives (FPR).", css="note")
+    return section("subgroups", "Subgroups and intersections (Hooker et al., Table 3)",
+                   table(headers, rows, caption="Error, FPR and FNR per identity group and intersection"), note)
+
+
+def _speed_vs_bias(report: Mapping[str, Any]) -> str:
+    bench = benchmark_table(report.get("benchmarks"))
+    speed = bench or paragraph("No benchmarks in this report (`compress-gate gate` judges predictions "
+                               "only; `compress-gate run` and `bench` measure speed).", css="note")
+    cost = "<div><h3>Bias cost</h3>" + definition_list(bias_cost_items(report)) + "</div>"
+    return section("speed-vs-bias", "Speed bought vs bias cost",
+                   f'<div class="side-by-side"><div><h3>Speed bought</h3>{speed}</div>{cost}</div>')
+
+
+def _per_attribute(report: Mapping[str, Any]) -> str:
+    headers = ["attribute"] + [f"{who} {m}" for m in ("FPR", "FNR", "TCB", "uncertainty", "ECE", "R²")
+                               for who in ("teacher", "student")]
+    acc = (f"Accuracy: teacher {fmt(get(report, 'metrics', 'teacher', 'accuracy'))}, "
+           f"student {fmt(get(report, 'metrics', 'student', 'accuracy'))}"
+           f" (students averaged over the population).")
+    return section("per-attribute", "Per-attribute metrics", paragraph(acc),
+                   table(headers, per_attribute_rows(report), caption="Teacher vs student per attribute"))
+
+
+def _mitigation(report: Mapping[str, Any]) -> str:
+    mit = report.get("mitigation")
+    if not isinstance(mit, Mapping):
+        return section("mitigation", "Mitigation", paragraph("No mitigation was applied.", css="note"))
+    parts = []
+    thresholds = mit.get("thresholds")
+    if isinstance(thresholds, Mapping):
+        parts.append(table(["attribute", "threshold"], [[a, fmt(t)] for a, t in thresholds.items()],
+                           caption="Calibrated thresholds (predicted positives = true positives on calib)"))
+    else:
+        parts.append(paragraph("No calibrated thresholds (argmax for multi-class, or calibration off).",
+                               css="note"))
+    ov = mit.get("overrides") or {}
+    parts.append(definition_list([
+        ("overrides shipped", fmt(ov.get("count"), reason="none")),
+        ("share of samples", fmt(ov.get("share"), percent=True, reason="none")),
+        ("budget", fmt(ov.get("budget"), percent=True, reason="none")),
+        ("attributes overridden", ", ".join(map(str, ov.get("attributes") or [])) or "none"),
+        ("student accuracy after mitigation", fmt(get(mit, "after", "accuracy")))]))
+    return section("mitigation", "Mitigation", *parts)
+
+
+def _engines(report: Mapping[str, Any]) -> str:
+    eng = report.get("engines")
+    if not isinstance(eng, Mapping):
+        return section("engines", "Engines", paragraph("No engine cross-check in this report.", css="note"))
+    rows = [[a.get("engine", "?"), fmt(a.get("label_agreement"), percent=True, digits=6),
+             fmt(a.get("max_score_difference"))] for a in eng.get("agreement") or []]
+    return section("engines", "Engines",
+                   paragraph(f"Judged engine (deployment): {eng.get('deployment', 'unknown')}."),
+                   table(["engine", "label agreement with deployment engine", "largest score difference"],
+                         rows, caption="Other engines vs the deployment engine"))
+
+
+def _provenance(report: Mapping[str, Any]) -> str:
+    inputs = report.get("inputs") or {}
+    items = [("data", inputs.get("data", "unknown")),
+             ("teacher predictions", ", ".join(map(str, inputs.get("teacher") or [])) or "none"),
+             ("student predictions", ", ".join(map(str, inputs.get("students") or [])) or "none"),
+             ("attributes", ", ".join(map(str, inputs.get("attribute_names") or []))),
+             ("identity categories", ", ".join(map(str, inputs.get("group_names") or [])) or "none"),
+             ("schema version", report.get("schema_version", "unknown"))]
+    run = report.get("run")
+    if isinstance(run, Mapping):
+        items += [(f"run: {k}", v if not isinstance(v, Mapping) else
+                   ", ".join(f"{a}={fmt(b)}" for a, b in v.items())) for k, v in run.items()]
+    return section("provenance", "Inputs and run", definition_list(items))

@@ -1,0 +1,234 @@
+"""``MODEL_CARD.md`` after Mitchell et al. (2019), "Model Cards for Model Reporting".
+
+The card is written from the report.json dict, so it says only what the run measured:
+model details and the compression applied, intended use, factors (the identity
+categories and their intersections), metrics, evaluation data, disaggregated results,
+the gate's limits and verdict, the mitigations shipped with the model, and the known
+limitations the report itself reveals (undefined metrics, small groups, what the
+limits do not cover). Text from the report is Markdown-escaped.
+
+Intended use is the owner's statement: pass ``intended_use=`` or put
+``intended_use`` (and optionally ``out_of_scope``) in the report's ``run`` section;
+without it the card says that it was not stated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from compress_gate._atomic import write_text
+from compress_gate.report._format import fmt, fmt_ci, fmt_limit, get, judged_value
+from compress_gate.report._tables import ba_rows, largest_ba_increase, per_attribute_rows, subgroup_rows
+from compress_gate.report.figures import is_number
+
+__all__ = ["write_model_card", "build_model_card"]
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>&#])")
+SMALL_GROUP = 30
+
+
+def md(text: object) -> str:
+    """Escape ``text`` for a Markdown paragraph or table cell (one line)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _cell_text(value: object) -> str:
+    return md(getattr(value, "text", value))
+
+
+def _md_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(_cell_text(h) for h in headers) + " |",
+             "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_model_card(report: Mapping[str, Any], path: str | os.PathLike[str], *,
+                     intended_use: str | None = None) -> Path:
+    """Write ``MODEL_CARD.md`` for ``report`` to ``path`` (atomically) and return the path."""
+    return write_text(path, build_model_card(report, intended_use=intended_use))
+
+
+def build_model_card(report: Mapping[str, Any], *, intended_use: str | None = None) -> str:
+    """The model card's Markdown text (see :func:`write_model_card`)."""
+    sections = [_details(report), _intended_use(report, intended_use), _factors(report), _metrics(report),
+                _evaluation_data(report), _gate(report), _disaggregated(report), _mitigations(report),
+                _limitations(report)]
+    return "\n\n".join(sections) + "\n"
+
+
+def _details(report: Mapping[str, Any]) -> str:
+    run = report.get("run") if isinstance(report.get("run"), Mapping) else {}
+    verdict = str(report.get("verdict", "unknown")).upper()
+    lines = ["# Model card", "", "## Model details", "",
+             f"- Compressed student of a dense teacher, judged by compress-gate on {md(report.get('created', '?'))}.",
+             f"- Gate verdict: **{md(verdict)}**"
+             + (" (released)." if verdict == "PASS" else " (release refused; this card documents why)."),
+             f"- Task: {md(get(report, 'inputs', 'task', default='unknown'))}; outputs: "
+             f"{md(', '.join(map(str, get(report, 'inputs', 'attribute_names', default=[]))))}."]
+    lines += ["", "### Compression applied", ""]
+    if run:
+        for key, value in run.items():
+            if key in ("intended_use", "out_of_scope"):
+                continue
+            shown = (", ".join(f"{k}={fmt(v) if is_number(v) else v}" for k, v in value.items())
+                     if isinstance(value, Mapping) else fmt(value) if is_number(value) else value)
+            lines.append(f"- {md(key)}: {md(shown)}")
+    else:
+        lines.append("- Not recorded: this report comes from `compress-gate gate` on predictions made "
+                     "elsewhere; see the recipe that produced the student.")
+    speedups = get(report, "benchmarks", "speedups") or []
+    if speedups:
+        lines.append("- Measured speed-up over the teacher (median of paired ratios): " + md("; ".join(
+            f"{fmt(sp.get('ratio'), digits=3)}x for {sp.get('model')} on {sp.get('engine')} at batch "
+            f"{sp.get('batch_size')}" for sp in speedups if isinstance(sp, Mapping))) + ".")
+    return "\n".join(lines)
+
+
+def _intended_use(report: Mapping[str, Any], intended_use: str | None) -> str:
+    stated = intended_use or get(report, "run", "intended_use")
+    out_of_scope = get(report, "run", "out_of_scope")
+    lines = ["## Intended use", ""]
+    lines.append(f"- Primary use: {md(stated)}" if stated else
+                 "- Primary use: **not stated by the model owner.** State it before deployment "
+                 "(`intended_use` in the recipe's run section).")
+    lines.append("- Use the release bundle's runtime (`GatedModel`), which applies the calibrated thresholds "
+                 "and the overrides below; the bare ONNX model without them is not what the gate judged.")
+    if out_of_scope:
+        lines.append(f"- Out of scope: {md(out_of_scope)}")
+    lines.append("- Not evaluated: populations and identity categories absent from the evaluation data.")
+    return "\n".join(lines)
+
+
+def _factors(report: Mapping[str, Any]) -> str:
+    groups = list(get(report, "inputs", "group_names", default=[]) or [])
+    shown = ", ".join(map(str, groups)) if groups else "none (no identity categories in the data)"
+    return "\n".join(["## Factors", "",
+                      f"- Identity categories: {md(shown)}.",
+                      "- Intersections: every pair of categories and their complements (Hooker et al. 2020).",
+                      "- Instrumentation: one model per engine; the gate judges the deployment engine "
+                      f"({md(get(report, 'engines', 'deployment', default='onnxruntime'))})."])
+
+
+def _metrics(report: Mapping[str, Any]) -> str:
+    confidence = get(report, "config", "confidence")
+    ci = fmt(confidence, percent=True) if is_number(confidence) else "bootstrap"
+    return "\n".join([
+        "## Metrics", "",
+        "- Per attribute: FPR, FNR, their normalized change δ = 100·(student − teacher)/teacher, "
+        "train class balance (TCB), uncertainty (share of scores in (0.1, 0.9)), ECE, label interrelation R².",
+        "- Across attributes: CEV (spread of the δ points) and SDE (distance from the balance line δFPR = δFNR), "
+        "after Blakeney et al. (2021).",
+        "- Per (attribute, identity): bias amplification (BA), after Iofinova et al. (2023).",
+        "- Per identity group and intersection: error, FPR, FNR and normalized difference (Hooker et al. 2020).",
+        f"- Gated numbers carry a {md(ci)} confidence interval over test samples; each limit names the bound "
+        "it judges. Decision thresholds: calibrated per attribute (see Mitigations) or argmax."])
+
+
+def _evaluation_data(report: Mapping[str, Any]) -> str:
+    inputs = report.get("inputs") or {}
+    return "\n".join([
+        "## Evaluation data", "",
+        f"- Data: {md(inputs.get('data', 'unknown'))}; {md(fmt(inputs.get('n_test'), reason='unknown'))} test "
+        f"samples, {md(fmt(inputs.get('n_calib'), reason='unknown'))} calibration samples (thresholds are fit "
+        "on calibration, judged on test).",
+        f"- Teacher predictions: {md(', '.join(map(str, inputs.get('teacher') or [])) or 'none')}; "
+        f"student predictions: {md(', '.join(map(str, inputs.get('students') or [])) or 'none')} "
+        "(a population of students is averaged).",
+        "- Training data: BA and TCB take their direction from the training split's labels."])
+
+
+def _gate(report: Mapping[str, Any]) -> str:
+    limits = list(report.get("limits") or [])
+    lines = ["## Gate limits and verdict", "", f"Verdict: **{md(str(report.get('verdict', '?')).upper())}**.", ""]
+    if not limits:
+        lines.append("No limits were configured.")
+        return "\n".join(lines)
+    rows = [[lim.get("name", "?"), fmt(lim.get("observed"), reason=str(lim.get("reason") or "not computed")),
+             fmt_ci(lim.get("ci")), judged_value(lim), fmt_limit(lim),
+             "pass" if lim.get("passed") else "FAIL"] for lim in limits]
+    lines.append(_md_table(["name", "observed", "CI", "judged", "limit", "result"], rows))
+    return "\n".join(lines)
+
+
+def _disaggregated(report: Mapping[str, Any]) -> str:
+    lines = ["## Quantitative analyses (disaggregated)", "",
+             f"Accuracy: teacher {fmt(get(report, 'metrics', 'teacher', 'accuracy'))}, student "
+             f"{fmt(get(report, 'metrics', 'student', 'accuracy'))}, student after mitigation "
+             f"{fmt(get(report, 'mitigation', 'after', 'accuracy'), reason='no mitigation')}.", ""]
+    subgroups = subgroup_rows(report)
+    if subgroups:
+        lines += ["### Subgroups and intersections", "",
+                  _md_table(["group", "size", "teacher error", "student error", "norm. diff %", "teacher FPR",
+                             "student FPR", "norm. diff %", "teacher FNR", "student FNR", "norm. diff %"],
+                            subgroups), ""]
+    ba = ba_rows(report)
+    if ba:
+        after = bool(get(report, "mitigation", "after", "ba"))
+        lines += ["### Bias amplification", "",
+                  _md_table(["attribute", "identity", "teacher", "student", "increase"]
+                            + (["after mitigation", "increase after"] if after else []), ba), ""]
+    lines += ["### Per attribute", "",
+              _md_table(["attribute"] + [f"{w} {m}" for m in ("FPR", "FNR", "TCB", "unc.", "ECE", "R²")
+                                         for w in ("teacher", "student")], per_attribute_rows(report))]
+    return "\n".join(lines)
+
+
+def _mitigations(report: Mapping[str, Any]) -> str:
+    mit = report.get("mitigation")
+    lines = ["## Mitigations shipped", ""]
+    if not isinstance(mit, Mapping):
+        lines.append("None: the model ships with the default decision rule (score > 0.5, or argmax).")
+        return "\n".join(lines)
+    thresholds = mit.get("thresholds")
+    if isinstance(thresholds, Mapping):
+        lines.append("- Calibrated thresholds (`thresholds.json`): "
+                     + md(", ".join(f"{a}={fmt(t)}" for a, t in thresholds.items())) + ".")
+    else:
+        lines.append("- No calibrated thresholds.")
+    ov = mit.get("overrides") or {}
+    lines.append(f"- Overrides (`overrides.json`): {fmt(ov.get('count'), reason='none')} samples "
+                 f"({fmt(ov.get('share'), percent=True, reason='none')} of the data, budget "
+                 f"{fmt(ov.get('budget'), percent=True, reason='none')}) on "
+                 f"{md(', '.join(map(str, ov.get('attributes') or [])) or 'no attributes')}; the runtime "
+                 "replaces the student's label by the human (or teacher) label for these sample ids.")
+    return "\n".join(lines)
+
+
+def known_limitations(report: Mapping[str, Any]) -> list[str]:
+    """Plain-text limitations the report reveals (undefined metrics, small groups, scope)."""
+    notes = []
+    for key, label in (("cev", "CEV"), ("sde", "SDE")):
+        excluded = get(report, "metrics", key, "excluded") or []
+        if excluded:
+            notes.append(f"{label} excludes {len(excluded)} attribute(s) whose teacher rate is 0 "
+                         f"({', '.join(map(str, excluded))}).")
+    undefined = [f"{r[0]} / {r[1]}" for r in ba_rows(report) if not is_number(_raw_ba(report, r[0], r[1]))]
+    if undefined:
+        notes.append(f"Student BA undefined for {len(undefined)} (attribute, identity) pair(s): "
+                     f"{', '.join(undefined)}; these pairs are not measured for amplification.")
+    small = [f"{s.get('name')} (n={s.get('size')})" for s in get(report, "metrics", "subgroups") or []
+             if is_number(s.get("size")) and s["size"] < SMALL_GROUP]
+    if small:
+        notes.append(f"Groups with fewer than {SMALL_GROUP} test samples have wide uncertainty: {', '.join(small)}.")
+    worst = largest_ba_increase(get(report, "metrics", "ba", "increase"))
+    if worst and worst[1] > 0:
+        notes.append(f"Largest BA increase over the teacher: {fmt(worst[1], signed=True)} ({worst[0]}).")
+    notes += ["The limits bound what compression added relative to the dense teacher; the teacher's own "
+              "bias is reported, not gated.",
+              "Identity categories are the dataset's binary annotations; groups not annotated are not measured.",
+              "Confidence intervals resample test samples; they do not cover the variation between training "
+              "seeds unless a population of students was evaluated."]
+    return notes
+
+
+def _raw_ba(report: Mapping[str, Any], attr: str, group: str) -> Any:
+    return get(report, "metrics", "ba", "student", attr, group)
+
+
+def _limitations(report: Mapping[str, Any]) -> str:
+    return "\n".join(["## Known limitations and caveats", ""] + [f"- {md(n)}" for n in known_limitations(report)])
