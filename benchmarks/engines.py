@@ -24,7 +24,7 @@ dense MACs / nonzero MACs of the Conv2d and Linear layers (int8 is not counted).
 GPU rows (ONNX Runtime CUDA / TensorRT) are measured when a GPU is present and
 otherwise listed as skipped with the reason.
 
-    .venv/bin/python benchmarks/engines.py            # full table (~15 min on 2 cores)
+    .venv/bin/python benchmarks/engines.py            # full table (15-30 min on 2 cores)
     .venv/bin/python benchmarks/engines.py --quick    # ResNet-18: dense, 90%, 90%+int8
 
 Writes benchmarks/results/engines.json (machine description and date included).
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             _print_table(arch, report["archs"][arch], args.batch)
     report["targets"] = _targets(report, args.batch)
     report["wall_s"] = round(time.monotonic() - started, 1)
+    report["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     write_json(args.out, report)
     _print_targets(report)
     print(f"\nwrote {args.out} ({report['wall_s']:.0f} s)")
@@ -309,6 +310,11 @@ def _print_table(arch: str, section: dict[str, Any], batch: int) -> None:
         table.add_row(*cells)
     console = Console(width=max(Console().width, 130))
     console.print(table)
+    partial = sorted({(r["model"], r["details"]["fraction_of_supported_ops"]) for r in section["results"]
+                      if (r.get("details") or {}).get("fraction_of_supported_ops", 1.0) < 1.0})
+    for model, fraction in partial:
+        console.print(f"  † {model}: DeepSparse ran {fraction:.0%} of the graph's ops itself; the rest ran in the "
+                      "ONNX Runtime bundled with it")
     for kind in GPU_KINDS:
         skipped = [r for r in section["results"] if r["engine"] == kind and r["status"] != "ok"]
         if skipped:
@@ -319,9 +325,13 @@ def _print_table(arch: str, section: dict[str, Any], batch: int) -> None:
 
 
 def _cell(row: dict[str, Any] | None, fmt: Any) -> str:
+    """A formatted number; ``†`` marks a DeepSparse run that executed part of the graph outside DeepSparse."""
     if row is None:
         return ""
-    return fmt(row) if row["status"] == "ok" else row["status"]
+    if row["status"] != "ok":
+        return row["status"]
+    native = (row.get("details") or {}).get("fraction_of_supported_ops", 1.0)
+    return fmt(row) + (" †" if native < 1.0 else "")
 
 
 def _short(kind: str) -> str:
@@ -331,7 +341,8 @@ def _short(kind: str) -> str:
 def _print_targets(report: dict[str, Any]) -> None:
     load = report["machine"].get("load_average_1m")
     print(f"\nmachine: {report['machine']['cpu_model']}, {report['machine']['threads_used']} threads, "
-          f"flags {report['machine']['flags']}, 1-min load average at start {load}")
+          f"flags {report['machine']['flags']}, 1-min load average at start {load}, at end "
+          f"{report['load_average_1m_at_end']} (other work on the same CPUs slows every engine)")
     for name, target in report["targets"].items():
         ratio = "not measured" if target["ratio"] is None else f"{target['ratio']:.2f}x"
         print(f"target {name} (batch {target['batch_size']}): {ratio} vs >= {target['target']:.0f}x -> "

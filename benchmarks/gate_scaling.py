@@ -120,7 +120,8 @@ def run_metrics(inputs: dict[str, Any], resamples: int, limits: str) -> dict[str
     y, g = inputs["labels"][test], inputs["groups"][test]
     tl, tg = inputs["labels"][train], inputs["groups"][train]
     scored = inputs["split"][inputs["split"] != "train"] == "test"
-    models = [(s[scored], m.predict_labels(s[scored], task="multilabel")) for s in (inputs["teacher"], inputs["student"])]
+    models = [(s[scored], m.predict_labels(s[scored], task="multilabel"))
+              for s in (inputs["teacher"], inputs["student"])]
     families: dict[str, Any] = {
         "rates (accuracy, FPR, FNR, TCB, CEV/SDE)": lambda s, p, w: (
             m.accuracy(y, p, task="multilabel", sample_weight=w), m.false_positive_rate(y, p, sample_weight=w),

@@ -31,7 +31,7 @@ err_console = Console(stderr=True)
 
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
-    """Map :class:`InputError` to exit 2 and :class:`RuntimeFailure` to exit 3, message only."""
+    """Map :class:`InputError` to exit 2 (message only); runtime failures and bugs to exit 3."""
     try:
         yield
     except InputError as err:
@@ -39,6 +39,17 @@ def exit_codes() -> Iterator[None]:
         raise typer.Exit(EXIT_INPUT_ERROR) from None
     except RuntimeFailure as err:
         err_console.print(f"[bold red]runtime failure:[/] {err}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
+    except MemoryError as err:
+        err_console.print(f"[bold red]runtime failure:[/] out of memory ({err}). Completed stages are "
+                          "kept on disk; reduce batch size or n_resamples and rerun.", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
+    except Exception:
+        # A bug, not a verdict: never let it exit 1, which CI reads as "refused".
+        err_console.print_exception(show_locals=False, max_frames=8)
+        err_console.print("[bold red]runtime failure:[/] unexpected internal error (above). Please "
+                          "report it with the command line you ran.", highlight=False)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
 
 
@@ -185,21 +196,14 @@ def init(
 def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `audit:` section sets the "
                                         "population size, top-k and splits.")) -> None:
     """Find compression-identified exemplars (CIEs) for human review."""
-    from compress_gate.audit import run_audit
+    from compress_gate.audit import run_audit, summary_lines
     from compress_gate.config.run import load_run_config
-    from compress_gate.report._format import fmt
 
     with exit_codes(), err_console.status("auditing") as status:
         config = load_run_config(recipe)
         result = run_audit(config, config.audit, say=status.update)
-    s = result.summary
-    out_console.print(f"{s['n_cie']} modal CIEs among {s['n_samples']} samples ({s['n_dense']} dense, "
-                      f"{s['n_compressed']} compressed models, {s['seconds']:.0f} s).", highlight=False)
-    for population, acc in result.findings.accuracy.items():
-        out_console.print(f"  {population}: accuracy {fmt(acc['cie'], percent=True, reason='no CIEs')} on CIEs, "
-                          f"{fmt(acc['non_cie'], percent=True, reason='no non-CIEs')} on non-CIEs", highlight=False)
-    for name, path in result.paths.items():
-        out_console.print(f"  {name}: {path}", highlight=False)
+    for line in summary_lines(result):
+        out_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def main() -> None:

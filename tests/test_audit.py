@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from compress_gate.audit import run_audit
+from compress_gate.audit import run_audit, summary_lines
 from compress_gate.audit.analysis import analyse_populations, label_text, representation, subset_accuracy
 from compress_gate.audit.outputs import render_audit_html, write_audit_csv, write_audit_json
 from compress_gate.cli import app
 from compress_gate.config.audit import AuditConfig, resolve_audit_paths
+from compress_gate.config.run import RunConfig
 from compress_gate.data.contract import EvalData, save_predictions
 from compress_gate.errors import InputError
 
@@ -156,11 +157,11 @@ def test_audit_command_missing_recipe_exits_2(tmp_path):
     assert "no such recipe file" in result.output
 
 
-def _tiny_recipe(tmp_path, *, epochs: float, population: int | None = None) -> "object":
+def _tiny_recipe(tmp_path, *, epochs: float, audit: str = "") -> "object":
     from compress_gate.config.run import load_run_config
 
     path = tmp_path / "recipe.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(audit + textwrap.dedent(f"""\
         seed: 0
         output: run
         model: {{arch: resnet, width: 4, depth: 1, train: {{epochs: {epochs}, batch_size: 64}}}}
@@ -168,8 +169,11 @@ def _tiny_recipe(tmp_path, *, epochs: float, population: int | None = None) -> "
         compression:
           recipe: |
             version: 1.1.0
-            modifiers:
-              - !EpochRangeModifier {{start_epoch: 0.0, end_epoch: {epochs}}}
+            training_modifiers:
+              - !EpochRangeModifier
+                start_epoch: 0.0
+                end_epoch: {epochs}
+            pruning_modifiers:
               - !GMPruningModifier
                 params: ['re:^layer\\d+\\..*conv\\d+\\.weight$']
                 init_sparsity: 0.05
@@ -188,13 +192,7 @@ def test_audit_with_loaded_predictions(tmp_path):
     config = _tiny_recipe(tmp_path, epochs=1)
     data = load_dataset(config.data, base_dir=tmp_path)
     test = data.mask("test")
-    rng = np.random.default_rng(0)
-    files = {}
-    for kind, count in (("dense", 2), ("compressed", 3)):
-        files[kind] = []
-        for i in range(count):
-            scores = rng.dirichlet(np.ones(data.n_attributes), size=int(test.sum())).astype(np.float32)
-            files[kind].append(save_predictions(tmp_path / f"{kind}{i}.npz", data.ids[test], scores))
+    files = _prediction_files(tmp_path, data, {"dense": 2, "compressed": 3})
     audit = AuditConfig(top_k=5, dense_predictions=files["dense"], compressed_predictions=files["compressed"],
                         output=tmp_path / "out")
     result = run_audit(config, audit)
@@ -202,6 +200,9 @@ def test_audit_with_loaded_predictions(tmp_path):
     assert result.summary["n_samples"] == int(test.sum())
     assert sum(1 for _ in result.paths["csv"].open()) == int(test.sum()) + 1
     assert result.paths["html"].read_text().count('<div class="card') == 5
+    lines = summary_lines(result)
+    assert lines[0].startswith(f"{result.summary['n_cie']} modal CIEs among {int(test.sum())} samples")
+    assert re.match(r"  dense: accuracy \S+% on CIEs, \S+% on non-CIEs", lines[1])
 
 
 def test_audit_rejects_missing_ids(tmp_path):
@@ -209,6 +210,30 @@ def test_audit_rejects_missing_ids(tmp_path):
     short = save_predictions(tmp_path / "short.npz", np.array(["nope"]), np.full((1, 10), 0.1, np.float32))
     with pytest.raises(InputError):
         run_audit(config, AuditConfig(dense_predictions=[short], compressed_predictions=[short]))
+
+
+def _prediction_files(tmp_path, data, counts: dict[str, int]) -> dict[str, list]:
+    test = data.mask("test")
+    rng = np.random.default_rng(0)
+    return {kind: [save_predictions(tmp_path / f"{kind}{i}.npz", data.ids[test],
+                                    rng.dirichlet(np.ones(data.n_attributes), size=int(test.sum())).astype(np.float32))
+                   for i in range(count)] for kind, count in counts.items()}
+
+
+@pytest.mark.skipif("audit" not in RunConfig.model_fields,
+                    reason="RunConfig has no `audit:` section yet (compress_gate.config.audit.AuditConfig)")
+def test_audit_command_reads_the_recipe_audit_section(tmp_path):
+    from compress_gate.data.sources import load_dataset
+
+    config = _tiny_recipe(tmp_path, epochs=1)
+    files = _prediction_files(tmp_path, load_dataset(config.data, base_dir=tmp_path), {"dense": 1, "compressed": 2})
+    listed = {kind: json.dumps([str(p) for p in paths]) for kind, paths in files.items()}
+    _tiny_recipe(tmp_path, epochs=1, audit=f"audit: {{top_k: 3, output: out, dense_predictions: {listed['dense']}, "
+                                            f"compressed_predictions: {listed['compressed']}}}\n")
+    result = CliRunner().invoke(app, ["audit", str(tmp_path / "recipe.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "1 dense, 2 compressed models" in result.output
+    assert (tmp_path / "out" / "audit.html").read_text().count('<div class="card') == 3
 
 
 @pytest.mark.slow

@@ -59,3 +59,9 @@ def test_bench_deepsparse_crash_exits_3_and_keeps_other_engines(tiny, tmp_path, 
     assert f"tiny on deepsparse at batch 1: DeepSparse on {tiny}: the worker process was killed by SIGABRT" in stderr
     rows = {row["engine"]: row for row in json.loads(out.read_text())["results"]}
     assert rows["deepsparse"]["status"] == "failed" and rows["onnxruntime"]["status"] == "ok"
+
+
+def test_bench_unknown_engine_exits_2(tiny):
+    result = runner.invoke(app, ["bench", str(tiny), "-e", "tensorflow"])
+    assert result.exit_code == 2
+    assert "unknown engine(s) ['tensorflow']" in result.stderr

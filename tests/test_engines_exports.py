@@ -47,9 +47,9 @@ def test_deepsparse_matches_onnxruntime_on_pruned_fp32_and_converted_int8(tmp_pa
 
     fp32, int8 = _pruned_and_quantized(tmp_path)
     inputs = np.random.default_rng(1).standard_normal((10, 3, 32, 32), dtype=np.float32)
-    # FP32: same arithmetic up to summation order. INT8: both run integer kernels on the same
-    # graph; requantization may round one step differently, so scores agree to a quantization step.
-    for path, atol in ((fp32, 1e-4), (int8, 5e-2)):
+    # FP32: same arithmetic up to summation order. INT8: both run integer kernels on the same graph
+    # (measured here: equal to 1e-7); 1e-2 leaves room for a CPU whose kernels round one step apart.
+    for path, atol in ((fp32, 1e-4), (int8, 1e-2)):
         sparsity = onnx_sparsity(path)
         assert np.mean(list(sparsity.values())) == pytest.approx(0.9, abs=0.01)
         with open_engine("onnxruntime", path, batch_size=4) as engine:

@@ -74,6 +74,7 @@ def test_valid_recipe_loads_with_defaults(tmp_path):
     ({"export": {"opset": 9}}, "`export.opset` = 9"),
     ({"compression": {"recipe": SPARSEML, "recipe_path": "x.yaml"}}, "exactly one of `recipe`"),
     ({"compression": {"recipe": SPARSEML, "distillation": True}}, "no `!DistillationModifier`"),
+    ({"compression": {"recipe": "modifiers:\n  - !EpochRangeModifier {end_epoch: 1}\n"}}, "block style only"),
 ])
 def test_bad_recipes_exit_2_naming_the_key(tmp_path, overrides, expected):
     code, output = run_exit(write_recipe(tmp_path / "r.yaml", **overrides))
@@ -163,3 +164,12 @@ def test_demo_recipe_validates():
 
     config = load_run_config(Path(__file__).parents[1] / "recipes" / "demo.yaml")
     assert config.compression.distillation and config.engines.deployment == "onnxruntime"
+
+
+def test_recipe_engine_names_are_the_engines():
+    from typing import get_args
+
+    from compress_gate.config.run import Engine
+    from compress_gate.engines import ENGINE_KINDS
+
+    assert set(get_args(Engine)) == set(ENGINE_KINDS)

@@ -21,7 +21,7 @@ def recipe(tmp_path):
     path.write_text(yaml.safe_dump({
         "output": "runs/x", "model": {"arch": "resnet", "width": 4, "train": {"epochs": 1}},
         "data": {"kind": "demo"},
-        "compression": {"recipe": "modifiers:\n  - !EpochRangeModifier {start_epoch: 0, end_epoch: 1}\n"}}))
+        "compression": {"recipe": "modifiers:\n  - !EpochRangeModifier\n    start_epoch: 0\n    end_epoch: 1\n"}}))
     return path
 
 

@@ -30,7 +30,7 @@ def config(tmp_path, *, seed=0, width=4, model=None):
     path = tmp_path / f"r{seed}_{width}.yaml"
     path.write_text(yaml.safe_dump({
         "seed": seed, "output": "runs/x", "model": model, "data": {"kind": "demo"},
-        "compression": {"recipe": "modifiers:\n  - !EpochRangeModifier {start_epoch: 0, end_epoch: 1}\n"}}))
+        "compression": {"recipe": "modifiers:\n  - !EpochRangeModifier\n    start_epoch: 0\n    end_epoch: 1\n"}}))
     return load_run_config(path)
 
 

@@ -21,7 +21,7 @@ from compress_gate.config.run import RunConfig
 if TYPE_CHECKING:
     from compress_gate.audit.analysis import AuditFindings
 
-__all__ = ["AuditResult", "run_audit"]
+__all__ = ["AuditResult", "run_audit", "summary_lines"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,17 @@ def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], Non
                                        top_k=audit.top_k),
              "json": write_audit_json(summary, findings, out_dir / "audit.json")}
     return AuditResult(paths, summary, findings)
+
+
+def summary_lines(result: AuditResult) -> list[str]:
+    """What ``compress-gate audit`` prints: CIE count, accuracy on CIEs vs non-CIEs, files."""
+    from compress_gate.report._format import fmt
+
+    s = result.summary
+    lines = [f"{s['n_cie']} modal CIEs among {s['n_samples']} samples ({s['n_dense']} dense, "
+             f"{s['n_compressed']} compressed models, {s['seconds']:.0f} s)."]
+    for population, acc in result.findings.accuracy.items():
+        lines.append(f"  {population}: accuracy {fmt(acc['cie'], percent=True, reason='no CIEs')} on CIEs, "
+                     f"{fmt(acc['non_cie'], percent=True, reason='no non-CIEs')} on non-CIEs")
+    lines += [f"  {name}: {path}" for name, path in result.paths.items()]
+    return lines

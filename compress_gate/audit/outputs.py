@@ -67,6 +67,7 @@ def image_data_uri(image: np.ndarray) -> str:
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#1f2328}
 h2{border-bottom:1px solid #d0d7de;margin-top:2rem}table{border-collapse:collapse;font-size:.85rem;margin:.6rem 0}
 th,td{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left}th{background:#f6f8fa}
+caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
 td.undefined{color:#57606a;font-style:italic}.note{color:#57606a;font-style:italic}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:.8rem}
 .card{border:1px solid #d0d7de;border-radius:6px;padding:.4rem;font-size:.78rem}

@@ -70,13 +70,18 @@ class GatedModel:
              num_threads: int | None = None) -> GatedModel:
         """Verify every checksum of the bundle at ``path`` and open its model on ``engine``.
 
+        ``engine="deepsparse"`` is opt-in (its licence allows evaluation only). When DeepSparse is
+        missing or cannot run the graph (its embedded loader rejects some QDQ graphs), the model
+        runs on ONNX Runtime instead, with a ``RuntimeWarning`` saying why; :attr:`engine_kind`
+        tells which engine runs. Either way the predictions are those of the judged ``model.onnx``.
+
         Raises
         ------
         InputError
             A file is missing, unlisted or its SHA-256 differs (the message names it), the
             bundle is not a passed release, or its thresholds/overrides do not fit the model.
         RuntimeFailure
-            The engine could not run the model.
+            The engine (ONNX Runtime, or DeepSparse's fallback) could not run the model.
         """
         bundle_dir = Path(path)
         manifest = verify_bundle(bundle_dir)
@@ -93,11 +98,17 @@ class GatedModel:
                 raise InputError(f"{bundle_dir / name}: written for task {doc.task!r} and attributes "
                                  f"{list(doc.attribute_names)[:6]}, but the model is {model['task']!r} with "
                                  f"{list(model['attribute_names'])[:6]}. The bundle mixes files of two runs.")
-        from compress_gate.engines import open_engine
+        from compress_gate.engines import open_engine_with_fallback
 
-        opened = open_engine(engine, bundle_dir / "model.onnx", batch_size=batch_size, num_threads=num_threads)
+        opened = open_engine_with_fallback(engine, bundle_dir / "model.onnx", batch_size=batch_size,
+                                           num_threads=num_threads)
         return cls(bundle_dir, manifest, opened, thresholds=thresholds.thresholds,
                    overrides=overrides.overrides)
+
+    @property
+    def engine_kind(self) -> str:
+        """The engine that runs the model (``onnxruntime`` after a DeepSparse fallback)."""
+        return str(self.engine.kind)
 
     @property
     def verdict(self) -> str:

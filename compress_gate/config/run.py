@@ -8,12 +8,16 @@ Sections (every key is documented in ``docs/recipe.md``)::
       arch: resnet
       width: 16
       depth: 1
-      train: {epochs: 6, lr: 0.05, batch_size: 64}
+      train: {epochs: 15, lr: 0.05, batch_size: 64}
     data: {kind: demo}           # compress_gate.config.data.DataConfig
     compression:
-      recipe: |                  # SparseML's own recipe YAML (or `recipe_path: gmp_qat.yaml`)
+      recipe: |                  # SparseML's own recipe YAML (or `recipe_path: sparse.yaml`)
         modifiers:
-          - !EpochRangeModifier {start_epoch: 0.0, end_epoch: 4.0}
+          - !EpochRangeModifier
+            start_epoch: 0.0
+            end_epoch: 4.0
+          - !GMPruningModifier
+            ...
       distillation: false
     export: {opset: 13}
     engines: {deployment: onnxruntime, check: [deepsparse]}
@@ -35,15 +39,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compress_gate.config._load import validate
+from compress_gate.config.audit import AuditConfig, resolve_audit_paths
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
 from compress_gate.errors import InputError
 
-__all__ = ["TrainSpec", "ModelConfig", "CompressionConfig", "ExportConfig", "BenchmarkConfig",
-           "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash", "ENGINE_NAMES"]
+__all__ = ["Engine", "TrainSpec", "ModelConfig", "CompressionConfig", "ExportConfig", "BenchmarkConfig",
+           "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash"]
 
-#: Engine names a recipe may use (the ENGINES workstream's ``ENGINE_KINDS``).
-ENGINE_NAMES = ("onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt")
+#: Engine names a recipe may use: :data:`compress_gate.engines.ENGINE_KINDS` (a test keeps them equal;
+#: config does not import the engines stage).
 Engine = Literal["onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt"]
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,7 +70,7 @@ class TrainSpec(BaseModel):
 class ModelConfig(BaseModel):
     """The dense teacher: architecture, and a ``checkpoint`` to load or a ``train`` spec.
 
-    Example: ``{arch: resnet, width: 16, depth: 1, train: {epochs: 6}}`` or
+    Example: ``{arch: resnet, width: 16, depth: 1, train: {epochs: 15}}`` or
     ``{arch: resnet18, checkpoint: teacher.pt}`` (a ``state_dict`` saved with ``torch.save``).
     Trained teachers are cached in ``cache_dir`` (default ``<output>/../.cache``).
     """
@@ -87,7 +92,7 @@ class ModelConfig(BaseModel):
 
 
 class _Tagged:
-    """A YAML node with a SparseML tag (``!GMPruningModifier {...}``), kept to be re-emitted."""
+    """A YAML node with a SparseML tag (``!GMPruningModifier``), kept to be re-emitted in block style."""
 
     def __init__(self, tag: str, value: Any) -> None:
         self.tag, self.value = tag, value
@@ -126,7 +131,7 @@ class CompressionConfig(BaseModel):
     def _one_recipe(self) -> CompressionConfig:
         if (self.recipe is None) == (self.recipe_path is None):
             raise ValueError("give exactly one of `recipe` (SparseML recipe YAML inline) or `recipe_path` "
-                             "(a SparseML recipe file, e.g. ../recipes/sparseml/gmp_qat.yaml)")
+                             "(a SparseML recipe file, e.g. ../recipes/sparseml/gmp90_qat.yaml)")
         if self.recipe is not None and "Modifier" not in self.recipe:
             raise ValueError("`recipe` holds no SparseML modifier (e.g. `!GMPruningModifier`); write "
                              "SparseML's recipe YAML under `recipe: |`")
@@ -210,6 +215,7 @@ class RunConfig(BaseModel):
     export: ExportConfig = ExportConfig()
     engines: EnginesConfig = EnginesConfig()
     gate: GateConfig = GateConfig()
+    audit: AuditConfig = AuditConfig()
 
     @property
     def cache_dir(self) -> Path:
@@ -282,21 +288,29 @@ def _require_file(path: Path | None, key: str, source: Path, fix: str) -> None:
 
 
 _DISTILLATION_TAG = re.compile(r"^[\s-]*!DistillationModifier\b", re.MULTILINE)
+_FLOW_MODIFIER = re.compile(r"!(\w+Modifier)\s*\{")
 
 
-def _check_distillation(compression: CompressionConfig, source: Path) -> None:
-    """``distillation`` must agree with whether the SparseML recipe has a DistillationModifier."""
+def _check_sparseml_text(compression: CompressionConfig, source: Path) -> None:
+    """Checks SparseML's loader would fail on obscurely: flow-style modifiers, and ``distillation``
+    disagreeing with whether the recipe has a DistillationModifier."""
     path = compression.recipe_path
+    key = "compression.recipe" if path is None else "compression.recipe_path"
     try:
         text = compression.recipe if path is None else path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{source}: `compression.recipe_path` = {str(path)!r} cannot be read ({err}).") from err
-    has_modifier = bool(_DISTILLATION_TAG.search(text or ""))
+        raise InputError(f"{source}: `{key}` = {str(path)!r} cannot be read ({err}).") from err
+    text = text or ""
+    flow = _FLOW_MODIFIER.search(text)
+    if flow:
+        raise InputError(f"{source}: `{key}` writes `!{flow.group(1)} {{...}}` in flow style; SparseML 1.8 reads "
+                         "modifiers in block style only. Write the tag on its own line and each setting below "
+                         f"it, e.g. `- !{flow.group(1)}` then `    start_epoch: 0.0`.")
+    has_modifier = bool(_DISTILLATION_TAG.search(text))
     if compression.distillation and not has_modifier:
         raise InputError(f"{source}: `compression.distillation` is true but the SparseML recipe has no "
-                         "`!DistillationModifier`, so the teacher would be ignored. Add one (e.g. "
-                         "`- !DistillationModifier {start_epoch: 0.0, hardness: 0.5, temperature: 2.0}`) or "
-                         "set `distillation: false`.")
+                         "`!DistillationModifier`, so the teacher would be ignored. Add one (with start_epoch, "
+                         "hardness and temperature) or set `distillation: false`.")
     if has_modifier and not compression.distillation:
         raise InputError(f"{source}: the SparseML recipe has a `!DistillationModifier` but "
                          "`compression.distillation` is false. Set `distillation: true` to distil from the "
@@ -340,10 +354,11 @@ def load_run_config(path: str | Path) -> RunConfig:
                   "Point it at a state_dict saved with torch.save, or replace it with `train: {epochs: 6}`.")
     _require_file(compression.recipe_path, "compression.recipe_path", source,
                   "Point it at a SparseML recipe, e.g. recipes/sparseml/gmp90_qat.yaml.")
-    _check_distillation(compression, source)
+    _check_sparseml_text(compression, source)
     return config.model_copy(update={"output": _resolve(base, config.output), "model": model,
                                      "compression": compression, "data": _inherit_seed(config.data, config.seed),
-                                     "gate": _inherit_seed(config.gate, config.seed)})
+                                     "gate": _inherit_seed(config.gate, config.seed),
+                                     "audit": resolve_audit_paths(config.audit, base)})
 
 
 def _inherit_seed(section: Any, seed: int) -> Any:

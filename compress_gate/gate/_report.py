@@ -45,6 +45,7 @@ def json_safe(value: Any) -> Any:
 
 
 def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
+    """Percentile interval of the finite resampled values; None without any."""
     if samples is None:
         return None
     usable = samples[np.isfinite(samples)]
@@ -54,20 +55,18 @@ def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
     return [float(lo), float(hi)]
 
 
-def _population_metric(measurer: Measurer, key: str, metric: str) -> np.ndarray:
-    return measurer.values(key, metric, None)
-
-
 def _model_summary(measurer: Measurer, key: str) -> dict:
+    """Accuracy and the per-attribute numbers of population ``key`` (means over its members)."""
     names = measurer.test.attribute_names
-    columns = {m: _population_metric(measurer, key, m) for m in _PER_ATTRIBUTE}
+    columns = {m: measurer.values(key, m, None) for m in _PER_ATTRIBUTE}
     r2 = np.mean([metrics.label_interrelation(m.y_pred) for m in measurer.populations[key]], axis=0)
     per_attribute = {name: {**{m: columns[m][i] for m in _PER_ATTRIBUTE}, "r2": r2[i]}
                      for i, name in enumerate(names)}
-    return {"accuracy": _population_metric(measurer, key, "accuracy")[0], "per_attribute": per_attribute}
+    return {"accuracy": measurer.values(key, "accuracy", None)[0], "per_attribute": per_attribute}
 
 
 def _error_balance(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
+    """δFPR/δFNR per attribute, CEV and SDE with their intervals and the attributes left out."""
     cev, sde, d_fpr, d_fnr = measurer.error_balance(key, None)
     names = measurer.test.attribute_names
     excluded = [n for n, a, b in zip(names, d_fpr, d_fnr) if np.isnan(a) or np.isnan(b)]

@@ -67,32 +67,36 @@ def _test_set(data: EvalData, scored: np.ndarray, test: np.ndarray) -> TestSet:
                    train_labels=data.labels[train], train_groups=data.groups[train])
 
 
-def _mitigate(config: GateConfig, data: EvalData, test_set: TestSet, ids_test: np.ndarray,
-              calib_labels: np.ndarray, teacher: Member, students: list[np.ndarray],
-              calib: np.ndarray, test: np.ndarray,
-              measurer: Measurer) -> tuple[list[Member], list[np.ndarray] | None, Overrides, list[str]]:
-    """Mitigated student members, per-student thresholds, overrides and the overridden attributes."""
-    mitigation = config.mitigation
+def _mitigate(config: GateConfig, measurer: Measurer, ids_test: np.ndarray, calib_labels: np.ndarray,
+              calib_scores: list[np.ndarray]) -> tuple[list[Member], list[np.ndarray] | None, Overrides, list[str]]:
+    """Mitigated students, their calibrated thresholds, the overrides and the overridden attributes.
+
+    Thresholds are calibrated per student on its calib scores; overrides are chosen once
+    from the teacher (attributes with a positive teacher BA) and applied to every student.
+    """
+    mitigation, test_set = config.mitigation, measurer.test
+    students = measurer.populations["raw"]
     thresholds = None
-    preds = [m.y_pred for m in measurer.populations["raw"]]
+    preds = [m.y_pred for m in students]
     if mitigation.calibrate_thresholds:
-        if data.task == "multiclass":
+        if test_set.task == "multiclass":
             raise InputError("gate.mitigation.calibrate_thresholds: true applies to multi-label data only; "
                              "this data is multi-class (the prediction is the argmax class). Set it to "
                              "false.")
-        thresholds = [calibrate_thresholds(calib_labels, s[calib]) for s in students]
-        preds = [apply_thresholds(s[test], t) for s, t in zip(students, thresholds)]
+        thresholds = [calibrate_thresholds(calib_labels, s) for s in calib_scores]
+        preds = [apply_thresholds(m.y_score, t) for m, t in zip(students, thresholds)]
     overrides: Overrides = {}
     attributes: list[str] = []
     if mitigation.override_budget > 0:
+        teacher = measurer.populations["teacher"][0]
         ba = measurer.bias_amplification(teacher, None).values
         positive = np.nan_to_num(ba, nan=-np.inf).max(axis=1) > 0
         attributes = [name for name, keep in zip(test_set.attribute_names, positive) if keep]
         overrides = select_overrides(ids_test, teacher.y_score, test_set.attribute_names,
                                      attributes=attributes, budget=mitigation.override_budget,
-                                     task=data.task, y_true=test_set.y_true)
+                                     task=test_set.task, y_true=test_set.y_true)
         preds = [apply_overrides(ids_test, p, overrides, test_set.attribute_names) for p in preds]
-    members = [Member(y_pred=p, y_score=s[test]) for p, s in zip(preds, students)]
+    members = [Member(y_pred=p, y_score=m.y_score) for p, m in zip(preds, students)]
     return members, thresholds, overrides, attributes
 
 
@@ -149,7 +153,7 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
     teacher = member(teacher_arr)
     measurer = Measurer(test_set, {"teacher": [teacher], "raw": [member(s) for s in students]})
     mitigated, thresholds, overrides, override_attrs = _mitigate(
-        config, data, test_set, ids_test, data.labels[scored][calib], teacher, students, calib, test, measurer)
+        config, measurer, ids_test, data.labels[scored][calib], [s[calib] for s in students])
     applied = config.mitigation.calibrate_thresholds or config.mitigation.override_budget > 0
     measurer.populations["mitigated"] = mitigated if applied else measurer.populations["raw"]
     judged = "mitigated" if config.judge == "mitigated" and applied else "raw"

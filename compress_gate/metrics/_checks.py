@@ -73,6 +73,8 @@ def _check_scores(value: object, name: str = "y_score", *, n_samples: int | None
         raise InputError(f"{name} has dtype {arr.dtype}; it must hold probabilities in [0, 1].")
     if arr.dtype.kind != "f":
         arr = arr.astype(np.float64)
+    if ((arr >= 0) & (arr <= 1)).all():            # one pass when all is well (NaN fails both)
+        return arr
     bad = ~np.isfinite(arr)
     if bad.any():
         raise InputError(f"{name} has NaN or infinite scores at (row, column) {_where(bad)}. Scores must "

@@ -67,7 +67,8 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
             rows = slice(start, min(start + step, int(bounds[unit + 1])))
             block = build(rows)
             if weights is None:
-                out[..., unit, :] += block.sum(axis=0, dtype=np.float64)
+                out[..., unit, :] += (np.count_nonzero(block, axis=0) if block.dtype == bool
+                                      else block.sum(axis=0, dtype=np.float64))
             else:
                 out[..., unit, :] += weights[..., rows] @ block.astype(dtype, copy=False)
     return out if per_unit else out[..., 0, :]
@@ -80,11 +81,11 @@ def _total_weight(weights: np.ndarray | None, n_samples: int) -> np.ndarray | fl
     if weights.ndim == 1:
         return float(weights.sum(dtype=np.float64))
     memo = _memo_of(weights)
-    if memo is not None and "total" in memo:
-        return memo["total"]
+    if memo is not None and ("total",) in memo:
+        return memo[("total",)][1]
     total = weights.sum(axis=1, dtype=np.float64)
     if memo is not None:
-        memo["total"] = total
+        memo[("total",)] = ((), total)     # memo entries: key -> (the objects keyed on, value)
     return total
 
 

@@ -2,7 +2,7 @@
 
 Samples are sorted by *cell*, the pattern of identity-group membership they have (at
 most 2**G cells, only those present). Per cell, one matrix product per block of its
-samples gives the weighted sizes, true positives labels, predicted positives and true
+samples gives the weighted sizes, positive labels, positive predictions and true
 positives of every attribute, so each sample is multiplied once (not once per row
 it belongs to). Rows (``all``, each group, each pairwise intersection) are sums of
 cells. With a registered resample matrix (``bootstrap_weights``) the per-cell sums are
@@ -116,6 +116,18 @@ def _memo_put(memo: dict | None, key: tuple, refs: tuple, value: object) -> obje
     return value
 
 
+def _cached_overall(y_true: object, y_pred: object, sample_weight: object) -> _RowCounts | None:
+    """Row ``all`` of any table already memoized for these very arrays and weights, else None."""
+    memo = _memo_of(sample_weight)
+    for key, entry in list((memo or {}).items()):
+        refs, value = entry
+        if key[0] == "predictions" and refs[0] is y_true and refs[1] is y_pred:
+            labels = _memo_get(memo, ("labels", id(y_true), key[3]), (y_true, refs[2]))
+            if labels is not None:
+                return _aggregate(labels, value, np.ones((1, value.shape[-2])), value.shape[-1] // 2)
+    return None
+
+
 def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
                     sample_weight: object) -> _RowCounts:
     """Checked inputs -> confusion counts per subgroup row (only row ``all`` when
@@ -126,38 +138,39 @@ def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
     g = None if groups is None else _check_indicators(groups, "groups", n_samples=n)
     w = _check_sample_weight(sample_weight, n)
     memo = _memo_of(sample_weight)
-    if groups is None and memo is not None:        # any cached table of these labels and predictions will do
-        for key, (refs, value) in list(memo.items()):
-            if key[0] == "predictions" and refs[0] is y_true and refs[1] is y_pred:
-                labels = _memo_get(memo, ("labels", id(y_true), key[3]), (y_true, refs[2]))
-                if labels is not None:
-                    return _aggregate(labels, value, np.ones((1, value.shape[-2])), k)
+    if groups is None:
+        cached = _cached_overall(y_true, y_pred, sample_weight)
+        if cached is not None:
+            return cached
     layout = _memo_get(memo, ("layout", id(groups)), (groups,))
     if layout is None:
         layout = _memo_put(memo, ("layout", id(groups)), (groups,), _layout(g, n))
 
-    def sorted_weights() -> np.ndarray | None:
-        if layout.order is None or w is None:
-            return w
-        cached = _memo_get(memo, ("sorted_weights", id(groups)), (groups,))
-        return cached if cached is not None else _memo_put(
-            memo, ("sorted_weights", id(groups)), (groups,), np.take(w, layout.order, axis=-1))
+    def cached(key: tuple, refs: tuple, compute):     # memoized per weight matrix (computed when absent)
+        value = _memo_get(memo, key, refs)
+        return value if value is not None else _memo_put(memo, key, refs, compute())
 
     def by_cell(x: np.ndarray) -> np.ndarray:
         return x if layout.order is None else x[layout.order]
-    labels = _memo_get(memo, ("labels", id(y_true), id(groups)), (y_true, groups))
-    if labels is None:
-        t_sorted = by_cell(t)
-        labels = _memo_put(memo, ("labels", id(y_true), id(groups)), (y_true, groups), _column_sums(
-            lambda rows: np.concatenate([np.ones((rows.stop - rows.start, 1), dtype=bool), t_sorted[rows]],
-                                        axis=1), n, 1 + k, sorted_weights(), layout.bounds))
-    predictions = _memo_get(memo, ("predictions", id(y_true), id(y_pred), id(groups)), (y_true, y_pred, groups))
-    if predictions is None:
-        t_sorted, p_sorted = by_cell(t), by_cell(p)
-        predictions = _memo_put(
-            memo, ("predictions", id(y_true), id(y_pred), id(groups)), (y_true, y_pred, groups), _column_sums(
-                lambda rows: np.concatenate([p_sorted[rows], p_sorted[rows] & t_sorted[rows]], axis=1),
-                n, 2 * k, sorted_weights(), layout.bounds))
+    w_sorted = w if layout.order is None or w is None else cached(
+        ("sorted_weights", id(groups)), (groups,), lambda: np.take(w, layout.order, axis=-1))
+    t_sorted = cached(("sorted_labels", id(y_true), id(groups)), (y_true, groups), lambda: by_cell(t))
+    labels_key, labels_refs = ("labels", id(y_true), id(groups)), (y_true, groups)
+    predictions_key = ("predictions", id(y_true), id(y_pred), id(groups))
+    predictions_refs = (y_true, y_pred, groups)
+    labels = _memo_get(memo, labels_key, labels_refs)
+    predictions = _memo_get(memo, predictions_key, predictions_refs)
+    if predictions is None:                  # one product for [1, A, Â, A·Â], or [Â, A·Â] when A's are known
+        p_sorted = by_cell(p)
+        parts = [] if labels is not None else [lambda rows: np.ones((rows.stop - rows.start, 1), dtype=bool),
+                                               lambda rows: t_sorted[rows]]
+        parts += [lambda rows: p_sorted[rows], lambda rows: p_sorted[rows] & t_sorted[rows]]
+        sums = _column_sums(lambda rows: np.concatenate([part(rows) for part in parts], axis=1),
+                            n, (1 + k) * (labels is None) + 2 * k, w_sorted, layout.bounds)
+        if labels is None:
+            labels = _memo_put(memo, labels_key, labels_refs, sums[..., :1 + k])
+            sums = sums[..., 1 + k:]
+        predictions = _memo_put(memo, predictions_key, predictions_refs, sums)
     return _aggregate(labels, predictions, layout.to_rows, k)
 
 

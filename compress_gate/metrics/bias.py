@@ -52,7 +52,8 @@ def _train_direction(train_labels: np.ndarray, train_groups: np.ndarray,
     """(direction (K, G) int8, reasons (K, G) object) from the training labels."""
     in_group = train_groups.sum(axis=0).astype(np.float64)                        # (G,)
     out_group = train_groups.shape[0] - in_group
-    pos_in = train_labels.T.astype(np.float64) @ train_groups.astype(np.float64)  # (K, G)
+    exact = np.float32 if train_labels.shape[0] < 2**24 else np.float64           # integer counts stay exact
+    pos_in = (train_labels.T.astype(exact) @ train_groups.astype(exact)).astype(np.float64)  # (K, G)
     pos_out = train_labels.sum(axis=0).astype(np.float64)[:, None] - pos_in
     pos = _ratio(pos_in, np.broadcast_to(in_group, pos_in.shape))
     neg = _ratio(pos_out, np.broadcast_to(out_group, pos_out.shape))

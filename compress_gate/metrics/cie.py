@@ -53,17 +53,22 @@ def _check_populations(dense_pred: object, compressed_pred: object, task: str) -
 
 
 def _modal(pred: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
-    """Most frequent label per sample; a tie is broken uniformly at random."""
+    """Most frequent label per sample; a tie is broken uniformly at random (draws only for ties)."""
     votes = pred.sum(axis=0, dtype=np.int64)                       # (n, K)
-    n_models = pred.shape[0]
-    if task == "multiclass":
-        jitter = rng.random(votes.shape)                           # < 1: breaks ties between equal counts only
-        modal = np.zeros(votes.shape, dtype=np.uint8)
-        if votes.size:
-            modal[np.arange(votes.shape[0]), np.argmax(votes + jitter, axis=1)] = 1
-        return modal
-    coin = rng.random(votes.shape) < 0.5
-    return np.where(2 * votes == n_models, coin, 2 * votes > n_models).astype(np.uint8)
+    if task == "multilabel":
+        modal = 2 * votes > pred.shape[0]
+        tie = 2 * votes == pred.shape[0]
+        modal[tie] = rng.random(int(tie.sum())) < 0.5
+        return modal.astype(np.uint8)
+    is_top = votes == votes.max(axis=1, keepdims=True, initial=0)
+    n_top = is_top.sum(axis=1)
+    pick = np.zeros(votes.shape[0], dtype=np.int64)                # which of a row's top classes wins
+    tied = np.flatnonzero(n_top > 1)
+    pick[tied] = np.floor(rng.random(tied.size) * n_top[tied]).astype(np.int64)
+    winner = np.argmax(is_top & (np.cumsum(is_top, axis=1) == pick[:, None] + 1), axis=1)
+    modal = np.zeros(votes.shape, dtype=np.uint8)
+    modal[np.arange(votes.shape[0]), winner] = 1
+    return modal
 
 
 def modal_cie(dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: str, seed: int) -> ModalCIE:

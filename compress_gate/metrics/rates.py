@@ -16,8 +16,8 @@ import numpy as np
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import (_check_indicators, _check_one_hot, _check_sample_weight, _check_scores,
                                            _check_task)
-from compress_gate.metrics._counts import _ratio
-from compress_gate.metrics._tables import _confusion_rows
+from compress_gate.metrics._counts import _column_sums, _ratio, _total_weight
+from compress_gate.metrics._tables import _cached_overall, _confusion_rows
 
 __all__ = ["ConfusionCounts", "predict_labels", "confusion_counts", "false_positive_rate",
            "false_negative_rate", "error_rate", "accuracy"]
@@ -197,11 +197,19 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
         In [0, 1]. ``nan`` when the total weight is 0 or there are no attributes.
     """
     task = _check_task(task)
-    c = _confusion_rows(y_true, y_pred, None, sample_weight).row(0)
+    t, p, w = _check_binary_targets(y_true, y_pred, sample_weight)
     if task == "multiclass":
-        _check_one_hot(_check_indicators(y_true, "y_true"), "y_true")
-        _check_one_hot(_check_indicators(y_pred, "y_pred"), "y_pred")
-        value = _ratio(c.tp.sum(axis=-1), c.size)
-    else:
-        value = _ratio((c.tp + c.tn).sum(axis=-1), c.size * c.tp.shape[-1])
+        _check_one_hot(t, "y_true")
+        _check_one_hot(p, "y_pred")
+    cached = _cached_overall(y_true, y_pred, sample_weight)
+    if cached is not None:                  # a memoized table (bootstrap chunk): no new product
+        c = cached.row(0)
+        correct = c.tp.sum(axis=-1) if task == "multiclass" else (c.tp + c.tn).sum(axis=-1)
+        total = c.size
+    else:                                   # one column: correct labels per sample
+        per_sample = (lambda rows: (t[rows] & p[rows]).sum(axis=1, keepdims=True)) if task == "multiclass" \
+            else (lambda rows: (t[rows] == p[rows]).sum(axis=1, keepdims=True))
+        correct = _column_sums(per_sample, t.shape[0], 1, w)[..., 0]
+        total = np.asarray(_total_weight(w, t.shape[0]))
+    value = _ratio(correct, total * (1 if task == "multiclass" else t.shape[1]))
     return float(value) if value.ndim == 0 else value
