@@ -68,11 +68,6 @@ def _main(
     """compress-gate: ship compressed vision models without shipping new bias."""
 
 
-def _not_yet(command: str) -> None:
-    err_console.print(f"[bold red]not yet:[/] `compress-gate {command}` is not implemented yet.")
-    raise typer.Exit(EXIT_RUNTIME_FAILURE)
-
-
 # --- run ---------------------------------------------------------------------------
 @app.command()
 def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML).")) -> None:
@@ -152,8 +147,8 @@ def bench(
         write_json(out, result)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
-    else:
-        out_console.print(benchmark_table(result))
+    else:  # at least 110 columns, so a log or a narrow terminal keeps every column
+        out_console.print(benchmark_table(result), width=max(out_console.width, 110), crop=False)
     problems = benchmark_failures(result, engine)
     for problem in problems:
         err_console.print(f"[bold red]engine failure:[/] {problem}", highlight=False, soft_wrap=True)

@@ -115,3 +115,29 @@ def test_a_foreign_non_empty_output_directory_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["run", str(recipe(tmp_path))])
     assert result.exit_code == 2 and "not a compress-gate run directory" in " ".join(result.output.split())
     assert (tmp_path / "runs" / "x" / "data.npz").read_bytes() == b"mine"
+
+
+def test_a_gate_setting_the_data_cannot_take_is_refused_before_training(tmp_path):
+    path = recipe(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["gate"] = {"mitigation": {"calibrate_thresholds": True}}
+    path.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2 and "calibrate_thresholds" in result.output
+    record = json.loads((tmp_path / "runs" / "x" / "run.json").read_text())
+    assert record["failed_stage"] == "data" and "teacher" not in record
+
+
+def test_an_unavailable_deployment_engine_is_refused_before_any_work(tmp_path, monkeypatch):
+    import compress_gate.engines
+
+    monkeypatch.setattr(compress_gate.engines, "engine_availability",
+                        lambda: {"onnxruntime": None, "deepsparse": None, "onnxruntime-tensorrt": None,
+                                 "onnxruntime-cuda": "no CUDA device"})
+    path = recipe(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["engines"] = {"deployment": "onnxruntime-cuda"}
+    path.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2 and "no CUDA device" in result.output
+    assert not (tmp_path / "runs").exists()

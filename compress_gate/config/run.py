@@ -319,7 +319,7 @@ def _check_sparseml_text(compression: CompressionConfig, source: Path) -> None:
 
 def _section(raw: dict[str, Any], key: str) -> Any:
     value = raw.get(key)
-    return {} if value is None and key in ("export", "engines", "gate") else value
+    return {} if value is None and key in ("export", "engines", "gate", "audit") else value
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -344,7 +344,8 @@ def load_run_config(path: str | Path) -> RunConfig:
         _require_file(value, f"data.{key}", source, "Fix the path to the dataset.")
     gate = parse_gate_config(_section(raw, "gate"), source=source, prefix=("gate",))
     config = validate(RunConfig, {**raw, "data": data.model_copy(update=data_paths), "gate": gate,
-                                  "export": _section(raw, "export"), "engines": _section(raw, "engines")},
+                                  "export": _section(raw, "export"), "engines": _section(raw, "engines"),
+                                  "audit": _section(raw, "audit")},
                       source=source)
     model = config.model.model_copy(update={"checkpoint": _resolve(base, config.model.checkpoint),
                                             "cache_dir": _resolve(base, config.model.cache_dir)})

@@ -48,8 +48,8 @@ class ModelInfo:
         return self.input_shape[0] if self.input_shape else None
 
 
-def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
-    """Read and check an ONNX model's single input and its scores output.
+def read_model_info(path: str | os.PathLike[str] | ModelInfo) -> ModelInfo:
+    """Read and check an ONNX model's single input and its scores output (a ModelInfo is returned as is).
 
     Raises :class:`InputError` for a missing file, a file that is not a valid ONNX
     model (checked with ``onnx.checker``, so DeepSparse never sees a corrupt graph),
@@ -57,6 +57,8 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
     """
     import onnx
 
+    if isinstance(path, ModelInfo):
+        return path
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such ONNX model. Pass the path of an exported .onnx file.")

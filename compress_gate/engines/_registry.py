@@ -61,17 +61,17 @@ def open_engine(kind: str, onnx_path: str | os.PathLike[str], *, batch_size: int
         raise InputError(f"unknown engine {kind!r}. It should be one of {list(ENGINE_KINDS)}.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch size {batch_size!r} must be an integer >= 1.")
-    read_model_info(onnx_path)  # missing or corrupt models are input errors on every engine
+    info = read_model_info(onnx_path)  # missing or corrupt models are input errors on every engine
     reason = engine_availability()[kind]
     if reason:
         raise EngineUnavailable(f"{kind} is not available here: {reason}.")
     if kind == "deepsparse":
         from compress_gate.engines.ds_worker import DeepSparseEngine
 
-        return DeepSparseEngine(onnx_path, batch_size=batch_size, num_threads=num_threads, timeout_s=timeout_s)
+        return DeepSparseEngine(info, batch_size=batch_size, num_threads=num_threads, timeout_s=timeout_s)
     from compress_gate.engines.ort import OrtEngine
 
-    return OrtEngine(onnx_path, batch_size=batch_size, num_threads=num_threads, kind=kind)
+    return OrtEngine(info, batch_size=batch_size, num_threads=num_threads, kind=kind)
 
 
 def open_engine_with_fallback(kind: str, onnx_path: str | os.PathLike[str], *, batch_size: int,

@@ -175,6 +175,7 @@ def benchmark_models(models: Mapping[str, Artefact], kinds: Sequence[str] | None
     reference = names[0] if reference is None else reference
     if reference not in names:
         raise InputError(f"reference model {reference!r} is not among the models {names}.")
+    machine = machine_description(num_threads)  # before measuring: records the load the run starts under
     availability = engine_availability()
     say = progress or (lambda message: None)
     rng = np.random.default_rng(seed)
@@ -182,42 +183,41 @@ def benchmark_models(models: Mapping[str, Artefact], kinds: Sequence[str] | None
     for batch_size in batch_sizes:
         batch = rng.standard_normal((batch_size, *shape), dtype=np.float32)
         batch.flags.writeable = False
-        rows, engines = [], []
-        for kind in kinds:
-            for name in names:
-                row = _row(name, kind, batch_size)
-                rows.append(row)
-                path = _artefact(models[name], kind)
-                if availability[kind] or path is None:
-                    row.update(status="skipped", reason=availability[kind] or f"no {kind} artefact for {name}")
+        rows = [_row(name, kind, batch_size) for kind in kinds for name in names]
+        opened: list[tuple[dict[str, Any], Engine]] = []
+        try:
+            for row in rows:
+                path = _artefact(models[row["model"]], row["engine"])
+                reason = availability[row["engine"]] or (None if path else
+                                                         f"no {row['engine']} artefact for {row['model']}")
+                if reason:
+                    row.update(status="skipped", reason=reason)
                     continue
-                say(f"opening {name} on {kind} at batch {batch_size}")
+                say(f"opening {row['model']} on {row['engine']} at batch {batch_size}")
                 try:
-                    engine = opener(kind, path, batch_size=batch_size, num_threads=num_threads)
+                    engine = opener(row["engine"], path, batch_size=batch_size, num_threads=num_threads)
                 except (RuntimeFailure, InputError) as err:
                     row.update(status="failed", reason=str(err))
                     continue
                 row["details"] = getattr(engine, "details", None)
-                engines.append((row, engine))
-        say(f"measuring {len(engines)} engine(s) at batch {batch_size}")
+                opened.append((row, engine))
+            say(f"measuring {len(opened)} engine(s) at batch {batch_size}")
 
-        def failed(index: int, err: RuntimeFailure) -> None:
-            engines[index][0].update(status="failed", reason=str(err))
+            def failed(index: int, err: RuntimeFailure) -> None:
+                opened[index][0].update(status="failed", reason=str(err))
 
-        try:
-            times = measure_interleaved([engine for _, engine in engines], [batch] * len(engines),
-                                        warmup=warmup, iterations=iterations, settle_s=settle_s,
-                                        on_failure=failed)
+            times = measure_interleaved([engine for _, engine in opened], [batch] * len(opened), warmup=warmup,
+                                        iterations=iterations, settle_s=settle_s, on_failure=failed)
         finally:
-            for _, engine in engines:
+            for _, engine in opened:
                 engine.close()
-        for column, (row, _) in enumerate(engines):
+        for column, (row, _) in enumerate(opened):
             _fill_row(row, times[:, column], batch_size)
         results.extend(rows)
     return {
         "schema_version": SCHEMA_VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine_description(num_threads),
+        "machine": machine,
         "settings": {"batch_sizes": list(batch_sizes), "warmup": warmup, "iterations": iterations,
                      "input_shape": list(shape), "reference": reference, "seed": seed, "settle_s": settle_s,
                      "timing": "seconds inside the engine call only; interleaved rounds; "

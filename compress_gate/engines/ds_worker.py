@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from compress_gate.engines._base import Engine, default_num_threads, read_model_info
+from compress_gate.engines._base import Engine, ModelInfo, default_num_threads, read_model_info
 from compress_gate.errors import RuntimeFailure
 
 __all__ = ["DeepSparseEngine", "WorkerProcess", "serve_requests"]
@@ -185,8 +185,9 @@ class DeepSparseEngine(Engine):
     kind = "deepsparse"
     fixed_batch = True
 
-    def __init__(self, model_path: str | os.PathLike[str], *, batch_size: int, num_threads: int | None = None,
-                 timeout_s: float = 600.0, worker_target: Callable[..., None] | None = None) -> None:
+    def __init__(self, model_path: str | os.PathLike[str] | ModelInfo, *, batch_size: int,
+                 num_threads: int | None = None, timeout_s: float = 600.0,
+                 worker_target: Callable[..., None] | None = None) -> None:
         self.info = read_model_info(model_path)
         self.batch_size = batch_size
         self.num_threads = num_threads or default_num_threads()

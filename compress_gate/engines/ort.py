@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from compress_gate.engines._base import Engine, EngineUnavailable, default_num_threads, read_model_info
+from compress_gate.engines._base import Engine, EngineUnavailable, ModelInfo, default_num_threads, read_model_info
 from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["ORT_PROVIDERS", "OrtEngine", "ort_unavailable_reason", "cuda_unavailable_reason"]
@@ -86,8 +86,8 @@ class OrtEngine(Engine):
     ``batch_size`` must equal it.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str], *, batch_size: int, num_threads: int | None = None,
-                 kind: str = "onnxruntime") -> None:
+    def __init__(self, model_path: str | os.PathLike[str] | ModelInfo, *, batch_size: int,
+                 num_threads: int | None = None, kind: str = "onnxruntime") -> None:
         import onnxruntime
 
         self.kind = kind

@@ -22,11 +22,12 @@ _BLOCK_BYTES = 8 * 2**20        # one block of X in float32
 _MEMOS: dict[int, tuple[weakref.ref, dict]] = {}
 
 
-def _register_memo(weights: np.ndarray) -> None:
-    """Make ``weights`` read-only and give it a memo that lives as long as it does."""
+def _register_memo(weights: np.ndarray, row_total: float) -> None:
+    """Make ``weights`` read-only and give it a memo that lives as long as it does;
+    ``row_total`` is what every row sums to (n for bootstrap counts)."""
     weights.flags.writeable = False
     key = id(weights)
-    _MEMOS[key] = (weakref.ref(weights), {})
+    _MEMOS[key] = (weakref.ref(weights), {("total",): ((), np.full(weights.shape[0], float(row_total)))})
     weakref.finalize(weights, _MEMOS.pop, key, None)
 
 

@@ -151,7 +151,7 @@ def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
         return value if value is not None else _memo_put(memo, key, refs, compute())
 
     def by_cell(x: np.ndarray) -> np.ndarray:
-        return x if layout.order is None else x[layout.order]
+        return x if layout.order is None else np.take(x, layout.order, axis=0)
     w_sorted = w if layout.order is None or w is None else cached(
         ("sorted_weights", id(groups)), (groups,), lambda: np.take(w, layout.order, axis=-1))
     t_sorted = cached(("sorted_labels", id(y_true), id(groups)), (y_true, groups), lambda: by_cell(t))

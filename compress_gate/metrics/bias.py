@@ -15,7 +15,7 @@ from compress_gate.metrics._checks import _check_indicators
 from compress_gate.metrics._counts import _ratio
 from compress_gate.metrics._tables import _confusion_rows
 
-__all__ = ["BiasAmplification", "bias_amplification", "train_class_balance"]
+__all__ = ["NO_POSITIVE_PREDICTIONS", "BiasAmplification", "bias_amplification", "train_class_balance"]
 
 NO_POSITIVE_PREDICTIONS = "the model predicts no positives for this attribute (BA undefined)"
 

@@ -33,8 +33,8 @@ def _draw_counts(rng: np.random.Generator, n_samples: int, out: np.ndarray, edge
     sizes = np.diff(edges)
     per_block = rng.multinomial(n_samples, sizes / n_samples)
     for j, size in enumerate(sizes):
-        draws = rng.integers(0, size, size=per_block[j], dtype=np.uint16 if size <= _BLOCK else np.int64)
-        out[edges[j]:edges[j + 1]] = np.bincount(draws, minlength=size)
+        draws = rng.integers(0, size, size=per_block[j], dtype=np.uint16)
+        out[edges[j]:edges[j + 1]] = np.bincount(draws.astype(np.intp), minlength=size)
 
 
 def bootstrap_weights(n_samples: int, *, n_resamples: int, seed: int,
@@ -78,7 +78,7 @@ def bootstrap_weights(n_samples: int, *, n_resamples: int, seed: int,
         weights = np.empty((min(chunk, total - start), n), dtype=np.float32)
         for row in weights:                 # one resample per row, each drawn vectorized
             _draw_counts(rng, n, row, edges)
-        _register_memo(weights)
+        _register_memo(weights, row_total=n)
         yield weights
 
 

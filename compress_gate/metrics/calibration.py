@@ -10,7 +10,7 @@ from compress_gate.metrics._counts import _column_sums, _ratio, _total_weight
 __all__ = ["N_BINS", "uncertainty", "expected_calibration_error"]
 
 N_BINS = 10
-UNCERTAIN_LOW, UNCERTAIN_HIGH = 0.1, 0.9
+_UNCERTAIN_LOW, _UNCERTAIN_HIGH = 0.1, 0.9
 
 
 def uncertainty(y_score: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
@@ -38,7 +38,7 @@ def uncertainty(y_score: np.ndarray, sample_weight: np.ndarray | None = None) ->
     s = _check_scores(y_score)
     n, k = s.shape
     w = _check_sample_weight(sample_weight, n)
-    inside = _column_sums(lambda rows: (s[rows] > UNCERTAIN_LOW) & (s[rows] < UNCERTAIN_HIGH), n, k, w)
+    inside = _column_sums(lambda rows: (s[rows] > _UNCERTAIN_LOW) & (s[rows] < _UNCERTAIN_HIGH), n, k, w)
     return _ratio(inside, np.asarray(_total_weight(w, n))[..., None])
 
 
@@ -59,6 +59,8 @@ def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray,
 
     with weighted bin sizes :math:`n_b` and means; an empty bin adds 0. Multi-class:
     one-vs-rest per class (p = the class's softmax score, y = its one-hot column).
+    With resample weights (B, n) the per-bin sums are one matrix product with 10
+    columns per attribute (the costly metric to bootstrap); otherwise a weighted bincount.
 
     Parameters
     ----------
@@ -81,8 +83,14 @@ def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray,
     s = _check_scores(y_score, n_samples=n, n_attributes=k)
     w = _check_sample_weight(sample_weight, n)
 
-    dtype = np.float32 if w is not None and w.dtype == np.float32 else np.float64
     offsets = np.arange(k) * N_BINS
+    if w is None or w.ndim == 1:            # one weighting: a weighted bincount over (attribute, bin)
+        gap = s.astype(np.float64) - t
+        if w is not None:
+            gap *= w[:, None]
+        per_bin = np.bincount((_bin_of(s) + offsets).ravel(), weights=gap.ravel(), minlength=k * N_BINS)
+        return _ratio(np.abs(per_bin.reshape(k, N_BINS)).sum(axis=1), np.full(k, _total_weight(w, n)))
+    dtype = np.float32 if w.dtype == np.float32 else np.float64
 
     def build(rows: slice) -> np.ndarray:
         gap = s[rows].astype(dtype) - t[rows]

@@ -54,7 +54,7 @@ def _check_populations(dense_pred: object, compressed_pred: object, task: str) -
 
 def _modal(pred: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
     """Most frequent label per sample; a tie is broken uniformly at random (draws only for ties)."""
-    votes = pred.sum(axis=0, dtype=np.int64)                       # (n, K)
+    votes = pred.sum(axis=0, dtype=np.int32)                       # (n, K)
     if task == "multilabel":
         modal = 2 * votes > pred.shape[0]
         tie = 2 * votes == pred.shape[0]

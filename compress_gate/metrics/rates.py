@@ -207,8 +207,8 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
         correct = c.tp.sum(axis=-1) if task == "multiclass" else (c.tp + c.tn).sum(axis=-1)
         total = c.size
     else:                                   # one column: correct labels per sample
-        per_sample = (lambda rows: (t[rows] & p[rows]).sum(axis=1, keepdims=True)) if task == "multiclass" \
-            else (lambda rows: (t[rows] == p[rows]).sum(axis=1, keepdims=True))
+        per_sample = (lambda rows: np.count_nonzero(t[rows] & p[rows], axis=1)[:, None]) if task == "multiclass" \
+            else (lambda rows: t.shape[1] - np.count_nonzero(t[rows] != p[rows], axis=1)[:, None])
         correct = _column_sums(per_sample, t.shape[0], 1, w)[..., 0]
         total = np.asarray(_total_weight(w, t.shape[0]))
     value = _ratio(correct, total * (1 if task == "multiclass" else t.shape[1]))

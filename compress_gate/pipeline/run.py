@@ -127,6 +127,25 @@ def _prepare_run_dir(path: Path, config: RunConfig) -> tuple[str, str]:
     return recipe_hash(path, config), sparseml_text
 
 
+def _check_deployment_engine(config: RunConfig, path: Path) -> None:
+    """Refuse, before any work, a deployment engine this machine cannot run (its predictions are judged)."""
+    from compress_gate.engines import engine_availability
+
+    reason = engine_availability()[config.engines.deployment]
+    if reason:
+        raise InputError(f"{path}: `engines.deployment` = {config.engines.deployment!r} cannot run on this "
+                         f"machine: {reason}. The gate judges the deployment engine's predictions, so run the "
+                         "recipe where it is available, or deploy on `onnxruntime`.")
+
+
+def _check_gate_fits(config: RunConfig, data: EvalData, path: Path) -> None:
+    """Refuse, before any training, a gate setting the data's task cannot take."""
+    if config.gate.mitigation.calibrate_thresholds and data.task == "multiclass":
+        raise InputError(f"{path}: `gate.mitigation.calibrate_thresholds` is true but the data is multi-class "
+                         "(the prediction is the argmax class, there is no threshold to calibrate). Set it to "
+                         "false.")
+
+
 def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, sparseml_text: str,
               progress: RunProgress) -> tuple[CompressionResult, dict[str, Any]]:
     from compress_gate.compress import compress_model
@@ -190,6 +209,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     start, cpu_start = time.perf_counter(), time.process_time()
     path = Path(path).resolve()
     config = load_run_config(path)
+    _check_deployment_engine(config, path)
     run_dir = config.output
     digest, sparseml_text = _prepare_run_dir(path, config)
     record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
@@ -204,6 +224,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                 from compress_gate.data import load_dataset, save_eval_data
 
                 data = load_dataset(config.data, base_dir=path.parent, progress=progress.counter("load images"))
+                _check_gate_fits(config, data, path)
                 save_eval_data(data, run_dir / "data.npz")
             with record.stage("teacher"):
                 from compress_gate.pipeline.teacher import obtain_teacher
@@ -250,7 +271,8 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
             from compress_gate.gate import write_gate_outputs
 
             summary = json_ready(metrics_summary(gate.report, compression=compression))
-            gate.report["run"] = json_ready({**record.as_dict(), "compression": compression,
+            facts = {k: v for k, v in record.as_dict().items() if k not in ("status", "warnings")}
+            gate.report["run"] = json_ready({**facts, "compression": compression,
                                              "export": {**exported.describe(), "ships": shipped.name},
                                              "summary": summary})
             write_gate_outputs(gate, run_dir / "gate")
