@@ -117,3 +117,14 @@ def test_memo_keys_on_the_arrays_themselves_not_their_ids():
     second = false_positive_rate(other["y"], other["p"], sample_weight=weights)
     np.testing.assert_allclose(second, false_positive_rate(other["y"], other["p"], sample_weight=np.array(weights)))
     assert not np.allclose(first, second, equal_nan=True)
+
+
+def test_rows_already_sorted_by_group_pattern_give_the_same_numbers():
+    data = _data(seed=2)
+    code = data["g"] @ np.array([1, 2])
+    order = np.argsort(code, kind="stable")
+    ordered = {key: (value[order] if key in ("y", "p", "p2", "g", "s") else value) for key, value in data.items()}
+    weights = np.random.default_rng(0).integers(0, 3, (4, 60)).astype(np.float32)
+    for name in ("ba", "subgroups", "fpr"):
+        np.testing.assert_allclose(CALLS[name](ordered, "p", weights[:, order]), CALLS[name](data, "p", weights),
+                                   equal_nan=True)

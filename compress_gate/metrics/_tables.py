@@ -47,8 +47,9 @@ def _membership(bits: np.ndarray, rules: list[Constraint]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Samples sorted by cell: ``order`` (None: one cell, no sorting), ``bounds`` (C + 1,)
-    offsets of each cell in sorted order, ``to_rows`` (R, C) 0/1: the cells of each row."""
+    """Samples sorted by cell: ``order`` (None: already in cell order, no copies needed),
+    ``bounds`` (C + 1,) offsets of each cell in sorted order, ``to_rows`` (R, C) 0/1: the
+    cells of each row."""
 
     order: np.ndarray | None
     bounds: np.ndarray
@@ -69,8 +70,8 @@ def _layout(groups: np.ndarray | None, n_samples: int) -> _Layout:
     else:
         patterns, cell_of = np.unique(groups, axis=0, return_inverse=True)
     cell_of = cell_of.reshape(-1).astype(np.uint16 if len(patterns) <= 2**16 else np.int64)
-    order = np.argsort(cell_of, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(np.bincount(cell_of, minlength=len(patterns)))])
+    order = None if np.all(cell_of[1:] >= cell_of[:-1]) else np.argsort(cell_of, kind="stable")
     return _Layout(order=order, bounds=bounds, to_rows=_membership(patterns, rules).T.astype(np.float64))
 
 
