@@ -12,6 +12,7 @@ from compress_gate.compress.export import (
     PARITY_ATOL_QUANTIZED,
     check_parity,
     export_onnx,
+    float_twin,
     is_quantized_model,
     load_onnx,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "check_parity",
     "compress_model",
     "export_onnx",
+    "float_twin",
     "is_quantized_model",
     "load_onnx",
     "load_recipe",

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAME", "TASK_KEY", "QUANTIZED_KEY", "PARITY_ATOL_FP32", "PARITY_ATOL_QUANTIZED",
            "export_onnx", "check_parity", "load_onnx", "run_onnx_cpu", "annotate_onnx", "is_quantized_model",
-           "freeze_quantization"]
+           "float_twin", "freeze_quantization"]
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "scores"
@@ -72,8 +72,8 @@ def export_onnx(
     given, only sets the tracing batch). ``quantized=True`` needs a QAT model and
     exports it through SparseML's ``ModuleExporter`` with ``convert_qat=True``
     (DeepSparse's INT8 graph). ``quantized=False`` exports FP32 with the
-    TorchScript exporter (``dynamo=False``); for a QAT model that is its float
-    twin (fake quantization switched off in a copy), for :func:`quantize_for_ort`.
+    TorchScript exporter (``dynamo=False``); for a QAT model that is its
+    :func:`float_twin` (BN folded, fake quantization off), for :func:`quantize_for_ort`.
     The model is not modified. The graph's metadata records ``compress_gate.task``
     and ``compress_gate.quantized``.
 
@@ -101,9 +101,8 @@ def export_onnx(
                          "QuantizationModifier); this model has no fake-quantize modules.")
     from compress_gate.compress._scores import ScoresModel
 
-    wrapped = ScoresModel(freeze_quantization(copy.deepcopy(model)), task).eval()
-    if has_qat and not quantized:
-        wrapped.apply(torch.ao.quantization.disable_fake_quant)
+    source = float_twin(model) if has_qat and not quantized else freeze_quantization(copy.deepcopy(model))
+    wrapped = ScoresModel(source, task).eval()
     sample = torch.zeros(sample_shape, dtype=torch.float32)
     path = Path(path)
     try:
@@ -141,7 +140,7 @@ def check_parity(
     quantization observers frozen, so the check changes nothing; for a QAT model
     it keeps fake quantization only when the graph is SparseML's converted INT8
     export (metadata ``compress_gate.quantized = "true"``), and compares the float
-    twin and its QDQ version with the float twin. Use :data:`PARITY_ATOL_FP32` or
+    twin and its QDQ version with :func:`float_twin`. Use :data:`PARITY_ATOL_FP32` or
     :data:`PARITY_ATOL_QUANTIZED` as ``atol`` (a QDQ graph from
     :func:`quantize_for_ort` needs a tolerance for post-training quantization).
 
@@ -162,10 +161,11 @@ def check_parity(
     from compress_gate.compress._scores import ScoresModel
 
     onnx_scores = run_onnx_cpu(onnx_path, inputs)
-    reference = ScoresModel(freeze_quantization(copy.deepcopy(model)), task).eval()
     metadata = {p.key: p.value for p in load_onnx(onnx_path).metadata_props}
-    if metadata.get(QUANTIZED_KEY) != "true":
-        reference.apply(torch.ao.quantization.disable_fake_quant)
+    if metadata.get(QUANTIZED_KEY) == "true":
+        reference = ScoresModel(freeze_quantization(copy.deepcopy(model)), task).eval()
+    else:
+        reference = ScoresModel(float_twin(model), task).eval()
     with torch.no_grad():
         torch_scores = reference(torch.from_numpy(inputs)).numpy()
     if onnx_scores.shape != torch_scores.shape:
@@ -216,6 +216,35 @@ def is_quantized_model(model: torch.nn.Module) -> bool:
     from torch.ao.quantization import FakeQuantizeBase
 
     return any(isinstance(m, FakeQuantizeBase) for m in model.modules())
+
+
+def float_twin(model: torch.nn.Module) -> torch.nn.Module:
+    """A float copy of a QAT model: the QAT-trained weights without fake quantization, BN folded in.
+
+    Every QAT module (one with a ``weight_fake_quant``) becomes its float module
+    through torch's ``to_float()``, which folds a fused BatchNorm into the conv
+    with its running statistics, :math:`W' = W\,\gamma/\sqrt{\sigma^2+\epsilon}`,
+    :math:`b' = \beta + (b - \mu)\,\gamma/\sqrt{\sigma^2+\epsilon}` (zeros stay
+    zeros, so sparsity is kept); the remaining fake-quantize modules (inputs,
+    residual adds) are switched off. Without the folding, the exported graph keeps
+    QAT's Conv → Div → BatchNormalization per layer, which ONNX Runtime cannot
+    fuse and runs several times slower than the teacher. A model without QAT
+    comes back as an eval-mode copy.
+    """
+    import torch
+
+    twin = freeze_quantization(copy.deepcopy(model))
+    _replace_qat_modules(twin)
+    twin.apply(torch.ao.quantization.disable_fake_quant)
+    return twin.eval()
+
+
+def _replace_qat_modules(module: torch.nn.Module) -> None:
+    for name, child in module.named_children():
+        if hasattr(child, "weight_fake_quant") and hasattr(child, "to_float"):
+            setattr(module, name, child.to_float())
+        else:
+            _replace_qat_modules(child)
 
 
 def freeze_quantization(model: torch.nn.Module) -> torch.nn.Module:

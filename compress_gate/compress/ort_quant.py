@@ -30,13 +30,18 @@ def quantize_for_ort(
     calibration_inputs: np.ndarray,
     *,
     per_channel: bool = True,
+    reduce_range: bool = False,
 ) -> Path:
     """Write a static INT8 QDQ version of ``fp32_onnx`` to ``out_path`` (atomically) and return it.
 
-    Settings: ``QuantFormat.QDQ``; signed INT8 activations and weights (ONNX
-    Runtime's default S8S8, which avoids the U8S8 saturation issue on AVX2/512);
-    weights per output channel when ``per_channel`` (each filter gets its own
-    scale, which keeps small pruned filters accurate); MinMax calibration of
+    Settings: ``QuantFormat.QDQ``; unsigned INT8 activations and signed INT8
+    weights (U8S8), which ONNX Runtime runs with its fast x86 integer kernels
+    (on this project's AVX-512 VNNI machine U8S8 beat FP32 while ONNX Runtime's
+    default S8S8 ran slower than FP32; ``benchmarks/engines.py`` measures it);
+    on x86 CPUs without VNNI the U8S8 kernels can saturate, so pass
+    ``reduce_range=True`` (7-bit weights) for those; weights per output channel
+    when ``per_channel`` (each filter gets its own scale, which keeps small
+    pruned filters accurate); MinMax calibration of
     activation ranges over ``calibration_inputs`` (N, C, H, W), fed in batches of
     :data:`CALIBRATION_BATCH_SIZE`. The graph is pre-processed first
     (``quant_pre_process``: shape inference and graph optimisation). The node
@@ -74,8 +79,8 @@ def quantize_for_ort(
             with atomic_path(out_path) as tmp:
                 quantize_static(
                     str(prepared), str(tmp), _BatchReader(input_name, inputs),
-                    quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                    quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=output_nodes,
                 )
                 annotate_onnx(tmp, {**{p.key: p.value for p in model.metadata_props}, QUANTIZED_KEY: "qdq"})
