@@ -40,7 +40,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["apply_compat", "compat_applied", "quiet_sparseml_logging"]
+__all__ = ["apply_compat", "quiet_sparseml_logging"]
 
 _LOCK = threading.Lock()
 _APPLIED = False
@@ -61,11 +61,6 @@ def apply_compat() -> None:
         _patch_torch_onnx_export()
         _patch_sparseml_qconfig()
         _APPLIED = True
-
-
-def compat_applied() -> bool:
-    """Whether :func:`apply_compat` has run in this process."""
-    return _APPLIED
 
 
 @contextlib.contextmanager
