@@ -71,7 +71,7 @@ def test_parity_mismatch_names_model_difference_and_tolerance(tmp_path):
 
 
 def test_missing_and_corrupt_onnx_are_input_errors(tmp_path):
-    with pytest.raises(InputError, match="no such ONNX file"):
+    with pytest.raises(InputError, match="no such ONNX model"):
         load_onnx(tmp_path / "absent.onnx")
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x07not really protobuf" * 10)

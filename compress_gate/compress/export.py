@@ -196,18 +196,24 @@ def run_onnx_cpu(onnx_path: str | Path, inputs: np.ndarray) -> np.ndarray:
 
 
 def load_onnx(path: str | Path) -> onnx.ModelProto:
-    """Load and check an ONNX model; a missing, unreadable or invalid file raises InputError."""
+    """Load and check an ONNX model (``onnx.checker``, so no engine ever sees a corrupt graph).
+
+    Raises :class:`InputError` for a missing, unreadable or invalid file, quoting the
+    first line of the parser's complaint.
+    """
     import onnx
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such ONNX file. Check the path, or export the model first.")
+        raise InputError(f"{path}: no such ONNX model. Check the path, or export the model first "
+                         "(compress_gate.compress.export_onnx).")
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
-    except Exception as err:  # protobuf DecodeError, onnx ValidationError, ...
-        raise InputError(f"{path}: not a valid ONNX model ({type(err).__name__}: {err}). Re-export it; the "
-                         "file may be truncated or not an ONNX file.") from err
+    except Exception as err:  # protobuf DecodeError, onnx ValidationError, OSError, ...
+        first_line = (str(err).strip().splitlines() or [""])[0][:300]
+        raise InputError(f"{path}: not a valid ONNX model ({type(err).__name__}: {first_line}). Re-export "
+                         "it; the file may be truncated or not an ONNX file.") from err
     return model
 
 

@@ -55,21 +55,12 @@ def read_model_info(path: str | os.PathLike[str] | ModelInfo) -> ModelInfo:
     model (checked with ``onnx.checker``, so DeepSparse never sees a corrupt graph),
     or a model with other than one non-initializer input.
     """
-    import onnx
+    from compress_gate.compress.export import load_onnx
 
     if isinstance(path, ModelInfo):
         return path
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ONNX model. Pass the path of an exported .onnx file.")
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as err:  # onnx raises DecodeError, ValidationError, OSError, ...
-        raise InputError(
-            f"{path}: not a valid ONNX model ({type(err).__name__}: {_first_line(err)}). "
-            "Re-export it (compress-gate exports with compress_gate.compress.export_onnx)."
-        ) from err
+    model = load_onnx(path)
     initializers = {init.name for init in model.graph.initializer}
     inputs = [value for value in model.graph.input if value.name not in initializers]
     if len(inputs) != 1:
@@ -90,11 +81,6 @@ def default_num_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else "no detail"
 
 
 class Engine(abc.ABC):
