@@ -21,8 +21,12 @@ install-gpu: $(STAMP)
 	$(BIN)/pip uninstall --yes onnxruntime
 	$(BIN)/pip install --quiet --force-reinstall --no-deps "onnxruntime-gpu==1.18.1"
 
+# Exit 1 is the gate refusing release: a finished demo, not a failed make.
 demo: $(STAMP)
-	$(BIN)/compress-gate run recipes/demo.yaml
+	@$(BIN)/compress-gate run recipes/demo.yaml; code=$$?; \
+	if [ $$code -eq 1 ]; then echo "demo finished: the gate refused release (see runs/demo/refused/report.html)"; \
+	elif [ $$code -ne 0 ]; then exit $$code; \
+	else echo "demo finished: released (see runs/demo/release/)"; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" -n 2 -q
