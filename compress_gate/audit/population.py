@@ -111,7 +111,7 @@ def _keys(config: RunConfig, data: EvalData) -> tuple[str, str]:
 
     dense_key = teacher_cache_key(config, data)
     comp = config.compression
-    recipe_text = load_recipe(comp.recipe if comp.recipe is not None else comp.recipe_path)
+    recipe_text = load_recipe(comp.source)
     spec = {"format": _CACHE_FORMAT, "dense": dense_key, "recipe": recipe_text, "seed": config.seed,
             "distillation": comp.distillation, "batch_size": comp.batch_size, "lr": comp.lr,
             "optimizer": comp.optimizer}
@@ -128,6 +128,7 @@ def _model_pair(config: RunConfig, data: EvalData, eval_rows: np.ndarray, say: S
     if dense_file.is_file() and comp_file.is_file():
         say(f"model pair {label} (seed {config.seed}): cached predictions")
         return _read(dense_file, data, eval_rows), _read(comp_file, data, eval_rows)
+    from compress_gate.pipeline.student import compress_student
     from compress_gate.pipeline.teacher import obtain_teacher
 
     say(f"model pair {label} (seed {config.seed}): dense model")
@@ -135,7 +136,7 @@ def _model_pair(config: RunConfig, data: EvalData, eval_rows: np.ndarray, say: S
     dense_scores = predict_torch(dense, inputs, task=data.task)
     save_predictions(dense_file, ids, dense_scores)
     say(f"model pair {label} (seed {config.seed}): compressing")
-    student = _compress(config, data, dense)
+    student = compress_student(config, data, dense).model
     student_scores = predict_torch(student, inputs, task=data.task)
     save_predictions(comp_file, ids, student_scores)
     return dense_scores, student_scores
@@ -144,14 +145,3 @@ def _model_pair(config: RunConfig, data: EvalData, eval_rows: np.ndarray, say: S
 def _read(path: Path, data: EvalData, eval_rows: np.ndarray) -> np.ndarray:
     return align_scores(data, load_predictions(path), eval_rows)
 
-
-def _compress(config: RunConfig, data: EvalData, dense: torch.nn.Module) -> torch.nn.Module:
-    from compress_gate.compress import compress_model
-    from compress_gate.pipeline.teacher import training_loader
-
-    comp = config.compression
-    loader = training_loader(data, batch_size=comp.batch_size, seed=config.seed)
-    result = compress_model(dense, loader, comp.recipe if comp.recipe is not None else comp.recipe_path,
-                            task=data.task, teacher=dense if comp.distillation else None, seed=config.seed,
-                            lr=comp.lr, optimizer=comp.optimizer)
-    return result.model

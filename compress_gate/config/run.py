@@ -137,6 +137,11 @@ class CompressionConfig(BaseModel):
                              "SparseML's recipe YAML under `recipe: |`")
         return self
 
+    @property
+    def source(self) -> str | Path:
+        """The recipe this section names: the inline YAML text, else the recipe file's path."""
+        return self.recipe if self.recipe is not None else self.recipe_path  # type: ignore[return-value]
+
 
 class ExportConfig(BaseModel):
     """ONNX export: opset and the parity tolerances (max |score difference| ONNX vs torch).

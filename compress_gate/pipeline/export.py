@@ -130,5 +130,6 @@ def export_models(teacher: torch.nn.Module, student: torch.nn.Module, *, quantiz
     ort_path = quantize_for_ort(fp32_path, out_dir / "student.ort.onnx",
                                 np.ascontiguousarray(calib_inputs, dtype=np.float32))
     _drop_unused_opsets(ort_path)
-    check(student, ort_path, config.requantized_parity_atol, "student float twin (torch; the QDQ graph re-quantizes it)")
+    check(student, ort_path, config.requantized_parity_atol,
+          "student float twin (torch; the QDQ graph re-quantizes it)")
     return ExportedModels(teacher_path, fp32_path, ort_path, ds_path, parity)

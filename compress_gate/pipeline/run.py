@@ -105,8 +105,8 @@ RUN_ARTEFACTS = ("run.json", "recipe.yaml", "sparseml_recipe.yaml", "data.npz", 
                  "release", "refused")
 
 
-def _prepare_run_dir(path: Path, config: RunConfig) -> tuple[str, str]:
-    """Clear an earlier run's artefacts; copy the recipe and the effective SparseML recipe in."""
+def _prepare_run_dir(path: Path, config: RunConfig) -> str:
+    """Clear an earlier run's artefacts, copy the recipe and its SparseML recipe in; return the recipe hash."""
     from compress_gate.compress import load_recipe
 
     run_dir = config.output
@@ -122,9 +122,8 @@ def _prepare_run_dir(path: Path, config: RunConfig) -> tuple[str, str]:
         else:
             target.unlink(missing_ok=True)
     shutil.copyfile(path, run_dir / "recipe.yaml")
-    sparseml_text = load_recipe(config.compression.recipe_path or config.compression.recipe)  # type: ignore[arg-type]
-    write_text(run_dir / "sparseml_recipe.yaml", sparseml_text)
-    return recipe_hash(path, config), sparseml_text
+    write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
+    return recipe_hash(path, config)
 
 
 def _check_deployment_engine(config: RunConfig, path: Path) -> None:
@@ -146,16 +145,11 @@ def _check_gate_fits(config: RunConfig, data: EvalData, path: Path) -> None:
                          "false.")
 
 
-def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, sparseml_text: str,
+def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module,
               progress: RunProgress) -> tuple[CompressionResult, dict[str, Any]]:
-    from compress_gate.compress import compress_model
-    from compress_gate.pipeline.teacher import training_loader
+    from compress_gate.pipeline.student import compress_student
 
-    spec = config.compression
-    result = compress_model(
-        teacher, training_loader(data, batch_size=spec.batch_size, seed=config.seed), sparseml_text,
-        task=data.task, teacher=teacher if spec.distillation else None, seed=config.seed,
-        progress=progress.trainer("compress (SparseML schedule)"), lr=spec.lr, optimizer=spec.optimizer)
+    result = compress_student(config, data, teacher, progress=progress.trainer("compress (SparseML schedule)"))
     _save_state(result.model, config.output / "student.pt")
     facts = {"overall_sparsity": result.overall_sparsity, "target_sparsity": result.target_sparsity,
              "quantized": result.quantized, "distilled": result.distilled, "epochs": result.epochs,
@@ -211,7 +205,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     config = load_run_config(path)
     _check_deployment_engine(config, path)
     run_dir = config.output
-    digest, sparseml_text = _prepare_run_dir(path, config)
+    digest = _prepare_run_dir(path, config)
     record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
                                  "compress_gate_version": __version__,
                                  "deployment_engine": config.engines.deployment})
@@ -233,7 +227,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                                                progress=progress.trainer("train dense teacher"))
                 record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
             with record.stage("compress"):
-                result, compression = _compress(config, data, teacher, sparseml_text, progress)
+                result, compression = _compress(config, data, teacher, progress)
             with record.stage("export"):
                 from compress_gate.pipeline.export import export_models
 
