@@ -55,3 +55,7 @@ from compress_gate.metrics.fairgrape import (GroupAveragePrecision, JointGroupTa
 __all__ += ["GroupAveragePrecision", "JointGroupTable", "PIEShares", "accuracy_change_std", "average_precision",
             "average_precision_change_std", "group_average_precision", "joint_group_rates",
             "pruning_identified_exemplars"]
+
+from compress_gate.metrics.similarity import linear_cka, svcca  # noqa: E402
+
+__all__ += ["linear_cka", "svcca"]
