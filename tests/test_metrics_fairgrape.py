@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+
+import compress_gate.metrics.fairgrape as fairgrape_module
 from sklearn.metrics import average_precision_score
 
 from compress_gate.errors import InputError
-from compress_gate.metrics import (accuracy_change_std, average_precision, average_precision_change_std,
+from compress_gate.metrics import (accuracy_change_std, bootstrap_weights, average_precision, average_precision_change_std,
                                    group_average_precision, joint_group_rates, pruning_identified_exemplars)
 
 NAN = np.nan
@@ -184,7 +186,8 @@ def test_resample_weights_equal_separate_calls_and_integer_weights_equal_repeats
     w = rng.integers(0, 3, (3, n)).astype(np.float32)
     metrics = {
         "ap": lambda yy, ss, tt, pp, gg, ww: group_average_precision(yy, ss, gg, sample_weight=ww).ap,
-        "acc": lambda yy, ss, tt, pp, gg, ww: joint_group_rates(yy, pp, gg, task="multilabel", sample_weight=ww).accuracy,
+        "acc": lambda yy, ss, tt, pp, gg, ww: joint_group_rates(yy, pp, gg, task="multilabel",
+                                                                sample_weight=ww).accuracy,
         "pie": lambda yy, ss, tt, pp, gg, ww: pruning_identified_exemplars(yy, tt, pp, gg, task="multilabel",
                                                                            sample_weight=ww).share,
     }
@@ -212,3 +215,27 @@ def test_shuffling_rows_changes_nothing():
 def test_bad_scores_are_input_errors():
     with pytest.raises(InputError, match="outside \\[0, 1\\]"):
         average_precision(AP_Y, AP_TEACHER * 2)
+
+
+def test_resample_blocks_and_registered_bootstrap_weights_change_nothing(monkeypatch):
+    rng = np.random.default_rng(2)
+    n = 30
+    y = (rng.random((n, 2)) < 0.5).astype(int)
+    scores, groups = np.round(rng.random((n, 2)), 1), rng.random((n, 2)) < 0.5
+    weights = next(bootstrap_weights(n, n_resamples=5, seed=0))            # registered: memoized tables
+    plain = np.array(weights)                                              # an unregistered copy
+    ap = group_average_precision(y, scores, groups, sample_weight=weights).ap
+    monkeypatch.setattr(fairgrape_module, "_AP_BLOCK_VALUES", 2 * n)     # blocks of 2 resamples
+    np.testing.assert_allclose(group_average_precision(y, scores, groups, sample_weight=plain).ap, ap, rtol=1e-12)
+    first = joint_group_rates(y, y, groups, task="multilabel", sample_weight=weights)
+    again = joint_group_rates(y, 1 - y, groups, task="multilabel", sample_weight=weights)   # memo hit for groups
+    np.testing.assert_allclose(first.accuracy, np.where(first.sizes > 0, 1.0, np.nan))
+    np.testing.assert_allclose(again.accuracy,
+                               joint_group_rates(y, 1 - y, groups, task="multilabel", sample_weight=plain).accuracy)
+
+
+def test_no_samples_give_nan_not_zero():
+    empty = np.zeros((0, 1))
+    assert np.isnan(average_precision(empty, empty)).all()
+    table = joint_group_rates(empty, empty, np.zeros((0, 2)), task="multilabel")
+    assert table.names == ("all",) and np.isnan(table.accuracy).all() and np.isnan(accuracy_change_std(table, table))

@@ -24,17 +24,29 @@ import numpy as np
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import (_check_groups, _check_indicators, _check_one_hot, _check_sample_weight,
                                            _check_scores, _check_task)
-from compress_gate.metrics._counts import _ratio
-from compress_gate.metrics._tables import _confusion_rows
+from compress_gate.metrics._counts import _memo_of, _ratio
+from compress_gate.metrics._tables import _confusion_rows, _memo_get, _memo_put
 from compress_gate.metrics.cie import modal_cie
+
+_AP_BLOCK_VALUES = 2**23        # float64 values of one block of resampled weights (64 MiB)
 
 __all__ = ["JointGroupTable", "GroupAveragePrecision", "PIEShares", "joint_group_rates", "accuracy_change_std",
            "average_precision", "group_average_precision", "average_precision_change_std",
            "pruning_identified_exemplars"]
 
 
-def _joint_groups(groups: object, n_samples: int, group_names: object) -> tuple[np.ndarray, tuple[str, ...]]:
-    """(n, J) bool one-hot of each sample's joint group, and the names ``all`` + groups."""
+def _joint_groups(groups: object, n_samples: int, group_names: object,
+                  sample_weight: object = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(n, J) bool one-hot of each sample's joint group, and the names ``all`` + groups.
+
+    Memoized per ``groups`` object with a registered resample matrix, so every call of a
+    bootstrap chunk hands the count table the same one-hot array (and its memo hits).
+    """
+    memo = _memo_of(sample_weight)
+    key = ("joint_groups", id(groups), None if group_names is None else tuple(map(str, group_names)))  # type: ignore
+    cached = _memo_get(memo, key, (groups,))
+    if cached is not None:
+        return cached  # type: ignore[return-value]
     g, names = _check_groups(groups, n_samples, group_names)
     if g.shape[1] == 0:
         raise InputError("groups has no columns; pass at least one 0/1 identity column (n_samples, n_groups).")
@@ -42,7 +54,7 @@ def _joint_groups(groups: object, n_samples: int, group_names: object) -> tuple[
     member = np.zeros((n_samples, len(patterns)), dtype=bool)
     member[np.arange(n_samples), cell_of.reshape(-1)] = True
     labels = tuple(" & ".join(f"not {name}" if out else name for name, out in zip(names, row)) for row in patterns)
-    return member, ("all",) + labels
+    return _memo_put(memo, key, (groups,), (member, ("all",) + labels))  # type: ignore[return-value]
 
 
 def _sample_std(values: np.ndarray) -> np.ndarray | float:
@@ -104,7 +116,7 @@ def joint_group_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray
     if task == "multiclass":
         _check_one_hot(t, "y_true")
         _check_one_hot(_check_indicators(y_pred, "y_pred", n_samples=t.shape[0], n_attributes=t.shape[1]), "y_pred")
-    member, names = _joint_groups(groups, t.shape[0], group_names)
+    member, names = _joint_groups(groups, t.shape[0], group_names, sample_weight)
     c = _confusion_rows(y_true, y_pred, member, sample_weight)
     rows = slice(0, len(names))
     size, tp, fp, fn = c.size[..., rows], c.tp[..., rows, :], c.fp[..., rows, :], c.fn[..., rows, :]
@@ -147,22 +159,31 @@ def _ap_from_counts(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 
 def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K)."""
+    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K).
+
+    Per attribute one sort, then cumulative weighted sums per row (``nan`` for no samples). 2-D weights are taken
+    a block of resamples at a time, so the float64 temporaries stay near 64 MiB.
+    """
     n, k = t.shape
-    lead = () if w is None or w.ndim == 1 else (w.shape[0],)
-    out = np.empty(lead + (1 + member.shape[1], k))
     rows = np.concatenate([np.ones((n, 1), dtype=bool), member], axis=1)
-    for a in range(k):                                   # per attribute: one sort, cumulative sums per row
+    lead = () if w is None or w.ndim == 1 else (w.shape[0],)
+    out = np.full(lead + (rows.shape[1], k), np.nan)
+    if n == 0:
+        return out
+    step = max(1, _AP_BLOCK_VALUES // max(n, 1))
+    for a in range(k):
         order = np.argsort(-s[:, a], kind="stable")
         scores = s[order, a]
         last = np.append(scores[1:] != scores[:-1], True)        # last sample of each run of tied scores
-        w_sorted = np.ones(n) if w is None else np.take(w, order, axis=-1).astype(np.float64)
-        positive = t[order, a]
-        for r in range(rows.shape[1]):
-            w_row = w_sorted * rows[order, r]
-            tp = np.cumsum(w_row * positive, axis=-1)[..., last]
-            fp = np.cumsum(w_row * ~positive, axis=-1)[..., last]
-            out[..., r, a] = _ap_from_counts(tp, fp)
+        positive, rows_sorted = t[order, a], rows[order]
+        for block in (range(0, w.shape[0], step) if lead else [None]):
+            picked = slice(None) if block is None else slice(block, block + step)
+            w_sorted = np.ones(n) if w is None else np.asarray(w[picked][..., order], dtype=np.float64)
+            for r in range(rows.shape[1]):
+                w_row = w_sorted * rows_sorted[:, r]
+                tp = np.cumsum(w_row * positive, axis=-1)[..., last]
+                fp = np.cumsum(w_row * ~positive, axis=-1)[..., last]
+                out[(picked, r, a) if lead else (r, a)] = _ap_from_counts(tp, fp)
     return out
 
 
@@ -247,7 +268,7 @@ def group_average_precision(y_true: np.ndarray, y_score: np.ndarray, groups: np.
     t = _check_indicators(y_true, "y_true")
     s = _check_scores(y_score, n_samples=t.shape[0], n_attributes=t.shape[1])
     w = _check_sample_weight(sample_weight, t.shape[0])
-    member, names = _joint_groups(groups, t.shape[0], group_names)
+    member, names = _joint_groups(groups, t.shape[0], group_names, sample_weight)
     return GroupAveragePrecision(names=names, ap=_average_precision_rows(t, s, member, w))
 
 
@@ -325,7 +346,7 @@ def pruning_identified_exemplars(y_true: np.ndarray, dense_pred: np.ndarray, com
         comp_ok = (modal.compressed_modal.view(bool) & t).any(axis=1, keepdims=True)
     else:
         dense_ok, comp_ok = modal.dense_modal.view(bool) == t, modal.compressed_modal.view(bool) == t
-    member, names = _joint_groups(groups, t.shape[0], group_names)
+    member, names = _joint_groups(groups, t.shape[0], group_names, sample_weight)
     # counts with "labels" = dense right, "predictions" = compressed right: FN = dense right, compressed wrong
     c = _confusion_rows(dense_ok, comp_ok, member, sample_weight)
     rows = slice(0, len(names))

@@ -52,7 +52,8 @@ class OutputKD(nn.Module):
     one per (sample, attribute) through :func:`~compress_gate.models._distill.binary_pairs`,
     as the training loop feeds SparseML. Defaults: ``temperature=2.0``; ``weight=1.0``,
     which is this project's recipes' ``hardness: 0.5`` (SparseML returns
-    :math:`(1-h)\,L_\mathrm{task} + h\,L_\mathrm{KD}`, that is :math:`(1-h)(L_\mathrm{task} + \frac{h}{1-h} L_\mathrm{KD})`).
+    :math:`(1-h)\,L_\mathrm{task} + h\,L_\mathrm{KD}
+    = (1-h)(L_\mathrm{task} + \frac{h}{1-h} L_\mathrm{KD})`).
     Hinton et al. give no single default weight. Zero when the logits are equal.
     """
 
