@@ -7,8 +7,9 @@ import compress_gate.metrics.fairgrape as fairgrape_module
 from sklearn.metrics import average_precision_score
 
 from compress_gate.errors import InputError
-from compress_gate.metrics import (accuracy_change_std, bootstrap_weights, average_precision, average_precision_change_std,
-                                   group_average_precision, joint_group_rates, pruning_identified_exemplars)
+from compress_gate.metrics import (accuracy_change_std, average_precision, average_precision_change_std,
+                                   bootstrap_weights, group_average_precision, joint_group_rates,
+                                   pruning_identified_exemplars)
 
 NAN = np.nan
 NAMES = ("male", "young")
