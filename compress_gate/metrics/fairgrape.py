@@ -8,8 +8,9 @@ spread over them compares disjoint populations. Every table has the row ``all`` 
 then the joint groups; spreads are over the joint groups only.
 
 Counts come from the shared subgroup count table (``_confusion_rows``) with the joint
-groups as its group columns, so every metric here takes ``sample_weight`` None, (n,) or
-(n_resamples, n) and gains a leading resample axis with the latter.
+groups as its group columns; AP from cumulative weighted sums over the sorted scores.
+Every metric here takes ``sample_weight`` None, (n,) or (n_resamples, n) and gains a
+leading resample axis with the latter (no loop over samples or resamples).
 
 Spreads are *sample* standard deviations (divide by J - 1): FairGRAPE's code computes
 them with ``statistics.stdev``, and its published tables come from that code.
@@ -148,42 +149,43 @@ def accuracy_change_std(teacher: JointGroupTable, student: JointGroupTable) -> f
     return _sample_std(student.accuracy[..., 1:] - teacher.accuracy[..., 1:])
 
 
-def _ap_from_counts(tp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """AP from cumulative weighted TP and FP at each distinct threshold (last axis, descending)."""
-    positives = tp[..., -1:]
-    recall = _ratio(tp, np.broadcast_to(positives, tp.shape))
-    predicted = tp + fp
+def _ap_from_counts(tp: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    r"""AP from cumulative weighted TP and predicted positives at each distinct threshold
+    (last axis, scores descending): :math:`\sum_n (R_n - R_{n-1}) P_n = \frac{1}{TP_N}\sum_n
+    (TP_n - TP_{n-1})\, TP_n / \mathrm{Pred}_n`, ``nan`` when :math:`TP_N = 0` (no positives)."""
+    gained = np.diff(tp, axis=-1, prepend=0.0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    step = np.diff(recall, axis=-1, prepend=0.0)
-    return np.where(positives[..., 0] > 0, (step * precision).sum(axis=-1), np.nan)
+    return _ratio((gained * precision).sum(axis=-1), tp[..., -1])
 
 
 def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K).
+    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K); ``nan`` for an empty row.
 
-    Per attribute one sort, then cumulative weighted sums per row (``nan`` for no samples). 2-D weights are taken
-    a block of resamples at a time, so the float64 temporaries stay near 64 MiB.
+    Per attribute one sort; per row its samples in score order and cumulative weighted
+    sums over them (the joint groups partition the samples, so all rows together take 2n).
+    2-D weights are taken a block of resamples at a time: float64 temporaries near 64 MiB.
+    float32 resample counts multiply in float32 (exact for integer counts); sums are float64.
     """
     n, k = t.shape
     rows = np.concatenate([np.ones((n, 1), dtype=bool), member], axis=1)
     lead = () if w is None or w.ndim == 1 else (w.shape[0],)
     out = np.full(lead + (rows.shape[1], k), np.nan)
-    if n == 0:
-        return out
     step = max(1, _AP_BLOCK_VALUES // max(n, 1))
+    blocks = [slice(b, b + step) for b in range(0, w.shape[0], step)] if lead else [slice(None)]
     for a in range(k):
         order = np.argsort(-s[:, a], kind="stable")
-        scores = s[order, a]
-        last = np.append(scores[1:] != scores[:-1], True)        # last sample of each run of tied scores
-        positive, rows_sorted = t[order, a], rows[order]
-        for block in (range(0, w.shape[0], step) if lead else [None]):
-            picked = slice(None) if block is None else slice(block, block + step)
-            w_sorted = np.ones(n) if w is None else np.asarray(w[picked][..., order], dtype=np.float64)
-            for r in range(rows.shape[1]):
-                w_row = w_sorted * rows_sorted[:, r]
-                tp = np.cumsum(w_row * positive, axis=-1)[..., last]
-                fp = np.cumsum(w_row * ~positive, axis=-1)[..., last]
-                out[(picked, r, a) if lead else (r, a)] = _ap_from_counts(tp, fp)
+        for r in range(rows.shape[1]):
+            chosen = order[rows[order, r]]                       # the row's samples, scores descending
+            if chosen.size == 0:
+                continue
+            scores = s[chosen, a]
+            last = np.append(scores[1:] != scores[:-1], True)    # last sample of each run of tied scores
+            positive = t[chosen, a]
+            for block in blocks:
+                w_row = np.ones(chosen.size) if w is None else w[block][..., chosen]
+                tp = np.cumsum(w_row * positive, axis=-1, dtype=np.float64)[..., last]
+                predicted = np.cumsum(w_row, axis=-1, dtype=np.float64)[..., last]
+                out[(block, r, a) if lead else (r, a)] = _ap_from_counts(tp, predicted)
     return out
 
 
