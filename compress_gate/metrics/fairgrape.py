@@ -44,7 +44,7 @@ def _joint_groups(groups: object, n_samples: int, group_names: object,
     bootstrap chunk hands the count table the same one-hot array (and its memo hits).
     """
     memo = _memo_of(sample_weight)
-    key = ("joint_groups", id(groups), None if group_names is None else tuple(map(str, group_names)))  # type: ignore
+    key = ("joint_groups", id(groups), repr(group_names))
     cached = _memo_get(memo, key, (groups,))
     if cached is not None:
         return cached  # type: ignore[return-value]
@@ -210,7 +210,7 @@ def average_precision(y_true: np.ndarray, y_score: np.ndarray, *,
     -------
     ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
         In [0, 1]. ``nan`` where attribute k has no positive weight (scikit-learn warns
-        and returns a number there; here it is undefined).
+        and returns 0 there; here it is undefined, never a silent 0).
     """
     t = _check_indicators(y_true, "y_true")
     s = _check_scores(y_score, n_samples=t.shape[0], n_attributes=t.shape[1])
