@@ -230,4 +230,4 @@ def parse_data_config(raw: Any, *, source: str | Path,
         got = "is missing" if kind is None else f"= {kind!r} is not one of them"
         raise InputError(f"{source}: `{where}.kind` says where the data comes from and must be one "
                          f"of {kinds}; it {got}. Set e.g. `kind: demo` for the embedded demo.")
-    return validate(DATA_KINDS[kind], raw, source=source, prefix=prefix)  # type: ignore[return-value]
+    return validate(DATA_KINDS[kind], raw, source=source, prefix=prefix, docs="docs/data.md")  # type: ignore[return-value]

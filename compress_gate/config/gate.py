@@ -216,7 +216,8 @@ class GateConfig(BaseModel):
 def parse_gate_config(data: dict[str, Any], *, source: str | Path,
                       prefix: tuple[Any, ...] = ("gate",)) -> GateConfig:
     """Validate a ``gate:`` mapping (already read from YAML) into a :class:`GateConfig`."""
-    return validate(GateConfig, data, source=source, prefix=prefix)
+    return validate(GateConfig, data, source=source, prefix=prefix,
+                    docs="docs/gate.md, 'Limits YAML reference'")
 
 
 def load_gate_config(path: str | Path) -> GateConfig:
@@ -228,14 +229,24 @@ def load_gate_config(path: str | Path) -> GateConfig:
     Raises
     ------
     InputError
-        Missing file, malformed YAML, unknown keys (the valid ones are listed), an
-        unknown metric (the valid ones are listed), a bad value.
+        Missing file (or a directory, FIFO, device), malformed YAML, a duplicated key,
+        an empty document or empty ``gate:`` section, unknown keys (the valid ones are
+        listed), an unknown metric (the valid ones are listed), a bad value or type.
     """
-    data = read_yaml(path)
+    data = read_yaml(path, what="limits file",
+                     missing_hint="Check the path given to --limits (relative to the current directory).",
+                     empty_hint=_EMPTY_HINT)
     if "gate" in data:
-        section = data["gate"] if data["gate"] is not None else {}
+        section = data["gate"]
+        if section is None:
+            raise InputError(f"{path}: `gate:` is empty; a limits file that sets no limits is refused "
+                             f"rather than read as a gate without limits. {_EMPTY_HINT}")
         if not isinstance(section, dict):
             raise InputError(f"{path}: `gate` must be a mapping of gate settings, got "
                              f"{type(section).__name__}. See docs/gate.md for an example.")
         return parse_gate_config(section, source=path, prefix=("gate",))
     return parse_gate_config(data, source=path, prefix=())
+
+
+_EMPTY_HINT = ("Write the limits, e.g. `limits: [{metric: ba, change: absolute, max: 0.02}]` (docs/gate.md, "
+               "'Limits YAML reference'); for a deliberate gate without limits write `limits: []`.")
