@@ -147,6 +147,21 @@ def _model_in(annotation: Any) -> Any:
     return None
 
 
+_STRICT_TYPES = {"float_type": "a number", "int_type": "an integer", "bool_type": "true or false"}
+
+
+def _strict_type_problem(key: str, error_type: str, value: Any) -> str:
+    """The message for a value of the wrong YAML type; numbers and booleans are never coerced."""
+    wanted = _STRICT_TYPES[error_type]
+    got = ("a boolean" if isinstance(value, bool) else "a string" if isinstance(value, str)
+           else "a number with a fraction" if isinstance(value, float) else type(value).__name__)
+    fix = "Write `true` or `false`." if error_type == "bool_type" else (
+        "Write it as a YAML number without quotes (an exponent needs a dot: 1.0e-3)." if isinstance(value, str)
+        else "Write a whole number." if error_type == "int_type" and isinstance(value, float)
+        else "Write the number itself.")
+    return f"`{key}` = {value!r} is {got}, but it must be {wanted} (values are not converted). {fix}"
+
+
 def validate(model: type[ModelT], data: dict[str, Any], *, source: str | Path,
              prefix: tuple[Any, ...] = (), docs: str = "docs/recipe.md") -> ModelT:
     """Validate ``data`` against ``model``; raise one :class:`InputError` listing every problem.
@@ -168,6 +183,8 @@ def validate(model: type[ModelT], data: dict[str, Any], *, source: str | Path,
                 problems.append(f"unknown key `{key}`.{hint}")
             elif e["type"] == "missing":
                 problems.append(f"`{key}` is required but missing.")
+            elif e["type"] in _STRICT_TYPES:
+                problems.append(_strict_type_problem(key, e["type"], e.get("input")))
             else:
                 value = e.get("input")
                 problems.append(f"`{key}` = {value!r}: {e['msg']}.")

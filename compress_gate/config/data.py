@@ -26,8 +26,8 @@ from compress_gate.errors import InputError
 __all__ = ["DemoDataConfig", "CelebADataConfig", "CsvDataConfig", "NpzDataConfig", "DataConfig",
            "DATA_KINDS", "parse_data_config"]
 
-_ImageSize = Annotated[int, Field(ge=8, le=512)]
-_Digit = Annotated[int, Field(ge=0, le=9)]
+_ImageSize = Annotated[int, Field(ge=8, le=512, strict=True)]
+_Digit = Annotated[int, Field(ge=0, le=9, strict=True)]
 _Name = Annotated[str, Field(min_length=1)]
 
 
@@ -66,16 +66,16 @@ class DemoDataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["demo"] = "demo"
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**32 - 1, strict=True)
     image_size: _ImageSize = 32
-    calib_fraction: float = Field(0.2, gt=0, lt=1)
-    test_fraction: float = Field(0.3, gt=0, lt=1)
+    calib_fraction: float = Field(0.2, gt=0, lt=1, strict=True)
+    test_fraction: float = Field(0.3, gt=0, lt=1, strict=True)
     downsampled_classes: tuple[_Digit, ...] = (3, 5, 8)
-    keep_fraction: float = Field(0.15, gt=0, le=1)
+    keep_fraction: float = Field(0.15, gt=0, le=1, strict=True)
     marked_class: _Digit = 7
-    marked_rate_in_class: float = Field(0.95, ge=0, le=1)
-    marked_rate_other: float = Field(0.05, ge=0, le=1)
-    marked_rate_eval: float = Field(0.5, gt=0, lt=1)
+    marked_rate_in_class: float = Field(0.95, ge=0, le=1, strict=True)
+    marked_rate_other: float = Field(0.05, ge=0, le=1, strict=True)
+    marked_rate_eval: float = Field(0.5, gt=0, lt=1, strict=True)
 
     @model_validator(mode="after")
     def _check_fractions(self) -> DemoDataConfig:
@@ -114,9 +114,9 @@ class CelebADataConfig(BaseModel):
     targets: tuple[_Name, ...] = Field(min_length=1)
     groups: tuple[_Name, ...] = ()
     image_size: _ImageSize = 64
-    crop_size: int | None = Field(None, ge=1)
-    max_samples_per_split: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0)
+    crop_size: int | None = Field(None, ge=1, strict=True)
+    max_samples_per_split: int | None = Field(None, ge=1, strict=True)
+    seed: int = Field(0, ge=0, strict=True)
 
     @model_validator(mode="after")
     def _check_names(self) -> CelebADataConfig:
@@ -158,7 +158,7 @@ class CsvDataConfig(BaseModel):
     split_column: _Name = "split"
     id_column: _Name | None = None
     image_size: _ImageSize = 64
-    crop_size: int | None = Field(None, ge=1)
+    crop_size: int | None = Field(None, ge=1, strict=True)
     channels: Literal[1, 3] = 3
 
     @model_validator(mode="after")

@@ -107,8 +107,8 @@ class Limit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     metric: MetricName
     change: Change | None = None
-    max: float | None = Field(default=None, allow_inf_nan=False)
-    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False, strict=True)
+    min: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     bound: Bound = "point"
     name: str = Field(default="", max_length=200)
 
@@ -168,8 +168,8 @@ class Mitigation(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    calibrate_thresholds: bool = False
-    override_budget: float = Field(default=0.0, ge=0.0, le=1.0)
+    calibrate_thresholds: bool = Field(False, strict=True)
+    override_budget: float = Field(default=0.0, ge=0.0, le=1.0, strict=True)
 
 
 class GateConfig(BaseModel):
@@ -190,9 +190,9 @@ class GateConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
-    n_resamples: int = Field(default=1000, ge=0, le=100_000)
-    seed: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, strict=True)
+    n_resamples: int = Field(default=1000, ge=0, le=100_000, strict=True)
+    seed: int = Field(default=0, ge=0, strict=True)
     judge: Literal["mitigated", "raw"] = "mitigated"
     mitigation: Mitigation = Mitigation()
     limits: tuple[Limit, ...] = ()

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from compress_gate._paths import require_regular_file
 from compress_gate.config._load import StrictLoader, read_yaml, validate
@@ -62,10 +62,10 @@ class TrainSpec(BaseModel):
     """
 
     model_config = _Frozen
-    epochs: float = Field(gt=0, le=1000)
-    lr: float = Field(0.05, gt=0, le=10)
+    epochs: float = Field(gt=0, le=1000, strict=True)
+    lr: float = Field(0.05, gt=0, le=10, strict=True)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    batch_size: int = Field(64, ge=1, le=65536)
+    batch_size: int = Field(64, ge=1, le=65536, strict=True)
 
 
 class ModelConfig(BaseModel):
@@ -78,8 +78,8 @@ class ModelConfig(BaseModel):
 
     model_config = _Frozen
     arch: Literal["resnet18", "resnet", "mobilenet_v1"]
-    width: int | None = Field(None, ge=1, le=1024)
-    depth: int | None = Field(None, ge=1, le=16)
+    width: int | None = Field(None, ge=1, le=1024, strict=True)
+    depth: int | None = Field(None, ge=1, le=16, strict=True)
     checkpoint: Path | None = None
     train: TrainSpec | None = None
     cache_dir: Path | None = None
@@ -116,10 +116,10 @@ class CompressionConfig(BaseModel):
     model_config = _Frozen
     recipe: str | None = None
     recipe_path: Path | None = None
-    distillation: bool = False
-    lr: float = Field(0.01, gt=0, le=10)
+    distillation: bool = Field(False, strict=True)
+    lr: float = Field(0.01, gt=0, le=10, strict=True)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    batch_size: int = Field(64, ge=1, le=65536)
+    batch_size: int = Field(64, ge=1, le=65536, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -157,11 +157,11 @@ class ExportConfig(BaseModel):
     """
 
     model_config = _Frozen
-    opset: int = Field(13, ge=13, le=17)
-    parity_atol: float = Field(1e-4, gt=0, le=1)
-    quantized_parity_atol: float = Field(0.05, gt=0, le=1)
-    requantized_parity_atol: float = Field(0.25, gt=0, le=1)
-    parity_samples: int = Field(64, ge=1, le=100_000)
+    opset: int = Field(13, ge=13, le=17, strict=True)
+    parity_atol: float = Field(1e-4, gt=0, le=1, strict=True)
+    quantized_parity_atol: float = Field(0.05, gt=0, le=1, strict=True)
+    requantized_parity_atol: float = Field(0.25, gt=0, le=1, strict=True)
+    parity_samples: int = Field(64, ge=1, le=100_000, strict=True)
 
 
 class BenchmarkConfig(BaseModel):
@@ -172,11 +172,11 @@ class BenchmarkConfig(BaseModel):
     """
 
     model_config = _Frozen
-    enabled: bool = True
+    enabled: bool = Field(True, strict=True)
     engines: tuple[Engine, ...] = ("onnxruntime", "deepsparse")
-    batch_sizes: tuple[int, ...] = Field((1, 32), min_length=1)
-    warmup: int = Field(5, ge=0, le=10_000)
-    iterations: int = Field(30, ge=1, le=100_000)
+    batch_sizes: tuple[StrictInt, ...] = Field((1, 32), min_length=1)
+    warmup: int = Field(5, ge=0, le=10_000, strict=True)
+    iterations: int = Field(30, ge=1, le=100_000, strict=True)
 
     @model_validator(mode="after")
     def _positive_batches(self) -> BenchmarkConfig:
@@ -194,7 +194,7 @@ class EnginesConfig(BaseModel):
     model_config = _Frozen
     deployment: Engine = "onnxruntime"
     check: tuple[Engine, ...] = ("deepsparse",)
-    batch_size: int = Field(32, ge=1, le=65536)
+    batch_size: int = Field(32, ge=1, le=65536, strict=True)
     benchmark: BenchmarkConfig = BenchmarkConfig()
 
     @model_validator(mode="after")
@@ -213,7 +213,7 @@ class RunConfig(BaseModel):
     """
 
     model_config = _Frozen
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**32 - 1, strict=True)
     output: Path
     model: ModelConfig
     data: DataConfig
