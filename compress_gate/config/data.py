@@ -134,6 +134,8 @@ class CsvDataConfig(BaseModel):
     one 0/1 column per attribute. Group columns hold 0/1. Ids are the ``id_column``
     values, or the image path as written. Images are centre-cropped, resized to
     ``image_size`` squared, ``channels`` 1 (grey) or 3 (RGB), scaled to [-1, 1].
+    Every other header column is an error unless ``extra_columns`` lists it (then it
+    is left unread), so a misspelled group column is never silently dropped.
 
     Example::
 
@@ -145,6 +147,7 @@ class CsvDataConfig(BaseModel):
           group_columns: [male]
           image_size: 64
           channels: 3
+          extra_columns: [notes]         # header columns kept unread
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -160,6 +163,7 @@ class CsvDataConfig(BaseModel):
     image_size: _ImageSize = 64
     crop_size: int | None = Field(None, ge=1, strict=True)
     channels: Literal[1, 3] = 3
+    extra_columns: tuple[_Name, ...] = ()
 
     @model_validator(mode="after")
     def _check_columns(self) -> CsvDataConfig:
@@ -176,6 +180,11 @@ class CsvDataConfig(BaseModel):
             _check_distinct(self.classes, "classes")
         _check_distinct(self.label_columns, "label_columns")
         _check_distinct(self.group_columns, "group_columns")
+        used = {self.path_column, self.split_column, self.id_column, *self.label_columns, *self.group_columns}
+        both = sorted(used & set(self.extra_columns))
+        if both:
+            raise ValueError(f"`extra_columns` lists {both}, which the recipe reads; extra columns are the "
+                             "ones left unread. Remove them from `extra_columns`")
         return self
 
 
@@ -185,17 +194,20 @@ class NpzDataConfig(BaseModel):
     Keys: ``inputs`` (N, C, H, W) float32, ``labels`` ((N,) class indices or (N, K)
     0/1), ``split`` (N,) str, ``group__<name>`` (N,) 0/1 per identity category;
     optional ``ids`` (default: SHA-256 of each input tensor), ``attribute_names``, ``task``.
+    Any other array is an error unless ``extra_columns`` lists it (then it is left unread).
 
     Example::
 
         data:
           kind: npz
           path: data/eval.npz
+          extra_columns: [filenames]   # arrays kept in the file, unread
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["npz"] = "npz"
     path: Path
+    extra_columns: tuple[_Name, ...] = ()
 
 
 DataConfig = Annotated[Union[DemoDataConfig, CelebADataConfig, CsvDataConfig, NpzDataConfig],
