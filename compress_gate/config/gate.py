@@ -225,6 +225,8 @@ def load_gate_config(path: str | Path) -> GateConfig:
 
     A file whose top level has a ``gate`` key is a recipe: its ``gate:`` section is
     read and the other sections ignored. Otherwise the whole file is the section.
+    The section must set ``limits`` (``limits: []`` for a deliberate gate without
+    limits): an empty or truncated file never passes as "no limits configured".
 
     Raises
     ------
@@ -244,8 +246,14 @@ def load_gate_config(path: str | Path) -> GateConfig:
         if not isinstance(section, dict):
             raise InputError(f"{path}: `gate` must be a mapping of gate settings, got "
                              f"{type(section).__name__}. See docs/gate.md for an example.")
-        return parse_gate_config(section, source=path, prefix=("gate",))
-    return parse_gate_config(data, source=path, prefix=())
+    else:
+        section = data
+    config = parse_gate_config(section, source=path, prefix=("gate",) if "gate" in data else ())
+    if "limits" not in section:
+        key = "gate.limits" if "gate" in data else "limits"
+        raise InputError(f"{path}: `{key}` is missing; a limits file must say which limits it sets (a "
+                         f"truncated or misnamed file must not pass as a gate without limits). {_EMPTY_HINT}")
+    return config
 
 
 _EMPTY_HINT = ("Write the limits, e.g. `limits: [{metric: ba, change: absolute, max: 0.02}]` (docs/gate.md, "
