@@ -115,10 +115,11 @@ class Limit(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("metric") not in GATED_METRICS:
+        metric = data.get("metric") if isinstance(data, dict) else None
+        if not isinstance(metric, str) or metric not in GATED_METRICS:   # pydantic names the bad metric
             return data
         data = dict(data)
-        spec = GATED_METRICS[data["metric"]]
+        spec = GATED_METRICS[metric]
         if data.get("bound") is None:
             data["bound"] = ("point" if not spec.has_interval
                              else "lower" if data.get("max") is None else "upper")
