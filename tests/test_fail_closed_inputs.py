@@ -31,7 +31,7 @@ from test_pipeline_config import SPARSEML, write_recipe
 runner = CliRunner()
 
 FAILING_LIMITS = """\
-n_resamples: 20
+n_resamples: 5
 seed: 0
 limits:
   - {metric: ba, change: absolute, max: 0.03, name: worst BA increase}
@@ -411,7 +411,7 @@ def limits_documents(draw) -> str:
     others = draw(st.lists(st.one_of(_VALID_LIMIT, st.dictionaries(_KEYS, _VALUES, max_size=4)), max_size=2))
     top = draw(st.one_of(_VALID_TOP, st.dictionaries(
         _KEYS.filter(lambda k: k not in ("limits", "gate", "n_resamples")), _VALUES, max_size=3)))
-    doc = {**top, "n_resamples": draw(st.integers(0, 20)), "limits": [_FAILING, *others]}
+    doc = {**top, "n_resamples": draw(st.integers(0, 5)), "limits": [_FAILING, *others]}
     if draw(st.booleans()):
         doc = {"gate": doc}
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=draw(st.sampled_from([None, False])))
@@ -428,7 +428,7 @@ def limits_documents(draw) -> str:
     return text
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=limits_documents())
 def test_random_limits_documents_never_pass_a_failing_gate(biased, tmp_path_factory, text):
     work = tmp_path_factory.mktemp("fuzz")
