@@ -437,3 +437,23 @@ def test_random_limits_documents_never_pass_a_failing_gate(biased, tmp_path_fact
     assert code in (1, 2), (code, text, message)
     if code == 2:
         assert str(limits) in message, message
+
+
+# --- the pieces, pinned ---------------------------------------------------------------------------
+def test_strict_loader_refuses_duplicates_on_one_line_and_allows_merge_overrides():
+    from compress_gate.config._load import DuplicateKeyError, StrictLoader
+
+    with pytest.raises(DuplicateKeyError, match=r"the key `a` appears twice in one mapping \(line 1 and line 1\)"):
+        yaml.load("{a: 1, b: 2, a: 3}", Loader=StrictLoader)  # noqa: S506
+    merged = yaml.load("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  x: 3\n", Loader=StrictLoader)  # noqa: S506
+    assert merged["other"] == {"x": 3, "y": 2}
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("group_male", "group__male"), ("Group__male", "group__male"), ("groups-young", "group__young"),
+    ("GRP_old", "group__old"), ("Labels", "labels"), ("split_", "split"), ("IDS", "ids"), ("notes", None),
+])
+def test_suggested_column_names(name, expected):
+    from compress_gate.data._columns import EVAL_COLUMNS, suggest_column
+
+    assert suggest_column(name, EVAL_COLUMNS, groups=True) == expected

@@ -116,7 +116,7 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, name: s
         raise InputError(f"{path}: column `{name}` holds Python objects (dtype=object), which the {what} "
                          "format does not load. Store strings as a fixed-width array: "
                          "numpy.asarray(values, dtype=str).")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if shape else dtype.itemsize
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize   # prod(()) = 1: a scalar
     if nbytes > MAX_COLUMN_BYTES or info.file_size > MAX_COLUMN_BYTES:
         raise InputError(f"{path}: column `{name}` holds {max(nbytes, info.file_size)} bytes (shape {shape}, "
                          f"dtype {dtype}), more than the {MAX_COLUMN_BYTES // 2**30} GiB a column may hold; it "
