@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate._paths import require_regular_file
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -203,10 +204,8 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     """
     import onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ONNX model. Check the path, or export the model first "
-                         "(compress_gate.compress.export_onnx).")
+    path = require_regular_file(path, "ONNX model", missing_hint="Check the path, or export the model first "
+                                "(compress_gate.compress.export_onnx).")
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
 __all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "GROUP_PREFIX"]
 
-GROUP_PREFIX = "group__"
 _SCORE_TOLERANCE = 1e-6      # float32 rounding beyond [0, 1] that is clipped, not refused
 _SHOW = 5                    # ids named in a message
 

@@ -11,22 +11,28 @@ from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["predict_scores"]
 
+_TOLERANCE = 1e-6    # float32 rounding beyond [0, 1] that is clipped, not refused
 
-def predict_scores(engine: Engine, inputs: np.ndarray, *,
-                   progress: Callable[[int], None] | None = None) -> np.ndarray:
+
+def predict_scores(engine: Engine, inputs: np.ndarray, *, progress: Callable[[int], None] | None = None,
+                   probabilities: bool = True) -> np.ndarray:
     """Run ``inputs`` (N, *input dims) through ``engine`` in batches of ``engine.batch_size``.
 
     For a fixed-batch engine the last, short batch is padded with zeros to
     ``batch_size`` and the padding rows are dropped from the result, so every input
     row gets exactly one score row. ``progress(n)`` is called after each batch with
-    the number of real rows it scored.
+    the number of real rows it scored. With ``probabilities`` (the default: every
+    model the gate judges outputs sigmoid or softmax scores), an output outside
+    [0, 1] by more than 1e-6 is refused and float32 rounding beyond it is clipped.
 
     Returns
     -------
     ndarray of shape (N, K), float32
-        Raises :class:`InputError` for an empty or misshapen ``inputs``, and
-        :class:`RuntimeFailure` when the engine returns non-finite scores or a
-        number of rows other than it was given.
+        Raises :class:`InputError`, naming the model file, for an empty or misshapen
+        ``inputs``, for non-finite scores (with the input rows that produce them)
+        and, with ``probabilities``, for scores outside [0, 1] (logits); and
+        :class:`RuntimeFailure` when the engine returns a number of rows other than
+        it was given.
     """
     if not isinstance(inputs, np.ndarray) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise InputError(f"{engine.model_path}: no inputs to score (got shape {getattr(inputs, 'shape', None)}). "
@@ -47,8 +53,20 @@ def predict_scores(engine: Engine, inputs: np.ndarray, *,
         if progress is not None:
             progress(rows)
     result = np.concatenate(parts).astype(np.float32, copy=False)
-    if not np.isfinite(result).all():
-        bad = int((~np.isfinite(result)).any(axis=1).sum())
-        raise RuntimeFailure(f"{engine!r} produced non-finite scores for {bad} of {len(result)} inputs; "
-                             "check the model export and the input preprocessing.")
+    bad_rows = np.flatnonzero(~np.isfinite(result).all(axis=1))
+    if bad_rows.size:
+        raise InputError(f"{engine.model_path}: the model produced non-finite scores for {bad_rows.size} of "
+                         f"{len(result)} inputs (NaN or inf; input rows {bad_rows[:10].tolist()}"
+                         f"{', ...' if bad_rows.size > 10 else ''}). The gate does not guess scores: check "
+                         "the model export and the preprocessing of those rows.")
+    if probabilities:
+        outside = (result < -_TOLERANCE) | (result > 1 + _TOLERANCE)
+        if outside.any():
+            row, col = (int(v) for v in np.argwhere(outside)[0])
+            raise InputError(f"{engine.model_path}: the model's output {engine.info.output_name!r} is not "
+                             f"probabilities in [0, 1]: {int(outside.any(axis=1).sum())} of {len(result)} input "
+                             f"rows have values outside, e.g. {float(result[row, col])!r} at row {row}, "
+                             f"column {col}. It looks like logits: export the model with a sigmoid "
+                             "(multi-label) or softmax (multi-class) on its output.")
+        result = np.clip(result, 0.0, 1.0)
     return result
