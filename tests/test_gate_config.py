@@ -104,3 +104,10 @@ def test_limit_is_frozen():
     limit = Limit(metric="ba", max=0.1)
     with pytest.raises(Exception):
         limit.max = 0.2  # type: ignore[misc]
+
+
+def test_exponent_numbers_are_numbers_and_quoted_ones_are_not(tmp_path):
+    # YAML 1.2 reads 1e-3 as a float (PyYAML alone would give the string "1e-3")
+    config = _load(tmp_path, "limits:\n  - {metric: ba, change: absolute, max: 1e-3}\n")
+    assert config.limits[0].value == 0.001
+    assert "is a string" in _error(tmp_path, "limits:\n  - {metric: ba, change: absolute, max: '1e-3'}\n")

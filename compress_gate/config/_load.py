@@ -13,6 +13,7 @@ are read (a directory, FIFO or device is reported as such).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,6 +58,12 @@ class StrictLoader(yaml.SafeLoader):
                                             f"(line {first + 1} and line {line + 1})", key_node.start_mark)
                 seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 reads `1e-3` as a number; PyYAML (YAML 1.1) needs a dot and would hand the
+# string "1e-3" to a strict number field. Resolve exponent-only floats as YAML 1.2 does.
+StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
 
 
 def read_yaml(path: str | Path, *, what: str = "configuration file", missing_hint: str = "Check the path.",
@@ -156,7 +163,7 @@ def _strict_type_problem(key: str, error_type: str, value: Any) -> str:
     got = ("a boolean" if isinstance(value, bool) else "a string" if isinstance(value, str)
            else "a number with a fraction" if isinstance(value, float) else type(value).__name__)
     fix = "Write `true` or `false`." if error_type == "bool_type" else (
-        "Write it as a YAML number without quotes (an exponent needs a dot: 1.0e-3)." if isinstance(value, str)
+        "Write it as a YAML number without quotes (e.g. 0.1 or 1e-3)." if isinstance(value, str)
         else "Write a whole number." if error_type == "int_type" and isinstance(value, float)
         else "Write the number itself.")
     return f"`{key}` = {value!r} is {got}, but it must be {wanted} (values are not converted). {fix}"
