@@ -55,10 +55,16 @@ class ExportedModels:
     parity: dict[str, dict[str, Any]]
 
     def student_for(self, engine: str) -> Path:
-        """The student artefact that ``engine`` runs (and, for the deployment engine, ships)."""
-        if engine == "deepsparse":
-            return self.student_deepsparse or self.student_fp32
-        return self.student_ort or self.student_fp32
+        """The student artefact that ``engine`` runs (and, for the deployment engine, ships).
+
+        A quantized student has one graph per :data:`~compress_gate.engines.ENGINES` entry's
+        ``artefact`` (``"qdq"``: ``student_ort``; ``"converted-int8"``: ``student_deepsparse``);
+        an FP32 student is ``student_fp32`` on every engine.
+        """
+        from compress_gate.engines import ENGINES
+
+        quantized = {"qdq": self.student_ort, "converted-int8": self.student_deepsparse}
+        return quantized[ENGINES[engine].artefact] or self.student_fp32
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the report."""
