@@ -25,7 +25,6 @@ within ``requantized_parity_atol``. A larger difference stops the run (exit 3).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,14 +93,6 @@ def _drop_unused_opsets(path: Path) -> None:
         write_bytes(path, model.SerializeToString())
 
 
-def _float_twin(model: torch.nn.Module) -> torch.nn.Module:
-    import torch
-
-    twin = copy.deepcopy(model)
-    twin.apply(torch.ao.quantization.disable_fake_quant)
-    return twin
-
-
 def export_models(teacher: torch.nn.Module, student: torch.nn.Module, *, quantized: bool, task: str,
                   input_shape: tuple[int, ...], calib_inputs: np.ndarray, out_dir: Path,
                   config: ExportConfig) -> ExportedModels:
@@ -129,7 +120,8 @@ def export_models(teacher: torch.nn.Module, student: torch.nn.Module, *, quantiz
     if not quantized:
         check(student, fp32_path, config.parity_atol, "student (torch, FP32)")
         return ExportedModels(teacher_path, fp32_path, None, None, parity)
-    check(_float_twin(student), fp32_path, config.parity_atol, "student float twin (torch, fake quantization off)")
+    # check_parity compares an FP32 graph with compress.float_twin(student): BN folded, fake quantization off
+    check(student, fp32_path, config.parity_atol, "student float twin (torch, fake quantization off)")
     ds_path = export_onnx(student, out_dir / "student.deepsparse.onnx", input_shape=input_shape, task=task,
                           quantized=True, opset=config.opset)
     check(student, ds_path, config.quantized_parity_atol, "student (torch, fake-quantized)")
