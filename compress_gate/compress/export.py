@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate._task import TASKS
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -294,7 +295,7 @@ def annotate_onnx(path: str | Path, metadata: dict[str, str]) -> None:
 
 
 def _check_task(task: str) -> None:
-    if task not in ("multilabel", "multiclass"):
+    if task not in TASKS:
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
 
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
+from compress_gate._task import TASKS, Task
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -20,8 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ProgressCallback", "Task", "train_model", "task_loss", "quiet_sparseml_loggers",
            "has_distillation_modifier"]
-
-Task = Literal["multilabel", "multiclass"]
 
 #: ``progress(done_steps, total_steps, loss)``, called after every optimizer step.
 ProgressCallback = Callable[[int, int, float], None]
@@ -71,7 +70,7 @@ def train_model(
     """
     import torch
 
-    if task not in ("multilabel", "multiclass"):
+    if task not in TASKS:
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
     if optimizer not in ("sgd", "adam"):
         raise InputError(f"optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
