@@ -273,9 +273,9 @@ def _export_converted_qat(wrapped: torch.nn.Module, sample: torch.Tensor, target
     """SparseML's ModuleExporter with ``convert_qat=True`` (QAT graph -> DeepSparse INT8 graph)."""
     from sparseml.pytorch.utils import ModuleExporter
 
-    from compress_gate.compress.compat import quiet_sparseml_logging
+    from compress_gate.models.training import quiet_sparseml
 
-    with quiet_sparseml_logging(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as out_dir:
+    with quiet_sparseml(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as out_dir:
         ModuleExporter(wrapped, output_dir=out_dir).export_onnx(
             sample, name="model.onnx", opset=opset, convert_qat=True,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])

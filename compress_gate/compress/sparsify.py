@@ -120,7 +120,7 @@ def compress_model(
     """
     import torch
 
-    from compress_gate.compress.compat import apply_compat, quiet_sparseml_logging
+    from compress_gate.compress.compat import apply_compat
     from compress_gate.compress.export import freeze_quantization, is_quantized_model
     from compress_gate.models.training import has_distillation_modifier, train_model
 
@@ -140,10 +140,9 @@ def compress_model(
         frozen_teacher = copy.deepcopy(teacher).eval()
         for parameter in frozen_teacher.parameters():
             parameter.requires_grad_(False)
-    with quiet_sparseml_logging():
-        train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
-                    optimizer=optimizer,  # type: ignore[arg-type]
-                    manager=manager, teacher=frozen_teacher, progress=progress)
+    train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
+                optimizer=optimizer,  # type: ignore[arg-type]
+                manager=manager, teacher=frozen_teacher, progress=progress)
     freeze_quantization(student.eval())
 
     with torch.no_grad():
