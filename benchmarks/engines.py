@@ -197,13 +197,12 @@ def _sparseml_quantize(pruned: Any, calibration: Any) -> Any:
     import torch
     from sparseml.pytorch.optim import ScheduledModifierManager
 
-    from compress_gate.compress.compat import quiet_sparseml_logging
-    from compress_gate.models.training import quiet_sparseml_loggers
+    from compress_gate.models.training import quiet_sparseml
 
     model = copy.deepcopy(pruned).train()  # SparseML fuses conv-bn for QAT in train mode
     recipe = "modifiers:\n  - !QuantizationModifier\n    start_epoch: 0.0\n"
-    with quiet_sparseml_logging():
-        ScheduledModifierManager.from_yaml(recipe).apply(model, loggers=quiet_sparseml_loggers())
+    with quiet_sparseml() as loggers:
+        ScheduledModifierManager.from_yaml(recipe).apply(model, loggers=loggers)
     model.eval()  # BN uses its running statistics; observers still record ranges
     with torch.no_grad():
         for start in (0, 4):

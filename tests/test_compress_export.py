@@ -20,6 +20,7 @@ from compress_gate.compress import (
     quantize_for_ort,
 )
 from compress_gate.compress.export import run_onnx_cpu
+from compress_gate.compress.sparsity import per_weight_sparsity, zero_count
 from compress_gate.errors import InputError, RuntimeFailure
 from compress_gate.models import build_model
 
@@ -153,6 +154,14 @@ def test_pooled_sparsity_by_hand():
     # 9 of 10 zeros and 0 of 10 -> 9 / 20
     assert pooled_sparsity([(9, 10), (0, 10)]) == 0.45
     assert np.isnan(pooled_sparsity([]))
+
+
+def test_zero_count_and_per_weight_sparsity_by_hand():
+    # 3 of 4 entries are exactly 0 (-0.0 counts as 0); 0 of 2 -> 0.75 and 0.0; pooled 3 / 6
+    counts = {"a": zero_count(torch.tensor([[0.0, -0.0], [0.0, 1e-9]])), "b": zero_count(torch.ones(2))}
+    assert counts == {"a": (3, 4), "b": (0, 2)}
+    assert per_weight_sparsity(counts) == {"a": 0.75, "b": 0.0}
+    assert pooled_sparsity(counts.values()) == 0.5
 
 
 def test_onnx_sparsity_counts_zero_points_of_integer_weights(tmp_path):

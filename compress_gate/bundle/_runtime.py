@@ -20,9 +20,9 @@ from compress_gate.bundle._manifest import verify_bundle
 from compress_gate.bundle._writer import METADATA_PREFIX, RELEASE_FILES
 from compress_gate.data.identity import sample_id
 from compress_gate.errors import InputError
+from compress_gate.metrics import predict_labels
 from compress_gate.mitigation import (
     apply_overrides,
-    apply_thresholds,
     overridden_rows,
     read_overrides,
     read_thresholds,
@@ -151,11 +151,7 @@ class GatedModel:
                                  "label to every row that carries it; give each sample its own id, or "
                                  "leave ids out (each row is then identified by its input's SHA-256).")
         scores = self.predict_scores(inputs)
-        if self.task == "multiclass":
-            labels = np.zeros(scores.shape, dtype=np.uint8)
-            labels[np.arange(scores.shape[0]), scores.argmax(axis=1)] = 1
-        else:
-            labels = apply_thresholds(scores, self.thresholds)
+        labels = predict_labels(scores, task=self.task, thresholds=self.thresholds)
         labels = apply_overrides(ids, labels, self.overrides, self.attribute_names).astype(np.uint8)
         return BundlePrediction(ids=ids, scores=scores, labels=labels,
                                 overridden=overridden_rows(ids, self.overrides))

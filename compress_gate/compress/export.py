@@ -33,6 +33,7 @@ import numpy as np
 
 from compress_gate._atomic import atomic_path
 from compress_gate._paths import require_regular_file
+from compress_gate._task import TASKS
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -224,7 +225,7 @@ def is_quantized_model(model: torch.nn.Module) -> bool:
 
 
 def float_twin(model: torch.nn.Module) -> torch.nn.Module:
-    """A float copy of a QAT model: the QAT-trained weights without fake quantization, BN folded in.
+    r"""A float copy of a QAT model: the QAT-trained weights without fake quantization, BN folded in.
 
     Every QAT module (one with a ``weight_fake_quant``) becomes its float module
     through torch's ``to_float()``, which folds a fused BatchNorm into the conv
@@ -271,9 +272,9 @@ def _export_converted_qat(wrapped: torch.nn.Module, sample: torch.Tensor, target
     """SparseML's ModuleExporter with ``convert_qat=True`` (QAT graph -> DeepSparse INT8 graph)."""
     from sparseml.pytorch.utils import ModuleExporter
 
-    from compress_gate.compress.compat import quiet_sparseml_logging
+    from compress_gate.models.training import quiet_sparseml
 
-    with quiet_sparseml_logging(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as out_dir:
+    with quiet_sparseml(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as out_dir:
         ModuleExporter(wrapped, output_dir=out_dir).export_onnx(
             sample, name="model.onnx", opset=opset, convert_qat=True,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
@@ -293,7 +294,7 @@ def annotate_onnx(path: str | Path, metadata: dict[str, str]) -> None:
 
 
 def _check_task(task: str) -> None:
-    if task not in ("multilabel", "multiclass"):
+    if task not in TASKS:
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
 
 

@@ -118,10 +118,9 @@ def compress_model(
     RuntimeFailure
         Training diverged.
     """
-    import torch
-
-    from compress_gate.compress.compat import apply_compat, quiet_sparseml_logging
+    from compress_gate.compress.compat import apply_compat
     from compress_gate.compress.export import freeze_quantization, is_quantized_model
+    from compress_gate.compress.sparsity import per_weight_sparsity, pooled_sparsity, zero_count
     from compress_gate.models.training import has_distillation_modifier, train_model
 
     apply_compat()
@@ -140,19 +139,16 @@ def compress_model(
         frozen_teacher = copy.deepcopy(teacher).eval()
         for parameter in frozen_teacher.parameters():
             parameter.requires_grad_(False)
-    with quiet_sparseml_logging():
-        train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
-                    optimizer=optimizer,  # type: ignore[arg-type]
-                    manager=manager, teacher=frozen_teacher, progress=progress)
+    train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
+                optimizer=optimizer,  # type: ignore[arg-type]
+                manager=manager, teacher=frozen_teacher, progress=progress)
     freeze_quantization(student.eval())
 
-    with torch.no_grad():
-        counts = {name: (int((p == 0).sum()), p.numel()) for name, (p, _) in targets.items()}
-    sparsity = {name: zeros / size for name, (zeros, size) in counts.items()}
+    counts = {name: zero_count(p) for name, (p, _) in targets.items()}
     total = sum(size for _, size in counts.values())
-    overall = sum(z for z, _ in counts.values()) / total if total else math.nan
     target = sum(goal * p.numel() for p, goal in targets.values()) / total if total else math.nan
-    return CompressionResult(model=student, sparsity=sparsity, overall_sparsity=overall, target_sparsity=target,
+    return CompressionResult(model=student, sparsity=per_weight_sparsity(counts),
+                             overall_sparsity=pooled_sparsity(counts.values()), target_sparsity=target,
                              quantized=is_quantized_model(student), distilled=distilled, epochs=epochs,
                              recipe=text)
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from compress_gate._task import Task
 from compress_gate.config._load import validate
 from compress_gate.errors import InputError
 
@@ -153,7 +154,7 @@ class CsvDataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["csv"] = "csv"
     path: Path
-    task: Literal["multiclass", "multilabel"]
+    task: Task
     label_columns: tuple[_Name, ...] = Field(min_length=1)
     classes: tuple[_Name, ...] | None = None
     group_columns: tuple[_Name, ...] = ()

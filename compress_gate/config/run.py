@@ -43,14 +43,15 @@ from compress_gate.config._load import StrictLoader, read_yaml, validate
 from compress_gate.config.audit import AuditConfig, resolve_audit_paths
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
+from compress_gate.engines._registry import ENGINE_KINDS
 from compress_gate.errors import InputError
 
 __all__ = ["Engine", "TrainSpec", "ModelConfig", "CompressionConfig", "ExportConfig", "BenchmarkConfig",
            "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash"]
 
-#: Engine names a recipe may use: :data:`compress_gate.engines.ENGINE_KINDS` (a test keeps them equal;
-#: config does not import the engines stage).
-Engine = Literal["onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt"]
+#: Engine names a recipe may use: the kinds of the engine registry (:data:`compress_gate.engines.ENGINES`,
+#: a module that imports no engine library), so a new engine is one registry entry.
+Engine = Literal[ENGINE_KINDS]  # type: ignore[valid-type]
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -18,9 +18,8 @@ import numpy as np
 
 from compress_gate.errors import InputError, RuntimeFailure
 
-__all__ = ["ENGINE_KINDS", "Engine", "EngineUnavailable", "ModelInfo", "read_model_info", "default_num_threads"]
+__all__ = ["Engine", "EngineUnavailable", "ModelInfo", "read_model_info", "default_num_threads"]
 
-ENGINE_KINDS = ("onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt")
 _FLOAT = 1    # onnx.TensorProto.FLOAT (onnx is imported lazily)
 
 
@@ -99,7 +98,7 @@ def default_num_threads() -> int:
 class Engine(abc.ABC):
     """One ONNX model loaded in one engine for one batch size.
 
-    Attributes: ``kind`` (one of :data:`ENGINE_KINDS`), ``model_path``, ``batch_size``,
+    Attributes: ``kind`` (one of :data:`~compress_gate.engines.ENGINE_KINDS`), ``model_path``, ``batch_size``,
     ``num_threads``, ``fixed_batch`` (true when every batch must have exactly
     ``batch_size`` rows; :func:`predict_scores` pads the last batch) and ``info``.
     Use as a context manager, or call :meth:`close`.

@@ -1,15 +1,61 @@
-"""Scores of a whole input array, batch by batch, on any engine."""
+"""The one path from (model, engine, inputs) to scores: :func:`score_model`, batch by batch.
+
+:func:`score_model` opens an ONNX model on an engine kind of the registry, scores the
+inputs with :func:`predict_scores` and closes the engine; a caller that keeps an engine
+open (the release runtime) calls :func:`predict_scores` on it. Scores become labels with
+:func:`compress_gate.metrics.predict_labels` (score > threshold, or argmax), everywhere.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from compress_gate.engines._base import Engine
+from compress_gate.engines._registry import open_engine, open_engine_with_fallback
 from compress_gate.errors import InputError, RuntimeFailure
 
-__all__ = ["predict_scores"]
+__all__ = ["ModelScores", "score_model", "predict_scores"]
+
+
+@dataclass(frozen=True)
+class ModelScores:
+    """What :func:`score_model` returns: ``scores`` (N, K) float32, the engine kind that ran
+    them (``engine``), and why the asked kind did not (``fallback``, else ``None``)."""
+
+    scores: np.ndarray
+    engine: str
+    fallback: str | None
+
+
+def score_model(model: str | os.PathLike[str], inputs: np.ndarray, *, engine: str = "onnxruntime",
+                batch_size: int, allow_fallback: bool = False,
+                progress: Callable[[int], None] | None = None) -> ModelScores:
+    """Scores of the ONNX ``model`` on ``inputs`` (N, *input dims), run on engine kind ``engine``.
+
+    With ``allow_fallback`` a kind whose registry entry has a fallback (DeepSparse) that
+    cannot run or crashes on its probe batch is replaced by that fallback, and the
+    result says so; without it (what is judged must run on the named engine) the
+    failure is raised. ``progress(n)`` is called after each batch with its real rows.
+
+    Raises
+    ------
+    InputError
+        Unknown engine kind, batch size < 1, a missing or corrupt model, misshapen inputs.
+    RuntimeFailure
+        The engine cannot run here (without a fallback), crashed, or returned non-finite scores.
+    """
+    reasons: list[str] = []
+    if allow_fallback:
+        opened = open_engine_with_fallback(engine, model, batch_size=batch_size, on_fallback=reasons.append)
+    else:
+        opened = open_engine(engine, model, batch_size=batch_size)
+    with opened:
+        scores = predict_scores(opened, inputs, progress=progress)
+        return ModelScores(scores, opened.kind, reasons[0] if reasons else None)
 
 _TOLERANCE = 1e-6    # float32 rounding beyond [0, 1] that is clipped, not refused
 

@@ -49,14 +49,13 @@ def write_gate_outputs(result: GateResult, out_dir: str | Path) -> dict[str, Pat
 
 def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int,
                   say: Callable[[str], None]) -> np.ndarray:
-    from compress_gate.engines import open_engine, predict_scores
+    from compress_gate.engines import score_model
     if data.inputs is None:
         raise InputError(f"{model}: scoring a model needs the preprocessed inputs, and the eval data has no "
                          "`inputs` column. Add `inputs` (N, C, H, W) float32 to data.npz, or pass "
                          "prediction files with --teacher/--student instead.")
     say(f"scoring {model.name} on onnxruntime")
-    with open_engine("onnxruntime", model, batch_size=batch_size) as engine:
-        return predict_scores(engine, data.inputs[rows])
+    return score_model(model, data.inputs[rows], engine="onnxruntime", batch_size=batch_size).scores
 
 
 def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = None,

@@ -25,7 +25,6 @@ within ``requantized_parity_atol``. A larger difference stops the run (exit 3).
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,10 +54,16 @@ class ExportedModels:
     parity: dict[str, dict[str, Any]]
 
     def student_for(self, engine: str) -> Path:
-        """The student artefact that ``engine`` runs (and, for the deployment engine, ships)."""
-        if engine == "deepsparse":
-            return self.student_deepsparse or self.student_fp32
-        return self.student_ort or self.student_fp32
+        """The student artefact that ``engine`` runs (and, for the deployment engine, ships).
+
+        A quantized student has one graph per :data:`~compress_gate.engines.ENGINES` entry's
+        ``artefact`` (``"qdq"``: ``student_ort``; ``"converted-int8"``: ``student_deepsparse``);
+        an FP32 student is ``student_fp32`` on every engine.
+        """
+        from compress_gate.engines import ENGINES
+
+        quantized = {"qdq": self.student_ort, "converted-int8": self.student_deepsparse}
+        return quantized[ENGINES[engine].artefact] or self.student_fp32
 
     def describe(self) -> dict[str, Any]:
         """JSON-able description for the report."""
@@ -88,14 +93,6 @@ def _drop_unused_opsets(path: Path) -> None:
         write_bytes(path, model.SerializeToString())
 
 
-def _float_twin(model: torch.nn.Module) -> torch.nn.Module:
-    import torch
-
-    twin = copy.deepcopy(model)
-    twin.apply(torch.ao.quantization.disable_fake_quant)
-    return twin
-
-
 def export_models(teacher: torch.nn.Module, student: torch.nn.Module, *, quantized: bool, task: str,
                   input_shape: tuple[int, ...], calib_inputs: np.ndarray, out_dir: Path,
                   config: ExportConfig) -> ExportedModels:
@@ -123,7 +120,8 @@ def export_models(teacher: torch.nn.Module, student: torch.nn.Module, *, quantiz
     if not quantized:
         check(student, fp32_path, config.parity_atol, "student (torch, FP32)")
         return ExportedModels(teacher_path, fp32_path, None, None, parity)
-    check(_float_twin(student), fp32_path, config.parity_atol, "student float twin (torch, fake quantization off)")
+    # check_parity compares an FP32 graph with compress.float_twin(student): BN folded, fake quantization off
+    check(student, fp32_path, config.parity_atol, "student float twin (torch, fake quantization off)")
     ds_path = export_onnx(student, out_dir / "student.deepsparse.onnx", input_shape=input_shape, task=task,
                           quantized=True, opset=config.opset)
     check(student, ds_path, config.quantized_parity_atol, "student (torch, fake-quantized)")
