@@ -28,6 +28,7 @@ so a benchmark's minutes of results are never lost to a bad ``--out``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -68,14 +69,22 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 def _probe_parent(path: Path, what: str) -> None:
-    """Create the parent directories and a throw-away file beside ``path``: InputError if impossible."""
+    """InputError unless a new file can be made in ``path``'s directory (or its nearest existing ancestor).
+
+    Nothing is created: the probe file is removed at once and missing parents are left
+    for the writer to create.
+    """
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        if not ancestor.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(ancestor))
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=ancestor)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise InputError(f"{path}: cannot write the {what} there ({err.strerror}: {err.filename or path.parent}). "
+        raise InputError(f"{path}: cannot write the {what} there ({err.strerror}: {err.filename or ancestor}). "
                          "Choose a writable location (a directory you own, not on a read-only file "
                          "system).") from err
 
@@ -89,7 +98,7 @@ def _is_tool_made(path: Path) -> bool:
 def check_output_dir(path: str | os.PathLike[str], *, what: str = "output directory") -> Path:
     """Refuse (InputError) an output directory the tool may not replace; return it as a Path.
 
-    Allowed: an absent path (its parents are created), an empty directory, or a
+    Allowed: an absent path (its parents are created when written), an empty directory, or a
     directory holding :data:`MARKER`. The message names ``path`` and the fix.
     """
     path = Path(path)
@@ -99,9 +108,9 @@ def check_output_dir(path: str | os.PathLike[str], *, what: str = "output direct
             raise InputError(f"{path}: the {what} is {_kind(st.st_mode)}, not a directory. Give a new "
                              "directory name (compress-gate creates it).")
         if not (path / MARKER).is_file() and any(path.iterdir()):
-            raise InputError(f"{path}: the {what} is a non-empty directory that compress-gate did not make "
-                             f"(it has no {MARKER} marker), and writing there replaces the whole directory. "
-                             "Choose a new or empty directory.")
+            raise InputError(f"{path}: the {what} is a non-empty directory, not a compress-gate {what} (it has "
+                             f"no {MARKER} marker), and writing there replaces the whole directory. Choose a "
+                             "new or empty directory.")
     _probe_parent(path, what)
     return path
 
@@ -127,6 +136,7 @@ def discard_output_dir(path: str | os.PathLike[str]) -> None:
 
 
 def _new_marked_dir(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     tmp.chmod(dir_mode())
     (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
