@@ -61,7 +61,7 @@ def _kind(mode: int) -> str:
 def _lstat(path: Path) -> os.stat_result | None:
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # absent; the probe names a parent that is a file
         return None
     except OSError as err:
         raise InputError(f"{path}: cannot inspect the output path ({err.strerror}). Choose another "
@@ -115,12 +115,15 @@ def check_output_dir(path: str | os.PathLike[str], *, what: str = "output direct
     return path
 
 
-def check_output_file(path: str | os.PathLike[str], *, what: str = "output file") -> Path:
-    """Refuse (InputError) a file target that is not absent or a regular file, or not writable."""
+def check_output_file(path: str | os.PathLike[str], *, what: str = "output file", example: str = "out.json") -> Path:
+    """Refuse (InputError) a file target that is not absent or a regular file, or not writable.
+
+    ``example`` is the file name the message suggests inside a directory given by mistake.
+    """
     path = Path(path)
     st = _lstat(path)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        hint = (f"Give a file name, e.g. {path / 'out.json'}" if stat.S_ISDIR(st.st_mode)
+        hint = (f"Give a file name, e.g. {path / example}" if stat.S_ISDIR(st.st_mode)
                 else "Give the path of a regular file (compress-gate only ever replaces regular files)")
         raise InputError(f"{path}: the {what} is {_kind(st.st_mode)}, not a regular file; compress-gate "
                          f"will not replace it. {hint}.")
@@ -197,7 +200,7 @@ def fresh_directory(path: str | os.PathLike[str], *, what: str = "output directo
 
 
 @contextlib.contextmanager
-def output_file(path: str | os.PathLike[str], *, what: str = "output file",
+def output_file(path: str | os.PathLike[str], *, what: str = "output file", example: str = "out.json",
                 keep_on_failure: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside the file ``path``; on success it is renamed onto ``path``.
 
@@ -205,7 +208,7 @@ def output_file(path: str | os.PathLike[str], *, what: str = "output file",
     ``path`` is removed unless ``keep_on_failure``; an ``OSError`` becomes
     :class:`RuntimeFailure` naming ``path``.
     """
-    path = check_output_file(path, what=what)
+    path = check_output_file(path, what=what, example=example)
     try:
         with atomic_path(path) as tmp:
             yield tmp

@@ -52,7 +52,7 @@ def predict_npz(bundle: str | Path, inputs_path: str | Path, out_path: str | Pat
     """
     inputs_path = Path(inputs_path)
     out = Path(out_path) if out_path is not None else inputs_path.with_suffix(".preds.npz")
-    with output_file(out, what="predictions file (--out)") as tmp:
+    with output_file(out, what="predictions file (--out)", example="preds.npz") as tmp:
         inputs, ids = _read_inputs(inputs_path)
         with GatedModel.load(bundle, engine=engine) as model:
             prediction = model.predict(inputs, ids=ids)

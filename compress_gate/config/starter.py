@@ -31,12 +31,10 @@ def write_starter_recipe(path: str | Path, *, force: bool = False) -> Path:
         is not writable.
     """
     path = Path(path)
-    if path.is_dir() and not path.is_symlink():
-        raise InputError(f"{path}: is a directory. Give a file name, e.g. `compress-gate init {path}/recipe.yaml`.")
-    check_output_file(path, what="recipe file")
+    check_output_file(path, what="recipe file", example="recipe.yaml")
     if path.exists() and not force:
         raise InputError(f"{path}: already exists; not overwriting it. Pass --force to replace it, or choose "
                          "another file name.")
-    with output_file(path, what="recipe file", keep_on_failure=True) as tmp:
+    with output_file(path, what="recipe file", example="recipe.yaml", keep_on_failure=True) as tmp:
         tmp.write_text(starter_recipe(path.stem), encoding="utf-8")
     return path
