@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compress_gate import __version__
-from compress_gate._atomic import atomic_path, file_mode, write_json, write_text
+from compress_gate._atomic import atomic_path, write_json, write_text
 from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory
 from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
 from compress_gate.errors import InputError
@@ -147,7 +147,6 @@ def _prepare_run_dir(path: Path, config: RunConfig) -> str:
 
     run_dir = fresh_directory(config.output, what="run directory")
     shutil.copyfile(path, run_dir / "recipe.yaml")
-    (run_dir / "recipe.yaml").chmod(file_mode())
     write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
     return recipe_hash(path, config)
 
