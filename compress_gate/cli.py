@@ -46,7 +46,7 @@ def exit_codes() -> Iterator[None]:
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
     except KeyboardInterrupt as err:  # SIGINT, or SIGTERM where a command turns it into an exception
         signum = getattr(err, "signum", 2)
-        err_console.print(f"[bold red]interrupted:[/] {err or 'interrupted by SIGINT'}; nothing of this call "
+        err_console.print(f"[bold red]interrupted:[/] {str(err) or 'interrupted by SIGINT'}; nothing of this call "
                           "passes for a result (see run.json for a run).", highlight=False, soft_wrap=True)
         raise typer.Exit(128 + signum) from None
     except MemoryError as err:
@@ -213,5 +213,8 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; SIGTERM is handled like SIGINT (exit 143, outputs cleaned up)."""
+    from compress_gate._signals import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        app()

@@ -445,3 +445,14 @@ def test_the_worker_dies_with_a_killed_parent():
         assert not _alive(worker)
     finally:
         proc.kill()
+
+
+def test_sigterm_becomes_an_interrupt_only_inside_the_block():
+    from compress_gate._signals import Interrupted, terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted, match="interrupted by SIGTERM") as caught, terminate_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+    assert caught.value.signum == signal.SIGTERM and isinstance(caught.value, KeyboardInterrupt)
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -3,8 +3,9 @@
 It is rewritten (atomically) after every stage, so a run that stops part-way leaves a
 record of what completed, which stage failed and why, next to the completed artefacts.
 A stage that fails or is interrupted (SIGINT, or SIGTERM through
-:func:`terminate_as_interrupt`) has its partial artefacts removed, and run.json lists
-them under ``removed_partial``: what is on disk is always a completed stage's output.
+:func:`compress_gate._signals.terminate_as_interrupt`) has its partial artefacts
+removed, and run.json lists them under ``removed_partial``: what stays on disk is a
+completed stage's output.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -24,40 +23,7 @@ from typing import Any
 from compress_gate._atomic import write_json
 from compress_gate.errors import InputError, RuntimeFailure
 
-__all__ = ["RunRecord", "Interrupted", "json_ready", "terminate_as_interrupt"]
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM (or another signal) turned into an exception, so cleanup runs as for Ctrl-C.
-
-    ``signum`` is the signal's number; the CLI exits with ``128 + signum`` (143 for SIGTERM).
-    """
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """While the block runs, SIGTERM raises :class:`Interrupted` in the main thread (like SIGINT).
-
-    So ``finally`` blocks and context managers run: engines stop their worker processes,
-    the run record says ``interrupted``. Outside the main thread this does nothing
-    (Python delivers signals to the main thread only). The previous handler is restored.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        raise Interrupted(signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+__all__ = ["RunRecord", "json_ready"]
 
 
 def json_ready(value: Any) -> Any:

@@ -43,10 +43,11 @@ import numpy as np
 from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
 from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory
+from compress_gate._signals import terminate_as_interrupt
 from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
-from compress_gate.pipeline._record import RunRecord, json_ready, terminate_as_interrupt
+from compress_gate.pipeline._record import RunRecord, json_ready
 from compress_gate.pipeline.summary import metrics_summary, summary_table
 
 if TYPE_CHECKING:
