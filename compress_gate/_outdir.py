@@ -84,7 +84,7 @@ def _probe_parent(path: Path, what: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise InputError(f"{path}: cannot write the {what} there ({err.strerror}: {err.filename or ancestor}). "
+        raise InputError(f"{path}: cannot write the {what} in {ancestor} ({err.strerror}). "
                          "Choose a writable location (a directory you own, not on a read-only file "
                          "system).") from err
 

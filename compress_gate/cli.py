@@ -151,7 +151,7 @@ def bench(
 
     names = [p.stem if [m.stem for m in models].count(p.stem) == 1 else str(p) for p in models]
     with exit_codes(), err_console.status("benchmarking") as status, (  # --out is checked before the work
-            output_file(out, what="--out file") if out is not None else contextlib.nullcontext()) as tmp:
+            output_file(out, what="results file (--out)") if out is not None else contextlib.nullcontext()) as tmp:
         result = benchmark_models(dict(zip(names, models)), engine, batch_sizes=tuple(batch_size or (1, 32)),
                                   iterations=iterations, warmup=warmup, num_threads=threads, progress=status.update)
         if tmp is not None:

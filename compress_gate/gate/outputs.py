@@ -84,7 +84,7 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     InputError
         Anything wrong with the files or the combination of arguments.
     """
-    with output_directory(out, what="--out directory") as tmp:
+    with output_directory(out, what="output directory") as tmp:
         result, files = _judge(data=data, out=Path(out), tmp=tmp, limits=limits, teacher=teacher,
                                students=students, teacher_model=teacher_model, student_models=student_models,
                                batch_size=batch_size, say=say)
