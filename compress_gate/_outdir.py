@@ -99,7 +99,8 @@ def check_output_dir(path: str | os.PathLike[str], *, what: str = "output direct
     """Refuse (InputError) an output directory the tool may not replace; return it as a Path.
 
     Allowed: an absent path (its parents are created when written), an empty directory, or a
-    directory holding :data:`MARKER`. The message names ``path`` and the fix.
+    directory holding :data:`MARKER`; never the current directory or one holding it (the
+    whole directory is replaced). The message names ``path`` and the fix.
     """
     path = Path(path)
     st = _lstat(path)
@@ -107,6 +108,10 @@ def check_output_dir(path: str | os.PathLike[str], *, what: str = "output direct
         if not stat.S_ISDIR(st.st_mode):
             raise InputError(f"{path}: the {what} is {_kind(st.st_mode)}, not a directory. Give a new "
                              "directory name (compress-gate creates it).")
+        cwd = Path.cwd().resolve()
+        if cwd == path.resolve() or path.resolve() in cwd.parents:
+            raise InputError(f"{path}: the {what} is (or holds) the current directory, and writing there "
+                             "replaces the whole directory. Give a new directory name, e.g. out/.")
         if not (path / MARKER).is_file() and any(path.iterdir()):
             raise InputError(f"{path}: the {what} is a non-empty directory, not a compress-gate {what} (it has "
                              f"no {MARKER} marker), and writing there replaces the whole directory. Choose a "

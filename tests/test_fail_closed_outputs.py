@@ -456,3 +456,12 @@ def test_sigterm_becomes_an_interrupt_only_inside_the_block():
         time.sleep(5)
     assert caught.value.signum == signal.SIGTERM and isinstance(caught.value, KeyboardInterrupt)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_current_directory_is_never_replaced(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    for out in (".", str(tmp_path)):
+        result = runner.invoke(app, gate_argv(tmp_path, Path(out)))
+        assert result.exit_code == 2 and "(or holds) the current directory" in flat(result), result.output
+    assert (tmp_path / "here").is_dir() and Path.cwd() == (tmp_path / "here")
