@@ -158,9 +158,11 @@ def _swap_in(tmp: Path, path: Path) -> None:
     if _lstat(path) is not None:
         aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
         os.replace(path, aside / "old")
-    os.replace(tmp, path)
-    if aside is not None:
-        shutil.rmtree(aside, ignore_errors=True)
+    try:
+        os.replace(tmp, path)
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def _write_failure(path: Path, err: OSError) -> RuntimeFailure:
