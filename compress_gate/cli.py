@@ -31,7 +31,11 @@ err_console = Console(stderr=True)
 
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
-    """Map :class:`InputError` to exit 2 (message only); runtime failures and bugs to exit 3."""
+    """Map :class:`InputError` to exit 2 (message only); runtime failures and bugs to exit 3.
+
+    An interrupt exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM), never 1,
+    which CI reads as "refused".
+    """
     try:
         yield
     except InputError as err:
@@ -40,6 +44,11 @@ def exit_codes() -> Iterator[None]:
     except RuntimeFailure as err:
         err_console.print(f"[bold red]runtime failure:[/] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
+    except KeyboardInterrupt as err:  # SIGINT, or SIGTERM where a command turns it into an exception
+        signum = getattr(err, "signum", 2)
+        err_console.print(f"[bold red]interrupted:[/] {str(err) or 'interrupted by SIGINT'}; nothing of this call "
+                          "passes for a result (see run.json for a run).", highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + signum) from None
     except MemoryError as err:
         err_console.print(f"[bold red]runtime failure:[/] out of memory ({err}). Completed stages are "
                           "kept on disk; reduce batch size or n_resamples and rerun.", highlight=False,
@@ -136,15 +145,17 @@ def bench(
     import json
 
     from compress_gate._atomic import write_json
+    from compress_gate._outdir import output_file
     from compress_gate.engines.benchmark import benchmark_models
     from compress_gate.engines.table import benchmark_failures, benchmark_table
 
     names = [p.stem if [m.stem for m in models].count(p.stem) == 1 else str(p) for p in models]
-    with exit_codes(), err_console.status("benchmarking") as status:
+    with exit_codes(), err_console.status("benchmarking") as status, (  # --out is checked before the work
+            output_file(out, what="results file (--out)") if out is not None else contextlib.nullcontext()) as tmp:
         result = benchmark_models(dict(zip(names, models)), engine, batch_sizes=tuple(batch_size or (1, 32)),
                                   iterations=iterations, warmup=warmup, num_threads=threads, progress=status.update)
-    if out is not None:
-        write_json(out, result)
+        if tmp is not None:
+            write_json(tmp, result)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:  # at least 110 columns, so a log or a narrow terminal keeps every column
@@ -202,5 +213,8 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; SIGTERM is handled like SIGINT (exit 143, outputs cleaned up)."""
+    from compress_gate._signals import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        app()

@@ -13,7 +13,7 @@ from compress_gate.engines import (
     open_engine,
     predict_scores,
 )
-from compress_gate.errors import InputError, RuntimeFailure
+from compress_gate.errors import InputError
 
 
 @pytest.fixture(scope="module")

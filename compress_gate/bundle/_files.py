@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compress_gate._atomic import atomic_path
+from compress_gate._outdir import output_file
 from compress_gate.bundle._runtime import BundlePrediction, GatedModel
 from compress_gate.data._columns import INPUT_COLUMNS, select_columns
 from compress_gate.data._npz import read_npz_columns
@@ -45,21 +45,25 @@ def predict_npz(bundle: str | Path, inputs_path: str | Path, out_path: str | Pat
 
     The output (default ``<inputs>.preds.npz`` beside the inputs) holds ``ids``, ``scores``
     (N, K) float32, ``labels`` (N, K) uint8 after thresholds and overrides, ``overridden``
-    (N,) bool and ``attribute_names`` (K,).
+    (N,) bool and ``attribute_names`` (K,). The output path is checked before any work
+    (only an absent path or a regular file is replaced, see :mod:`compress_gate._outdir`);
+    a call that fails removes a stale output of an earlier call.
 
     Raises
     ------
     InputError
         A tampered or incomplete bundle; a missing, empty, ``.npy`` or unreadable inputs
-        file; inputs of the wrong shape or not float32; repeated ids.
+        file; inputs of the wrong shape or not float32; repeated ids; an output path that
+        is not a writable regular file.
     """
     inputs_path = Path(inputs_path)
     out = Path(out_path) if out_path is not None else inputs_path.with_suffix(".preds.npz")
-    inputs, ids = _read_inputs(inputs_path)
-    with GatedModel.load(bundle, engine=engine) as model:
-        prediction = model.predict(inputs, ids=ids)
-        names = np.asarray(model.attribute_names, dtype=str)
-    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, ids=prediction.ids, scores=prediction.scores, labels=prediction.labels,
-                 overridden=prediction.overridden, attribute_names=names)
+    with output_file(out, what="predictions file (--out)", example="preds.npz") as tmp:
+        inputs, ids = _read_inputs(inputs_path)
+        with GatedModel.load(bundle, engine=engine) as model:
+            prediction = model.predict(inputs, ids=ids)
+            names = np.asarray(model.attribute_names, dtype=str)
+        with open(tmp, "wb") as handle:
+            np.savez(handle, ids=prediction.ids, scores=prediction.scores, labels=prediction.labels,
+                     overridden=prediction.overridden, attribute_names=names)
     return prediction, out
