@@ -106,6 +106,9 @@ def gate(
     limits: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--limits", help="Limits YAML (or a recipe with a gate: section); none: report only."),
     out: Path = typer.Option(..., "--out", help="Directory for report.json, junit.xml, thresholds, overrides."),
+    allow_column: Optional[list[str]] = typer.Option(  # noqa: UP007
+        None, "--allow-column", help="An extra column of the data or prediction files to leave unread "
+        "(repeatable); any other unknown column is an error."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
 ) -> None:
     """Judge teacher and student predictions against limits; exit 0 pass, 1 refused, 2 bad input."""
@@ -117,7 +120,7 @@ def gate(
     with exit_codes(), err_console.status("gate") as status:
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
                                  teacher_model=teacher_model, student_models=student_model or [],
-                                 say=status.update)
+                                 extra_columns=allow_column or [], say=status.update)
     if as_json:
         typer.echo(json.dumps(result.report, indent=2))
     else:

@@ -220,6 +220,17 @@ def test_unknown_prediction_column_exits_2(biased, tmp_path):
     assert code == 2 and f"{student}: unknown column(s) `labels`" in message, message
 
 
+def test_gate_allow_column_keeps_named_extra_columns_unread(biased, tmp_path):
+    data = _savez(tmp_path / "data.npz", _columns(biased["data"]) | {"notes": np.zeros(2200)})
+    student = _savez(tmp_path / "student.npz", _columns(biased["student_0"]) | {"notes": np.zeros(1600)})
+    files = dict(biased, data=data, student_0=student)
+    limits = _write(tmp_path / "l.yaml", FAILING_LIMITS)
+    code, message = _gate(files, tmp_path / "refused", "--limits", limits)
+    assert code == 2 and "unknown column(s) `notes`" in message, message
+    code, message = _gate(files, tmp_path / "judged", "--limits", limits, "--allow-column", "notes")
+    assert code == 1, message             # judged (the biased student fails its BA limit), not rejected
+
+
 def test_ba_without_group_columns_says_so(tmp_path):
     data = make_data()
     data_path = tmp_path / "data.npz"

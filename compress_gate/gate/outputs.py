@@ -67,14 +67,16 @@ def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int
 def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = None,
              teacher: str | Path | None = None, students: Sequence[str | Path] = (),
              teacher_model: str | Path | None = None, student_models: Sequence[str | Path] = (),
-             batch_size: int = 64, say: Callable[[str], None] = lambda _: None
-             ) -> tuple[GateResult, dict[str, Path]]:
+             extra_columns: Sequence[str] = (), batch_size: int = 64,
+             say: Callable[[str], None] = lambda _: None) -> tuple[GateResult, dict[str, Path]]:
     """Load everything, judge, write the outputs into ``out``; return the result and the paths.
 
     The teacher and students come either as prediction files (``teacher``,
     ``students``) or as ONNX models (``teacher_model``, ``student_models``) scored with
     ONNX Runtime on the eval data's ``inputs``; model scores are also saved as
     ``out/predictions/<name>.npz``. Without ``limits`` the gate reports and passes.
+    ``extra_columns`` names columns of the data and prediction files that the gate
+    should leave unread; any other column it does not know is an input error.
     ``out`` is checked before anything is read and built as one new directory
     (:mod:`compress_gate._outdir`): a call that fails leaves no earlier report there.
 
@@ -86,14 +88,14 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     with output_directory(out, what="output directory") as tmp:
         result, files = _judge(data=data, out=Path(out), tmp=tmp, limits=limits, teacher=teacher,
                                students=students, teacher_model=teacher_model, student_models=student_models,
-                               batch_size=batch_size, say=say)
+                               extra_columns=extra_columns, batch_size=batch_size, say=say)
     return result, files
 
 
 def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None, teacher: str | Path | None,
            students: Sequence[str | Path], teacher_model: str | Path | None,
-           student_models: Sequence[str | Path], batch_size: int, say: Callable[[str], None]
-           ) -> tuple[GateResult, dict[str, Path]]:
+           student_models: Sequence[str | Path], extra_columns: Sequence[str], batch_size: int,
+           say: Callable[[str], None]) -> tuple[GateResult, dict[str, Path]]:
     """``run_gate``'s work, writing into the temporary directory ``tmp`` that becomes ``out``."""
     have_files, have_models = teacher is not None or bool(students), teacher_model is not None or bool(student_models)
     if have_files == have_models or (have_files and (teacher is None or not students)) or (
@@ -103,12 +105,13 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
                          "--student-model S.onnx), not a mix.")
     config = load_gate_config(limits) if limits is not None else GateConfig()
     say(f"loading {data}")
-    eval_data = load_eval_data(data)
+    eval_data = load_eval_data(data, extra_columns=extra_columns)
     rows = eval_data.mask("calib", "test")
     if have_files:
         say("loading predictions")
-        teacher_scores = align_scores(eval_data, load_predictions(teacher), rows)  # type: ignore[arg-type]
-        student_scores = [align_scores(eval_data, load_predictions(s), rows) for s in students]
+        teacher_scores = align_scores(eval_data, load_predictions(teacher, extra_columns=extra_columns), rows)  # type: ignore[arg-type]
+        student_scores = [align_scores(eval_data, load_predictions(s, extra_columns=extra_columns), rows)
+                          for s in students]
         inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
     else:
         models = [Path(teacher_model)] + [Path(s) for s in student_models]  # type: ignore[arg-type]
