@@ -49,7 +49,7 @@ __all__ = ["Engine", "TrainSpec", "ModelConfig", "CompressionConfig", "ExportCon
 
 #: Engine names a recipe may use: :data:`compress_gate.engines.ENGINE_KINDS` (a test keeps them equal;
 #: config does not import the engines stage).
-Engine = Literal["onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt"]
+Engine = Literal["onnxruntime", "deepsparse", "openvino", "onnxruntime-cuda", "onnxruntime-tensorrt"]
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -20,7 +20,7 @@ from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["ENGINE_KINDS", "Engine", "EngineUnavailable", "ModelInfo", "read_model_info", "default_num_threads"]
 
-ENGINE_KINDS = ("onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt")
+ENGINE_KINDS = ("onnxruntime", "deepsparse", "openvino", "onnxruntime-cuda", "onnxruntime-tensorrt")
 
 
 class EngineUnavailable(RuntimeFailure):

@@ -23,13 +23,15 @@ def engine_availability() -> dict[str, str | None]:
     DeepSparse is checked without importing it (the import loads its native
     library): the package must be installed and the CPU must be x86-64 with AVX2
     or aarch64. ONNX Runtime kinds need their provider in this build and, for the
-    GPU kinds, a CUDA device.
+    GPU kinds, a CUDA device. OpenVINO must import and find its CPU device.
     """
+    from compress_gate.engines.openvino_engine import openvino_unavailable_reason
     from compress_gate.engines.ort import ort_unavailable_reason
 
     reasons: dict[str, str | None] = {kind: ort_unavailable_reason(kind) for kind in ENGINE_KINDS
                                       if kind.startswith("onnxruntime")}
     reasons["deepsparse"] = _deepsparse_unavailable_reason()
+    reasons["openvino"] = openvino_unavailable_reason()
     return {kind: reasons[kind] for kind in ENGINE_KINDS}
 
 
@@ -69,6 +71,10 @@ def open_engine(kind: str, onnx_path: str | os.PathLike[str], *, batch_size: int
         from compress_gate.engines.ds_worker import DeepSparseEngine
 
         return DeepSparseEngine(info, batch_size=batch_size, num_threads=num_threads, timeout_s=timeout_s)
+    if kind == "openvino":
+        from compress_gate.engines.openvino_engine import OpenVinoEngine
+
+        return OpenVinoEngine(info, batch_size=batch_size, num_threads=num_threads)
     from compress_gate.engines.ort import OrtEngine
 
     return OrtEngine(info, batch_size=batch_size, num_threads=num_threads, kind=kind)
