@@ -134,7 +134,7 @@ def gate(
 def bench(
     models: list[Path] = typer.Argument(..., help="ONNX models; the first is the reference (teacher)."),
     engine: Optional[list[str]] = typer.Option(  # noqa: UP007
-        None, "--engine", "-e", help="onnxruntime, deepsparse, onnxruntime-cuda, onnxruntime-tensorrt "
+        None, "--engine", "-e", help="onnxruntime, deepsparse, openvino, onnxruntime-cuda, onnxruntime-tensorrt "
         "(repeatable; default: all, unavailable ones skipped with the reason)."),
     batch_size: Optional[list[int]] = typer.Option(  # noqa: UP007
         None, "--batch-size", "-b", help="Repeatable; default 1 and 32."),
@@ -146,6 +146,8 @@ def bench(
 ) -> None:
     """Benchmark ONNX models on DeepSparse and ONNX Runtime (CPU, and GPU when present)."""
     import json
+
+    from rich.markup import escape
 
     from compress_gate._atomic import write_json
     from compress_gate._outdir import output_file
@@ -165,7 +167,7 @@ def bench(
         out_console.print(benchmark_table(result), width=max(out_console.width, 110), crop=False)
     problems = benchmark_failures(result, engine)
     for problem in problems:
-        err_console.print(f"[bold red]engine failure:[/] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]engine failure:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_RUNTIME_FAILURE if problems else 0)
 
 

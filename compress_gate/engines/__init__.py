@@ -8,6 +8,8 @@ runs, fallback); :data:`ENGINE_KINDS` lists them:
   C++ abort becomes :class:`~compress_gate.errors.RuntimeFailure` (or a fallback
   to ONNX Runtime with :func:`open_engine_with_fallback`). Its community licence
   allows evaluation only, so it is the benchmark engine and an opt-in runtime.
+- ``openvino``: OpenVINO on CPU (the ``[openvino]`` extra), running the same FP32 or
+  QDQ INT8 artefact as ONNX Runtime, with float layers pinned to f32.
 - ``onnxruntime-cuda`` / ``onnxruntime-tensorrt``: ONNX Runtime on a GPU, used when
   the provider and a CUDA device exist, otherwise skipped with the reason
   (:func:`engine_availability`).

@@ -75,6 +75,19 @@ def _open_deepsparse(info: ModelInfo, *, kind: str, batch_size: int, num_threads
     return DeepSparseEngine(info, batch_size=batch_size, num_threads=num_threads, timeout_s=timeout_s)
 
 
+def _open_openvino(info: ModelInfo, *, kind: str, batch_size: int, num_threads: int | None,
+                   timeout_s: float) -> Engine:
+    from compress_gate.engines.openvino_engine import OpenVinoEngine
+
+    return OpenVinoEngine(info, batch_size=batch_size, num_threads=num_threads)
+
+
+def _openvino_unavailable_reason(kind: str) -> str | None:
+    from compress_gate.engines.openvino_engine import openvino_unavailable_reason
+
+    return openvino_unavailable_reason()
+
+
 def _ort_unavailable_reason(kind: str) -> str | None:
     from compress_gate.engines.ort import ort_unavailable_reason
 
@@ -103,6 +116,7 @@ ENGINES: Mapping[str, EngineEntry] = MappingProxyType({
     "onnxruntime": EngineEntry("ONNX Runtime (CPU)", _open_ort, _ort_unavailable_reason, "qdq"),
     "deepsparse": EngineEntry("DeepSparse", _open_deepsparse, _deepsparse_unavailable_reason, "converted-int8",
                               fallback="onnxruntime"),
+    "openvino": EngineEntry("OpenVINO (CPU)", _open_openvino, _openvino_unavailable_reason, "qdq"),
     "onnxruntime-cuda": EngineEntry("ONNX Runtime (CUDA)", _open_ort, _ort_unavailable_reason, "qdq"),
     "onnxruntime-tensorrt": EngineEntry("ONNX Runtime (TensorRT)", _open_ort, _ort_unavailable_reason, "qdq"),
 })
@@ -115,7 +129,7 @@ def engine_availability() -> dict[str, str | None]:
 
     Each entry's own check decides: DeepSparse needs its package and an x86-64 CPU with
     AVX2 (or aarch64); ONNX Runtime kinds need their provider in this build and, for the
-    GPU kinds, a CUDA device.
+    GPU kinds, a CUDA device; OpenVINO must import and find its CPU device.
     """
     return {kind: entry.unavailable_reason(kind) for kind, entry in ENGINES.items()}
 
