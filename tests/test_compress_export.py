@@ -110,6 +110,24 @@ def test_quantize_for_ort_writes_a_calibrated_qdq_graph(tmp_path):
     assert meta == {"compress_gate.task": "multilabel", "compress_gate.quantized": "qdq"}
 
 
+def test_quantize_for_ort_quantizes_graphs_whose_nodes_have_no_names(tmp_path):
+    # the output node is excluded by name: an unnamed graph must not exclude every node
+    import onnx
+
+    fp32 = export_onnx(_model(), tmp_path / "fp32.onnx", input_shape=SHAPE, task="multilabel")
+    model = onnx.load(str(fp32))
+    for node in model.graph.node:
+        node.name = ""
+    onnx.save(model, str(tmp_path / "unnamed.onnx"))
+    qdq = quantize_for_ort(tmp_path / "unnamed.onnx", tmp_path / "int8.onnx", _inputs(40, seed=2))
+    graph = load_onnx(qdq).graph
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    assert convs and all(node.input[0] in dequantized for node in convs)
+    last = next(node for node in graph.node if "scores" in node.output)
+    assert last.op_type == "Sigmoid" and last.input[0] in dequantized
+
+
 def test_quantize_for_ort_checks_its_inputs(tmp_path):
     fp32 = export_onnx(_model(), tmp_path / "fp32.onnx", input_shape=SHAPE, task="multilabel")
     with pytest.raises(InputError, match=r"per-sample shape \(3, 4, 4\); .* expects \(3, 8, 8\)"):
