@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from compress_gate.compress.saliency import (group_importance, group_training_loader, greedy_keep,  # noqa: E402
-                                             prune_fairgrape, prune_snip, target_shares)
+                                             joint_groups, prune_fairgrape, prune_snip, target_shares)
 from compress_gate.data import EvalData  # noqa: E402
 from compress_gate.errors import InputError  # noqa: E402
 
@@ -170,16 +170,31 @@ def _eval_data(groups: np.ndarray, names: tuple[str, ...]) -> EvalData:
                     inputs=np.arange(24, dtype=np.float32).reshape(6, 1, 2, 2))
 
 
-def test_group_training_loader_carries_train_rows_and_groups() -> None:
+def test_joint_groups_partition_the_rows() -> None:
+    # patterns (f, m): (1,0) -> 2, (0,0) -> 0, (1,0) -> 2, (1,1) -> 3; pattern 1 (f=0, m=1) does not occur.
+    onehot, names = joint_groups(np.array([[1, 0], [0, 0], [1, 0], [1, 1]], dtype=bool), ("f", "m"))
+    assert names == ("f=0,m=0", "f=1,m=0", "f=1,m=1")
+    assert onehot.tolist() == [[0, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    single, names = joint_groups(np.array([[1], [0], [0]], dtype=bool), ("marked",))
+    assert names == ("marked=0", "marked=1") and single.tolist() == [[0, 1], [1, 0], [1, 0]]
+    with pytest.raises(InputError, match="must be \\(n_samples, C\\) with C = 3"):
+        joint_groups(np.zeros((2, 2), dtype=bool), ("a", "b", "c"))
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_group_training_loader_carries_train_rows_and_groups(joint: bool) -> None:
     groups = np.array([[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]], dtype=bool)
-    loader = group_training_loader(_eval_data(groups, ("f", "m")), batch_size=3, seed=0)
+    loader = group_training_loader(_eval_data(groups, ("f", "m")), batch_size=3, seed=0, joint=joint)
     rows = [(x, y, g) for batch in loader for x, y, g in zip(*batch)]
     assert len(rows) == 4                                            # train rows only
     by_first_pixel = {int(x[0, 0, 0]): (y.tolist(), g.tolist()) for x, y, g in rows}
-    assert by_first_pixel == {0: ([1.0, 0.0], [1.0, 0.0]), 4: ([0.0, 1.0], [0.0, 1.0]),
-                              8: ([1.0, 0.0], [1.0, 1.0]), 12: ([0.0, 1.0], [0.0, 0.0])}
+    # joint: train patterns (1,0) -> 2, (0,1) -> 1, (1,1) -> 3, (0,0) -> 0, all four occur
+    stored = {0: [1.0, 0.0], 4: [0.0, 1.0], 8: [1.0, 1.0], 12: [0.0, 0.0]}
+    cells = {0: [0.0, 0.0, 1.0, 0.0], 4: [0.0, 1.0, 0.0, 0.0], 8: [0.0, 0.0, 0.0, 1.0], 12: [1.0, 0.0, 0.0, 0.0]}
+    labels = {0: [1.0, 0.0], 4: [0.0, 1.0], 8: [1.0, 0.0], 12: [0.0, 1.0]}
+    assert by_first_pixel == {k: (labels[k], (cells if joint else stored)[k]) for k in labels}
     again = [int(x[0, 0, 0]) for batch in group_training_loader(_eval_data(groups, ("f", "m")), batch_size=3,
-                                                                seed=0) for x in batch[0]]
+                                                                seed=0, joint=joint) for x in batch[0]]
     assert again == [int(x[0, 0, 0]) for x, _, _ in rows]              # same seed, same order
 
 

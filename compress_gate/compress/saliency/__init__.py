@@ -12,12 +12,12 @@ exactly ``round_half_up(sparsity · n)``. Importing this package imports no torc
 
 from compress_gate.compress.saliency.fairgrape import group_importance, greedy_keep, prune_fairgrape, target_shares
 from compress_gate.compress.saliency.grasp import grasp_scores, hessian_gradient_product, prune_grasp
-from compress_gate.compress.saliency.loader import group_training_loader
+from compress_gate.compress.saliency.loader import group_training_loader, joint_groups
 from compress_gate.compress.saliency.snip import prune_snip, snip_scores
 
 #: Method name -> pruning function (all share the signature above).
 PRUNERS = {"fairgrape": prune_fairgrape, "snip": prune_snip, "grasp": prune_grasp}
 
 __all__ = ["PRUNERS", "prune_fairgrape", "prune_snip", "prune_grasp", "group_training_loader",
-           "group_importance", "target_shares", "greedy_keep", "snip_scores", "grasp_scores",
+           "joint_groups", "group_importance", "target_shares", "greedy_keep", "snip_scores", "grasp_scores",
            "hessian_gradient_product"]
