@@ -161,3 +161,31 @@ def test_model_mode_and_requires_grad_are_restored() -> None:
         prune(model, _loader("multilabel"), sparsity=0.5, params=PARAMS, task="multilabel", seed=0)
         assert model.training and model.head.training
         assert not model.conv.weight.requires_grad and model.head.weight.requires_grad
+
+
+@pytest.mark.slow
+def test_demo_data_through_the_group_loader() -> None:
+    # The embedded demo (one identity category, `marked`: joint groups marked=0 and marked=1) and the
+    # demo recipe's parameter regex, on a narrow ResNet: each method reaches its exact count.
+    from compress_gate.compress.saliency import group_training_loader
+    from compress_gate.config.data import DemoDataConfig
+    from compress_gate.data import make_demo_data
+    from compress_gate.models import build_model
+
+    data = make_demo_data(DemoDataConfig(image_size=16))
+    loader = group_training_loader(data, batch_size=32, seed=0)
+    params = [r"re:^layer\d+\..*(conv\d+|downsample\.0)\.weight$"]
+    for method in sorted(PRUNERS):
+        torch.manual_seed(0)
+        model = build_model("resnet", num_outputs=data.n_attributes, in_channels=1, input_size=16, width=4, depth=1)
+        options = {"steps": 2} if method == "fairgrape" else {}
+        masks = PRUNERS[method](model, loader, sparsity=0.75, params=params, task=data.task, seed=0, batches=2,
+                                **options)
+        assert masks and all(name.startswith("layer") and name.endswith(".weight") for name in masks)
+        sizes = {name: mask.numel() for name, mask in masks.items()}
+        pruned = {name: int((mask == 0).sum()) for name, mask in masks.items()}
+        if method == "fairgrape":
+            assert pruned == {name: math.floor(0.75 * n + 0.5) for name, n in sizes.items()}
+        else:
+            assert sum(pruned.values()) == math.floor(0.75 * sum(sizes.values()) + 0.5)
+        assert torch.isfinite(model(torch.from_numpy(data.inputs[:4]))).all()
