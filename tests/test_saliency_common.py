@@ -189,3 +189,26 @@ def test_demo_data_through_the_group_loader() -> None:
         else:
             assert sum(pruned.values()) == math.floor(0.75 * sum(sizes.values()) + 0.5)
         assert torch.isfinite(model(torch.from_numpy(data.inputs[:4]))).all()
+
+
+def test_a_selected_weight_the_loss_does_not_use_scores_zero() -> None:
+    # `spare` is selected but never used in forward: its gradient, hence every score of it, is 0.
+    from compress_gate.compress.saliency import grasp_scores, group_importance, snip_scores
+
+    class WithSpare(TinyNet):
+        def __init__(self) -> None:
+            super().__init__()
+            self.spare = torch.nn.Linear(2, 1, bias=False)
+
+    torch.manual_seed(0)
+    model = WithSpare()
+    params = {"spare.weight": model.spare.weight, "head.weight": model.head.weight}
+    loader = _loader("multilabel")
+    for scores in (snip_scores(model, loader, params, task="multilabel", batches=2),
+                   grasp_scores(model, loader, params, task="multilabel", batches=2, temperature=1.0),
+                   group_importance(model, loader, params, task="multilabel")):
+        assert (scores["spare.weight"] == 0).all() and (scores["head.weight"] != 0).any()
+    # SNIP's scores are >= 0, and the used weights score > 0 here: the spare ones go first.
+    masks = prune_snip(model, loader, sparsity=0.01, params=["spare.weight", "head.weight"], task="multilabel",
+                       seed=0, batches=2)
+    assert masks["spare.weight"].tolist() == [[0.0, 0.0]]

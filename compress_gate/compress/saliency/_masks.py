@@ -140,6 +140,14 @@ def global_keep_masks(scores: dict[str, torch.Tensor], sparsity: float, seed: in
     return masks
 
 
+def gradients(loss: torch.Tensor, weights: list[torch.nn.Parameter], **options: Any) -> list[torch.Tensor]:
+    """``torch.autograd.grad(loss, weights, **options)``, with zeros for a weight the loss does not use."""
+    import torch
+
+    grads = torch.autograd.grad(loss, weights, allow_unused=True, **options)
+    return [torch.zeros_like(w) if grad is None else grad for w, grad in zip(weights, grads)]
+
+
 def apply_masks(params: dict[str, torch.nn.Parameter], masks: dict[str, torch.Tensor]) -> None:
     """Multiply every selected parameter by its mask, in place."""
     import torch

@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from compress_gate.compress.saliency._masks import (ScoringMode, Task, apply_masks, check_common, n_pruned,
-                                                    select_params, take, unpack)
+from compress_gate.compress.saliency._masks import (ScoringMode, Task, apply_masks, check_common, gradients,
+                                                    n_pruned, select_params, take, unpack)
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def group_importance(model: torch.nn.Module, loader: Iterable[Any], params: dict
                 if not rows.any():
                     continue
                 seen[g] += int(rows.sum())
-                grads = torch.autograd.grad(task_loss(logits[rows], targets[rows], task), weights, retain_graph=True)
+                grads = gradients(task_loss(logits[rows], targets[rows], task), weights, retain_graph=True)
                 for total, w, grad in zip(sums[g], weights, grads):
                     taylor = (w.detach() * grad).double()
                     total += taylor.square() if importance == "squared" else taylor.abs()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from compress_gate.compress.saliency._masks import (ScoringMode, Task, apply_masks, check_common,
-                                                    global_keep_masks, select_params, take, unpack)
+                                                    global_keep_masks, gradients, select_params, take, unpack)
 from compress_gate.errors import InputError
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ DEFAULT_TEMPERATURE = 200.0
 
 
 def hessian_gradient_product(model: torch.nn.Module, loader: Iterable[Any],
-                             params: dict[str, torch.nn.Parameter], *, task: Task, batches: int,
+                             params: dict[str, torch.nn.Parameter], *, task: Task, batches: int | None,
                              temperature: float = 1.0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     r"""The gradient :math:`g` and the Hessian-gradient product :math:`Hg` of the loss.
 
@@ -41,23 +41,20 @@ def hessian_gradient_product(model: torch.nn.Module, loader: Iterable[Any],
     with ScoringMode(model, params):
         grad = [torch.zeros_like(w) for w in weights]
         for inputs, targets in data:
-            for total, part in zip(grad, torch.autograd.grad(task_loss(model(inputs) / temperature, targets, task),
-                                                             weights)):
+            for total, part in zip(grad, gradients(task_loss(model(inputs) / temperature, targets, task), weights)):
                 total += part
         hg = [torch.zeros_like(w) for w in weights]
         for inputs, targets in data:
-            parts = torch.autograd.grad(task_loss(model(inputs) / temperature, targets, task), weights,
-                                        create_graph=True)
+            parts = gradients(task_loss(model(inputs) / temperature, targets, task), weights, create_graph=True)
             inner = sum((g.detach() * part).sum() for g, part in zip(grad, parts))
-            for total, part in zip(hg, torch.autograd.grad(inner, weights, allow_unused=True)):
-                if part is not None:     # a weight the gradient does not depend on: its Hg row is 0
-                    total += part
+            for total, part in zip(hg, gradients(inner, weights)):
+                total += part
     names = list(params)
     return dict(zip(names, grad)), dict(zip(names, hg))
 
 
 def grasp_scores(model: torch.nn.Module, loader: Iterable[Any], params: dict[str, torch.nn.Parameter], *,
-                 task: Task, batches: int, temperature: float) -> dict[str, torch.Tensor]:
+                 task: Task, batches: int | None, temperature: float) -> dict[str, torch.Tensor]:
     r"""GraSP's score :math:`S(-w) = -w \odot Hg` (Wang et al., eq. 8).
 
     A weight with a high score is one whose removal reduces gradient flow least (or
@@ -68,11 +65,11 @@ def grasp_scores(model: torch.nn.Module, loader: Iterable[Any], params: dict[str
 
 
 def prune_grasp(model: torch.nn.Module, loader: Iterable[Any], *, sparsity: float, params: Sequence[str],
-                task: Task, groups: Sequence[int] | None = None, seed: int, batches: int = 1,
+                task: Task, groups: Sequence[int] | None = None, seed: int, batches: int | None = 1,
                 temperature: float = DEFAULT_TEMPERATURE) -> dict[str, torch.Tensor]:
     """Prune ``model`` in place with GraSP and return the 0/1 masks (parameter name -> mask).
 
-    Scores are :func:`grasp_scores` on the first ``batches`` batches, logits divided by
+    Scores are :func:`grasp_scores` on the first ``batches`` batches (all when None), logits divided by
     ``temperature`` (200, the authors' code). GraSP's sign convention: the
     ``round_half_up(sparsity · N)`` *highest* scores :math:`-w \\odot Hg` are removed, over
     all selected weights together (``N`` of them); equivalently the lowest are kept. Ties

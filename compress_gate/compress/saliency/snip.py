@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from compress_gate.compress.saliency._masks import (ScoringMode, Task, apply_masks, check_common,
-                                                    global_keep_masks, select_params, take, unpack)
+                                                    global_keep_masks, gradients, select_params, take, unpack)
 
 if TYPE_CHECKING:
     import torch
@@ -15,15 +15,15 @@ __all__ = ["prune_snip", "snip_scores"]
 
 
 def snip_scores(model: torch.nn.Module, loader: Iterable[Any], params: dict[str, torch.nn.Parameter], *,
-                task: Task, batches: int) -> dict[str, torch.Tensor]:
+                task: Task, batches: int | None) -> dict[str, torch.Tensor]:
     r"""Connection sensitivity of every selected weight.
 
     .. math:: S_j = \bigl| w_j \cdot \bar g_j \bigr|, \qquad
               \bar g = \frac{1}{B} \sum_{b=1}^{B} \nabla_w L_b
 
     where :math:`L_b` is the mean task loss of batch ``b`` (BCE with logits, or
-    cross-entropy) and ``B = batches`` (the first ``batches`` of ``loader``). This is
-    SNIP's :math:`|\partial L / \partial c_j|` at mask :math:`c = 1`. The model runs in
+    cross-entropy) and ``B`` the number of batches used (the first ``batches`` of
+    ``loader``, all when None). This is SNIP's :math:`|\partial L / \partial c_j|` at mask :math:`c = 1`. The model runs in
     eval mode, so BatchNorm statistics are not changed. A third batch item (groups) is ignored.
     """
     import torch
@@ -35,7 +35,7 @@ def snip_scores(model: torch.nn.Module, loader: Iterable[Any], params: dict[str,
     with ScoringMode(model, params):
         for batch in take(loader, batches):
             inputs, targets, _ = unpack(batch, with_groups=False)
-            grads = torch.autograd.grad(task_loss(model(inputs), targets, task), list(params.values()))
+            grads = gradients(task_loss(model(inputs), targets, task), list(params.values()))
             for name, grad in zip(params, grads):
                 sums[name] += grad
             count += 1
@@ -43,7 +43,7 @@ def snip_scores(model: torch.nn.Module, loader: Iterable[Any], params: dict[str,
 
 
 def prune_snip(model: torch.nn.Module, loader: Iterable[Any], *, sparsity: float, params: Sequence[str],
-               task: Task, groups: Sequence[int] | None = None, seed: int, batches: int = 1
+               task: Task, groups: Sequence[int] | None = None, seed: int, batches: int | None = 1
                ) -> dict[str, torch.Tensor]:
     """Prune ``model`` in place with SNIP and return the 0/1 masks (parameter name -> mask).
 
