@@ -1,0 +1,179 @@
+r"""Poisson bootstrap with counter-based weights: the resamples do not depend on how the data is split.
+
+Why the switch from the multinomial bootstrap
+---------------------------------------------
+Today's bootstrap (:func:`compress_gate.metrics.bootstrap_weights`, used by the gate)
+draws resample r as n indices with replacement from one generator: row r of the (B, n)
+weight matrix is a multinomial(n, 1/n) count vector. Every count depends on the whole
+data set at once (the n counts of a row sum to n, and are drawn in row order from one
+stream), so the resamples change when the rows are reordered, split into shards, or
+spread over workers: a gate that reads 37 shards cannot reproduce the one-file result.
+
+The Poisson bootstrap (Hanley & MacGibbon 2006; Chamandy et al. 2012, "Estimating
+uncertainty for massive data streams") gives each sample an independent
+Poisson(1) count per resample instead. For large n, multinomial(n, 1/n) counts are
+almost independent Poisson(1) variables, and the percentile intervals agree to within
+the bootstrap's own noise (see ``tests/test_metrics_poisson_bootstrap.py`` for the
+coverage check). Its resample sizes vary, :math:`\sum_i w_{ri} \sim
+\mathrm{Poisson}(n)`, which the count-based metrics handle as they handle any weights
+(they divide by weighted totals).
+
+Counter-based weights
+---------------------
+The weight of (sample, resample) is a pure function of three keys, computed with the
+SplitMix64 finaliser :math:`\mathrm{mix}` (a bijection of 64-bit integers, Steele et
+al. 2014) in wrapping uint64 arithmetic:
+
+- :math:`h_i` = :func:`hash_ids` of the sample id string: starting from a constant,
+  :math:`h \leftarrow \mathrm{mix}(h \oplus c_j)` over the id's Unicode code points
+  :math:`c_j`, then :math:`h \leftarrow \mathrm{mix}(h \oplus \mathrm{len})`;
+- :math:`k_r = \mathrm{mix}(\mathrm{mix}(s) + (r + 1)\,\gamma)` for seed s (taken mod
+  :math:`2^{64}`) and resample r, :math:`\gamma` = 0x9E3779B97F4A7C15 (SplitMix64's
+  increment);
+- :math:`x_{ri} = \mathrm{mix}(\mathrm{mix}(h_i \oplus k_r) + \gamma)`,
+  :math:`u_{ri} = \lfloor x_{ri} / 2^{11} \rfloor \cdot 2^{-53} \in [0, 1)`, and
+  :math:`w_{ri} = F^{-1}(u_{ri}) = \#\{k : F(k) \le u_{ri}\}` with F the Poisson(1) CDF
+  (the inverse-CDF draw: :math:`P(w = k) = e^{-1}/k!`).
+
+So a shard computes the weights of its own rows and nothing else, and the weights of an
+id are bit-identical in 1 shard or 37, in any order, on any worker. Teacher and student
+rows of one sample share its id, hence its weights in every resample (a paired
+bootstrap, as before). Two ids share all weights only if their 64-bit hashes collide
+(probability about :math:`n^2 / 2^{65}`: 3e-6 for :math:`n = 10^7`).
+
+Edge cases: an empty id array gives a (B, 0) matrix; ids are compared as the strings
+they are (``"7"`` and ``7`` are the same id, as the data loaders read them); an empty
+id string is refused, as the loaders refuse it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from math import exp, factorial
+
+import numpy as np
+
+from compress_gate.errors import InputError
+
+__all__ = ["hash_ids", "poisson_weights", "poisson_weight_chunks"]
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_H0 = np.uint64(0x6A09E667F3BCC908)            # the hash's starting state (SHA-512's first IV word)
+_MASK64 = (1 << 64) - 1
+_BLOCK_ELEMENTS = 1 << 22                      # uint64 intermediates per block (32 MiB)
+_CHUNK_BYTES = 512 * 2**20                     # float32 weights per chunk, as metrics.bootstrap
+# Poisson(1) CDF F(0), F(1), ... until it rounds to 1 in float64; u < 1 so the draw stops there.
+_CDF = np.cumsum([exp(-1.0) / factorial(k) for k in range(20)])
+_CDF = _CDF[: int(np.searchsorted(_CDF, 1.0)) + 1]
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 values (wrapping arithmetic; a bijection)."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def hash_ids(ids: np.ndarray) -> np.ndarray:
+    r"""64-bit hash of each sample id string, vectorised over samples (formula in the module docstring).
+
+    The hash depends on the id's code points only, not on the array's string width,
+    so ``"ab"`` hashes the same in a ``<U2`` and a ``<U40`` array.
+
+    Parameters
+    ----------
+    ids : array-like of shape (n_samples,), str (integers and bytes are read as their text)
+
+    Returns
+    -------
+    ndarray of shape (n_samples,), uint64
+
+    Raises
+    ------
+    InputError
+        ``ids`` is not 1-D, or holds an empty string.
+    """
+    values = np.asarray(ids)
+    if values.dtype.kind == "S":
+        values = np.char.decode(values, "utf-8")
+    values = values.astype(str)
+    if values.ndim != 1:
+        raise InputError(f"sample ids must be 1-D (n_samples,); got shape {values.shape}. Flatten them.")
+    lengths = np.char.str_len(values).astype(np.uint64) if values.size else np.zeros(0, np.uint64)
+    if (lengths == 0).any():
+        raise InputError(f"sample ids hold an empty string at row {int(np.argmax(lengths == 0))}; every "
+                         "sample needs a non-empty, stable id.")
+    width = values.dtype.itemsize // 4
+    codes = values.view(np.uint32).reshape(values.size, width).astype(np.uint64)
+    state = np.full(values.size, _H0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(width):                 # a loop over character positions, not samples
+            state = np.where(np.uint64(j) < lengths, _mix(state ^ codes[:, j]), state)
+        return _mix(state ^ lengths)
+
+
+def _resample_keys(seed: int, start: int, count: int) -> np.ndarray:
+    seed_key = _mix(np.array([int(seed) & _MASK64], dtype=np.uint64))
+    counters = np.arange(start + 1, start + count + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return _mix(seed_key + counters * _GAMMA)
+
+
+def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: int = 0) -> np.ndarray:
+    r"""Poisson(1) bootstrap counts of resamples ``start .. start + n_resamples - 1`` for hashed ids.
+
+    :math:`w_{ri} = F^{-1}(u(\text{seed}, h_i, r))` as in the module docstring: each
+    entry depends only on (seed, ``id_hash[i]``, r), never on the other rows, so the
+    weights of a shard are the columns of the whole data set's weights for its ids.
+
+    Parameters
+    ----------
+    id_hash : ndarray of shape (n_samples,), uint64, from :func:`hash_ids`
+    seed : int (any Python int; taken mod 2**64)
+    n_resamples : int, >= 0
+    start : int, >= 0, index of the first resample
+
+    Returns
+    -------
+    ndarray of shape (n_resamples, n_samples), float32
+        Non-negative integer counts (exact in float32); mean and variance 1 per entry.
+
+    Examples
+    --------
+    >>> w = poisson_weights(hash_ids(np.array(["a", "b"])), seed=0, n_resamples=3)
+    >>> w.shape, w.dtype.name
+    ((3, 2), 'float32')
+    """
+    hashes = np.asarray(id_hash)
+    if hashes.dtype != np.uint64 or hashes.ndim != 1:
+        raise InputError(f"id_hash must be a 1-D uint64 array from hash_ids(ids); got dtype {hashes.dtype}, "
+                         f"shape {hashes.shape}.")
+    if int(n_resamples) < 0 or int(start) < 0:
+        raise InputError(f"n_resamples = {n_resamples} and start = {start} must be >= 0.")
+    keys = _resample_keys(seed, int(start), int(n_resamples))
+    out = np.empty((keys.size, hashes.size), dtype=np.float32)
+    rows = max(1, _BLOCK_ELEMENTS // max(hashes.size, 1))
+    with np.errstate(over="ignore"):
+        for r0 in range(0, keys.size, rows):   # blocks of resamples bound the uint64 intermediates
+            x = _mix(_mix(hashes[None, :] ^ keys[r0:r0 + rows, None]) + _GAMMA)
+            u = (x >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+            out[r0:r0 + rows] = np.searchsorted(_CDF, u, side="right")
+    return out
+
+
+def poisson_weight_chunks(id_hash: np.ndarray, *, seed: int, n_resamples: int,
+                          chunk_size: int | None = None) -> Iterator[np.ndarray]:
+    """:func:`poisson_weights` of resamples 0 .. ``n_resamples`` - 1, ``chunk_size`` rows at a time.
+
+    The chunks concatenate to ``poisson_weights(id_hash, seed=seed, n_resamples=n_resamples)``
+    whatever ``chunk_size`` is; None keeps one float32 chunk under 512 MiB.
+    """
+    total = int(n_resamples)
+    if total < 1:
+        raise InputError(f"n_resamples = {n_resamples}; the bootstrap needs at least 1 resample.")
+    n = max(int(np.asarray(id_hash).size), 1)
+    chunk = max(1, min(total, int(chunk_size) if chunk_size is not None else _CHUNK_BYTES // (4 * n)))
+    for start in range(0, total, chunk):
+        yield poisson_weights(id_hash, seed=seed, n_resamples=min(chunk, total - start), start=start)
