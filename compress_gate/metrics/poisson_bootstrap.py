@@ -53,65 +53,18 @@ from math import exp, factorial
 
 import numpy as np
 
+from compress_gate._id_hash import GAMMA as _GAMMA
+from compress_gate._id_hash import hash_ids, mix as _mix
 from compress_gate.errors import InputError
 
 __all__ = ["hash_ids", "poisson_weights", "poisson_weight_chunks"]
 
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_H0 = np.uint64(0x6A09E667F3BCC908)            # the hash's starting state (SHA-512's first IV word)
 _MASK64 = (1 << 64) - 1
 _BLOCK_ELEMENTS = 1 << 22                      # uint64 intermediates per block (32 MiB)
 _CHUNK_BYTES = 512 * 2**20                     # float32 weights per chunk, as metrics.bootstrap
 # Poisson(1) CDF F(0), F(1), ... until it rounds to 1 in float64; u < 1 so the draw stops there.
 _CDF = np.cumsum([exp(-1.0) / factorial(k) for k in range(20)])
 _CDF = _CDF[: int(np.searchsorted(_CDF, 1.0)) + 1]
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64's finaliser on uint64 values (wrapping arithmetic; a bijection)."""
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-def hash_ids(ids: np.ndarray) -> np.ndarray:
-    r"""64-bit hash of each sample id string, vectorised over samples (formula in the module docstring).
-
-    The hash depends on the id's code points only, not on the array's string width,
-    so ``"ab"`` hashes the same in a ``<U2`` and a ``<U40`` array.
-
-    Parameters
-    ----------
-    ids : array-like of shape (n_samples,), str (integers and bytes are read as their text)
-
-    Returns
-    -------
-    ndarray of shape (n_samples,), uint64
-
-    Raises
-    ------
-    InputError
-        ``ids`` is not 1-D, or holds an empty string.
-    """
-    values = np.asarray(ids)
-    if values.dtype.kind == "S":
-        values = np.char.decode(values, "utf-8")
-    values = values.astype(str)
-    if values.ndim != 1:
-        raise InputError(f"sample ids must be 1-D (n_samples,); got shape {values.shape}. Flatten them.")
-    lengths = np.char.str_len(values).astype(np.uint64) if values.size else np.zeros(0, np.uint64)
-    if (lengths == 0).any():
-        raise InputError(f"sample ids hold an empty string at row {int(np.argmax(lengths == 0))}; every "
-                         "sample needs a non-empty, stable id.")
-    width = values.dtype.itemsize // 4
-    codes = values.view(np.uint32).reshape(values.size, width).astype(np.uint64)
-    state = np.full(values.size, _H0, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(width):                 # a loop over character positions, not samples
-            state = np.where(np.uint64(j) < lengths, _mix(state ^ codes[:, j]), state)
-        return _mix(state ^ lengths)
 
 
 def _resample_keys(seed: int, start: int, count: int) -> np.ndarray:
