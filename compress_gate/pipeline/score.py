@@ -163,8 +163,7 @@ class OrtScorer:
         return {"index": np.array([p.index for p in parts]), "rows": np.array(rows)}
 
 
-def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str | None, workers: int,
-                  scorer: type = OrtScorer) -> list[int]:
+def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str | None, workers: int) -> list[int]:
     """Ray Data ``map_batches`` of the parts over a pool of ``workers`` scorer actors; rows per part."""
     try:
         import ray
@@ -180,9 +179,9 @@ def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str |
                              "with `ray start --head`, or drop --address to start a local one.") from err
     try:
         dataset = ray.data.from_items([asdict(p) for p in parts])
-        done = dataset.map_batches(scorer, fn_constructor_kwargs=settings, batch_size=1, batch_format="numpy",
+        done = dataset.map_batches(OrtScorer, fn_constructor_kwargs=settings, batch_size=1, batch_format="numpy",
                                    concurrency=min(workers, len(parts)), num_cpus=1,
-                                   max_restarts=RAY_RETRIES, max_task_retries=RAY_RETRIES).take_all()
+                                   ray_remote_args_fn=_retry_args).take_all()
     except Exception as err:  # Ray wraps what its workers raise; give back ours, else a runtime failure
         raise _unwrap(err) from err
     finally:
@@ -190,6 +189,11 @@ def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str |
             ray.shutdown()
     rows = {int(r["index"]): int(r["rows"]) for r in done}
     return [rows[p.index] for p in parts]
+
+
+def _retry_args() -> dict[str, int]:
+    """Actor options: a dead scoring actor is restarted, and its part retried, at most RAY_RETRIES times."""
+    return {"max_restarts": RAY_RETRIES, "max_task_retries": RAY_RETRIES}
 
 
 def _unwrap(err: BaseException) -> CompressGateError:
