@@ -27,7 +27,9 @@ def mix(x: np.ndarray) -> np.ndarray:
 
 
 def hash_ids(ids: np.ndarray) -> np.ndarray:
-    r"""64-bit hash of each sample id string, vectorised over samples (formula: :mod:`compress_gate.metrics.poisson_bootstrap`).
+    r"""64-bit hash of each sample id string, vectorised over samples.
+
+    Formula: the docstring of :mod:`compress_gate.metrics.poisson_bootstrap`.
 
     The hash depends on the id's code points only, not on the array's string width,
     so ``"ab"`` hashes the same in a ``<U2`` and a ``<U40`` array.

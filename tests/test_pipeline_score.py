@@ -52,7 +52,8 @@ def test_score_local_matches_the_reference_and_joins(tmp_path):
     model = write_tiny_onnx(tmp_path / "m.onnx")
     write_data_shards(tmp_path / "data", data, 3)
     written = score_to_shards(model, tmp_path / "data", tmp_path / "preds", rows_per_shard=4, batch_size=3)
-    assert written.n_rows == 20 and written.n_shards == 6          # calib/test rows per shard 6, 7, 7: parts of 4 -> 2 each
+    # calib/test rows per shard: 6, 7, 7; parts of at most 4 rows: 2 per shard
+    assert written.n_rows == 20 and written.n_shards == 6
     assert not (tmp_path / "preds" / INCOMPLETE_NAME).exists()
     scored = data.split != "train"
     got = read_all(tmp_path / "preds")
