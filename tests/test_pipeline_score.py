@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -121,3 +122,13 @@ def test_bad_arguments(tmp_path):
     save_eval_data(EvalData(**{**nope.__dict__, "inputs": None}), tmp_path / "noinputs.npz")
     with pytest.raises(InputError, match="no `inputs` column"):
         score_to_shards(model, tmp_path / "noinputs.npz", tmp_path / "p")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="Ray is installed here")
+def test_backend_ray_without_ray_is_exit_2(tmp_path):
+    save_eval_data(make_scoring_data(12), tmp_path / "data.npz")
+    model = write_tiny_onnx(tmp_path / "m.onnx")
+    result = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "data.npz"), "--out", str(tmp_path / "p"),
+                                      "--backend", "ray"])
+    assert result.exit_code == 2 and "needs Ray, which is not installed" in result.output
+    assert not (tmp_path / "p").exists()                       # refused before anything is written

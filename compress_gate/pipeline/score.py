@@ -29,17 +29,17 @@ from typing import Any
 import numpy as np
 
 from compress_gate._atomic import write_json
+from compress_gate._ray import RAY_RETRIES, ray_session, require_ray
 from compress_gate.data._contract_checks import check_prediction_columns
 from compress_gate.data._shard_files import INCOMPLETE_NAME, MANIFEST_NAME, list_shards, write_shard
 from compress_gate.data.contract import load_eval_data
 from compress_gate.data._records import EvalData
 from compress_gate.data.shards import read_data_shard
-from compress_gate.errors import CompressGateError, InputError, RuntimeFailure
+from compress_gate.errors import InputError
 
-__all__ = ["BACKENDS", "RAY_RETRIES", "ScoredShards", "score_to_shards"]
+__all__ = ["BACKENDS", "ScoredShards", "score_to_shards"]
 
 BACKENDS = ("local", "ray")
-RAY_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,8 @@ def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, eng
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: already exists and is not an empty directory. Choose a new --out, or "
                          "remove the old one.")
+    if backend == "ray":
+        require_ray("scoring")                     # before anything is written
     parts = plan_parts(data, rows_per_shard=rows_per_shard)
     from compress_gate.engines import read_model_info
     read_model_info(model)                         # a missing or corrupt model fails before any work
@@ -165,28 +167,11 @@ class OrtScorer:
 
 def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str | None, workers: int) -> list[int]:
     """Ray Data ``map_batches`` of the parts over a pool of ``workers`` scorer actors; rows per part."""
-    try:
-        import ray
-    except ImportError as err:
-        raise InputError("--backend ray needs Ray, which is not installed. Install the extra: pip install "
-                         "'compress-gate[ray]' (or drop --backend ray to score in this process).") from err
-    started = not ray.is_initialized()
-    if started:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise InputError(f"--address {address!r}: cannot reach a Ray cluster there ({err}). Start one "
-                             "with `ray start --head`, or drop --address to start a local one.") from err
-    try:
+    with ray_session(address, what="scoring (finished shards stay in --out, marked incomplete)") as ray:
         dataset = ray.data.from_items([asdict(p) for p in parts])
         done = dataset.map_batches(OrtScorer, fn_constructor_kwargs=settings, batch_size=1, batch_format="numpy",
                                    concurrency=min(workers, len(parts)), num_cpus=1,
                                    ray_remote_args_fn=_retry_args).take_all()
-    except Exception as err:  # Ray wraps what its workers raise; give back ours, else a runtime failure
-        raise _unwrap(err) from err
-    finally:
-        if started:
-            ray.shutdown()
     rows = {int(r["index"]): int(r["rows"]) for r in done}
     return [rows[p.index] for p in parts]
 
@@ -194,14 +179,3 @@ def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str |
 def _retry_args() -> dict[str, int]:
     """Actor options: a dead scoring actor is restarted, and its part retried, at most RAY_RETRIES times."""
     return {"max_restarts": RAY_RETRIES, "max_task_retries": RAY_RETRIES}
-
-
-def _unwrap(err: BaseException) -> CompressGateError:
-    seen: BaseException | None = err
-    while seen is not None:
-        if isinstance(seen, CompressGateError):
-            return type(seen)(str(seen))
-        seen = getattr(seen, "cause", None) or seen.__cause__
-    return RuntimeFailure(f"the Ray scoring job failed after {RAY_RETRIES} retries per part ({err}). The "
-                          "shards it finished are kept in --out, which is marked incomplete; rerun into a new "
-                          "--out.")
