@@ -1,9 +1,13 @@
-"""A scoring actor that kills its own worker once: imported by Ray workers by name, so it lives here."""
+"""Ray test helpers: a local cluster whose workers import this checkout, and a scoring actor that
+kills its own worker once (Ray workers import it by name, so it lives in this module)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+from collections.abc import Iterator
+from pathlib import Path
 
 from compress_gate.pipeline.score import OrtScorer
 
@@ -18,3 +22,22 @@ class KillOnce(OrtScorer):
             flag.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         return super().__call__(batch)
+
+
+@contextlib.contextmanager
+def local_cluster(num_cpus: int = 2) -> Iterator[None]:
+    """``ray.init(num_cpus=...)`` with this checkout first on the workers' PYTHONPATH; shut down after."""
+    import ray
+
+    root = str(Path(__file__).resolve().parents[1])
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([saved] if saved else []))
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved

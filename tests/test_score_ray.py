@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
@@ -20,22 +19,14 @@ import compress_gate.pipeline.score as score_module  # noqa: E402
 from compress_gate.data.shards import read_prediction_shard  # noqa: E402
 from compress_gate.pipeline.score import score_to_shards  # noqa: E402
 from tests._engine_fixtures import write_tiny_onnx  # noqa: E402
-from tests._ray_fixtures import KillOnce  # noqa: E402
+from tests._ray_fixtures import KillOnce, local_cluster  # noqa: E402
 from tests.test_pipeline_score import make_scoring_data, write_data_shards  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    root = str(Path(__file__).resolve().parents[1])       # workers import tests._ray_fixtures by name
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([saved] if saved else []))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-    if saved is None:
-        del os.environ["PYTHONPATH"]
-    else:
-        os.environ["PYTHONPATH"] = saved
+    with local_cluster(num_cpus=2):
+        yield
 
 
 def _shards(out) -> dict[str, tuple[list, bytes]]:
