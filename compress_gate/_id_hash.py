@@ -11,18 +11,18 @@ import numpy as np
 
 from compress_gate.errors import InputError
 
-__all__ = ["GAMMA", "mix", "hash_ids"]
+__all__ = ["GAMMA", "M1", "M2", "mix", "hash_ids"]
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)          # SplitMix64's increment
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
 _H0 = np.uint64(0x6A09E667F3BCC908)            # the hash's starting state (SHA-512's first IV word)
 
 
 def mix(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser on uint64 values (wrapping arithmetic; a bijection)."""
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
+    x = (x ^ (x >> np.uint64(30))) * M1
+    x = (x ^ (x >> np.uint64(27))) * M2
     return x ^ (x >> np.uint64(31))
 
 

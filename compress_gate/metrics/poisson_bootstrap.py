@@ -54,17 +54,29 @@ from math import exp, factorial
 import numpy as np
 
 from compress_gate._id_hash import GAMMA as _GAMMA
+from compress_gate._id_hash import M1 as _M1
+from compress_gate._id_hash import M2 as _M2
 from compress_gate._id_hash import hash_ids, mix as _mix
 from compress_gate.errors import InputError
 
 __all__ = ["hash_ids", "poisson_weights", "poisson_weight_chunks"]
 
 _MASK64 = (1 << 64) - 1
-_BLOCK_ELEMENTS = 1 << 22                      # uint64 intermediates per block (32 MiB)
+_BLOCK = 1 << 15                               # samples per block: the uint64 work arrays stay in cache
 _CHUNK_BYTES = 512 * 2**20                     # float32 weights per chunk, as metrics.bootstrap
-# Poisson(1) CDF F(0), F(1), ... until it rounds to 1 in float64; u < 1 so the draw stops there.
-_CDF = np.cumsum([exp(-1.0) / factorial(k) for k in range(20)])
-_CDF = _CDF[: int(np.searchsorted(_CDF, 1.0)) + 1]
+# Poisson(1) CDF F(0), F(1), ... while below 1 in float64, as integer thresholds on the 53-bit
+# uniform v = x >> 11: u = v 2^-53 >= F(k)  <=>  v >= ceil(F(k) 2^53) (F(k) 2^53 is exact in float64).
+_CDF = np.cumsum([exp(-1.0) / factorial(k) for k in range(30)])
+_THRESHOLDS = np.ceil(_CDF[_CDF < 1.0] * 2.0 ** 53).astype(np.uint64)
+
+
+def _mix_inplace(x: np.ndarray, tmp: np.ndarray) -> None:
+    """:func:`compress_gate._id_hash.mix` of ``x`` in place (``tmp``: scratch of the same shape)."""
+    for shift, multiplier in ((30, _M1), (27, _M2), (31, None)):
+        np.right_shift(x, np.uint64(shift), out=tmp)
+        np.bitwise_xor(x, tmp, out=x)
+        if multiplier is not None:
+            np.multiply(x, multiplier, out=x)
 
 
 def _resample_keys(seed: int, start: int, count: int) -> np.ndarray:
@@ -107,12 +119,17 @@ def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: 
         raise InputError(f"n_resamples = {n_resamples} and start = {start} must be >= 0.")
     keys = _resample_keys(seed, int(start), int(n_resamples))
     out = np.empty((keys.size, hashes.size), dtype=np.float32)
-    rows = max(1, _BLOCK_ELEMENTS // max(hashes.size, 1))
-    with np.errstate(over="ignore"):
-        for r0 in range(0, keys.size, rows):   # blocks of resamples bound the uint64 intermediates
-            x = _mix(_mix(hashes[None, :] ^ keys[r0:r0 + rows, None]) + _GAMMA)
-            u = (x >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-            out[r0:r0 + rows] = np.searchsorted(_CDF, u, side="right")
+    x, tmp = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64)
+    for c0 in range(0, hashes.size, _BLOCK):   # loops over blocks and resamples, never over samples
+        block = hashes[c0:c0 + _BLOCK]
+        xv, tv = x[:block.size], tmp[:block.size]
+        for r, key in enumerate(keys):
+            np.bitwise_xor(block, key, out=xv)
+            _mix_inplace(xv, tv)
+            np.add(xv, _GAMMA, out=xv)
+            _mix_inplace(xv, tv)
+            np.right_shift(xv, np.uint64(11), out=xv)
+            out[r, c0:c0 + block.size] = np.searchsorted(_THRESHOLDS, xv, side="right")
     return out
 
 
