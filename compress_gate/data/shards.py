@@ -28,7 +28,7 @@ hashes collide (probability about n^2 / 2^65) are still joined exactly, by strin
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +100,7 @@ class _Index:
         spans = [self.shard_of[a:b] for a, b in zip(lo[hi > lo], hi[hi > lo])]
         return sorted(set(np.concatenate(spans).tolist()))
 
-    def check_unique(self, read_ids, what: str) -> None:
+    def check_unique(self, read_ids: Callable[[Path], np.ndarray], what: str) -> None:
         """Raise for an id in two shards; equal hashes of different ids are collisions, not errors."""
         same = np.flatnonzero(self.hashes[1:] == self.hashes[:-1])
         pairs = sorted({(int(self.shard_of[k]), int(self.shard_of[k + 1])) for k in same})
