@@ -217,6 +217,30 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
         out_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+# --- score -------------------------------------------------------------------------
+@app.command()
+def score(
+    model: Path = typer.Argument(..., help="The ONNX model to score."),
+    data: Path = typer.Argument(..., help="data.npz, or a directory of eval-data shards, with `inputs`."),
+    out: Path = typer.Option(..., "--out", help="New directory for the prediction shards and manifest.json."),
+    engine: str = typer.Option("onnxruntime", "--engine", help="Engine kind that runs the model."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Rows per engine batch."),
+    rows_per_shard: int = typer.Option(100_000, "--rows-per-shard", help="Most rows in one output shard."),
+    backend: str = typer.Option("local", "--backend", help="local (this process) or ray (an actor pool)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
+    workers: int = typer.Option(2, "--workers", help="Scoring actors (backend ray)."),
+) -> None:
+    """Score the calib and test rows of DATA with MODEL into sharded predictions in --out."""
+    from compress_gate.pipeline.score import score_to_shards
+
+    with exit_codes():
+        written = score_to_shards(model, data, out, engine=engine, batch_size=batch_size,
+                                  rows_per_shard=rows_per_shard, backend=backend, address=address,
+                                  workers=workers)
+    out_console.print(f"{written.n_rows} rows in {written.n_shards} shard(s) -> {written.out} "
+                      f"({written.manifest.name})", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point; SIGTERM is handled like SIGINT (exit 143, outputs cleaned up)."""
     from compress_gate._signals import terminate_as_interrupt
