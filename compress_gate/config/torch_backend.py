@@ -4,7 +4,8 @@ Same vocabulary as SparseML's ``GMPruningModifier`` where it means the same thin
 
     compression:
       backend: torch
-      epochs: 6                      # fine-tuning length (the schedule runs inside it)
+      epochs: 6                      # fine-tuning length (the schedule runs inside it); none
+                                     # without pruning, structured or distillation
       lr: 0.01
       optimizer: sgd
       batch_size: 64
@@ -121,7 +122,7 @@ class TorchCompressionConfig(BaseModel):
 
     model_config = _Frozen
     backend: Literal["torch"]
-    epochs: float = Field(gt=0, le=1000)
+    epochs: float | None = Field(None, gt=0, le=1000)
     lr: float = Field(0.01, gt=0, le=10)
     optimizer: Literal["sgd", "adam"] = "sgd"
     batch_size: int = Field(64, ge=1, le=65536)
@@ -136,7 +137,14 @@ class TorchCompressionConfig(BaseModel):
                 and self.distillation is None):
             raise ValueError("the torch backend has nothing to do: add `pruning`, `structured`, "
                              "`quantization: static|dynamic` or `distillation`")
-        if self.pruning is not None and self.pruning.end_epoch >= self.epochs:
+        trains = self.pruning is not None or self.structured is not None or self.distillation is not None
+        if trains and self.epochs is None:
+            raise ValueError("`epochs` is required: pruning, structured pruning and distillation fine-tune the "
+                             "student (e.g. `epochs: 10`)")
+        if not trains and self.epochs is not None:
+            raise ValueError("`epochs` is set but nothing is trained (post-training quantization only); "
+                             "delete `epochs`, or add `pruning`, `structured` or `distillation`")
+        if self.pruning is not None and self.epochs is not None and self.pruning.end_epoch >= self.epochs:
             raise ValueError(f"pruning.end_epoch ({self.pruning.end_epoch}) must be before the end of training "
                              f"(epochs = {self.epochs}): the schedule is stepped before each optimizer step, so "
                              "an end at the last epoch is never reached. Raise `epochs` or lower "

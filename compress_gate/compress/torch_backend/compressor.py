@@ -112,7 +112,7 @@ class TorchCompressor:
             schedule = GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
                                    start_epoch=gmp.start_epoch, end_epoch=gmp.end_epoch,
                                    update_frequency=gmp.update_frequency, inter_func=gmp.inter_func)
-        if cfg.pruning is not None or cfg.structured is not None or cfg.distillation is not None:
+        if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
                       progress=progress)
@@ -128,7 +128,7 @@ class TorchCompressor:
             sparsity={name: zeros / size for name, (zeros, size) in counts.items()},
             overall_sparsity=sum(z for z, _ in counts.values()) / total if total else math.nan,
             target_sparsity=cfg.pruning.final_sparsity if cfg.pruning is not None else math.nan,
-            quantized=False, distilled=cfg.distillation is not None, epochs=float(cfg.epochs),
+            quantized=False, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
             recipe=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
     def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: Task,
