@@ -108,7 +108,7 @@ def _print(report: dict[str, Any]) -> None:
     print(f"\nResNet-18 224x224, ONNX Runtime CPU, batch {report['settings']['batch_sizes'][0]} "
           f"({report['machine']['cpu_model']}, load {report['machine']['load_average_1m']} at the start; "
           "a shared machine: expect noise)")
-    print(f"{'variant':<24}{'MACs':>8}{'params':>9}{'items/s':>10}{'speedup (paired median)':>26}")
+    print(f"{'variant':<24}{'MACs':>8}{'params':>9}{'items/s':>10}{'speedup (paired median [IQR])':>30}")
     for name, variant in report["variants"].items():
         row = rows.get(name, {})
         speed = speedups.get(name)
