@@ -126,3 +126,20 @@ def test_schedule_that_never_ends_is_refused(teacher, loader):
         "params": PARAMS, "final_sparsity": 0.6, "end_epoch": 2.9, "update_frequency": 0.5}})
     with pytest.raises(InputError, match="did not reach end_epoch = 2.9"):
         TorchCompressor(config).compress(teacher, loader[:1], task="multiclass", seed=0)
+
+
+def test_multilabel_student_distilled_and_pruned(teacher, loader, tmp_path):
+    generator = torch.Generator().manual_seed(1)
+    multilabel = [(x, torch.randint(0, 2, (len(x), 3), generator=generator).float()) for x, _ in loader]
+    config = TorchCompressionConfig.model_validate({"backend": "torch", "epochs": 3, "pruning": {
+        "params": PARAMS, "final_sparsity": 0.6, "end_epoch": 2.0, "update_frequency": 0.5},
+        "distillation": {"hardness": 0.5, "temperature": 2.0}})
+    compressor = TorchCompressor(config)
+    result = compressor.compress(teacher, multilabel, task="multilabel", seed=0)
+    inputs = torch.cat([x for x, _ in loader]).numpy()
+    artefacts = compressor.export(result, tmp_path, sample=inputs, task="multilabel", calib=None)
+    scores = run_onnx_cpu(artefacts["onnxruntime"], inputs)
+    with torch.no_grad():
+        expected = torch.sigmoid(result.model(torch.from_numpy(inputs))).numpy()  # sigmoid scores, not softmax
+    assert np.abs(scores - expected).max() <= 1e-4
+    assert result.distilled and result.overall_sparsity == pytest.approx(0.6, abs=0.01)

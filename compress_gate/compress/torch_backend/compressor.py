@@ -91,7 +91,7 @@ class TorchCompressor:
         from compress_gate.compress.torch_backend.structured import prune_channels
         from compress_gate.config.torch_backend import parse_nm
 
-        cfg = self.config
+        cfg, gmp = self.config, self.config.pruning
         torch.manual_seed(seed)
         student = copy.deepcopy(teacher).eval()
         frozen_teacher = None
@@ -106,8 +106,7 @@ class TorchCompressor:
                                                   importance=cfg.structured.importance,
                                                   round_to=cfg.structured.round_to)
         schedule = masks = None
-        if cfg.pruning is not None:
-            gmp = cfg.pruning
+        if gmp is not None:
             masks = MaskSet(match_params(student, gmp.params), parse_nm(gmp.mask))
             schedule = GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
                                    start_epoch=gmp.start_epoch, end_epoch=gmp.end_epoch,
@@ -116,10 +115,11 @@ class TorchCompressor:
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
                       progress=progress)
-        if schedule is not None and not schedule.ended:
-            raise InputError(f"compression.pruning: the schedule did not reach end_epoch = {cfg.pruning.end_epoch} "  # type: ignore[union-attr]
-                             f"within epochs = {cfg.epochs} (the loader is too short for the schedule to step "
-                             "there). Lower `pruning.end_epoch` or raise `epochs`.")
+        if gmp is not None and schedule is not None and not schedule.ended:
+            steps = len(loader)  # type: ignore[arg-type]
+            raise InputError(f"compression.pruning: the schedule did not reach end_epoch = {gmp.end_epoch} within "
+                             f"epochs = {cfg.epochs}: with {steps} steps per epoch it is never consulted there. "
+                             "Lower `pruning.end_epoch` or raise `epochs`.")
         with torch.no_grad():
             counts = {name: (int((p == 0).sum()), p.numel()) for name, p in (masks.params if masks else {}).items()}
         total = sum(size for _, size in counts.values())
@@ -127,7 +127,7 @@ class TorchCompressor:
             model=student.eval(),
             sparsity={name: zeros / size for name, (zeros, size) in counts.items()},
             overall_sparsity=sum(z for z, _ in counts.values()) / total if total else math.nan,
-            target_sparsity=cfg.pruning.final_sparsity if cfg.pruning is not None else math.nan,
+            target_sparsity=gmp.final_sparsity if gmp is not None else math.nan,
             quantized=False, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
             recipe=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
