@@ -67,3 +67,11 @@ def test_every_recipe_option_has_a_recipe():
     assert any(c.structured is not None and c.quantization == "static" for c in configs)
     assert any(c.quantization == "dynamic" for c in configs)
     assert any(c.distillation is not None for c in configs)
+
+
+def test_unquoted_two_four_in_yaml_is_explained():
+    section = yaml.safe_load("pruning: {params: [re:conv], final_sparsity: 0.5, end_epoch: 2, update_frequency: 1, "
+                             "mask: 2:4}")
+    assert section["pruning"]["mask"] == 124  # PyYAML's base-60 reading
+    with pytest.raises(ValidationError, match='Quote it: mask: "2:4"'):
+        _config(**section)

@@ -67,6 +67,14 @@ class GMPConfig(BaseModel):
     inter_func: Literal["cubic", "linear"] = "cubic"
     mask: str = "unstructured"
 
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _quoted_mask(cls, value: object) -> object:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 2:4 as the base-60 integer 124
+            raise ValueError(f"mask = {value!r} is a number: YAML reads an unquoted 2:4 as base 60. Quote it: "
+                             'mask: "2:4"')
+        return value
+
     @field_validator("mask")
     @classmethod
     def _known_mask(cls, value: str) -> str:
