@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from compress_gate.compress.torch_backend.schedule import GMPSchedule, interpolate
+from compress_gate.compress.torch_backend.schedule import GMPSchedule, interpolate, step_epoch
 
 
 def test_interpolate_cubic_hand_computed():
@@ -29,12 +29,15 @@ def test_interpolate_rejects_unknown_function():
         interpolate(1.0, 0.0, 4.0, 0.0, 0.8, "inverse_cubic")
 
 
+def test_step_epoch():
+    assert [step_epoch(k, 3) for k in (0, 1, 3, 5)] == [0.0, 1 / 3, 1.0, 1 + 2 / 3]
+
+
 def _run(schedule: GMPSchedule, steps: int, steps_per_epoch: int) -> list[tuple[int, float]]:
     """(step, sparsity) of every update, with SparseML's epoch formula."""
     out = []
     for k in range(steps):
-        epoch = float(k // steps_per_epoch) + float(k % steps_per_epoch) / steps_per_epoch
-        value = schedule.step(epoch)
+        value = schedule.step(step_epoch(k, steps_per_epoch))
         if value is not None:
             out.append((k, value))
     return out

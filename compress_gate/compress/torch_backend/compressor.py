@@ -38,6 +38,7 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
+    from compress_gate.compress.torch_backend.schedule import GMPSchedule
     from compress_gate.compress.torch_backend.structured import ChannelPruning
     from compress_gate.config.torch_backend import TorchCompressionConfig
     from compress_gate.models.training import ProgressCallback, Task
@@ -108,18 +109,18 @@ class TorchCompressor:
         schedule = masks = None
         if gmp is not None:
             masks = MaskSet(match_params(student, gmp.params), parse_nm(gmp.mask))
-            schedule = GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
+
+            def new_schedule() -> GMPSchedule:
+                return GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
                                    start_epoch=gmp.start_epoch, end_epoch=gmp.end_epoch,
                                    update_frequency=gmp.update_frequency, inter_func=gmp.inter_func)
+
+            _check_schedule_ends(new_schedule(), cfg.epochs, len(loader), gmp.end_epoch)  # type: ignore[arg-type]
+            schedule = new_schedule()
         if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
                       progress=progress)
-        if gmp is not None and schedule is not None and not schedule.ended:
-            steps = len(loader)  # type: ignore[arg-type]
-            raise InputError(f"compression.pruning: the schedule did not reach end_epoch = {gmp.end_epoch} within "
-                             f"epochs = {cfg.epochs}: with {steps} steps per epoch it is never consulted there. "
-                             "Lower `pruning.end_epoch` or raise `epochs`.")
         with torch.no_grad():
             counts = {name: (int((p == 0).sum()), p.numel()) for name, p in (masks.params if masks else {}).items()}
         total = sum(size for _, size in counts.values())
@@ -171,6 +172,18 @@ class TorchCompressor:
             check(int8, self.quantized_parity_atol, f"student (torch, FP32; the graph is {quantization} INT8)")
             artefacts["onnxruntime"] = int8
         return artefacts
+
+
+def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: int, end_epoch: float) -> None:
+    """Dry-run ``schedule`` over the training steps; InputError, before any training, if it never ends."""
+    from compress_gate.compress.torch_backend.schedule import step_epoch
+
+    for step in range(math.ceil(epochs * steps_per_epoch)):
+        schedule.step(step_epoch(step, steps_per_epoch))
+    if not schedule.ended:
+        raise InputError(f"compression.pruning: the schedule cannot reach end_epoch = {end_epoch} within epochs = "
+                         f"{epochs}: with {steps_per_epoch} steps per epoch it is never consulted there. Lower "
+                         "`pruning.end_epoch` or raise `epochs`.")
 
 
 def _first_inputs(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:

@@ -2,8 +2,8 @@
 
 Per step, in SparseML's order: forward, loss (task loss, or the distillation mix
 of :mod:`.distill`), backward; then, before the optimizer step, the schedule is
-consulted at the epoch reached so far, e = ⌊k / S⌋ + (k mod S)/S for k steps
-done and S steps per epoch (SparseML's ``RecipeManagerStepWrapper`` formula), and
+consulted at the epoch reached so far (:func:`.schedule.step_epoch`, SparseML's
+formula), and
 masks are recomputed when it says so; the optimizer steps; the masks are applied
 again (momentum and weight decay cannot revive a pruned weight).
 """
@@ -63,6 +63,7 @@ def fine_tune(
     import torch
 
     from compress_gate.compress.torch_backend.distill import combined_loss
+    from compress_gate.compress.torch_backend.schedule import step_epoch
     from compress_gate.models.training import task_loss
 
     if optimizer not in ("sgd", "adam"):
@@ -103,8 +104,7 @@ def fine_tune(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if schedule is not None:
-                epoch = float(done // steps_per_epoch) + float(done % steps_per_epoch) / float(steps_per_epoch)
-                sparsity = schedule.step(epoch)
+                sparsity = schedule.step(step_epoch(done, steps_per_epoch))
                 if sparsity is not None:
                     masks.update(sparsity)  # type: ignore[union-attr]
             opt.step()

@@ -24,7 +24,18 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["interpolate", "GMPSchedule"]
+__all__ = ["interpolate", "step_epoch", "GMPSchedule"]
+
+
+def step_epoch(steps_done: int, steps_per_epoch: int) -> float:
+    """The epoch reached after ``steps_done`` optimizer steps, as SparseML's ``RecipeManagerStepWrapper`` computes it.
+
+    .. math:: e = \\lfloor k / S \\rfloor + (k \\bmod S) / S
+
+    >>> step_epoch(6, 4)
+    1.5
+    """
+    return float(steps_done // steps_per_epoch) + float(steps_done % steps_per_epoch) / float(steps_per_epoch)
 
 
 def interpolate(epoch: float, start: float, end: float, init: float, final: float, inter_func: str) -> float:
