@@ -17,9 +17,15 @@ median from one run. MACs are Torch-Pruning's count of one forward pass.
 
     /work/venvs/torch/bin/python benchmarks/torch_backend.py            # R = 0.5, 0.6; batch 32
     /work/venvs/torch/bin/python benchmarks/torch_backend.py --ratios 0.5 --iterations 5
+    /work/venvs/torch/bin/python benchmarks/torch_backend.py --accuracy   # recipes/torch/*.yaml on the demo
 
 Writes benchmarks/results/torch_backend.json (machine description and date included).
-Needs the ``[torch]`` environment (torch, torch-pruning, onnxruntime).
+``--accuracy`` instead runs every ``recipes/torch/*.yaml`` compression section on the
+embedded demo data (the recipes' teacher: small ResNet, width 32, 16x16 digits, trained
+here with the recipe's ``model.train``) and reports the test accuracy of each student's
+shipped ONNX Runtime artefact next to the teacher's; writes
+benchmarks/results/torch_backend_accuracy.json. Needs the ``[torch]`` environment
+(torch, torch-pruning, onnxruntime; scikit-learn for the demo digits).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results" / "torch_backend.json"
+ACCURACY_RESULTS = RESULTS.with_name("torch_backend_accuracy.json")
+RECIPES = Path(__file__).resolve().parents[1] / "recipes" / "torch"
 INPUT_SHAPE = (3, 224, 224)
 
 
@@ -41,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--accuracy", action="store_true", help="accuracy of every recipes/torch recipe on the demo")
     args = parser.parse_args(argv)
+    if args.accuracy:
+        return _accuracy(args.output or ACCURACY_RESULTS)
 
     from compress_gate._atomic import write_json
     from compress_gate.engines import benchmark_models
@@ -59,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         "variants": {name: {k: v for k, v in variant.items() if k != "path"} for name, variant in variants.items()},
         "results": run["results"], "speedups_vs_dense": run["speedups"],
     }
-    write_json(args.output, report)
+    write_json(args.output or RESULTS, report)
     _print(report)
     return 0
 
@@ -117,6 +128,70 @@ def _print(report: dict[str, Any]) -> None:
         items = row.get("items_per_s")
         print(f"{name:<24}{variant['macs'] / dense['macs']:>7.2f}x{variant['params'] / dense['params']:>8.2f}x"
               f"{(f'{items:.1f}' if items else '-'):>10}{ratio:>30}")
+
+
+def _accuracy(output: Path) -> int:
+    """Teacher and student test accuracy (shipped ONNX Runtime artefact) for every torch recipe."""
+    import datetime
+
+    import numpy as np
+    import torch
+    import yaml
+
+    from compress_gate._atomic import write_json
+    from compress_gate.compress.export import run_onnx_cpu
+    from compress_gate.compress.torch_backend import TorchCompressor
+    from compress_gate.config.data import DemoDataConfig
+    from compress_gate.config.torch_backend import TorchCompressionConfig
+    from compress_gate.data.demo import make_demo_data
+    from compress_gate.data.training import training_arrays
+    from compress_gate.models import train_model
+    from compress_gate.models.build import build_model
+
+    recipes = {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(RECIPES.glob("*.yaml"))}
+    first = next(iter(recipes.values()))
+    data = make_demo_data(DemoDataConfig(**first["data"]))
+    inputs, targets = (torch.from_numpy(a) for a in training_arrays(data, split="train"))
+    calib, _ = training_arrays(data, split="calib")
+    test_x, test_y = training_arrays(data, split="test")
+
+    def loader(batch_size: int, seed: int) -> Any:
+        from torch.utils.data import DataLoader, TensorDataset
+
+        return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(seed))
+
+    spec = first["model"]
+    teacher = build_model(spec["arch"], num_outputs=len(data.attribute_names), in_channels=inputs.shape[1],
+                          input_size=inputs.shape[-1], width=spec["width"], depth=spec["depth"])
+    _say("training the teacher")
+    train = spec["train"]
+    train_model(teacher, loader(train["batch_size"], 0), task=data.task, epochs=train["epochs"], lr=train["lr"],
+                seed=0, optimizer=train["optimizer"])
+    with torch.no_grad():
+        teacher_accuracy = float((teacher.eval()(torch.from_numpy(test_x)).argmax(1).numpy() == test_y).mean())
+    rows = []
+    for name, recipe in recipes.items():
+        _say(f"compressing with {name}")
+        config = TorchCompressionConfig.model_validate(recipe["compression"])
+        compressor = TorchCompressor(config)
+        result = compressor.compress(teacher, loader(config.batch_size, 0), task=data.task, seed=0)
+        with tempfile.TemporaryDirectory() as folder:
+            artefacts = compressor.export(result, Path(folder), sample=calib[:64], task=data.task, calib=calib)
+            scores = run_onnx_cpu(artefacts["onnxruntime"], test_x)
+        rows.append({"recipe": name, "artefact": artefacts["onnxruntime"].name,
+                     "test_accuracy": float((scores.argmax(1) == test_y).mean()),
+                     "overall_sparsity": result.overall_sparsity, "parity": compressor.parity,
+                     "channel_pruning": vars(compressor.channel_pruning) if compressor.channel_pruning else None})
+    report = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "data": first["data"], "test_samples": int(len(test_y)), "teacher_test_accuracy": teacher_accuracy,
+              "students": rows}
+    write_json(output, report)
+    print(f"\nteacher test accuracy {teacher_accuracy:.3f} on {len(test_y)} demo test digits")
+    for row in rows:
+        print(f"{row['recipe']:<26}{row['artefact']:<18} accuracy {row['test_accuracy']:.3f} "
+              f"({row['test_accuracy'] - teacher_accuracy:+.3f})")
+    return 0 if np.isfinite(teacher_accuracy) else 3
 
 
 if __name__ == "__main__":
