@@ -133,6 +133,7 @@ def _print(report: dict[str, Any]) -> None:
 def _accuracy(output: Path) -> int:
     """Teacher and student test accuracy (shipped ONNX Runtime artefact) for every torch recipe."""
     import datetime
+    import math
 
     import numpy as np
     import torch
@@ -170,6 +171,7 @@ def _accuracy(output: Path) -> int:
                 seed=0, optimizer=train["optimizer"])
     with torch.no_grad():
         teacher_accuracy = float((teacher.eval()(torch.from_numpy(test_x)).argmax(1).numpy() == test_y).mean())
+    _say(f"teacher test accuracy {teacher_accuracy:.3f}")
     rows = []
     for name, recipe in recipes.items():
         _say(f"compressing with {name}")
@@ -179,10 +181,12 @@ def _accuracy(output: Path) -> int:
         with tempfile.TemporaryDirectory() as folder:
             artefacts = compressor.export(result, Path(folder), sample=calib[:64], task=data.task, calib=calib)
             scores = run_onnx_cpu(artefacts["onnxruntime"], test_x)
+        sparsity = result.overall_sparsity
         rows.append({"recipe": name, "artefact": artefacts["onnxruntime"].name,
                      "test_accuracy": float((scores.argmax(1) == test_y).mean()),
-                     "overall_sparsity": result.overall_sparsity, "parity": compressor.parity,
+                     "overall_sparsity": None if math.isnan(sparsity) else sparsity, "parity": compressor.parity,
                      "channel_pruning": vars(compressor.channel_pruning) if compressor.channel_pruning else None})
+        _say(f"{name}: test accuracy {rows[-1]['test_accuracy']:.3f} (teacher {teacher_accuracy:.3f})")
     report = {"created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "data": first["data"], "test_samples": int(len(test_y)), "teacher_test_accuracy": teacher_accuracy,
               "students": rows}
