@@ -26,10 +26,11 @@ are not down-sampled: there every attribute is independent of the identities (ba
 **Images** (``image_size`` squared, RGB, vectorised over rows, see :func:`draw_images`):
 background brightness (``dark_background``) with a warm or cool tint (identity ``warm``)
 and an optional 1-pixel checkerboard (``checkered``); one shape, a disc or a square
-(``round``), with radius above or below 0.22 of the side (``large``), centre left or
+(``round``, the square's half-side equal to the radius), with radius in 0.23-0.32 or 0.15-0.21
+of the side (``large``), centre left or
 right of the middle (``left``), colour a red/blue mix on the red or the blue side
 (``red``), plain or with every other row darkened (``striped``); a yellow diagonal line
-(``stroke``), a white 2x2 spot (``spot``), a green 1-pixel border (``frame``); the
+(``stroke``), a 2x2 spot, white on dark backgrounds and black on light ones (``spot``), a green 1-pixel border (``frame``); the
 bottom sixth darkened (identity ``shadow``). Then a random contrast/brightness change and
 Gaussian pixel noise of standard deviation ``noise``; pixels are clipped to [0, 1] and
 scaled to [-1, 1]. Continuous factors (radius, offset, colour mix, stroke and frame
@@ -132,15 +133,15 @@ def draw_images(labels: np.ndarray, groups: np.ndarray, *, size: int, noise: flo
     brightness = np.where(a["dark_background"] == 1, rng.uniform(0.1, 0.3, n), rng.uniform(0.55, 0.75, n))
     tint = np.where(warm[:, None] == 1, _WARM, _COOL)
     img = np.broadcast_to((brightness[:, None] + tint)[:, :, None, None], (n, 3, size, size)).copy()
-    checker = np.where((x + y) % 2 == 0, 0.1, -0.1) * col(a["checkered"].astype(float))
+    checker = np.where((x + y) % 2 == 0, 0.12, -0.12) * col(a["checkered"].astype(float))
     img += checker[:, None]
 
-    radius = size * (0.22 + _side(a["large"], 0.01, 0.1, rng))
+    radius = size * np.where(a["large"] == 1, rng.uniform(0.23, 0.32, n), rng.uniform(0.15, 0.21, n))
     cx = size / 2 - 0.5 - size * _side(a["left"], 0.03, 0.16, rng)
     cy = size / 2 - 0.5 + size * rng.uniform(-0.12, 0.12, n)
     dx, dy = x - col(cx), y - col(cy)
     disc = dx ** 2 + dy ** 2 <= col(radius) ** 2
-    square = np.maximum(np.abs(dx), np.abs(dy)) <= col(0.85 * radius)
+    square = np.maximum(np.abs(dx), np.abs(dy)) <= col(radius)
     shape = np.where(col(a["round"]) == 1, disc, square).astype(float)
     mix = 0.5 + _side(a["red"], 0.08, 0.5, rng)
     colour = mix[:, None] * _RED + (1 - mix[:, None]) * _BLUE
@@ -155,7 +156,8 @@ def draw_images(labels: np.ndarray, groups: np.ndarray, *, size: int, noise: flo
     img = _blend(img, stroke, _YELLOW, rng.uniform(0.5, 0.9, n))
     px, py = rng.integers(1, size - 2, n), rng.integers(1, size - 2, n)
     spot = (x >= col(px)) & (x < col(px) + 2) & (y >= col(py)) & (y < col(py) + 2)
-    img = _blend(img, spot * col(a["spot"].astype(float)), _WHITE)
+    spot_colour = np.where(brightness[:, None] < 0.45, _WHITE, np.zeros(3))
+    img = _blend(img, spot * col(a["spot"].astype(float)), spot_colour)
     border = (x == 0) | (y == 0) | (x == size - 1) | (y == size - 1)
     img = _blend(img, border * col(a["frame"].astype(float)), _GREEN, rng.uniform(0.6, 1.0, n))
     band = y >= size - max(2, size // 6)
