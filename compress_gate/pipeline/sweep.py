@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "student_recipe",
-           "choose_student", "set_final_sparsity"]
+           "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities"]
 
 #: What a sweep writes directly in its directory besides the students' run directories.
 SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "release")
@@ -74,6 +74,24 @@ def set_final_sparsity(text: str, sparsity: float, *, source: str | Path) -> str
                          "0.9` at the top of the SparseML recipe and write `final_sparsity: eval(final_sparsity)` "
                          "in its pruning modifiers (as recipes/multilabel.yaml does).")
     return _VARIABLE.sub(f"final_sparsity: {sparsity!r}", text, count=1)
+
+
+def parse_sparsities(texts: Sequence[str]) -> list[float]:
+    """The command line's sparsity values as floats (``--sparsity 0.5 0.8 0.9``).
+
+    Raises
+    ------
+    InputError
+        A value that is not a number.
+    """
+    values = []
+    for text in texts:
+        try:
+            values.append(float(text))
+        except ValueError:
+            raise InputError(f"--sparsity {text!r} is not a number; give sparsities between 0 and 1, e.g. "
+                             "`--sparsity 0.5 0.8 0.9`.") from None
+    return values
 
 
 def _check_sparsities(sparsities: Sequence[float], source: Path) -> list[float]:
