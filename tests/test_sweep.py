@@ -248,3 +248,30 @@ def test_two_real_students_one_teacher_and_the_right_choice(tmp_path):
     assert [r["teacher"]["source"] for r in runs] == ["trained", "cache"]      # one teacher
     assert (tmp_path / "sweep" / "release" / "manifest.json").is_file()
     assert (tmp_path / "sweep" / "sparsity-0.98" / "refused").is_dir()
+
+
+def test_calibrated_rerun_uses_thresholds_and_no_overrides(tmp_path):
+    import numpy as np
+
+    from compress_gate.config.data import SyntheticDataConfig
+    from compress_gate.data import save_eval_data, save_predictions
+    from compress_gate.data.synthetic import make_synthetic_data
+
+    source = tiny_recipe(tmp_path, limits=[{"metric": "ba", "change": "absolute", "max": 0.05}])
+    raw = yaml.safe_load(source.read_text())
+    raw["gate"]["mitigation"] = {"calibrate_thresholds": True, "override_budget": 0.1}
+    source.write_text(yaml.safe_dump(raw))
+    config = load_run_config(source)
+    data = make_synthetic_data(SyntheticDataConfig(n_train=300, n_calib=300, n_test=1000))
+    run_dir = tmp_path / "student"
+    save_eval_data(data, run_dir / "data.npz")
+    rows = data.mask("calib", "test")
+    rng = np.random.default_rng(0)
+    for name, noise in (("teacher", 0.3), ("student", 0.5)):
+        scores = np.clip(data.labels[rows] * 0.6 + 0.2 + rng.normal(0, noise, data.labels[rows].shape), 0, 1)
+        save_predictions(run_dir / "predictions" / "onnxruntime" / f"{name}.npz", data.ids[rows],
+                         scores.astype(np.float32))
+    report = sweep_module._calibrated_report(config, run_dir)
+    assert report["mitigation"]["overrides"]["count"] == 0 and report["mitigation"]["thresholds"]
+    assert report["config"]["mitigation"] == {"calibrate_thresholds": True, "override_budget": 0.0}
+    assert student_numbers(report)["ba_increase_mitigated"] is not None

@@ -10,6 +10,10 @@ and ``model.cache_dir`` pointing at the recipe's teacher cache, so the dense tea
 trained once (by the first student) and loaded by the others. Each student's directory
 is an ordinary run directory (``release/`` on a pass, ``refused/`` on a refusal).
 
+When the recipe calibrates thresholds, each student's gate is also rerun on its own
+predictions with an override budget of 0 (``<student>/gate-calibrated/``), so the worst BA
+increase is shown raw, after threshold calibration alone, and after calibration and overrides.
+
 Outputs in the sweep directory (the recipe's ``output``)::
 
     sweep.json        per sparsity: verdict, the headline numbers and each limit's interval
@@ -26,6 +30,7 @@ import json
 import math
 import re
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +177,7 @@ def student_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
     ``teacher_uncertainty`` and ``tcb`` / ``teacher_tcb`` (means over attributes),
     ``ba_increase`` / ``ba_increase_calibrated`` / ``ba_increase_mitigated`` (worst over
     (attribute, identity) pairs; ``calibrated`` only where the report carries a
-    thresholds-only section), ``cev`` / ``sde`` with ``cev_ci`` / ``sde_ci``,
+    thresholds-only section; the sweep fills it from the ``gate-calibrated`` rerun), ``cev`` / ``sde`` with ``cev_ci`` / ``sde_ci``,
     ``speedup`` (``{"<engine>@<batch>": teacher time / student time}``) and ``limits``
     (each limit's ``name``, ``metric``, ``observed``, ``ci``, ``limit``, ``outcome``).
     """
@@ -210,6 +215,27 @@ def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:
     """The requested sparsity of the most compressed row whose verdict is ``pass``; None if none passes."""
     passing = [row["requested_sparsity"] for row in rows if row.get("verdict") == "pass"]
     return max(passing) if passing else None
+
+
+def _calibrated_report(config: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The student's gate rerun on its own predictions with thresholds only (override budget 0).
+
+    Written to ``<student>/gate-calibrated/`` by :func:`compress_gate.gate.run_gate`, so the
+    sweep can show the worst BA increase after threshold calibration alone beside the raw and
+    the fully mitigated one. ``None`` when the recipe does not calibrate thresholds.
+    """
+    from compress_gate.gate import run_gate
+
+    if not config.gate.mitigation.calibrate_thresholds:
+        return None
+    gate = config.gate.model_dump(mode="json", exclude_none=True)
+    gate["mitigation"]["override_budget"] = 0.0
+    out = run_dir / "gate-calibrated"
+    limits = write_text(run_dir / "gate-calibrated.yaml", yaml.safe_dump(gate, sort_keys=False))
+    predictions = run_dir / "predictions" / config.engines.deployment
+    run_gate(data=run_dir / "data.npz", out=out, limits=limits, teacher=predictions / "teacher.npz",
+             students=[predictions / "student.npz"])
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
 def _prepare_sweep_dir(sweep_dir: Path, source: Path) -> None:
@@ -271,9 +297,14 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
         write_text(recipe_path, yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
         outcome = run_recipe(recipe_path, console=console)
         report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
-        rows.append({"requested_sparsity": sparsity, "run_dir": str(outcome.run_dir),
-                     "bundle": str(outcome.bundle_dir), "stage_seconds": outcome.stage_seconds,
-                     **student_numbers(report)})
+        row = {"requested_sparsity": sparsity, "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
+               "stage_seconds": outcome.stage_seconds, **student_numbers(report)}
+        start = time.perf_counter()
+        calibrated = _calibrated_report(config, outcome.run_dir)
+        if calibrated is not None:
+            row["ba_increase_calibrated"] = student_numbers(calibrated)["ba_increase_mitigated"]
+            row["stage_seconds"] = {**row["stage_seconds"], "gate (calibrated only)": round(time.perf_counter() - start, 3)}
+        rows.append(row)
     chosen = choose_student(rows)
     released = None
     if release and chosen is not None:
