@@ -26,16 +26,15 @@ are not down-sampled: there every attribute is independent of the identities (ba
 **Images** (``image_size`` squared, RGB, vectorised over rows, see :func:`draw_images`):
 background brightness (``dark_background``) with a warm or cool tint (identity ``warm``)
 and an optional 1-pixel checkerboard (``checkered``); one shape, a disc or a square
-(``round``, the square's half-side equal to the radius), with radius in 0.23-0.32 or 0.15-0.21
-of the side (``large``), centre left or
-right of the middle (``left``), colour a red/blue mix on the red or the blue side
-(``red``), plain or with every other row darkened (``striped``); a yellow diagonal line
-(``stroke``), a 2x2 spot, white on dark backgrounds and black on light ones (``spot``), a green 1-pixel border (``frame``); the
-bottom sixth darkened (identity ``shadow``). Then a random contrast/brightness change and
-Gaussian pixel noise of standard deviation ``noise``; pixels are clipped to [0, 1] and
-scaled to [-1, 1]. Continuous factors (radius, offset, colour mix, stroke and frame
-opacity) are drawn uniformly on their side of the boundary, so some images are close
-calls.
+(``round``; the square's half-side equals the radius), with radius 0.23-0.32 or 0.15-0.21
+of the side (``large``), centre left or right of the middle (``left``), colour a red/blue
+mix on the red or the blue side (``red``), plain or with every other row darkened
+(``striped``); a yellow diagonal line (``stroke``), a 2x2 spot, white on dark and black on
+light backgrounds (``spot``), a green 1-pixel border (``frame``); the bottom sixth
+darkened (identity ``shadow``). Then a random contrast/brightness change and Gaussian
+pixel noise of standard deviation ``noise``; pixels are clipped to [0, 1] and scaled to
+[-1, 1]. Continuous factors (radius, offset, colour mix, stroke and frame opacity) are
+drawn uniformly on their side of the boundary, so some images are close calls.
 
 **Ids** are ``synth-<row>`` (``synth-000042``), rows ordered train, calib, test.
 """

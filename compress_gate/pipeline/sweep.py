@@ -177,7 +177,8 @@ def student_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
     ``teacher_uncertainty`` and ``tcb`` / ``teacher_tcb`` (means over attributes),
     ``ba_increase`` / ``ba_increase_calibrated`` / ``ba_increase_mitigated`` (worst over
     (attribute, identity) pairs; ``calibrated`` only where the report carries a
-    thresholds-only section; the sweep fills it from the ``gate-calibrated`` rerun), ``cev`` / ``sde`` with ``cev_ci`` / ``sde_ci``,
+    thresholds-only section; the sweep fills it from the ``gate-calibrated`` rerun),
+    ``cev`` / ``sde`` with ``cev_ci`` / ``sde_ci``,
     ``speedup`` (``{"<engine>@<batch>": teacher time / student time}``) and ``limits``
     (each limit's ``name``, ``metric``, ``observed``, ``ci``, ``limit``, ``outcome``).
     """
@@ -303,7 +304,8 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
         calibrated = _calibrated_report(config, outcome.run_dir)
         if calibrated is not None:
             row["ba_increase_calibrated"] = student_numbers(calibrated)["ba_increase_mitigated"]
-            row["stage_seconds"] = {**row["stage_seconds"], "gate (calibrated only)": round(time.perf_counter() - start, 3)}
+            row["stage_seconds"] = {**row["stage_seconds"],
+                                    "gate (calibrated only)": round(time.perf_counter() - start, 3)}
         rows.append(row)
     chosen = choose_student(rows)
     released = None
