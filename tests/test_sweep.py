@@ -135,7 +135,6 @@ def test_student_numbers_by_hand():
     assert numbers["uncertainty"] == pytest.approx(0.2) and numbers["teacher_uncertainty"] == pytest.approx(0.2)
     assert numbers["tcb"] == pytest.approx(0.7) and numbers["teacher_tcb"] == pytest.approx(0.9)
     assert numbers["ba_increase"] == 0.04 and numbers["ba_increase_mitigated"] == 0.02
-    assert numbers["ba_increase_calibrated"] is None
     assert (numbers["accuracy"], numbers["teacher_accuracy"], numbers["accuracy_mitigated"]) == (0.88, 0.9, 0.89)
     assert (numbers["cev"], numbers["cev_ci"], numbers["sde"], numbers["sde_ci"]) == (12.0, [3.0, 30.0], 4.0, None)
     assert numbers["sparsity"] == 0.79 and numbers["speedup"] == {"deepsparse@64": 2.5}
@@ -271,7 +270,8 @@ def test_calibrated_rerun_uses_thresholds_and_no_overrides(tmp_path):
         scores = np.clip(data.labels[rows] * 0.6 + 0.2 + rng.normal(0, noise, data.labels[rows].shape), 0, 1)
         save_predictions(run_dir / "predictions" / "onnxruntime" / f"{name}.npz", data.ids[rows],
                          scores.astype(np.float32))
-    report = sweep_module._calibrated_report(config, run_dir)
+    report = sweep_module._calibrated_report(config, run_dir, tmp_path / "calibrated")
+    assert (tmp_path / "calibrated" / "report.json").is_file() and (tmp_path / "calibrated" / "limits.yaml").is_file()
     assert report["mitigation"]["overrides"]["count"] == 0 and report["mitigation"]["thresholds"]
     assert report["config"]["mitigation"] == {"calibrate_thresholds": True, "override_budget": 0.0}
     assert student_numbers(report)["ba_increase_mitigated"] is not None

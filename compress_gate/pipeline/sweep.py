@@ -11,7 +11,7 @@ trained once (by the first student) and loaded by the others. Each student's dir
 is an ordinary run directory (``release/`` on a pass, ``refused/`` on a refusal).
 
 When the recipe calibrates thresholds, each student's gate is also rerun on its own
-predictions with an override budget of 0 (``<student>/gate-calibrated/``), so the worst BA
+predictions with an override budget of 0 (``<sweep>/calibrated/sparsity-<s>/``), so the worst BA
 increase is shown raw, after threshold calibration alone, and after calibration and overrides.
 
 Outputs in the sweep directory (the recipe's ``output``)::
@@ -51,7 +51,7 @@ __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "s
            "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities"]
 
 #: What a sweep writes directly in its directory besides the students' run directories.
-SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "release")
+SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release")
 _VARIABLE = re.compile(r"^final_sparsity:[^\n]*$", re.MULTILINE)
 
 
@@ -175,9 +175,7 @@ def student_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
     Returns keys ``verdict``, ``sparsity`` (achieved, pooled over the pruned weights),
     ``accuracy`` / ``teacher_accuracy`` / ``accuracy_mitigated``, ``uncertainty`` /
     ``teacher_uncertainty`` and ``tcb`` / ``teacher_tcb`` (means over attributes),
-    ``ba_increase`` / ``ba_increase_calibrated`` / ``ba_increase_mitigated`` (worst over
-    (attribute, identity) pairs; ``calibrated`` only where the report carries a
-    thresholds-only section; the sweep fills it from the ``gate-calibrated`` rerun),
+    ``ba_increase`` / ``ba_increase_mitigated`` (worst over (attribute, identity) pairs),
     ``cev`` / ``sde`` with ``cev_ci`` / ``sde_ci``,
     ``speedup`` (``{"<engine>@<batch>": teacher time / student time}``) and ``limits``
     (each limit's ``name``, ``metric``, ``observed``, ``ci``, ``limit``, ``outcome``).
@@ -202,7 +200,6 @@ def student_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
         "tcb": _mean_over_attributes(student, "tcb"),
         "teacher_tcb": _mean_over_attributes(teacher, "tcb"),
         "ba_increase": worst_ba_increase(_get(metrics, "ba", "increase")),
-        "ba_increase_calibrated": worst_ba_increase(_get(mitigation, "calibrated", "ba", "increase")),
         "ba_increase_mitigated": worst_ba_increase(_get(mitigation, "after", "ba", "increase")),
         "cev": _number(_get(metrics, "cev", "value")), "cev_ci": _interval(_get(metrics, "cev", "ci")),
         "sde": _number(_get(metrics, "sde", "value")), "sde_ci": _interval(_get(metrics, "sde", "ci")),
@@ -218,10 +215,10 @@ def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:
     return max(passing) if passing else None
 
 
-def _calibrated_report(config: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str, Any] | None:
     """The student's gate rerun on its own predictions with thresholds only (override budget 0).
 
-    Written to ``<student>/gate-calibrated/`` by :func:`compress_gate.gate.run_gate`, so the
+    Written to ``out`` (with its limits file) by :func:`compress_gate.gate.run_gate`, so the
     sweep can show the worst BA increase after threshold calibration alone beside the raw and
     the fully mitigated one. ``None`` when the recipe does not calibrate thresholds.
     """
@@ -231,8 +228,7 @@ def _calibrated_report(config: RunConfig, run_dir: Path) -> dict[str, Any] | Non
         return None
     gate = config.gate.model_dump(mode="json", exclude_none=True)
     gate["mitigation"]["override_budget"] = 0.0
-    out = run_dir / "gate-calibrated"
-    limits = write_text(run_dir / "gate-calibrated.yaml", yaml.safe_dump(gate, sort_keys=False))
+    limits = write_text(out / "limits.yaml", yaml.safe_dump(gate, sort_keys=False))
     predictions = run_dir / "predictions" / config.engines.deployment
     run_gate(data=run_dir / "data.npz", out=out, limits=limits, teacher=predictions / "teacher.npz",
              students=[predictions / "student.npz"])
@@ -299,9 +295,9 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
         outcome = run_recipe(recipe_path, console=console)
         report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
         row = {"requested_sparsity": sparsity, "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
-               "stage_seconds": outcome.stage_seconds, **student_numbers(report)}
+               "stage_seconds": outcome.stage_seconds, **student_numbers(report), "ba_increase_calibrated": None}
         start = time.perf_counter()
-        calibrated = _calibrated_report(config, outcome.run_dir)
+        calibrated = _calibrated_report(config, outcome.run_dir, sweep_dir / "calibrated" / outcome.run_dir.name)
         if calibrated is not None:
             row["ba_increase_calibrated"] = student_numbers(calibrated)["ba_increase_mitigated"]
             row["stage_seconds"] = {**row["stage_seconds"],
