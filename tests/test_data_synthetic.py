@@ -125,26 +125,27 @@ def test_frame_is_the_border_and_shadow_the_bottom_band():
 
 
 @pytest.mark.slow
-def test_attributes_are_visible_to_a_tiny_classifier(small):
-    """A two-layer CNN trained briefly on balanced rows separates every attribute and identity."""
+def test_attributes_are_visible_to_a_tiny_classifier():
+    """A three-layer CNN trained on 5,000 balanced rows separates every attribute and identity
+    on 1,000 held-out rows (balanced accuracy >= 0.75; about 25 s on one core)."""
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)      # a shared CI machine: oversubscribed threads are much slower
-    test = np.flatnonzero(small.mask("test"))
-    fit, held = test[:3000], test[3000:]
-    targets = np.concatenate([small.labels, np.stack([_group(small, g) for g in GROUPS], 1)], 1).astype(np.float32)
-    x, y = torch.from_numpy(small.inputs), torch.from_numpy(targets)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                              torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.AdaptiveMaxPool2d(4), torch.nn.Flatten(),
-                              torch.nn.Linear(32 * 16, targets.shape[1]))
+    data = make_synthetic_data(SyntheticDataConfig(n_train=100, n_calib=100, n_test=6000, seed=3))
+    test = np.flatnonzero(data.mask("test"))
+    fit, held = test[:5000], test[5000:]
+    targets = np.concatenate([data.labels, data.groups[:, [data.group_names.index(g) for g in GROUPS]]], 1)
+    x, y = torch.from_numpy(data.inputs), torch.from_numpy(targets.astype(np.float32))
+    relu = torch.nn.ReLU
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), relu(), torch.nn.Conv2d(32, 32, 3, padding=1),
+                              relu(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(32, 32, 3, padding=1), relu(),
+                              torch.nn.AdaptiveMaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(128, y.shape[1]))
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
-    for _ in range(8):
-        for batch in np.array_split(np.random.default_rng(0).permutation(fit), 24):
+    for epoch in range(12):
+        for batch in np.array_split(np.random.default_rng(epoch).permutation(fit), 40):
             optimizer.zero_grad()
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x[batch]), y[batch])
-            loss.backward()
+            torch.nn.functional.binary_cross_entropy_with_logits(net(x[batch]), y[batch]).backward()
             optimizer.step()
     with torch.no_grad():
         predicted = (net(x[held]) > 0).numpy()
