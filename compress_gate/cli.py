@@ -226,5 +226,6 @@ def sweep(
         outcome = run_sweep(recipe, values, release=release, console=out_console)
     best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}"
     out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"
-                      + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False)
+                      + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(0 if outcome.chosen is not None else 1)
