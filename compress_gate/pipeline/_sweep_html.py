@@ -3,7 +3,7 @@
 Panels (x: requested sparsity; the chosen student, the most compressed that passes, is the
 vertical green line): accuracy (student raw and mitigated, teacher dashed); uncertainty and
 TCB (means over attributes, teacher dashed); worst BA increase (raw, calibrated where
-reported, mitigated); CEV and SDE with their bootstrap intervals; speed-up per engine
+reported, mitigated); CEV and SDE, each with its bootstrap interval; speed-up per engine
 (teacher time / student time); then one panel per gate limit: the gated number with its
 interval (error bars) and the limit (dotted). A table repeats every number.
 """
@@ -61,7 +61,7 @@ def sweep_figure(summary: Mapping[str, Any]) -> Any:
 
     rows, chosen = summary["students"], summary.get("chosen")
     limits = _limit_panels(rows)
-    n_panels = 6 + len(limits)
+    n_panels = 7 + len(limits)
     ncols = 3
     nrows = -(-n_panels // ncols)
     fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows))
@@ -76,20 +76,20 @@ def sweep_figure(summary: Mapping[str, Any]) -> Any:
     _plain(axes[3], rows, [("ba_increase", "raw", "-"), ("ba_increase_calibrated", "calibrated", "-"),
                            ("ba_increase_mitigated", "mitigated", "-")])
     axes[3].set_title("worst BA increase")
-    for ax, key in ((axes[4], "cev"), (axes[4], "sde")):
+    for ax, key in ((axes[4], "cev"), (axes[5], "sde")):
         xs, ys = _series(rows, key)
         cis = [row.get(f"{key}_ci") for row in rows if isinstance(row.get(key), (int, float))]
         if xs:
             _errorbar(ax, xs, ys, cis, label=key.upper())
-    axes[4].set_title("CEV and SDE (95 % interval)")
+        ax.set_title(f"{key.upper()} (bootstrap interval)")
     engines = sorted({name for row in rows for name in row.get("speedup", {})})
     for engine in engines:
         points = [(row["requested_sparsity"], row["speedup"][engine]) for row in rows
                   if engine in row.get("speedup", {})]
-        axes[5].plot([p[0] for p in points], [p[1] for p in points], "-", marker="o", label=engine)
-    axes[5].axhline(1.0, color="grey", linestyle=":")
-    axes[5].set_title("speed-up (teacher time / student time)")
-    for ax, name in zip(axes[6:], limits):
+        axes[6].plot([p[0] for p in points], [p[1] for p in points], "-", marker="o", label=engine)
+    axes[6].axhline(1.0, color="grey", linestyle=":")
+    axes[6].set_title("speed-up (teacher time / student time)")
+    for ax, name in zip(axes[7:], limits):
         entries = [(row["requested_sparsity"], e) for row in rows for e in row.get("limits", [])
                    if e.get("name") == name and isinstance(e.get("observed"), (int, float))]
         if entries:
