@@ -241,6 +241,31 @@ def score(
                       f"({written.manifest.name})", highlight=False)
 
 
+# --- sweep -------------------------------------------------------------------------
+@app.command(context_settings={"allow_extra_args": True})
+def sweep(
+    ctx: typer.Context,
+    recipe: Path = typer.Argument(..., help="The run recipe (YAML); its SparseML recipe defines `final_sparsity`."),
+    sparsity: list[float] = typer.Option(..., "--sparsity", "-s", help="Sparsities to try: `--sparsity 0.5 0.8 0.9`."),
+    release: bool = typer.Option(False, "--release", help="Copy the chosen student's bundle to SWEEP/release."),
+) -> None:
+    """Run RECIPE once per sparsity (one teacher) and mark the most compressed student that passes.
+
+    Exit 0: a student passes (with --release: released to SWEEP/release); 1: none passes;
+    2: bad recipe or sparsities; 3: a student's run failed (completed students kept).
+    """
+    from compress_gate.pipeline.sweep import parse_sparsities, run_sweep
+
+    with exit_codes():
+        values = parse_sparsities([*map(str, sparsity), *ctx.args])
+        outcome = run_sweep(recipe, values, release=release, console=out_console)
+    best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}"
+    out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"
+                      + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False,
+                      soft_wrap=True)
+    raise typer.Exit(0 if outcome.chosen is not None else 1)
+
+
 def main() -> None:
     """Console-script entry point; SIGTERM is handled like SIGINT (exit 143, outputs cleaned up)."""
     from compress_gate._signals import terminate_as_interrupt
