@@ -271,7 +271,7 @@ def test_calibrated_rerun_uses_thresholds_and_no_overrides(tmp_path):
         save_predictions(run_dir / "predictions" / "onnxruntime" / f"{name}.npz", data.ids[rows],
                          scores.astype(np.float32))
     report = sweep_module._calibrated_report(config, run_dir, tmp_path / "calibrated")
-    assert (tmp_path / "calibrated" / "report.json").is_file() and (tmp_path / "calibrated" / "limits.yaml").is_file()
+    assert (tmp_path / "calibrated" / "report.json").is_file() and (tmp_path / "calibrated.limits.yaml").is_file()
     assert report["mitigation"]["overrides"]["count"] == 0 and report["mitigation"]["thresholds"]
     assert report["config"]["mitigation"] == {"calibrate_thresholds": True, "override_budget": 0.0}
     assert student_numbers(report)["ba_increase_mitigated"] is not None

@@ -218,7 +218,8 @@ def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:
 def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str, Any] | None:
     """The student's gate rerun on its own predictions with thresholds only (override budget 0).
 
-    Written to ``out`` (with its limits file) by :func:`compress_gate.gate.run_gate`, so the
+    Written to ``out`` by :func:`compress_gate.gate.run_gate` (its limits file beside it,
+    ``<out>.limits.yaml``, since ``out`` is a directory the gate makes whole), so the
     sweep can show the worst BA increase after threshold calibration alone beside the raw and
     the fully mitigated one. ``None`` when the recipe does not calibrate thresholds.
     """
@@ -228,7 +229,7 @@ def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str,
         return None
     gate = config.gate.model_dump(mode="json", exclude_none=True)
     gate["mitigation"]["override_budget"] = 0.0
-    limits = write_text(out / "limits.yaml", yaml.safe_dump(gate, sort_keys=False))
+    limits = write_text(out.with_name(f"{out.name}.limits.yaml"), yaml.safe_dump(gate, sort_keys=False))
     predictions = run_dir / "predictions" / config.engines.deployment
     run_gate(data=run_dir / "data.npz", out=out, limits=limits, teacher=predictions / "teacher.npz",
              students=[predictions / "student.npz"])
