@@ -97,7 +97,8 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
     spec = GATED_METRICS[limit.metric]
     entry = {"name": limit.name, "metric": limit.metric, "change": limit.change, "observed": np.nan,
              "ci": None, "bound": limit.bound, "gated": np.nan, "limit": limit.value,
-             "direction": limit.direction, "passed": False, "reason": "", "unit": None, "excluded": []}
+             "direction": limit.direction, "passed": False, "outcome": "fail", "n_needed": None, "reason": "",
+             "unit": None, "excluded": []}
     units = list(measured.units)
     student = np.asarray(measured.student, dtype=np.float64)
     teacher = None if measured.teacher is None else np.asarray(measured.teacher, dtype=np.float64)
@@ -157,7 +158,7 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         return entry
     passed = bool(gated <= limit.value) if limit.direction == "max" else bool(gated >= limit.value)
     sign = ("<=" if passed else ">") if limit.direction == "max" else (">=" if passed else "<")
-    entry["passed"] = passed
+    entry["passed"], entry["outcome"] = passed, "pass" if passed else "fail"
     entry["reason"] = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
                        f"{_fmt(gated)} {sign} {limit.value:g} ({point})"
                        + "".join(f"; {note}" for note in notes) + ".")

@@ -1,47 +1,29 @@
-"""The report.json dict (schema in CONTRACTS.md), JSON-safe: nan -> null or {"undefined": reason}."""
+"""Building report.json: the gate's numbers gathered into the typed :class:`~compress_gate.gate.schema.Report`.
+
+Values follow the one JSON convention (:func:`compress_gate._json.json_safe`): nan -> null,
+±inf -> "inf"/"-inf", a reasoned undefined value -> ``{"undefined": reason}``.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from compress_gate import metrics
+from compress_gate._json import json_safe
 from compress_gate.config.gate import GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.gate._bootstrap import Resamples
 from compress_gate.gate._measures import Measurer
+from compress_gate.gate.schema import SCHEMA_VERSION, Report
 
-__all__ = ["build_report", "json_safe"]
+__all__ = ["build_report"]
 
-SCHEMA_VERSION = 1
 _PER_ATTRIBUTE = ("fpr", "fnr", "tcb", "uncertainty", "ece")
 _HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON types: nan -> None, ±inf -> "inf"/"-inf", NumPy scalars and arrays unwrapped."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    return value
 
 
 def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
@@ -184,8 +166,8 @@ def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entr
                  thresholds: np.ndarray | None, override_count: int, override_share: float,
                  override_attrs: list[str], n_calib: int, n_test: int,
                  engine_checks: list[dict] | None, deployment_engine: str,
-                 benchmarks: dict | None, inputs: dict | None) -> dict:
-    """The report dict in the CONTRACTS.md schema, JSON-safe."""
+                 benchmarks: dict | None, inputs: dict | None) -> Report:
+    """The typed report (schema: :mod:`compress_gate.gate.schema`), built once; the run adds its section."""
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "verdict": "pass" if passed else "fail",
@@ -210,4 +192,4 @@ def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entr
     }
     report["engines"] = {"deployment": deployment_engine, "agreement": list(engine_checks or [])}
     report["benchmarks"] = benchmarks
-    return json_safe(report)
+    return Report.model_validate(json_safe(report))

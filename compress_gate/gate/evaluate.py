@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from compress_gate.gate._bootstrap import bootstrap
 from compress_gate.gate._limits import Measured, judge_limit
 from compress_gate.gate._measures import Measurer, Member, TestSet
 from compress_gate.gate._report import build_report
+from compress_gate.gate.schema import Report, RunSection
 from compress_gate.mitigation import (Overrides, apply_overrides, apply_thresholds, calibrate_thresholds,
                                       overridden_rows, select_overrides)
 
@@ -26,15 +27,19 @@ __all__ = ["GateResult", "evaluate"]
 class GateResult:
     """What the gate decided and what ships with the student.
 
-    ``report`` follows the report.json schema (JSON-safe); ``thresholds`` are the
+    ``report`` is the typed report.json (:class:`~compress_gate.gate.schema.Report`); ``thresholds`` are the
     calibrated thresholds of the first (shipped) student, None without calibration or
     for multi-class; ``overrides`` is the content of ``overrides.json``'s ``overrides``.
     """
 
-    report: dict
+    report: Report
     passed: bool
     thresholds: np.ndarray | None
     overrides: Overrides
+
+    def with_run(self, run: RunSection) -> GateResult:
+        """The same result whose report carries the run's section (a new report; this one is unchanged)."""
+        return replace(self, report=self.report.with_run(run))
 
 
 def _check_scores(scores: Any, n: int, k: int, what: str) -> np.ndarray:

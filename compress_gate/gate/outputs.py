@@ -14,6 +14,7 @@ from compress_gate.data.contract import (EvalData, align_scores, load_eval_data,
                                          save_predictions)
 from compress_gate.errors import InputError
 from compress_gate.gate.evaluate import GateResult, evaluate
+from compress_gate.gate.schema import Report
 from compress_gate.mitigation import write_overrides, write_thresholds
 from compress_gate.report.junit import write_junit
 
@@ -29,11 +30,11 @@ def write_gate_outputs(result: GateResult, out_dir: str | Path) -> dict[str, Pat
     """
     out = Path(out_dir)
     report = result.report
-    task, names = report["inputs"]["task"], report["inputs"]["attribute_names"]
+    task, names = report.inputs.task, report.inputs.attribute_names
     thresholds = result.thresholds
     if thresholds is None and task == "multilabel":
         thresholds = np.full(len(names), 0.5)
-    paths = {"report.json": write_json(out / "report.json", report),
+    paths = {"report.json": write_json(out / "report.json", report.to_json()),
              "junit.xml": write_junit(report, out / "junit.xml"),
              "thresholds.json": write_thresholds(out / "thresholds.json", thresholds, task=task,
                                                  attribute_names=names),
@@ -108,14 +109,14 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     return result, write_gate_outputs(result, out)
 
 
-def summary_lines(report: dict, paths: dict[str, Path]) -> list[str]:
+def summary_lines(report: Report, paths: dict[str, Path]) -> list[str]:
     """Plain-text lines for the terminal: the verdict, each limit with its reason, the files."""
-    verdict = "PASSED" if report["verdict"] == "pass" else "REFUSED"
-    lines = [f"gate {verdict}: {sum(1 for e in report['limits'] if e['passed'])} of "
-             f"{len(report['limits'])} limits hold (judged: {report['judged']} predictions)."]
-    if report.get("no_limits"):
-        lines = [f"gate {verdict}: {report['note']}"]
-    for entry in report["limits"]:
-        lines.append(f"  {'ok  ' if entry['passed'] else 'FAIL'} {entry['name']}: {entry['reason']}")
+    verdict = "PASSED" if report.verdict == "pass" else "REFUSED"
+    lines = [f"gate {verdict}: {sum(1 for e in report.limits if e.passed)} of "
+             f"{len(report.limits)} limits hold (judged: {report.judged} predictions)."]
+    if report.no_limits:
+        lines = [f"gate {verdict}: {report.note}"]
+    for entry in report.limits:
+        lines.append(f"  {'ok  ' if entry.passed else 'FAIL'} {entry.name}: {entry.reason}")
     lines += [f"  wrote {path}" for path in paths.values()]
     return lines

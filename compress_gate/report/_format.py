@@ -1,8 +1,9 @@
 """Plain-text formatting of report values, shared by the HTML report and the model card.
 
-Every undefined value reads ``undefined (reason)``: the report.json schema writes it as
-``null`` (the reason then comes from the caller, who knows the context) or as
-``{"undefined": reason}``. Nothing here escapes HTML or Markdown; the writers do.
+Every undefined value reads ``undefined (reason)``: report.json writes it as ``null``
+(the reason then comes from the caller, who knows the context) or as
+``{"undefined": reason}`` (:class:`~compress_gate.gate.schema.Undefined`); ±inf are the
+strings ``"inf"``/``"-inf"``. Nothing here escapes HTML or Markdown; the writers do.
 """
 
 from __future__ import annotations
@@ -11,24 +12,18 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from compress_gate.gate.schema import LimitResult, Undefined
 from compress_gate.report.figures import is_number
 
-__all__ = ["fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason", "get"]
-
-
-def get(mapping: Any, *keys: str, default: Any = None) -> Any:
-    """``mapping[k1][k2]...``, or ``default`` where a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(mapping, Mapping) or key not in mapping:
-            return default
-        mapping = mapping[key]
-    return mapping
+__all__ = ["fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason"]
 
 
 def undefined_reason(value: Any, fallback: str) -> str | None:
     """The reason ``value`` is undefined, or ``None`` when it is a finite number."""
     if is_number(value):
         return None
+    if isinstance(value, Undefined):
+        return value.undefined
     if isinstance(value, Mapping) and "undefined" in value:
         return str(value["undefined"])
     if isinstance(value, float) and math.isnan(value):
@@ -69,20 +64,14 @@ def fmt_ci(ci: Any) -> str:
     return f"[{fmt(ci[0], reason='not computed')}, {fmt(ci[1], reason='not computed')}]"
 
 
-def fmt_limit(limit: Mapping[str, Any]) -> str:
+def fmt_limit(limit: LimitResult) -> str:
     """``≤ 0.02`` for a ``max`` limit, ``≥ 0.85`` for a ``min`` limit."""
-    op = "≥" if limit.get("direction") == "min" else "≤"
-    return f"{op} {fmt(limit.get('limit'), reason='missing')}"
+    op = "≥" if limit.direction == "min" else "≤"
+    return f"{op} {fmt(limit.limit, reason='missing')}"
 
 
-def judged_value(limit: Mapping[str, Any]) -> str:
-    """The number a limit was judged on: ``upper bound 0.047``, or ``point estimate 0.031``.
-
-    Uses the limit's ``gated`` value; without one, the CI end its ``bound`` names.
-    """
-    bound = limit.get("bound", "point")
-    if bound == "point":
-        return f"point estimate {fmt(limit.get('observed'), reason='not computed')}"
-    ci = limit.get("ci")
-    fallback = ci[1 if bound == "upper" else 0] if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
-    return f"{bound} bound {fmt(limit.get('gated', fallback), reason='not computed')}"
+def judged_value(limit: LimitResult) -> str:
+    """The number a limit was judged on: ``upper bound 0.047``, or ``point estimate 0.031``."""
+    if limit.bound == "point":
+        return f"point estimate {fmt(limit.observed, reason='not computed')}"
+    return f"{limit.bound} bound {fmt(limit.gated, reason='not computed')}"

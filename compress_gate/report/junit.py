@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_bytes
+from compress_gate.gate.schema import LimitResult, Report, as_report
 
 __all__ = ["build_junit", "write_junit"]
 
@@ -33,36 +34,33 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _message(limit: Mapping[str, Any]) -> str:
+def _message(limit: LimitResult) -> str:
     """``"observed <value> (<bound> bound <value>) vs limit <=|>= <value>"``."""
-    sign = "<=" if limit.get("direction") == "max" else ">="
-    bound = limit.get("bound", "point")
-    ci = limit.get("ci")
-    gated = limit.get("gated", (ci[0] if bound == "lower" else ci[1]) if ci and bound != "point"
-                      else limit.get("observed"))
-    bound_part = "" if bound == "point" else f" ({bound} bound {_number(gated)})"
-    return f"observed {_number(limit.get('observed'))}{bound_part} vs limit {sign} {_number(limit.get('limit'))}"
+    sign = "<=" if limit.direction == "max" else ">="
+    bound_part = "" if limit.bound == "point" else f" ({limit.bound} bound {_number(limit.gated)})"
+    return f"observed {_number(limit.observed)}{bound_part} vs limit {sign} {_number(limit.limit)}"
 
 
-def build_junit(report: Mapping[str, Any]) -> bytes:
-    """The ``junit.xml`` document for a report dict (schema in CONTRACTS.md), UTF-8 bytes."""
-    limits = list(report.get("limits") or [])
-    failures = sum(1 for limit in limits if not limit.get("passed"))
+def build_junit(report: Report | Mapping[str, Any]) -> bytes:
+    """The ``junit.xml`` document for ``report`` (a mapping is validated first), UTF-8 bytes."""
+    report = as_report(report)
+    limits = report.limits
+    failures = sum(1 for limit in limits if not limit.passed)
     suites = ET.Element("testsuites", name="compress-gate", tests=str(max(len(limits), 1)),
                         failures=str(failures), errors="0")
     suite = ET.SubElement(suites, "testsuite", name=_SUITE, tests=str(max(len(limits), 1)),
                           failures=str(failures), errors="0", skipped="0" if limits else "1",
-                          timestamp=str(report.get("created", "")))
+                          timestamp=report.created)
     properties = ET.SubElement(suite, "properties")
-    ET.SubElement(properties, "property", name="verdict", value=str(report.get("verdict")))
+    ET.SubElement(properties, "property", name="verdict", value=report.verdict)
     for limit in limits:
-        case = ET.SubElement(suite, "testcase", classname=_CLASSNAME, name=str(limit.get("name")))
-        if not limit.get("passed"):
+        case = ET.SubElement(suite, "testcase", classname=_CLASSNAME, name=limit.name)
+        if not limit.passed:
             failure = ET.SubElement(case, "failure", message=_message(limit), type="GateLimitExceeded")
-            failure.text = str(limit.get("reason", ""))
+            failure.text = limit.reason
         else:
             out = ET.SubElement(case, "system-out")
-            out.text = f"{_message(limit)}: {limit.get('reason', '')}"
+            out.text = f"{_message(limit)}: {limit.reason}"
     if not limits:
         case = ET.SubElement(suite, "testcase", classname=_CLASSNAME, name="no limits configured")
         ET.SubElement(case, "skipped", message="no limits configured: the gate reports its metrics and "
@@ -71,6 +69,6 @@ def build_junit(report: Mapping[str, Any]) -> bytes:
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def write_junit(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+def write_junit(report: Report | Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``junit.xml`` for ``report`` to ``path`` atomically."""
     return write_bytes(path, build_junit(report))
