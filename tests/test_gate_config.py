@@ -101,3 +101,16 @@ def test_limit_is_frozen():
     limit = Limit(metric="ba", max=0.1)
     with pytest.raises(Exception):
         limit.max = 0.2  # type: ignore[misc]
+
+
+def test_docs_metric_table_is_the_registry():
+    from pathlib import Path
+
+    from compress_gate.config.gate import metric_table
+    docs = (Path(__file__).parents[1] / "docs" / "gate.md").read_text(encoding="utf-8")
+    assert metric_table() in docs
+
+
+def test_every_member_metric_has_its_measure_and_no_other():
+    from compress_gate.gate._measures import MEMBER_MEASURES
+    assert set(MEMBER_MEASURES) == {m for m, spec in GATED_METRICS.items() if spec.source == "member"}

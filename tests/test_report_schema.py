@@ -58,3 +58,12 @@ def test_non_finite_numbers_have_one_convention():
     report["limits"][0]["ci"] = ["-inf", None]
     dumped = as_report(report).to_json()["limits"][0]
     assert dumped["observed"] == "inf" and dumped["ci"] == ["-inf", None]
+
+
+def test_the_one_number_formatter():
+    from compress_gate._format import fmt
+    assert fmt(0.031) == "0.031" and fmt(0.04, decimals=4) == "0.0400"
+    assert fmt(0.8, percent=True, decimals=1) == "80.0%" and fmt(0.125, percent=True) == "12.5%"
+    assert fmt(float("inf"), infinite=True) == "+inf" and fmt("-inf", infinite=True) == "-inf"
+    assert fmt("inf") == "undefined (infinite)" and fmt(None, reason="no CIEs") == "undefined (no CIEs)"
+    assert fmt(0.02, signed=True) == "+0.02" and fmt(1200) == "1,200"

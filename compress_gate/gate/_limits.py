@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compress_gate._format import fmt
 from compress_gate.config.gate import GATED_METRICS, Limit
 from compress_gate.metrics import percentile_interval
 
-__all__ = ["Measured", "relative_change", "judge_limit"]
+__all__ = ["Measured", "relative_change", "compared_change", "judge_limit"]
 
 _SHOW = 5
 
@@ -50,17 +51,16 @@ def relative_change(student: np.ndarray, teacher: np.ndarray) -> np.ndarray:
     return np.where(teacher == 0, at_zero, ratio)
 
 
-def _compare(limit: Limit, student: np.ndarray, teacher: np.ndarray | None) -> np.ndarray:
-    if limit.change is None:
+def compared_change(change: str | None, student: np.ndarray, teacher: np.ndarray | None) -> np.ndarray:
+    """The quantity a limit compares: the student's value (``change`` None), student − teacher
+    (``absolute``) or :func:`relative_change` (``relative``). The one place a change is computed:
+    the report's BA increase table uses it too."""
+    if change is None:
         return np.asarray(student, dtype=np.float64)
     assert teacher is not None
-    if limit.change == "absolute":
+    if change == "absolute":
         return np.asarray(student, dtype=np.float64) - teacher
     return relative_change(student, teacher)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}" if np.isfinite(value) else ("+inf" if value > 0 else "-inf")
 
 
 def _listed(units: list[str]) -> str:
@@ -113,7 +113,7 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         why = sorted({measured.not_measured.get(u, "teacher value undefined") for u in excluded})
         notes.append(f"{len(excluded)} {spec.units}(s) not measured ({'; '.join(why[:3])})")
     student_undefined = [u for u, keep, s in zip(units, include, student) if keep and np.isnan(s)]
-    compared = _compare(limit, student, teacher)
+    compared = compared_change(limit.change, student, teacher)
     worst = np.nanmax if limit.direction == "max" else np.nanmin
     pick = np.nanargmax if limit.direction == "max" else np.nanargmin
     defined = include & ~np.isnan(compared)
@@ -135,7 +135,7 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         return entry
     if measured.student_boot is not None:
         boot_teacher = None if measured.teacher_boot is None else measured.teacher_boot[:, include]
-        boot = _compare(limit, measured.student_boot[:, include], boot_teacher)
+        boot = compared_change(limit.change, measured.student_boot[:, include], boot_teacher)
         with warnings.catch_warnings():      # all-NaN resamples: counted and reported below
             warnings.simplefilter("ignore", RuntimeWarning)
             per_resample = worst(boot, axis=1)
@@ -149,9 +149,10 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         np.nan if entry["ci"] is None else entry["ci"][0 if limit.bound == "lower" else 1])
     entry["gated"] = gated
     where = f"worst {spec.units} {entry['unit']}: " if len(units) > 1 else ""
-    point = f"{where}point {_fmt(entry['observed'])}"
+    point = f"{where}point {fmt(entry['observed'], infinite=True)}"
     if entry["ci"] is not None:
-        point += f", {100 * confidence:g}% CI [{_fmt(entry['ci'][0])}, {_fmt(entry['ci'][1])}]"
+        lo, hi = (fmt(v, infinite=True) for v in entry["ci"])
+        point += f", {100 * confidence:g}% CI [{lo}, {hi}]"
     if np.isnan(gated):
         entry["reason"] = (f"fails closed: the {limit.bound} bound is undefined (no resample left a "
                            f"{spec.units} to measure); {point}.")
@@ -160,7 +161,7 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
     sign = ("<=" if passed else ">") if limit.direction == "max" else (">=" if passed else "<")
     entry["passed"], entry["outcome"] = passed, "pass" if passed else "fail"
     entry["reason"] = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
-                       f"{_fmt(gated)} {sign} {limit.value:g} ({point})"
+                       f"{fmt(gated, infinite=True)} {sign} {limit.value:g} ({point})"
                        + "".join(f"; {note}" for note in notes) + ".")
     return entry
 

@@ -17,12 +17,12 @@ from compress_gate._json import json_safe
 from compress_gate.config.gate import GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.gate._bootstrap import Resamples
+from compress_gate.gate._limits import compared_change
 from compress_gate.gate._measures import Measurer
-from compress_gate.gate.schema import SCHEMA_VERSION, Report
+from compress_gate.gate.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
 
 __all__ = ["build_report"]
 
-_PER_ATTRIBUTE = ("fpr", "fnr", "tcb", "uncertainty", "ece")
 _HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
 
 
@@ -40,9 +40,9 @@ def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
 def _model_summary(measurer: Measurer, key: str) -> dict:
     """Accuracy and the per-attribute numbers of population ``key`` (means over its members)."""
     names = measurer.test.attribute_names
-    columns = {m: measurer.values(key, m, None) for m in _PER_ATTRIBUTE}
+    columns = {m: measurer.values(key, m, None) for m in PER_ATTRIBUTE}
     r2 = np.mean([metrics.label_interrelation(m.y_pred) for m in measurer.populations[key]], axis=0)
-    per_attribute = {name: {**{m: columns[m][i] for m in _PER_ATTRIBUTE}, "r2": r2[i]}
+    per_attribute = {name: {**{m: columns[m][i] for m in PER_ATTRIBUTE}, "r2": r2[i]}
                      for i, name in enumerate(names)}
     return {"accuracy": measurer.values(key, "accuracy", None)[0], "per_attribute": per_attribute}
 
@@ -73,11 +73,13 @@ def _ba_entry(value: float, reasons: list[object]) -> float | dict:
 def _ba_tables(measurer: Measurer, key: str) -> tuple[dict, dict, dict]:
     """(teacher, student, increase) as attribute -> identity -> number | {"undefined": reason}.
 
-    A population's BA is the mean over its members: undefined when any member's is.
+    A population's BA is the mean over its members: undefined when any member's is. The
+    increase is :func:`~compress_gate.gate._limits.compared_change` (absolute), as a BA limit gates it.
     """
     teacher = measurer.bias_amplification(measurer.populations["teacher"][0], None)
     members = [measurer.bias_amplification(m, None) for m in measurer.populations[key]]
     student = np.mean([m.values for m in members], axis=0)
+    increase = compared_change("absolute", student, teacher.values)
     t_out: dict = {}
     s_out: dict = {}
     inc_out: dict = {}
@@ -92,7 +94,7 @@ def _ba_tables(measurer: Measurer, key: str) -> tuple[dict, dict, dict]:
             elif isinstance(s_val, dict):
                 inc_out[attr][group] = {"undefined": f"student: {s_val['undefined']}"}
             else:
-                inc_out[attr][group] = s_val - t_val
+                inc_out[attr][group] = float(increase[i, j])
     return t_out, s_out, inc_out
 
 

@@ -110,7 +110,7 @@ def _engine_measures(engine_checks: Sequence[dict] | None) -> dict[str, Measured
         why = ("no engine comparison was run (`compress-gate gate` on prediction files judges one "
                "engine; `compress-gate run` compares the engines)")
         return {m: Measured(units=(), student=np.empty(0), undefined_reason=why)
-                for m in ("engine_agreement", "engine_score_difference")}
+                for m, spec in GATED_METRICS.items() if spec.source == "engines"}
     units = tuple(str(c.get("engine")) for c in engine_checks)
 
     def column(key: str) -> np.ndarray:
@@ -163,20 +163,19 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
     measurer.populations["mitigated"] = mitigated if applied else measurer.populations["raw"]
     judged = "mitigated" if config.judge == "mitigated" and applied else "raw"
 
-    interval_metrics = sorted({lim.metric for lim in config.limits
-                               if GATED_METRICS[lim.metric].has_interval and lim.metric not in ("cev", "sde")})
+    member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
     balance_keys = ["raw"] + (["mitigated"] if applied else [])
-    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=interval_metrics, balance_keys=balance_keys)
+    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=member_metrics, balance_keys=balance_keys)
 
     measured = _engine_measures(engine_checks)
     share = float(overridden_rows(ids_test, overrides).mean())
     measured["override_share"] = Measured(("model",), np.array([share]))
-    for name in ("cev", "sde"):
+    for name in (m for m, spec in GATED_METRICS.items() if spec.source == "balance"):
         point = measurer.error_balance(judged, None)[0 if name == "cev" else 1]
         measured[name] = Measured(("model",), point.reshape(1),
                                   student_boot=None if boot is None else boot.balance[judged][name][:, None],
                                   undefined_reason="no attribute has a nonzero teacher FPR and FNR")
-    for metric in interval_metrics:
+    for metric in member_metrics:
         ba_reasons = _ba_not_measured(measurer, teacher) if metric == "ba" else {}
         measured[metric] = Measured(
             measurer.units(metric), measurer.values(judged, metric, None),

@@ -21,16 +21,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from compress_gate.config.gate import GATED_METRICS
 from compress_gate.errors import InputError
 
 __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "LimitResult", "RunSection",
-           "as_report", "schema_text", "schema_sha256", "Outcome"]
+           "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
 
 SCHEMA_VERSION = 2
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "2405955a8c71efd25206c1d591e3dce251243391b0fb6047c3599c6ab73214a7"
+SCHEMA_SHA256 = "4b1e23fcd216ff717835b2c7b4b0624e31eaf7fa8de0bd2b41c38a9daf5a39d3"
 
 Number = Annotated[float | Literal["inf", "-inf"] | None,
                    Field(description='a number; null = undefined (NaN); "inf"/"-inf" = infinite')]
@@ -92,20 +93,18 @@ class LimitResult(_Node):
     excluded: list[str] = []
 
 
-class AttributeMetrics(_Node):
-    """Per-attribute numbers of one model (a population: means over its members)."""
-
-    fpr: Number
-    fnr: Number
-    tcb: Number
-    uncertainty: Number
-    ece: Number
-    r2: Number
+#: The per-attribute numbers of report.json's ``per_attribute`` tables: every gateable
+#: metric measured per attribute (from the registry), then label interrelation R².
+PER_ATTRIBUTE: tuple[str, ...] = tuple(name for name, spec in GATED_METRICS.items()
+                                       if spec.unit == "attribute" and spec.source == "member")
+AttributeMetrics = create_model(
+    "AttributeMetrics", __base__=_Node, __doc__="Per-attribute numbers of one model (a population: means over its members).",
+    **{name: (Number, ...) for name in (*PER_ATTRIBUTE, "r2")})  # type: ignore[call-overload]
 
 
 class ModelSummary(_Node):
     accuracy: Number
-    per_attribute: dict[str, AttributeMetrics]
+    per_attribute: dict[str, AttributeMetrics]  # type: ignore[valid-type]
 
 
 class Delta(_Node):

@@ -9,10 +9,10 @@ the largest batch size measured (> 1: the student is faster).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from compress_gate._format import fmt
 from compress_gate.gate.schema import Report, RunSummary, as_report
 from compress_gate.report._tables import largest_ba_increase
 
@@ -62,14 +62,6 @@ def metrics_summary(report: Report | Mapping[str, Any], *, compression: dict[str
     )
 
 
-def _fmt(value: Any, spec: str = ".4f") -> str:
-    if value is None:
-        return "undefined"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return format(value, spec)
-
-
 def summary_table(summary: RunSummary, stage_seconds: dict[str, float], *, bundle: str) -> Table:
     """A two-column rich table: the verdict, the headline numbers, stage wall times, the bundle path."""
     from rich import box
@@ -81,18 +73,27 @@ def summary_table(summary: RunSummary, stage_seconds: dict[str, float], *, bundl
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")
     mitigated = summary.student_accuracy_mitigated is not None
+
+    def pair(before: object, after: object, decimals: int) -> str:
+        """``before`` (and ``→ after`` when mitigation was applied), fixed decimals."""
+        return fmt(before, decimals=decimals) + (f" → {fmt(after, decimals=decimals)}" if mitigated else "")
+    limits = f"{summary.limits_passed} of {summary.limits_total} hold"
+    if summary.limits_failed:
+        limits += f"; failed: {', '.join(summary.limits_failed)}"
+    if summary.limits_undecided:
+        limits += f"; not enough evidence: {', '.join(summary.limits_undecided)}"
     rows = [
-        ("limits", f"{summary.limits_passed} of {summary.limits_total} hold"
-                   + (f"; failed: {', '.join(summary.limits_failed)}" if summary.limits_failed else "")),
-        ("accuracy", f"teacher {_fmt(summary.teacher_accuracy)} · student {_fmt(summary.student_accuracy)}"
-                     + (f" · after mitigation {_fmt(summary.student_accuracy_mitigated)}" if mitigated else "")),
-        ("sparsity", f"{_fmt(summary.overall_sparsity, '.1%')} of the pruned weights"
+        ("limits", limits),
+        ("accuracy", f"teacher {fmt(summary.teacher_accuracy, decimals=4)} · student "
+                     f"{fmt(summary.student_accuracy, decimals=4)}"
+                     + (f" · after mitigation {fmt(summary.student_accuracy_mitigated, decimals=4)}"
+                        if mitigated else "")),
+        ("sparsity", f"{fmt(summary.overall_sparsity, percent=True, decimals=1)} of the pruned weights"
                      + (" · INT8 (QAT)" if summary.quantized else "")
                      + (" · distilled" if summary.distilled else "")),
-        ("CEV", _fmt(summary.cev, ".3f") + (f" → {_fmt(summary.cev_mitigated, '.3f')}" if mitigated else "")),
-        ("SDE", _fmt(summary.sde, ".3f") + (f" → {_fmt(summary.sde_mitigated, '.3f')}" if mitigated else "")),
-        ("worst BA increase", _fmt(summary.worst_ba_increase)
-         + (f" → {_fmt(summary.worst_ba_increase_mitigated)}" if mitigated else "")),
+        ("CEV", pair(summary.cev, summary.cev_mitigated, 3)),
+        ("SDE", pair(summary.sde, summary.sde_mitigated, 3)),
+        ("worst BA increase", pair(summary.worst_ba_increase, summary.worst_ba_increase_mitigated, 4)),
         ("speedup", " · ".join(f"{k} {v:.2f}x" for k, v in summary.speedup.items()) or "not measured"),
         ("stage times", " · ".join(f"{k} {v:.1f}s" for k, v in stage_seconds.items())
          + f" · total {sum(stage_seconds.values()):.1f}s"),

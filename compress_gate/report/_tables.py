@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compress_gate.gate.schema import BAComparison, Cell as BACell, Report
+from compress_gate.config.gate import GATED_METRICS
+from compress_gate.gate.schema import PER_ATTRIBUTE, BAComparison, Report
+from compress_gate.gate.schema import Cell as BACell
 from compress_gate.report._format import fmt
 from compress_gate.report._markup import Cell, table
-from compress_gate.report.figures import is_number
+from compress_gate._format import is_number
 
-__all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "benchmark_table",
+__all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "per_attribute_headers", "benchmark_table",
            "bias_cost_items", "largest_ba_increase"]
 
 
@@ -81,13 +83,19 @@ def subgroup_rows(report: Report) -> list[list[Any]]:
     return rows
 
 
+def per_attribute_headers(*, teacher: str = "teacher", student: str = "student") -> list[str]:
+    """Headers of :func:`per_attribute_rows`: attribute, then teacher and student per metric."""
+    labels = [GATED_METRICS[m].label for m in PER_ATTRIBUTE] + ["R²"]
+    return ["attribute"] + [f"{who} {label}" for label in labels for who in (teacher, student)]
+
+
 def per_attribute_rows(report: Report) -> list[list[Any]]:
-    """attribute, then teacher and student for FPR, FNR, TCB, uncertainty, ECE, R²."""
+    """attribute, then teacher and student for each per-attribute metric of the registry, then R²."""
     rows = []
     models = (report.metrics.teacher.per_attribute, report.metrics.student.per_attribute)
     for attr in report.inputs.attribute_names:
         row: list[Any] = [attr]
-        for metric in ("fpr", "fnr", "tcb", "uncertainty", "ece", "r2"):
+        for metric in (*PER_ATTRIBUTE, "r2"):
             for per_attribute in models:
                 row.append(_cell(getattr(per_attribute[attr], metric) if attr in per_attribute else None))
         rows.append(row)

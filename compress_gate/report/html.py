@@ -22,7 +22,7 @@ from compress_gate.gate.schema import Report, as_report
 from compress_gate.report._format import fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
-                                          per_attribute_rows, subgroup_rows)
+                                          per_attribute_headers, per_attribute_rows, subgroup_rows)
 
 __all__ = ["render_html", "build_html"]
 
@@ -197,8 +197,7 @@ def _speed_vs_bias(report: Report) -> str:
 
 
 def _per_attribute(report: Report) -> str:
-    headers = ["attribute"] + [f"{who} {m}" for m in ("FPR", "FNR", "TCB", "uncertainty", "ECE", "R²")
-                               for who in ("teacher", "student")]
+    headers = per_attribute_headers()
     acc = (f"Accuracy: teacher {fmt(report.metrics.teacher.accuracy)}, "
            f"student {fmt(report.metrics.student.accuracy)}"
            f" (students averaged over the population).")

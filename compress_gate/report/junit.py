@@ -8,7 +8,6 @@ skipped test case saying so.
 
 from __future__ import annotations
 
-import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_bytes
+from compress_gate._format import fmt
 from compress_gate.gate.schema import LimitResult, Report, as_report
 
 __all__ = ["build_junit", "write_junit"]
@@ -24,21 +24,12 @@ _SUITE = "compress-gate gate"
 _CLASSNAME = "compress_gate.gate.limits"
 
 
-def _number(value: Any) -> str:
-    if value is None:
-        return "undefined"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:.6g}"
-    return str(value)
-
-
 def _message(limit: LimitResult) -> str:
     """``"observed <value> (<bound> bound <value>) vs limit <=|>= <value>"``."""
     sign = "<=" if limit.direction == "max" else ">="
-    bound_part = "" if limit.bound == "point" else f" ({limit.bound} bound {_number(limit.gated)})"
-    return f"observed {_number(limit.observed)}{bound_part} vs limit {sign} {_number(limit.limit)}"
+    observed, gated = (fmt(v, digits=6, infinite=True) for v in (limit.observed, limit.gated))
+    bound_part = "" if limit.bound == "point" else f" ({limit.bound} bound {gated})"
+    return f"observed {observed}{bound_part} vs limit {sign} {fmt(limit.limit, digits=6)}"
 
 
 def build_junit(report: Report | Mapping[str, Any]) -> bytes:

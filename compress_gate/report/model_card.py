@@ -23,9 +23,9 @@ from typing import Any
 from compress_gate._atomic import write_text
 from compress_gate.gate.schema import Report, as_report
 from compress_gate.report._format import fmt, fmt_ci, fmt_limit, judged_value
-from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_rows,
-                                          subgroup_rows)
-from compress_gate.report.figures import is_number
+from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,
+                                          per_attribute_rows, subgroup_rows)
+from compress_gate._format import is_number
 
 __all__ = ["write_model_card", "build_model_card"]
 
@@ -175,8 +175,7 @@ def _disaggregated(report: Report) -> str:
                   _md_table(["attribute", "identity", "teacher", "student", "increase"]
                             + (["after mitigation", "increase after"] if after else []), ba), ""]
     lines += ["### Per attribute", "",
-              _md_table(["attribute"] + [f"{w} {m}" for m in ("FPR", "FNR", "TCB", "unc.", "ECE", "R²")
-                                         for w in ("teacher", "student")], per_attribute_rows(report))]
+              _md_table(per_attribute_headers(), per_attribute_rows(report))]
     return "\n".join(lines)
 
 
