@@ -116,6 +116,7 @@ def demo_report(*, verdict: str = "fail") -> dict:
     report = {
         "schema_version": 2,
         "verdict": verdict,
+        "outcome": verdict,
         "created": "2025-01-01T12:00:00+00:00",
         "inputs": {"data": "runs/demo/data.npz", "teacher": ["runs/demo/teacher.npz"],
                    "students": ["runs/demo/student_0.npz", "runs/demo/student_1.npz"],
@@ -124,7 +125,8 @@ def demo_report(*, verdict: str = "fail") -> dict:
         "config": {"confidence": 0.95, "n_resamples": 200, "seed": 0,
                    "limits": [{"metric": "ba", "change": "absolute", "max": 0.02, "bound": "upper"},
                               {"metric": "cev", "max": 50.0, "bound": "upper"}]},
-        "judged": "mitigated",
+        "judged": "thresholds",
+        "scope": "The verdict holds for inputs the overrides file does not cover.",
         "limits": [
             {"name": "ba:smiling/male", "metric": "ba", "observed": 0.031, "ci": [0.012, 0.047],
              "bound": "upper", "gated": 0.047, "limit": 0.02, "direction": "max", "passed": False,

@@ -47,7 +47,7 @@ def test_recipe_gate_section_and_empty_file(tmp_path):
     config = _load(tmp_path, "model: {arch: resnet}\ngate:\n  limits:\n    - {metric: sde, max: 10}\n")
     assert [limit.metric for limit in config.limits] == ["sde"]
     empty = _load(tmp_path, "")
-    assert empty.limits == () and empty.judge == "mitigated" and empty.n_resamples == 1000
+    assert empty.limits == () and empty.judge == "thresholds" and empty.n_resamples == 1000
     assert not empty.mitigation.calibrate_thresholds and empty.mitigation.override_budget == 0.0
 
 

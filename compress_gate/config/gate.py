@@ -5,7 +5,8 @@ A limits file looks like this (the same mapping sits under ``gate:`` in a run re
     confidence: 0.95          # two-sided bootstrap percentile interval
     n_resamples: 1000         # bootstrap resamples over test samples (0: no intervals)
     seed: 0
-    judge: mitigated          # limits judge the shipped predictions; `raw`: before mitigation
+    judge: thresholds         # the student with its thresholds (default); `catalogue`: with the overrides
+                              # too (a closed set of known ids); `raw`: before mitigation
     mitigation:
       calibrate_thresholds: true
       override_budget: 0.02   # share of test samples the teacher-uncertainty overrides may take
@@ -37,7 +38,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from compress_gate.config._load import read_yaml, validate
 from compress_gate.errors import InputError
@@ -222,7 +223,7 @@ class GateConfig(BaseModel):
           confidence: 0.95
           n_resamples: 1000
           seed: 0
-          judge: mitigated        # or raw
+          judge: thresholds       # or catalogue, or raw
           mitigation: {calibrate_thresholds: false, override_budget: 0.0}
           limits:
             - {metric: ba, change: absolute, max: 0.02}
@@ -234,9 +235,19 @@ class GateConfig(BaseModel):
     confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
     n_resamples: int = Field(default=1000, ge=0, le=100_000)
     seed: int = Field(default=0, ge=0)
-    judge: Literal["mitigated", "raw"] = "mitigated"
+    judge: Literal["thresholds", "catalogue", "raw"] = "thresholds"
     mitigation: Mitigation = Mitigation()
     limits: tuple[Limit, ...] = ()
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _renamed_judge(cls, value: Any) -> Any:
+        if value == "mitigated":
+            raise ValueError("`judge: mitigated` was removed: it judged the predictions with overrides, whose "
+                             "labels are the judged rows' own. Use `judge: thresholds` (the default: the student "
+                             "with its thresholds, for inputs the overrides do not cover) or, for a closed "
+                             "catalogue of known inputs, `judge: catalogue`")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> GateConfig:

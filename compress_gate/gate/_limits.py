@@ -11,7 +11,7 @@ from compress_gate._format import fmt
 from compress_gate.config.gate import GATED_METRICS, Limit
 from compress_gate.metrics import percentile_interval
 
-__all__ = ["Measured", "relative_change", "compared_change", "judge_limit"]
+__all__ = ["Measured", "relative_change", "compared_change", "judge_limit", "limit_outcome", "samples_to_decide"]
 
 _SHOW = 5
 
@@ -77,7 +77,7 @@ def _interval(values: np.ndarray, confidence: float) -> list[float]:
     return [float(np.sign(v) * np.inf) if abs(v) >= big else float(v) for v in (lo, hi)]
 
 
-def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
+def judge_limit(limit: Limit, measured: Measured, *, confidence: float, n_samples: int | None = None) -> dict:
     """The report entry of ``limit`` judged on ``measured``.
 
     The gated number is the worst included unit (max for a ``max`` limit, min for a
@@ -85,13 +85,15 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
     Its interval is the percentile interval of the per-resample worst value. A unit is
     left out (and listed) when the teacher's value is undefined there; the limit fails
     closed when the student is undefined where the teacher is defined, when no unit
-    is left, or when the gated bound is undefined.
+    is left, or when the gated bound is undefined. Otherwise its outcome is
+    :func:`limit_outcome`; an undecided limit gets ``n_needed`` from
+    :func:`samples_to_decide` with ``n_samples`` test rows (None: not estimated).
 
     Returns
     -------
     dict
         ``name, metric, change, observed, ci, bound, gated, limit, direction, passed,
-        reason, unit, excluded`` (numbers are floats, possibly nan/inf: the caller
+        outcome, n_needed, reason, unit, excluded`` (numbers are floats, possibly nan/inf: the caller
         makes them JSON-safe).
     """
     spec = GATED_METRICS[limit.metric]
@@ -157,11 +159,64 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         entry["reason"] = (f"fails closed: the {limit.bound} bound is undefined (no resample left a "
                            f"{spec.units} to measure); {point}.")
         return entry
-    passed = bool(gated <= limit.value) if limit.direction == "max" else bool(gated >= limit.value)
-    sign = ("<=" if passed else ">") if limit.direction == "max" else (">=" if passed else "<")
-    entry["passed"], entry["outcome"] = passed, "pass" if passed else "fail"
-    entry["reason"] = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
-                       f"{fmt(gated, infinite=True)} {sign} {limit.value:g} ({point})"
-                       + "".join(f"; {note}" for note in notes) + ".")
+    outcome = limit_outcome(limit, gated, entry["ci"])
+    inside = outcome == "pass"
+    sign = ("<=" if inside else ">") if limit.direction == "max" else (">=" if inside else "<")
+    entry["passed"], entry["outcome"] = inside, outcome
+    judged = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
+              f"{fmt(gated, infinite=True)} {sign} {limit.value:g}")
+    if outcome == "not_enough_evidence":
+        far = entry["ci"][0 if limit.direction == "max" else 1]
+        entry["n_needed"] = None if n_samples is None else samples_to_decide(
+            n_samples, entry["observed"], entry["ci"], limit.value)
+        judged = (f"not enough evidence: {judged} but the interval reaches back inside "
+                  f"({'lower' if limit.direction == 'max' else 'upper'} end {fmt(far, infinite=True)})")
+        notes.append(f"about {entry['n_needed']:,} test samples would decide it" if entry["n_needed"] else
+                     "no estimate of the test samples that would decide it (the point sits on the limit, "
+                     "or a value is infinite)" if n_samples is not None else "sample count not given")
+    entry["reason"] = f"{judged} ({point})" + "".join(f"; {note}" for note in notes) + "."
     return entry
 
+
+def limit_outcome(limit: Limit, gated: float, ci: list[float] | None) -> str:
+    """``pass``, ``fail`` or ``not_enough_evidence`` for a defined gated bound.
+
+    - pass: the gated bound is inside the limit (on the limit is inside: ``<=`` / ``>=``);
+    - fail: the evidence puts the number outside: the whole interval is outside (its end
+      nearest the inside, the lower end for a ``max`` limit, is strictly outside), or,
+      without an interval, the gated point is outside;
+    - not enough evidence: otherwise (the gated bound is outside, the interval reaches back inside).
+    """
+    def inside(value: float) -> bool:
+        return bool(value <= limit.value) if limit.direction == "max" else bool(value >= limit.value)
+    if inside(gated):
+        return "pass"
+    if ci is None or not inside(ci[0 if limit.direction == "max" else 1]):
+        return "fail"
+    return "not_enough_evidence"
+
+
+def samples_to_decide(n: int, point: float, ci: list[float] | None, limit: float) -> int | None:
+    r"""Test samples that would make an undecided limit decisive, if the interval narrows as 1/√n.
+
+    With the point estimate :math:`p`, the half-width :math:`h` of the interval on the side
+    facing the limit :math:`L` (:math:`h = hi - p` when :math:`L > p`, else :math:`p - lo`)
+    and the distance :math:`d = |p - L|`, the interval's end reaches the limit at
+    :math:`n' = n\,(h/d)^2`; one sample more decides it:
+
+    .. math:: n_\text{needed} = \lfloor n\,(h/d)^2 \rfloor + 1
+
+    Assumes the point estimate stays where it is, the data come from the same distribution,
+    and the half-width shrinks as :math:`1/\sqrt{n}` (the bootstrap's standard error). ``None``
+    when the point sits exactly on the limit, or a value is infinite or undefined.
+
+    Examples
+    --------
+    >>> samples_to_decide(100, 0.04, [0.02, 0.08], 0.05)   # h = .04, d = .01: 100 * 16 + 1
+    1601
+    """
+    if ci is None or not all(np.isfinite(v) for v in (point, limit, *ci)) or point == limit:
+        return None
+    half_width = ci[1] - point if limit > point else point - ci[0]
+    boundary = round(n * (half_width / abs(point - limit)) ** 2, 9)   # no float noise at an integer
+    return int(np.floor(boundary)) + 1

@@ -110,13 +110,16 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
 
 
 def summary_lines(report: Report, paths: dict[str, Path]) -> list[str]:
-    """Plain-text lines for the terminal: the verdict, each limit with its reason, the files."""
-    verdict = "PASSED" if report.verdict == "pass" else "REFUSED"
-    lines = [f"gate {verdict}: {sum(1 for e in report.limits if e.passed)} of "
+    """Plain-text lines for the terminal: the verdict and outcome, its scope, each limit with its
+    outcome and reason, the files."""
+    verdict = {"pass": "PASSED", "fail": "REFUSED", "not_enough_evidence": "REFUSED (not enough evidence)"}
+    lines = [f"gate {verdict[report.outcome]}: {sum(1 for e in report.limits if e.passed)} of "
              f"{len(report.limits)} limits hold (judged: {report.judged} predictions)."]
     if report.no_limits:
-        lines = [f"gate {verdict}: {report.note}"]
+        lines = [f"gate {verdict[report.outcome]}: {report.note}"]
+    lines.append(f"  {report.scope}")
+    status = {"pass": "ok  ", "fail": "FAIL", "not_enough_evidence": "UNDECIDED"}
     for entry in report.limits:
-        lines.append(f"  {'ok  ' if entry.passed else 'FAIL'} {entry.name}: {entry.reason}")
+        lines.append(f"  {status[entry.outcome]} {entry.name}: {entry.reason}")
     lines += [f"  wrote {path}" for path in paths.values()]
     return lines

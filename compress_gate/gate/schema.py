@@ -31,7 +31,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "
 
 SCHEMA_VERSION = 2
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "4b1e23fcd216ff717835b2c7b4b0624e31eaf7fa8de0bd2b41c38a9daf5a39d3"
+SCHEMA_SHA256 = "da1a8b9e625cdc46577373b62a6d49728c4a8ca114855e749637cbb0e9e0a840"
 
 Number = Annotated[float | Literal["inf", "-inf"] | None,
                    Field(description='a number; null = undefined (NaN); "inf"/"-inf" = infinite')]
@@ -193,10 +193,26 @@ class MitigatedFigures(_Node):
     delta: Delta
 
 
+class Uncovered(_Node):
+    """The test rows WITHOUT an override: teacher and shipped student (overrides do not apply
+    there). What a ``judge: catalogue`` verdict says about inputs outside the catalogue."""
+
+    n_rows: int
+    teacher_accuracy: Number
+    accuracy: Number
+    ba: BATables
+
+
 class MitigationSection(_Node):
+    """``calibrated``: the student with its thresholds only (None without calibration);
+    ``after``: with thresholds and overrides, on every test row; ``uncovered``: the rows
+    without an override (None when nothing is overridden)."""
+
     thresholds: dict[str, float] | None = None
     overrides: OverrideSummary
+    calibrated: MitigatedFigures | None = None
     after: MitigatedFigures
+    uncovered: Uncovered | None = None
 
 
 class EngineCheck(BaseModel):
@@ -216,7 +232,8 @@ class Engines(_Node):
 class RunSummary(_Node):
     """The run's headline numbers (see :mod:`compress_gate.pipeline.summary`)."""
 
-    verdict: Literal["pass", "fail", "not_enough_evidence"]
+    verdict: Literal["pass", "fail"]
+    outcome: Outcome
     teacher_accuracy: Number
     student_accuracy: Number
     student_accuracy_mitigated: Number
@@ -234,6 +251,7 @@ class RunSummary(_Node):
     limits_total: int
     limits_failed: list[str]
     limits_undecided: list[str] = []
+    scope: str = ""
 
 
 class RunSection(_Node):
@@ -263,11 +281,15 @@ class Report(_Node):
     """report.json: the gate's verdict and every number behind it."""
 
     schema_version: Literal[2] = Field(description="the version of this schema")
-    verdict: Literal["pass", "fail", "not_enough_evidence"]
+    verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
+    outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
+                                         "one or more undecided")
     created: str
     inputs: Inputs
     config: dict[str, Any] = Field(description="the gate section as validated (GateConfig)")
-    judged: str
+    judged: Literal["raw", "thresholds", "catalogue"] = Field(description="the predictions the limits judged "
+                                                                          "(gate.judge)")
+    scope: str = Field(description="which inputs the verdict holds for, in one sentence")
     limits: list[LimitResult]
     no_limits: bool = False
     note: str | None = None

@@ -42,6 +42,7 @@ def metrics_summary(report: Report | Mapping[str, Any], *, compression: dict[str
     failed = [entry.name for entry in report.limits if entry.outcome == "fail"]
     return RunSummary(
         verdict=report.verdict,
+        outcome=report.outcome,
         teacher_accuracy=metrics.teacher.accuracy,
         student_accuracy=metrics.student.accuracy,
         student_accuracy_mitigated=None if after is None else after.accuracy,
@@ -59,6 +60,7 @@ def metrics_summary(report: Report | Mapping[str, Any], *, compression: dict[str
         limits_total=len(report.limits),
         limits_failed=failed,
         limits_undecided=[entry.name for entry in report.limits if entry.outcome == "not_enough_evidence"],
+        scope=report.scope,
     )
 
 
@@ -67,7 +69,8 @@ def summary_table(summary: RunSummary, stage_seconds: dict[str, float], *, bundl
     from rich import box
     from rich.table import Table
 
-    verdict = "[bold green]RELEASED[/]" if summary.verdict == "pass" else "[bold red]REFUSED[/]"
+    verdict = {"pass": "[bold green]RELEASED[/]", "fail": "[bold red]REFUSED[/]",
+               "not_enough_evidence": "[bold yellow]REFUSED (not enough evidence)[/]"}[summary.outcome]
     table = Table(box=box.SIMPLE_HEAD, show_header=False, title=f"compress-gate run: {verdict}",
                   title_justify="left", pad_edge=False)
     table.add_column("what", style="bold")
@@ -84,6 +87,7 @@ def summary_table(summary: RunSummary, stage_seconds: dict[str, float], *, bundl
         limits += f"; not enough evidence: {', '.join(summary.limits_undecided)}"
     rows = [
         ("limits", limits),
+        ("judged", summary.scope),
         ("accuracy", f"teacher {fmt(summary.teacher_accuracy, decimals=4)} · student "
                      f"{fmt(summary.student_accuracy, decimals=4)}"
                      + (f" · after mitigation {fmt(summary.student_accuracy_mitigated, decimals=4)}"

@@ -13,7 +13,10 @@ from typing import Any
 from compress_gate._format import fmt, undefined_reason
 from compress_gate.gate.schema import LimitResult
 
-__all__ = ["fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason"]
+__all__ = ["OUTCOME_TEXT", "fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason"]
+
+#: How a limit's outcome reads in the verdict tables (HTML and model card); the HTML's CSS class is the key.
+OUTCOME_TEXT = {"pass": "pass", "fail": "FAIL", "not_enough_evidence": "NOT ENOUGH EVIDENCE"}
 
 
 def fmt_ci(ci: Any) -> str:

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.gate.schema import PER_ATTRIBUTE, BAComparison, Report
+from compress_gate.gate.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered
 from compress_gate.gate.schema import Cell as BACell
 from compress_gate.report._format import fmt
 from compress_gate.report._markup import Cell, table
 from compress_gate._format import is_number
 
 __all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "per_attribute_headers", "benchmark_table",
-           "bias_cost_items", "largest_ba_increase"]
+           "bias_cost_items", "largest_ba_increase", "uncovered_text"]
 
 
 def _cell(value: Any, *, reason: str = "not computed", **kwargs: Any) -> Cell:
@@ -154,6 +154,15 @@ def largest_ba_increase(comparison: BAComparison | None) -> tuple[str, float] | 
     return best
 
 
+def uncovered_text(uncovered: Uncovered) -> str:
+    """What holds on the test rows without an override (where the overrides do not apply)."""
+    worst = largest_ba_increase(uncovered.ba)
+    return (f"On the {fmt(uncovered.n_rows)} test rows without an override: accuracy {fmt(uncovered.accuracy)} "
+            f"(teacher {fmt(uncovered.teacher_accuracy)}), largest BA increase "
+            + (f"{fmt(worst[1], signed=True)} ({worst[0]})" if worst else "undefined (no pair with a defined BA)")
+            + ".")
+
+
 def bias_cost_items(report: Report) -> list[tuple[str, str]]:
     """Term/description pairs: what compression cost in accuracy and bias, before and after mitigation."""
     t_acc, s_acc = report.metrics.teacher.accuracy, report.metrics.student.accuracy
@@ -171,6 +180,11 @@ def bias_cost_items(report: Report) -> list[tuple[str, str]]:
     if worst_after:
         items.append(("largest BA increase after mitigation",
                       f"{fmt(worst_after[1], signed=True)} ({worst_after[0]})"))
+    if report.mitigation and report.mitigation.uncovered is not None:
+        items.append(("rows without an override", uncovered_text(report.mitigation.uncovered)))
     limits = report.limits
-    items.append(("limits exceeded", f"{sum(not lim.passed for lim in limits)} of {len(limits)}"))
+    items.append(("limits exceeded", f"{sum(lim.outcome == 'fail' for lim in limits)} of {len(limits)}"))
+    undecided = sum(lim.outcome == "not_enough_evidence" for lim in limits)
+    if undecided:
+        items.append(("limits without enough evidence", f"{undecided} of {len(limits)}"))
     return items

@@ -19,10 +19,11 @@ from typing import Any
 from compress_gate._atomic import write_text
 from compress_gate.report import figures
 from compress_gate.gate.schema import Report, as_report
-from compress_gate.report._format import fmt, fmt_ci, fmt_limit, judged_value
+from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
-                                          per_attribute_headers, per_attribute_rows, subgroup_rows)
+                                          per_attribute_headers, per_attribute_rows, subgroup_rows,
+                                          uncovered_text)
 
 __all__ = ["render_html", "build_html"]
 
@@ -34,6 +35,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2rem;m
 .verdict{padding:1rem 1.2rem;border-radius:6px;font-size:1.3rem;font-weight:600;margin:1rem 0}
 .verdict.pass{background:#dafbe1;border:1px solid #1a7f37;color:#116329}
 .verdict.fail{background:#ffebe9;border:1px solid #cf222e;color:#a40e26}
+.verdict.undecided{background:#fff8c5;border:1px solid #9a6700;color:#7d4e00}
 table{border-collapse:collapse;margin:.8rem 0;font-size:.85rem}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
@@ -78,17 +80,25 @@ def _header(report: Report) -> str:
     return "<header><h1>compress-gate report</h1>" + paragraph(meta, css="meta") + "</header>"
 
 
+def _headline(report: Report) -> tuple[str, str]:
+    """The verdict banner's text and CSS class."""
+    limits = report.limits
+    failed = sum(lim.outcome == "fail" for lim in limits)
+    undecided = sum(lim.outcome == "not_enough_evidence" for lim in limits)
+    if report.outcome == "pass":
+        return f"PASS: release allowed ({len(limits)} limit(s) checked, all within bounds)", "pass"
+    if report.outcome == "fail":
+        extra = f"; {undecided} without enough evidence" if undecided else ""
+        return f"FAIL: release refused ({failed} of {len(limits)} limit(s) exceeded{extra})", "fail"
+    return (f"NOT ENOUGH EVIDENCE: release refused ({undecided} of {len(limits)} limit(s) undecided, "
+            "none exceeded)", "undecided")
+
+
 def _verdict(report: Report) -> str:
     limits = report.limits
-    passed = report.verdict == "pass"
-    failed = [lim for lim in limits if not lim.passed]
-    if passed:
-        headline = f"PASS: release allowed ({len(limits)} limit(s) checked, all within bounds)"
-    else:
-        headline = f"FAIL: release refused ({len(failed)} of {len(limits)} limit(s) exceeded)"
-    parts = [f'<div class="verdict {"pass" if passed else "fail"}">{esc(headline)}</div>']
-    parts.append(paragraph(f"Judged: the {report.judged} student predictions "
-                           "(mitigated = with the calibrated thresholds and overrides that ship)."))
+    headline, css = _headline(report)
+    parts = [f'<div class="verdict {css}">{esc(headline)}</div>',
+             paragraph(f"Judged: {report.judged}. {report.scope}")]
     if report.no_limits or not limits:
         parts.append(paragraph("No limits were configured: the gate measured the numbers below "
                                "but had nothing to compare them with.", css="note"))
@@ -99,11 +109,18 @@ def _verdict(report: Report) -> str:
             rows.append([lim.name, lim.metric,
                          Cell(observed, "" if figures.is_number(lim.observed) else "undefined"),
                          fmt_ci(lim.ci), judged_value(lim), fmt_limit(lim),
-                         Cell("pass" if lim.passed else "FAIL", "pass" if lim.passed else "fail"), lim.reason])
+                         Cell(OUTCOME_TEXT[lim.outcome], lim.outcome), lim.reason])
         confidence = report.config.get("confidence")
         ci_label = f"{fmt(confidence, percent=True)} CI" if figures.is_number(confidence) else "CI"
         parts.append(table(["name", "metric", "observed", ci_label, "judged", "limit", "result",
                             "reason"], rows, caption="Limits: observed vs limit"))
+        undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
+        if undecided:
+            parts.append(paragraph("Not enough evidence: the gated bound is outside the limit but the interval "
+                                   "reaches back inside. Test samples that would decide each (if the interval "
+                                   "narrows as 1/√n): " + "; ".join(
+                                       f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}"
+                                       for lim in undecided) + ".", css="note"))
     return section("verdict", "Verdict", *parts)
 
 
@@ -222,7 +239,10 @@ def _mitigation(report: Report) -> str:
         ("share of samples", fmt(ov.share, percent=True, reason="none")),
         ("budget", fmt(ov.budget, percent=True, reason="none")),
         ("attributes overridden", ", ".join(ov.attributes) or "none"),
-        ("student accuracy after mitigation", fmt(mit.after.accuracy))]))
+        ("student accuracy with thresholds", fmt(mit.calibrated.accuracy) if mit.calibrated else "no calibration"),
+        ("student accuracy with thresholds and overrides (all rows)", fmt(mit.after.accuracy))]))
+    if mit.uncovered is not None:
+        parts.append(paragraph(uncovered_text(mit.uncovered), css="" if report.judged == "catalogue" else "note"))
     return section("mitigation", "Mitigation", *parts)
 
 

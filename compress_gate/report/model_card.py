@@ -22,9 +22,9 @@ from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.gate.schema import Report, as_report
-from compress_gate.report._format import fmt, fmt_ci, fmt_limit, judged_value
+from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,
-                                          per_attribute_rows, subgroup_rows)
+                                          per_attribute_rows, subgroup_rows, uncovered_text)
 from compress_gate._format import is_number
 
 __all__ = ["write_model_card", "build_model_card"]
@@ -146,14 +146,21 @@ def _evaluation_data(report: Report) -> str:
 
 def _gate(report: Report) -> str:
     limits = report.limits
-    lines = ["## Gate limits and verdict", "", f"Verdict: **{md(report.verdict.upper())}**.", ""]
+    outcome = {"pass": "pass", "fail": "fail", "not_enough_evidence": "not enough evidence"}[report.outcome]
+    lines = ["## Gate limits and verdict", "",
+             f"Verdict: **{md(report.verdict.upper())}** (outcome: {md(outcome)}). {md(report.scope)}", ""]
     if not limits:
         lines.append("No limits were configured.")
         return "\n".join(lines)
     rows = [[lim.name, fmt(lim.observed, reason=lim.reason or "not computed"),
              fmt_ci(lim.ci), judged_value(lim), fmt_limit(lim),
-             "pass" if lim.passed else "FAIL"] for lim in limits]
+             OUTCOME_TEXT[lim.outcome]] for lim in limits]
     lines.append(_md_table(["name", "observed", "CI", "judged", "limit", "result"], rows))
+    undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
+    if undecided:
+        lines += ["", "Not enough evidence (the interval straddles the limit); test samples that would decide: "
+                  + md("; ".join(f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}" for lim in undecided))
+                  + "."]
     return "\n".join(lines)
 
 
@@ -196,6 +203,8 @@ def _mitigations(report: Report) -> str:
                  f"{fmt(ov.budget, percent=True, reason='none')}) on "
                  f"{md(', '.join(ov.attributes) or 'no attributes')}; the runtime "
                  "replaces the student's label by the human (or teacher) label for these sample ids.")
+    if mit.uncovered is not None:
+        lines.append(f"- {md(uncovered_text(mit.uncovered))}")
     return "\n".join(lines)
 
 
