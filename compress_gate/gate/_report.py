@@ -184,15 +184,16 @@ def _uncovered(measurer: Measurer, overridden: np.ndarray) -> dict:
             "ba": {"teacher": ba_t, "student": ba_s, "increase": ba_inc}}
 
 
-def _scope(judged: str, n_test: int, n_overridden: int, uncovered: dict | None) -> str:
+def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncovered: dict | None) -> str:
     """One sentence every output prints: which inputs the verdict holds for."""
     if judged == "raw":
         return ("The verdict is about the raw student (judge: raw): before the thresholds and overrides "
                 "that ship.")
     if judged == "thresholds":
-        return ("The verdict holds for inputs the overrides file does not cover: the student with its "
-                "thresholds (fit on calib), judged on the test split; no human label of a judged row "
-                "enters the judged predictions.")
+        rule = ("with its thresholds (fit on calib)" if calibrated else
+                "with its own decision rule (score > 0.5, or argmax; no calibrated thresholds)")
+        return (f"The verdict holds for inputs the overrides file does not cover: the student {rule}, "
+                "judged on the test split; no human label of a judged row enters the judged predictions.")
     text = (f"The verdict holds for the ids in overrides.json only (judge: catalogue): {n_overridden:,} of "
             f"the {n_test:,} judged test rows carry an override label.")
     if uncovered is not None:
@@ -222,7 +223,7 @@ def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entr
                    "attribute_names": list(data.attribute_names), "group_names": list(data.group_names)},
         "config": config.model_dump(mode="json"),
         "judged": judged,
-        "scope": _scope(judged, n_test, int(overridden.sum()), uncovered),
+        "scope": _scope(judged, config.mitigation.calibrate_thresholds, n_test, int(overridden.sum()), uncovered),
         "limits": entries,
     }
     if not entries:
