@@ -175,6 +175,8 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
                                           else measurer.populations["raw"])
     measurer.populations["mitigated"] = mitigated if applied else measurer.populations["raw"]
     judged = JUDGED_POPULATION[config.judge]
+    if measurer.populations[judged] is measurer.populations["raw"]:
+        judged = "raw"                   # the same predictions: measured and resampled once
 
     member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
     balance_keys = list(dict.fromkeys(["raw", judged] + (["mitigated"] if applied else [])))
