@@ -122,7 +122,7 @@ def gate(
                                  teacher_model=teacher_model, student_models=student_model or [],
                                  extra_columns=allow_column or [], say=status.update)
     if as_json:
-        typer.echo(json.dumps(result.report, indent=2))
+        typer.echo(json.dumps(result.report.to_json(), indent=2))
     else:
         for line in summary_lines(result.report, paths):
             out_console.print(line, highlight=False, markup=False, soft_wrap=True)
