@@ -42,7 +42,7 @@ from compress_gate._atomic import atomic_directory, write_json, write_text
 from compress_gate.config.run import RunConfig, load_run_config
 from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
-from compress_gate.pipeline.summary import worst_ba_increase
+from compress_gate.report._tables import largest_increase
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -199,14 +199,22 @@ def student_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
         "teacher_uncertainty": _mean_over_attributes(teacher, "uncertainty"),
         "tcb": _mean_over_attributes(student, "tcb"),
         "teacher_tcb": _mean_over_attributes(teacher, "tcb"),
-        "ba_increase": worst_ba_increase(_get(metrics, "ba", "increase")),
-        "ba_increase_mitigated": worst_ba_increase(_get(mitigation, "after", "ba", "increase")),
+        "ba_increase": _largest_ba_increase(_get(metrics, "ba", "increase")),
+        "ba_increase_mitigated": _largest_ba_increase(_get(mitigation, "after", "ba", "increase")),
         "cev": _number(_get(metrics, "cev", "value")), "cev_ci": _interval(_get(metrics, "cev", "ci")),
         "sde": _number(_get(metrics, "sde", "value")), "sde_ci": _interval(_get(metrics, "sde", "ci")),
         "speedup": {str(k): float(v) for k, v in speedup.items() if _number(v) is not None}
         if isinstance(speedup, Mapping) else {},
         "limits": limits,
     }
+
+
+def _largest_ba_increase(increase: Any) -> float | None:
+    """The largest defined BA increase of ``{attribute: {identity: value}}``; None if none or not a mapping."""
+    if not isinstance(increase, Mapping) or not all(isinstance(row, Mapping) for row in increase.values()):
+        return None
+    found = largest_increase(increase)
+    return None if found is None else found[1]
 
 
 def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:

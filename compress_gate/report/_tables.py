@@ -146,8 +146,17 @@ def largest_ba_increase(comparison: BAComparison | None) -> tuple[str, float] | 
     The one place the worst BA increase is found: the HTML report, the model card and the
     run summary all call it.
     """
+    return largest_increase(comparison.increase if comparison else {})
+
+
+def largest_increase(increase: Mapping[str, Mapping[str, Any]]) -> tuple[str, float] | None:
+    """``("attribute / identity", value)`` of the largest number in ``{attribute: {identity: value}}``.
+
+    Entries that are not finite numbers (an undefined pair, ``"inf"`` as report.json writes
+    it) are skipped; ``None`` when nothing is left.
+    """
     best = None
-    for attr, row in (comparison.increase if comparison else {}).items():
+    for attr, row in increase.items():
         for group, value in row.items():
             if is_number(value) and (best is None or value > best[1]):
                 best = (f"{attr} / {group}", float(value))
