@@ -6,11 +6,12 @@ Every stage writes its artefact into the run directory (``output:`` in the recip
 ==================  ========================================================================
 stage               artefacts
 ==================  ========================================================================
-config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml``, ``run.json``
+config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml`` (SparseML backend), ``run.json``
 data                ``data.npz`` (the eval-data contract, with ``inputs``)
 teacher             ``teacher.pt`` (state_dict; trained ones also cached, see ``teacher.py``)
-compress            ``student.pt`` (state_dict), ``compression.json`` (sparsity, mask digests)
-export              ``onnx/*.onnx``, ``onnx/export.json`` (artefact per engine, parity)
+compress            ``student.pt`` (state_dict), ``compression.json`` (backend, target, mask digests)
+export              ``onnx/*.onnx``, ``onnx/parity.json``, ``onnx/export.json`` (artefact per engine,
+                    parity); ``compression.json`` gains the sparsity measured on the shipped graph
 predict             ``predictions/<engine>/{teacher,student}.npz``, ``engines.json``
 benchmark           ``benchmarks.json``
 gate                ``gate/`` (report.json, report.html, junit.xml, MODEL_CARD.md, thresholds.json,
@@ -35,7 +36,7 @@ import numpy as np
 
 from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
-from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
+from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config, recipe_hash
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
@@ -46,11 +47,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from compress_gate.compress import CompressionResult
+    from compress_gate.compress.backend import Compressor
     from compress_gate.data.contract import EvalData
     from compress_gate.gate import GateResult
     from compress_gate.pipeline.export import ExportedModels
 
-__all__ = ["RunOutcome", "RUN_ARTEFACTS", "run_recipe", "mask_digests"]
+__all__ = ["RunOutcome", "RUN_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ RUN_ARTEFACTS = ("run.json", "recipe.yaml", "sparseml_recipe.yaml", "data.npz", 
 
 
 def _prepare_run_dir(path: Path, config: RunConfig) -> str:
-    """Clear an earlier run's artefacts, copy the recipe and its SparseML recipe in; return the recipe hash."""
+    """Clear an earlier run's artefacts, copy the recipe (and a SparseML recipe) in; return the recipe hash."""
     from compress_gate.compress import load_recipe
 
     run_dir = config.output
@@ -122,7 +124,8 @@ def _prepare_run_dir(path: Path, config: RunConfig) -> str:
         else:
             target.unlink(missing_ok=True)
     shutil.copyfile(path, run_dir / "recipe.yaml")
-    write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
+    if isinstance(config.compression, SparseMLCompressionConfig):
+        write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
     return recipe_hash(path, config)
 
 
@@ -145,17 +148,45 @@ def _check_gate_fits(config: RunConfig, data: EvalData, path: Path) -> None:
                          "false.")
 
 
-def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module,
+def _compressor(config: RunConfig, path: Path) -> Compressor:
+    """The recipe's compression backend; refused before any work when its extra is not installed."""
+    from compress_gate.pipeline.student import compressor_for
+
+    try:
+        return compressor_for(config)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from err
+
+
+def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, compressor: Compressor,
               progress: RunProgress) -> tuple[CompressionResult, dict[str, Any]]:
     from compress_gate.pipeline.student import compress_student
 
-    result = compress_student(config, data, teacher, progress=progress.trainer("compress (SparseML schedule)"))
+    result = compress_student(config, data, teacher, compressor=compressor,
+                              progress=progress.trainer(f"compress ({compressor.name} backend)"))
     _save_state(result.model, config.output / "student.pt")
-    facts = {"overall_sparsity": result.overall_sparsity, "target_sparsity": result.target_sparsity,
-             "quantized": result.quantized, "distilled": result.distilled, "epochs": result.epochs,
-             "sparsity": result.sparsity, "mask_sha256": mask_digests(result.model)}
+    facts = {"backend": compressor.name, "target_sparsity": result.target_sparsity, "quantized": result.quantized,
+             "distilled": result.distilled, "epochs": result.epochs, "mask_sha256": mask_digests(result.model)}
     write_json(config.output / "compression.json", json_ready(facts))
     return result, facts
+
+
+def shipped_sparsity(result: CompressionResult, shipped: Path) -> dict[str, Any]:
+    """Sparsity of the weights the backend pruned, measured on the ``shipped`` ONNX graph.
+
+    Per weight s = zeros / size (a quantized weight's zero is its zero point), keyed by
+    the torch weight name the backend reports in ``result.sparsity``; ``overall_sparsity``
+    pools them, Σ zeros / Σ sizes (``nan`` when the backend pruned nothing). A pruned
+    weight the graph does not show under its name is listed in ``sparsity_not_in_graph``
+    and left out of the pool.
+    """
+    from compress_gate.compress.sparsity import onnx_layer_zero_counts, pooled_sparsity
+
+    counts = onnx_layer_zero_counts(shipped)
+    found = {name: counts[name] for name in result.sparsity if name in counts}
+    return {"measured_on": shipped.name, "overall_sparsity": pooled_sparsity(found.values()),
+            "sparsity": {name: zeros / size for name, (zeros, size) in found.items()},
+            "sparsity_not_in_graph": sorted(set(result.sparsity) - set(found))}
 
 
 def _benchmark(config: RunConfig, exported: ExportedModels, input_shape: tuple[int, ...],
@@ -203,6 +234,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     start, cpu_start = time.perf_counter(), time.process_time()
     path = Path(path).resolve()
     config = load_run_config(path)
+    compressor = _compressor(config, path)
     _check_deployment_engine(config, path)
     run_dir = config.output
     digest = _prepare_run_dir(path, config)
@@ -227,15 +259,17 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                                                progress=progress.trainer("train dense teacher"))
                 record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
             with record.stage("compress"):
-                result, compression = _compress(config, data, teacher, progress)
+                result, compression = _compress(config, data, teacher, compressor, progress)
             with record.stage("export"):
                 from compress_gate.pipeline.export import export_models
 
-                exported = export_models(teacher, result.model, quantized=result.quantized, task=data.task,
+                exported = export_models(teacher, result, compressor, task=data.task,
                                          input_shape=tuple(data.inputs.shape[1:]),
                                          calib_inputs=data.inputs[data.mask("calib")], out_dir=run_dir / "onnx",
                                          config=config.export)
                 shipped = exported.student_for(config.engines.deployment)
+                compression.update(shipped_sparsity(result, shipped))
+                write_json(run_dir / "compression.json", json_ready(compression))
                 write_json(run_dir / "onnx" / "export.json",
                            json_ready({**exported.describe(), "ships": shipped.name,
                                        "deployment_engine": config.engines.deployment}))
