@@ -56,11 +56,12 @@ def test_recipe_keeps_its_backend_through_load(tmp_path):
 
 def test_a_missing_backend_package_names_the_extra(monkeypatch):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sparseml" else real(name, *a))
+    hidden = {"torch", "sparseml"}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
     with pytest.raises(InputError) as caught:
         get_compressor(SparseMLCompressionConfig(recipe=RECIPE))
     message = str(caught.value)
-    assert "`compression.backend` = 'sparseml' needs sparseml" in message
+    assert "`compression.backend` = 'sparseml' needs torch, sparseml, which" in message
     assert "pip install 'compress-gate[sparseml]'" in message and "Python 3.11" in message
 
 

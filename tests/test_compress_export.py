@@ -4,6 +4,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+
+pytest.importorskip("torch")  # needs torch: skipped in the core environment (make test-core)
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch.utils.data import DataLoader, TensorDataset
