@@ -226,7 +226,7 @@ def is_quantized_model(model: torch.nn.Module) -> bool:
 
 
 def float_twin(model: torch.nn.Module) -> torch.nn.Module:
-    """A float copy of a QAT model: the QAT-trained weights without fake quantization, BN folded in.
+    r"""A float copy of a QAT model: the QAT-trained weights without fake quantization, BN folded in.
 
     Every QAT module (one with a ``weight_fake_quant``) becomes its float module
     through torch's ``to_float()``, which folds a fused BatchNorm into the conv
