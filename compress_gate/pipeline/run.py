@@ -165,7 +165,10 @@ def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, compr
     result = compress_student(config, data, teacher, compressor=compressor,
                               progress=progress.trainer(f"compress ({compressor.name} backend)"))
     _save_state(result.model, config.output / "student.pt")
-    facts = {"backend": compressor.name, "target_sparsity": result.target_sparsity, "quantized": result.quantized,
+    # trained_sparsity: the backend's own count on the torch student; the report's overall_sparsity is
+    # measured on the shipped graph after export (shipped_sparsity), where quantization may add zeros.
+    facts = {"backend": compressor.name, "target_sparsity": result.target_sparsity,
+             "trained_sparsity": result.overall_sparsity, "quantized": result.quantized,
              "distilled": result.distilled, "epochs": result.epochs, "mask_sha256": mask_digests(result.model)}
     write_json(config.output / "compression.json", json_ready(facts))
     return result, facts
