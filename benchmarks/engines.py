@@ -1,4 +1,4 @@
-"""Engines benchmark: what sparsity and INT8 buy on DeepSparse and ONNX Runtime, next to the theory.
+"""Engines benchmark: what sparsity and INT8 buy on DeepSparse, ONNX Runtime and OpenVINO, next to the theory.
 
 ResNet-18 and MobileNetV1 at 224x224 (1000 outputs, freshly initialised: speed does
 not depend on the weights' values, only on their zeros), each as
@@ -12,7 +12,8 @@ not depend on the weights' values, only on their zeros), each as
   applied one-shot, calibrated on 2 batches of seeded noise, exported with
   ModuleExporter(convert_qat=True) (a ConvInteger graph, via compress_gate's
   ``export_onnx(quantized=True)``); for ONNX Runtime, ``quantize_for_ort`` (static
-  QDQ INT8) of the pruned FP32 graph;
+  QDQ INT8) of the pruned FP32 graph, which OpenVINO runs too (it folds QDQ pairs
+  into INT8 kernels);
 - with ``--swapped`` (default in the full run), ``90%+int8 swapped``: each engine
   on the *other* artefact, to show why the artefacts differ (DeepSparse needs the
   QDQ graph's unused opset imports removed to load it at all).
@@ -46,10 +47,11 @@ os.environ.setdefault("NM_DISABLE_ANALYTICS", "1")
 
 RESULTS = Path(__file__).resolve().parent / "results" / "engines.json"
 INPUT_SHAPE = (3, 224, 224)
-CPU_KINDS = ("onnxruntime", "deepsparse")
+CPU_KINDS = ("onnxruntime", "deepsparse", "openvino")
 GPU_KINDS = ("onnxruntime-cuda", "onnxruntime-tensorrt")
 DS_ARTEFACT = "SparseML QuantizationModifier (one-shot, 2 noise batches) + ModuleExporter convert_qat=True"
 ORT_ARTEFACT = "compress_gate.compress.quantize_for_ort: static QDQ INT8 (S8S8, per-channel, MinMax)"
+OV_ARTEFACT = "the ONNX Runtime QDQ INT8 graph, read by OpenVINO as is (f32 precision pinned for float layers)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"input_shape": list(INPUT_SHAPE), "sparsities": sparsities, "iterations_batch_1":
                      args.iterations_small, "iterations_large_batch": args.iterations_large,
                      "large_batch": args.batch, "warmup": args.warmup, "quick": args.quick,
-                     "artefacts": {"deepsparse": DS_ARTEFACT, "onnxruntime": ORT_ARTEFACT}},
+                     "artefacts": {"deepsparse": DS_ARTEFACT, "onnxruntime": ORT_ARTEFACT,
+                                   "openvino": OV_ARTEFACT}},
         "engines": engine_availability(),
         "archs": {},
     }
@@ -143,7 +146,8 @@ def _prepare(arch: str, sparsities: list[float], folder: Path, *, swapped: bool)
         converted = export_onnx(_sparseml_quantize(pruned, calibration), folder / f"s{label[:-1]}_int8.onnx",
                                 input_shape=INPUT_SHAPE, task="multiclass", quantized=True)
         variants[f"{label}+int8"] = {"artefacts": {"deepsparse": str(converted), "onnxruntime": str(qdq),
-                                                   "onnxruntime-cuda": str(qdq), "onnxruntime-tensorrt": str(qdq)},
+                                                   "onnxruntime-cuda": str(qdq), "onnxruntime-tensorrt": str(qdq),
+                                                   "openvino": str(qdq)},
                                      "quantized": True, **theory}
         if swapped and sparsity == 0.9:
             variants[f"{label}+int8 swapped"] = {
@@ -197,13 +201,12 @@ def _sparseml_quantize(pruned: Any, calibration: Any) -> Any:
     import torch
     from sparseml.pytorch.optim import ScheduledModifierManager
 
-    from compress_gate.compress.compat import quiet_sparseml_logging
-    from compress_gate.models.training import quiet_sparseml_loggers
+    from compress_gate.models.training import quiet_sparseml
 
     model = copy.deepcopy(pruned).train()  # SparseML fuses conv-bn for QAT in train mode
     recipe = "modifiers:\n  - !QuantizationModifier\n    start_epoch: 0.0\n"
-    with quiet_sparseml_logging():
-        ScheduledModifierManager.from_yaml(recipe).apply(model, loggers=quiet_sparseml_loggers())
+    with quiet_sparseml() as loggers:
+        ScheduledModifierManager.from_yaml(recipe).apply(model, loggers=loggers)
     model.eval()  # BN uses its running statistics; observers still record ranges
     with torch.no_grad():
         for start in (0, 4):
@@ -308,7 +311,7 @@ def _print_table(arch: str, section: dict[str, Any], batch: int) -> None:
                       "1.00" if (name, kind) == ("dense", "onnxruntime") and large and large["status"] == "ok"
                       else (f"{ratio['ratio']:.2f}" if ratio else "")]
         table.add_row(*cells)
-    console = Console(width=max(Console().width, 130))
+    console = Console(width=max(Console().width, 170))
     console.print(table)
     partial = sorted({(r["model"], r["details"]["fraction_of_supported_ops"]) for r in section["results"]
                       if (r.get("details") or {}).get("fraction_of_supported_ops", 1.0) < 1.0})
@@ -335,7 +338,7 @@ def _cell(row: dict[str, Any] | None, fmt: Any) -> str:
 
 
 def _short(kind: str) -> str:
-    return {"onnxruntime": "ORT", "deepsparse": "DS"}[kind]
+    return {"onnxruntime": "ORT", "deepsparse": "DS", "openvino": "OV"}[kind]
 
 
 def _print_targets(report: dict[str, Any]) -> None:

@@ -20,7 +20,9 @@ student, chunked bootstrap weights, per metric family), without the gate around 
     .venv/bin/python benchmarks/gate_scaling.py --quick    # N in 1e4, 1e5
     .venv/bin/python benchmarks/gate_scaling.py --sizes 1000000x40 --mode metrics
 
-Writes benchmarks/results/gate_scaling.json with a description of the machine and the date.
+Writes benchmarks/results/gate_scaling.json with the date (``created``), the machine
+(:func:`compress_gate.engines.machine_description`, the schema every results file uses) and
+numpy's BLAS (``blas``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -166,27 +167,17 @@ def one_size(n_test: int, k: int, resamples: int, mode: str, limits: str) -> dic
 
 
 # --- the whole table ---------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
+def blas() -> list[dict[str, Any]]:
+    """The BLAS numpy runs on (library, version, architecture, threads): the gate's speed depends on it."""
     import numpy as np
 
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     try:
         from threadpoolctl import threadpool_info
-        blas = [{k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads",
+        return [{k: v for k, v in info.items() if k in ("internal_api", "version", "architecture", "num_threads",
                                                         "filepath")}
                 for info in threadpool_info() if info.get("user_api") == "blas"]
     except ImportError:
-        blas = [{"numpy_config": str(np.__config__.CONFIG.get("Build Dependencies", {}).get("blas"))}]
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-            "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-            "numpy": np.__version__, "blas": blas,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        return [{"numpy_config": str(np.__config__.CONFIG.get("Build Dependencies", {}).get("blas"))}]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -238,9 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     met = {r["limits"]: bool(r["wall_s"] < TARGET["wall_s"] and r["peak_rss_mib"] < TARGET["peak_mib"])
            for r in rows if r.get("n_samples") == TARGET["n_samples"]
            and r.get("n_attributes") == TARGET["n_attributes"] and "wall_s" in r}
-    result = {"benchmark": "gate_scaling", "mode": args.mode, "n_resamples": args.resamples, "groups": GROUPS,
-              "limit_sets": {name: LIMITS[name] for name in limit_sets}, "machine": machine(), "target": TARGET,
-              "rows": rows, "target_met": met or None}
+    from compress_gate.engines import machine_description
+
+    result = {"benchmark": "gate_scaling",
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "mode": args.mode, "n_resamples": args.resamples, "groups": GROUPS,
+              "limit_sets": {name: LIMITS[name] for name in limit_sets}, "machine": machine_description(),
+              "blas": blas(), "target": TARGET, "rows": rows, "target_met": met or None}
     from compress_gate._atomic import write_json
     write_json(args.out, result)
     print(f"wrote {args.out}")

@@ -1,7 +1,11 @@
 """Atomic file and directory writes: nothing half-written ever looks complete.
 
 Every artefact is written to a temporary sibling and renamed into place
-(``os.replace`` is atomic on POSIX within one filesystem).
+(``os.replace`` is atomic on POSIX within one filesystem). The temporaries get the
+modes of a normally created file or directory, ``0o666 & ~umask`` and
+``0o777 & ~umask``, not ``mkstemp``'s private 0600 / 0700, so a CI artefact uploader
+running as another user can read what the tool wrote. Which targets may be replaced
+at all is :mod:`compress_gate._outdir`'s policy.
 """
 
 from __future__ import annotations
@@ -15,7 +19,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_bytes", "write_text", "write_json", "atomic_path", "atomic_directory"]
+__all__ = ["write_bytes", "write_text", "write_json", "atomic_path", "atomic_directory", "file_mode",
+           "dir_mode"]
+
+
+def _umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def file_mode() -> int:
+    """The mode of a newly created file under the process umask: ``0o666 & ~umask``."""
+    return 0o666 & ~_umask()
+
+
+def dir_mode() -> int:
+    """The mode of a newly created directory under the process umask: ``0o777 & ~umask``."""
+    return 0o777 & ~_umask()
 
 
 @contextlib.contextmanager
@@ -28,7 +49,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -65,6 +89,7 @@ def atomic_directory(path: str | os.PathLike[str], *, replace: bool = True) -> I
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        tmp.chmod(dir_mode())
         yield tmp
         old = None
         if path.exists():

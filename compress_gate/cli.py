@@ -32,7 +32,11 @@ err_console = Console(stderr=True)
 
 @contextlib.contextmanager
 def exit_codes() -> Iterator[None]:
-    """Map :class:`InputError` to exit 2 (message only); runtime failures and bugs to exit 3."""
+    """Map :class:`InputError` to exit 2 (message only); runtime failures and bugs to exit 3.
+
+    An interrupt exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM), never 1,
+    which CI reads as "refused".
+    """
     try:
         yield
     except InputError as err:
@@ -41,6 +45,11 @@ def exit_codes() -> Iterator[None]:
     except RuntimeFailure as err:
         err_console.print(f"[bold red]runtime failure:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
+    except KeyboardInterrupt as err:  # SIGINT, or SIGTERM where a command turns it into an exception
+        signum = getattr(err, "signum", 2)
+        err_console.print(f"[bold red]interrupted:[/] {str(err) or 'interrupted by SIGINT'}; nothing of this call "
+                          "passes for a result (see run.json for a run).", highlight=False, soft_wrap=True)
+        raise typer.Exit(128 + signum) from None
     except MemoryError as err:
         err_console.print(f"[bold red]runtime failure:[/] out of memory ({err}). Completed stages are "
                           "kept on disk; reduce batch size or n_resamples and rerun.", highlight=False,
@@ -98,6 +107,9 @@ def gate(
     limits: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--limits", help="Limits YAML (or a recipe with a gate: section); none: report only."),
     out: Path = typer.Option(..., "--out", help="Directory for report.json, junit.xml, thresholds, overrides."),
+    allow_column: Optional[list[str]] = typer.Option(  # noqa: UP007
+        None, "--allow-column", help="An extra column of the data or prediction files to leave unread "
+        "(repeatable); any other unknown column is an error."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
 ) -> None:
     """Judge teacher and student predictions against limits; exit 0 pass, 1 refused, 2 bad input."""
@@ -109,7 +121,7 @@ def gate(
     with exit_codes(), err_console.status("gate") as status:
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
                                  teacher_model=teacher_model, student_models=student_model or [],
-                                 say=status.update)
+                                 extra_columns=allow_column or [], say=status.update)
     if as_json:
         typer.echo(json.dumps(result.report, indent=2))
     else:
@@ -123,7 +135,7 @@ def gate(
 def bench(
     models: list[Path] = typer.Argument(..., help="ONNX models; the first is the reference (teacher)."),
     engine: Optional[list[str]] = typer.Option(  # noqa: UP007
-        None, "--engine", "-e", help="onnxruntime, deepsparse, onnxruntime-cuda, onnxruntime-tensorrt "
+        None, "--engine", "-e", help="onnxruntime, deepsparse, openvino, onnxruntime-cuda, onnxruntime-tensorrt "
         "(repeatable; default: all, unavailable ones skipped with the reason)."),
     batch_size: Optional[list[int]] = typer.Option(  # noqa: UP007
         None, "--batch-size", "-b", help="Repeatable; default 1 and 32."),
@@ -136,23 +148,27 @@ def bench(
     """Benchmark ONNX models on DeepSparse and ONNX Runtime (CPU, and GPU when present)."""
     import json
 
+    from rich.markup import escape
+
     from compress_gate._atomic import write_json
+    from compress_gate._outdir import output_file
     from compress_gate.engines.benchmark import benchmark_models
     from compress_gate.engines.table import benchmark_failures, benchmark_table
 
     names = [p.stem if [m.stem for m in models].count(p.stem) == 1 else str(p) for p in models]
-    with exit_codes(), err_console.status("benchmarking") as status:
+    with exit_codes(), err_console.status("benchmarking") as status, (  # --out is checked before the work
+            output_file(out, what="results file (--out)") if out is not None else contextlib.nullcontext()) as tmp:
         result = benchmark_models(dict(zip(names, models)), engine, batch_sizes=tuple(batch_size or (1, 32)),
                                   iterations=iterations, warmup=warmup, num_threads=threads, progress=status.update)
-    if out is not None:
-        write_json(out, result)
+        if tmp is not None:
+            write_json(tmp, result)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
     else:  # at least 110 columns, so a log or a narrow terminal keeps every column
         out_console.print(benchmark_table(result), width=max(out_console.width, 110), crop=False)
     problems = benchmark_failures(result, engine)
     for problem in problems:
-        err_console.print(f"[bold red]engine failure:[/] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]engine failure:[/] {escape(problem)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_RUNTIME_FAILURE if problems else 0)
 
 
@@ -203,5 +219,8 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point; SIGTERM is handled like SIGINT (exit 143, outputs cleaned up)."""
+    from compress_gate._signals import terminate_as_interrupt
+
+    with terminate_as_interrupt():
+        app()

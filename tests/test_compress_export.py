@@ -23,6 +23,7 @@ from compress_gate.compress import (
     quantize_for_ort,
 )
 from compress_gate.compress.export import run_onnx_cpu
+from compress_gate.compress.sparsity import per_weight_sparsity, zero_count
 from compress_gate.errors import InputError, RuntimeFailure
 from compress_gate.models import build_model
 
@@ -112,6 +113,24 @@ def test_quantize_for_ort_writes_a_calibrated_qdq_graph(tmp_path):
     assert meta == {"compress_gate.task": "multilabel", "compress_gate.quantized": "qdq"}
 
 
+def test_quantize_for_ort_quantizes_graphs_whose_nodes_have_no_names(tmp_path):
+    # the output node is excluded by name: an unnamed graph must not exclude every node
+    import onnx
+
+    fp32 = export_onnx(_model(), tmp_path / "fp32.onnx", input_shape=SHAPE, task="multilabel")
+    model = onnx.load(str(fp32))
+    for node in model.graph.node:
+        node.name = ""
+    onnx.save(model, str(tmp_path / "unnamed.onnx"))
+    qdq = quantize_for_ort(tmp_path / "unnamed.onnx", tmp_path / "int8.onnx", _inputs(40, seed=2))
+    graph = load_onnx(qdq).graph
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    assert convs and all(node.input[0] in dequantized for node in convs)
+    last = next(node for node in graph.node if "scores" in node.output)
+    assert last.op_type == "Sigmoid" and last.input[0] in dequantized
+
+
 def test_quantize_for_ort_checks_its_inputs(tmp_path):
     fp32 = export_onnx(_model(), tmp_path / "fp32.onnx", input_shape=SHAPE, task="multilabel")
     with pytest.raises(InputError, match=r"per-sample shape \(3, 4, 4\); .* expects \(3, 8, 8\)"):
@@ -157,6 +176,14 @@ def test_pooled_sparsity_by_hand():
     # 9 of 10 zeros and 0 of 10 -> 9 / 20
     assert pooled_sparsity([(9, 10), (0, 10)]) == 0.45
     assert np.isnan(pooled_sparsity([]))
+
+
+def test_zero_count_and_per_weight_sparsity_by_hand():
+    # 3 of 4 entries are exactly 0 (-0.0 counts as 0); 0 of 2 -> 0.75 and 0.0; pooled 3 / 6
+    counts = {"a": zero_count(torch.tensor([[0.0, -0.0], [0.0, 1e-9]])), "b": zero_count(torch.ones(2))}
+    assert counts == {"a": (3, 4), "b": (0, 2)}
+    assert per_weight_sparsity(counts) == {"a": 0.75, "b": 0.0}
+    assert pooled_sparsity(counts.values()) == 0.5
 
 
 def test_onnx_sparsity_counts_zero_points_of_integer_weights(tmp_path):

@@ -115,3 +115,24 @@ def test_missing_recipe_and_zoo_stub_are_input_errors(tmp_path):
         load_recipe(tmp_path / "missing.yaml")
     with pytest.raises(InputError, match="never downloads"):
         load_recipe("zoo:cv/classification/resnet_v1-18/pytorch/sparseml/imagenet/pruned-moderate")
+
+
+def test_quiet_sparseml_raises_the_sparseml_level_in_the_block_and_restores_it():
+    import logging
+
+    from compress_gate.compress import apply_compat
+    from compress_gate.models.training import quiet_sparseml
+
+    apply_compat()
+    from sparseml.pytorch.utils.logger import LoggerManager
+
+    logger = logging.getLogger("sparseml")
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with quiet_sparseml() as loggers:
+            assert logger.level == logging.WARNING
+            assert isinstance(loggers, LoggerManager)
+        assert logger.level == logging.INFO
+    finally:
+        logger.setLevel(previous)

@@ -32,6 +32,10 @@ def _csv(path, **options) -> CsvDataConfig:
     options.setdefault("label_columns", ("label",))
     options.setdefault("group_columns", ("male",))
     options.setdefault("image_size", 8)
+    if "extra_columns" not in options:   # the fixture's columns this config does not read, kept unread
+        used = {"path", "split", *options["label_columns"], *options["group_columns"],
+                options.get("id_column")}
+        options["extra_columns"] = tuple(c for c in HEADER.split(",") if c not in used)
     return CsvDataConfig(path=path, **options)
 
 

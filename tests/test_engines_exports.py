@@ -17,7 +17,7 @@ def _pruned_and_quantized(tmp_path):
 
     from compress_gate.compress import apply_compat, export_onnx
     from compress_gate.models import build_model
-    from compress_gate.models.training import quiet_sparseml_loggers
+    from compress_gate.models.training import quiet_sparseml
 
     apply_compat()
     torch.manual_seed(0)
@@ -29,7 +29,8 @@ def _pruned_and_quantized(tmp_path):
     fp32 = export_onnx(model.eval(), tmp_path / "s90.onnx", input_shape=(3, 32, 32), task="multilabel")
     model.train()  # SparseML fuses conv-bn for QAT in train mode
     recipe = "modifiers:\n  - !QuantizationModifier\n    start_epoch: 0.0\n"
-    ScheduledModifierManager.from_yaml(recipe).apply(model, loggers=quiet_sparseml_loggers())
+    with quiet_sparseml() as loggers:
+        ScheduledModifierManager.from_yaml(recipe).apply(model, loggers=loggers)
     model.eval()
     with torch.no_grad():
         for _ in range(4):  # observers record activation ranges

@@ -13,7 +13,7 @@ from compress_gate.engines import (
     open_engine,
     predict_scores,
 )
-from compress_gate.errors import InputError, RuntimeFailure
+from compress_gate.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +76,15 @@ def test_float64_inputs_are_cast(tiny):
         np.testing.assert_allclose(engine.run(inputs), reference_scores(inputs), atol=1e-5)
 
 
-def test_non_finite_scores_are_a_runtime_failure(tiny):
+def test_non_finite_scores_are_an_input_error_naming_model_and_rows(tiny):
+    # issue 9: NaN scores are bad input (exit 2, as README says), not an engine failure (exit 3)
     inputs = tiny_inputs(2)
     inputs[1, 0, 0, 0] = np.nan
     with open_engine("onnxruntime", tiny, batch_size=2) as engine:
-        with pytest.raises(RuntimeFailure, match="non-finite scores for 1 of 2 inputs"):
+        with pytest.raises(InputError, match=r"non-finite scores for 1 of 2 inputs \(NaN or inf; input rows \[1\]"
+                           ) as info:
             predict_scores(engine, inputs)
+    assert str(info.value).startswith(f"{tiny}: ")
 
 
 def test_empty_inputs_are_an_input_error(tiny):

@@ -46,9 +46,11 @@ limits:
 def test_recipe_gate_section_and_empty_file(tmp_path):
     config = _load(tmp_path, "model: {arch: resnet}\ngate:\n  limits:\n    - {metric: sde, max: 10}\n")
     assert [limit.metric for limit in config.limits] == ["sde"]
-    empty = _load(tmp_path, "")
+    empty = _load(tmp_path, "limits: []\n")   # a deliberate gate without limits: the defaults
     assert empty.limits == () and empty.judge == "mitigated" and empty.n_resamples == 1000
     assert not empty.mitigation.calibrate_thresholds and empty.mitigation.override_budget == 0.0
+    for text in ("", "# only a comment\n", "null\n", "gate:\n"):   # issue 9: an empty file used to pass
+        assert "is empty" in _error(tmp_path, text) and "limits: []" in _error(tmp_path, text)
 
 
 def test_unknown_metric_lists_the_valid_ones(tmp_path):
@@ -92,8 +94,9 @@ def test_cross_field_checks(tmp_path):
 
 
 def test_missing_and_malformed_file(tmp_path):
-    with pytest.raises(InputError, match="no such file"):
+    with pytest.raises(InputError, match="no such limits file") as info:
         load_gate_config(tmp_path / "nope.yaml")
+    assert "compress-gate init" not in str(info.value)   # init writes recipes, not limits files
     assert "malformed YAML" in _error(tmp_path, "limits: [\n")
 
 
@@ -101,3 +104,10 @@ def test_limit_is_frozen():
     limit = Limit(metric="ba", max=0.1)
     with pytest.raises(Exception):
         limit.max = 0.2  # type: ignore[misc]
+
+
+def test_exponent_numbers_are_numbers_and_quoted_ones_are_not(tmp_path):
+    # YAML 1.2 reads 1e-3 as a float (PyYAML alone would give the string "1e-3")
+    config = _load(tmp_path, "limits:\n  - {metric: ba, change: absolute, max: 1e-3}\n")
+    assert config.limits[0].value == 0.001
+    assert "is a string" in _error(tmp_path, "limits:\n  - {metric: ba, change: absolute, max: '1e-3'}\n")

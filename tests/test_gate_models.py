@@ -66,6 +66,8 @@ def test_models_are_scored_and_judged(setup, tmp_path):
     assert result.exit_code == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
     assert report["inputs"]["teacher"] == [str(paths["teacher"])] and report["inputs"]["n_test"] == 300
+    # the final paths, not those of the temporary directory the outputs were built in
+    assert report["inputs"]["predictions"] == [str(out / "predictions" / n) for n in ("teacher.npz", "student_1.npz")]
     rows = data.mask("calib", "test")
     saved = load_predictions(out / "predictions" / "student_1.npz")
     np.testing.assert_array_equal(saved.ids, data.ids[rows])

@@ -74,3 +74,12 @@ def test_bad_scores_are_refused(scores, message):
 def test_ece_refuses_scores_of_another_shape():
     with pytest.raises(InputError, match="y_score has 2 columns but y_true has 1"):
         expected_calibration_error(np.array([[1], [0]]), np.array([[0.5, 0.5], [0.5, 0.5]]))
+
+
+def test_sample_weight_is_keyword_only():
+    # a positional third argument would be read as weights by mistake; the signature refuses it
+    y, p, w = np.array([[1], [0]]), np.array([[0.8], [0.8]]), np.array([3, 1])
+    with pytest.raises(TypeError):
+        uncertainty(p, w)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        expected_calibration_error(y, p, w)  # type: ignore[misc]

@@ -15,18 +15,25 @@ from compress_gate.metrics import combined_error_variance, normalized_change, sy
 def test_hooker_table_5_normalized_differences():
     # Hooker et al., Table 5: baseline error 5.30 %, FPR 2.73 %, FNR 22.03 %; 95 % pruned 6.61, 3.08, 29.57.
     # (6.61 - 5.30) / 5.30 = 24.716..%, (3.08 - 2.73) / 2.73 = 12.820..%, (29.57 - 22.03) / 22.03 = 34.226..%
-    change = normalized_change(np.array([5.30, 2.73, 22.03]), np.array([6.61, 3.08, 29.57]))
+    change = normalized_change(teacher=np.array([5.30, 2.73, 22.03]), student=np.array([6.61, 3.08, 29.57]))
     assert np.round(change, 2).tolist() == [24.72, 12.82, 34.23]
 
 
 def test_normalized_change_is_nan_for_a_zero_or_undefined_teacher_rate():
-    change = normalized_change(np.array([0.02, 0.0, 0.0, np.nan, 0.1]), np.array([0.03, 0.01, 0.0, 0.1, np.nan]))
+    change = normalized_change(teacher=np.array([0.02, 0.0, 0.0, np.nan, 0.1]),
+                               student=np.array([0.03, 0.01, 0.0, 0.1, np.nan]))
     assert change[0] == pytest.approx(50.0)
     assert np.isnan(change[1:]).all()
 
 
+def test_normalized_change_takes_teacher_and_student_by_keyword_only():
+    # relative_change in gate/_limits.py takes (student, teacher): positional calls could swap them
+    with pytest.raises(TypeError):
+        normalized_change(np.array([0.1]), np.array([0.2]))  # type: ignore[misc]
+
+
 def test_normalized_change_broadcasts_over_resamples():
-    change = normalized_change(np.array([0.1, 0.2]), np.array([[0.1, 0.1], [0.2, 0.3]]))
+    change = normalized_change(teacher=np.array([0.1, 0.2]), student=np.array([[0.1, 0.1], [0.2, 0.3]]))
     assert change == pytest.approx(np.array([[0.0, -50.0], [100.0, 50.0]]))
 
 
@@ -81,7 +88,7 @@ RATES = st.integers(1, 12).flatmap(lambda k: arrays(np.float64, k, elements=st.f
 @settings(max_examples=60, deadline=None)
 @given(RATES)
 def test_identical_teacher_and_student_give_zero_cev_and_sde(rates):
-    d = normalized_change(rates, rates.copy())
+    d = normalized_change(teacher=rates, student=rates.copy())
     assert combined_error_variance(d, d) == 0.0
     assert symmetric_distance_error(d, d) == 0.0
 

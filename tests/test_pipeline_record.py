@@ -147,3 +147,24 @@ def test_an_unavailable_deployment_engine_is_refused_before_any_work(tmp_path, m
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 2 and "no CUDA device" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("typo", "said"), [
+    ("!EpochRangeModifer", "EpochRangeModifer"),                  # a modifier name: the recipe schema
+    ("!EpochRangeModifier\n    end_epochs: 1", "`compression.recipe`: recipe text: SparseML cannot load the "
+     "recipe (TypeError: EpochRangeModifier.__init__() got an unexpected keyword argument 'end_epochs')")])
+def test_a_sparseml_recipe_typo_is_refused_before_the_data_stage(tmp_path, monkeypatch, typo, said):
+    import compress_gate.data
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the data stage ran before the SparseML recipe was checked")
+
+    monkeypatch.setattr(compress_gate.data, "load_dataset", forbidden)
+    path = recipe(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["compression"]["recipe"] = f"modifiers:\n  - {typo}\n    start_epoch: 0\n    end_epoch: 1\n"
+    path.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and said in " ".join(result.output.split())
+    assert not (tmp_path / "runs").exists()

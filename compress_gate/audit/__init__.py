@@ -4,7 +4,8 @@
 models (seeds ``seed .. seed + population - 1``), finds the compression-identified
 exemplars (modal CIEs) and ranks every audited sample by its Taxicab score, then writes
 ``audit.csv``, ``audit.html`` (the top-k as images with their labels, for a domain
-expert) and ``audit.json`` into ``audit.output`` (default ``<run output>/audit``).
+expert) and ``audit.json`` into ``audit.output`` (default ``<run output>/audit``), built as
+one new directory (:mod:`compress_gate._outdir`: checked before any training, replaced whole).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compress_gate._outdir import output_directory
 from compress_gate.config.audit import AuditConfig
 from compress_gate.config.run import RunConfig
 
@@ -51,21 +53,22 @@ def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], Non
 
     started = time.perf_counter()
     say = say or (lambda message: None)
-    data = load_dataset(config.data, base_dir=config.output.parent)
-    mask = data.mask(*audit.splits)
-    dense, compressed = obtain_populations(config, audit, data, mask, say=say)
-    audited = data.subset(mask)
-    findings = analyse_populations(audited, dense.scores, compressed.scores, seed=config.seed)
     out_dir = audit.output or config.output / "audit"
-    summary = {"n_samples": int(audited.n_samples), "splits": list(audit.splits),
-               "n_dense": len(dense.sources), "n_compressed": len(compressed.sources),
-               "dense_models": list(dense.sources), "compressed_models": list(compressed.sources),
-               "n_cie": int(findings.is_cie.sum()), "cie_share": float(findings.is_cie.mean()),
-               "top_k": audit.top_k, "seconds": time.perf_counter() - started}
-    paths = {"csv": write_audit_csv(findings, out_dir / "audit.csv"),
-             "html": render_audit_html(findings, summary, out_dir / "audit.html", inputs=audited.inputs,
-                                       top_k=audit.top_k),
-             "json": write_audit_json(summary, findings, out_dir / "audit.json")}
+    with output_directory(out_dir, what="audit output directory") as tmp:
+        data = load_dataset(config.data, base_dir=config.output.parent)
+        mask = data.mask(*audit.splits)
+        dense, compressed = obtain_populations(config, audit, data, mask, say=say)
+        audited = data.subset(mask)
+        findings = analyse_populations(audited, dense.scores, compressed.scores, seed=config.seed)
+        summary = {"n_samples": int(audited.n_samples), "splits": list(audit.splits),
+                   "n_dense": len(dense.sources), "n_compressed": len(compressed.sources),
+                   "dense_models": list(dense.sources), "compressed_models": list(compressed.sources),
+                   "n_cie": int(findings.is_cie.sum()), "cie_share": float(findings.is_cie.mean()),
+                   "top_k": audit.top_k, "seconds": time.perf_counter() - started}
+        write_audit_csv(findings, tmp / "audit.csv")
+        render_audit_html(findings, summary, tmp / "audit.html", inputs=audited.inputs, top_k=audit.top_k)
+        write_audit_json(summary, findings, tmp / "audit.json")
+    paths = {key: out_dir / f"audit.{key}" for key in ("csv", "html", "json")}
     return AuditResult(paths, summary, findings)
 
 

@@ -49,16 +49,20 @@ class Population:
 
 
 def predict_torch(model: torch.nn.Module, inputs: np.ndarray, *, task: str, batch_size: int = 256) -> np.ndarray:
-    """Scores (n, K) float32 of ``model`` on ``inputs``: sigmoid (multilabel) or softmax (multiclass)."""
+    """Scores (n, K) float32 of ``model`` (in eval mode) on ``inputs``: sigmoid (multilabel) or softmax
+    (multiclass), through the scores head every exported graph ends with
+    (:class:`compress_gate.compress._scores.ScoresModel`). Labels come from these scores by
+    :func:`compress_gate.metrics.predict_labels`, as on every other path."""
     import torch
 
-    model.eval()
+    from compress_gate.compress._scores import ScoresModel
+
+    scored = ScoresModel(model, task).eval()
     out = []
     with torch.inference_mode():
         for start in range(0, len(inputs), batch_size):
-            logits = model(torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size],
-                                                                 dtype=np.float32)))
-            out.append((torch.sigmoid(logits) if task == "multilabel" else torch.softmax(logits, 1)).numpy())
+            batch = torch.from_numpy(np.ascontiguousarray(inputs[start:start + batch_size], dtype=np.float32))
+            out.append(scored(batch).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 

@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from compress_gate._atomic import atomic_path
+from compress_gate._outdir import output_file
 from compress_gate.bundle._runtime import BundlePrediction, GatedModel
+from compress_gate.data._columns import INPUT_COLUMNS, select_columns
+from compress_gate.data._npz import read_npz_columns
 from compress_gate.errors import InputError
 
 __all__ = ["predict_npz"]
 
 
 def _read_inputs(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``inputs`` (N, ...) float and optional ``ids`` (N,) str from an npz."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such inputs file. Save the preprocessed inputs with "
-                         "numpy.savez(path, inputs=x) (and ids=... for dataset ids).")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            columns = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, AttributeError) as err:
-        raise InputError(f"{path}: not a readable .npz archive ({err}). Save it with "
-                         "numpy.savez(path, inputs=x).") from err
+    """``inputs`` (N, ...) and optional ``ids`` (N,) str from an npz; no other column is read.
+
+    Other columns (a whole ``data.npz`` may be given) are left unread, except one that
+    looks like a misspelled ``ids`` or ``inputs`` (``IDs``, ``input``): that is an error,
+    since a dropped ``ids`` column would silently change which overrides apply.
+    """
+    source = str(path)
+    columns = read_npz_columns(path, "inputs", save_hint="numpy.savez(path, inputs=x) (and ids=... for "
+                               "dataset ids)", select=lambda names: select_columns(
+                                   names, known=INPUT_COLUMNS, extra_columns=(), source=source,
+                                   what="inputs file", ignore_others=True))
     if "inputs" not in columns:
         raise InputError(f"{path}: missing the `inputs` array (found: {', '.join(sorted(columns)) or 'none'}). "
                          "Save the preprocessed model inputs as numpy.savez(path, inputs=x).")
     ids = columns.get("ids")
     if ids is not None:
+        if ids.dtype.kind not in "USiu":
+            raise InputError(f"{path}: `ids` has dtype {ids.dtype}; it must hold strings (or integers). Save "
+                             "numpy.asarray(ids, dtype=str).")
         ids = np.asarray(ids).astype(str)
     return columns["inputs"], ids
 
@@ -40,20 +45,25 @@ def predict_npz(bundle: str | Path, inputs_path: str | Path, out_path: str | Pat
 
     The output (default ``<inputs>.preds.npz`` beside the inputs) holds ``ids``, ``scores``
     (N, K) float32, ``labels`` (N, K) uint8 after thresholds and overrides, ``overridden``
-    (N,) bool and ``attribute_names`` (K,).
+    (N,) bool and ``attribute_names`` (K,). The output path is checked before any work
+    (only an absent path or a regular file is replaced, see :mod:`compress_gate._outdir`);
+    a call that fails removes a stale output of an earlier call.
 
     Raises
     ------
     InputError
-        A tampered or incomplete bundle, an unreadable inputs file, inputs of the wrong shape.
+        A tampered or incomplete bundle; a missing, empty, ``.npy`` or unreadable inputs
+        file; inputs of the wrong shape or not float32; repeated ids; an output path that
+        is not a writable regular file.
     """
     inputs_path = Path(inputs_path)
     out = Path(out_path) if out_path is not None else inputs_path.with_suffix(".preds.npz")
-    inputs, ids = _read_inputs(inputs_path)
-    with GatedModel.load(bundle, engine=engine) as model:
-        prediction = model.predict(inputs, ids=ids)
-        names = np.asarray(model.attribute_names, dtype=str)
-    with atomic_path(out) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, ids=prediction.ids, scores=prediction.scores, labels=prediction.labels,
-                 overridden=prediction.overridden, attribute_names=names)
+    with output_file(out, what="predictions file (--out)", example="preds.npz") as tmp:
+        inputs, ids = _read_inputs(inputs_path)
+        with GatedModel.load(bundle, engine=engine) as model:
+            prediction = model.predict(inputs, ids=ids)
+            names = np.asarray(model.attribute_names, dtype=str)
+        with open(tmp, "wb") as handle:
+            np.savez(handle, ids=prediction.ids, scores=prediction.scores, labels=prediction.labels,
+                     overridden=prediction.overridden, attribute_names=names)
     return prediction, out

@@ -20,9 +20,9 @@ from compress_gate.bundle._manifest import verify_bundle
 from compress_gate.bundle._writer import METADATA_PREFIX, RELEASE_FILES
 from compress_gate.data.identity import sample_id
 from compress_gate.errors import InputError
+from compress_gate.metrics import predict_labels
 from compress_gate.mitigation import (
     apply_overrides,
-    apply_thresholds,
     overridden_rows,
     read_overrides,
     read_thresholds,
@@ -129,9 +129,10 @@ class GatedModel:
     def predict(self, inputs: np.ndarray, *, ids: np.ndarray | None = None) -> BundlePrediction:
         """Scores, then labels by the thresholds, then the overrides of the samples' ids.
 
-        ``ids`` (n_samples,) are dataset ids; without them each row's id is
+        ``ids`` (n_samples,) are dataset ids, unique (a repeated id is an
+        :class:`InputError` naming it and its rows); without them each row's id is
         ``sample_id(inputs[i])`` of the float32 tensor, as the data loaders assign it
-        to inputs without a dataset id.
+        to inputs without a dataset id. ``inputs`` must be float32 (never cast).
         """
         inputs = self._check_inputs(inputs)
         if ids is None:
@@ -141,22 +142,34 @@ class GatedModel:
             if ids.shape != (inputs.shape[0],):
                 raise InputError(f"ids has shape {ids.shape}; it must be ({inputs.shape[0]},), one id per "
                                  "input row.")
+            uniq, counts = np.unique(ids, return_counts=True)
+            if uniq.size != ids.size:
+                repeated = uniq[counts > 1]
+                shown = ", ".join(f"{v!r} (rows {np.flatnonzero(ids == v).tolist()[:5]})" for v in repeated[:5])
+                raise InputError(f"ids must be unique, one per sample: {repeated.size} id(s) repeat, e.g. "
+                                 f"{shown}. An override is looked up by id, so a repeated id would give its "
+                                 "label to every row that carries it; give each sample its own id, or "
+                                 "leave ids out (each row is then identified by its input's SHA-256).")
         scores = self.predict_scores(inputs)
-        if self.task == "multiclass":
-            labels = np.zeros(scores.shape, dtype=np.uint8)
-            labels[np.arange(scores.shape[0]), scores.argmax(axis=1)] = 1
-        else:
-            labels = apply_thresholds(scores, self.thresholds)
+        labels = predict_labels(scores, task=self.task, thresholds=self.thresholds)
         labels = apply_overrides(ids, labels, self.overrides, self.attribute_names).astype(np.uint8)
         return BundlePrediction(ids=ids, scores=scores, labels=labels,
                                 overridden=overridden_rows(ids, self.overrides))
 
     def _check_inputs(self, inputs: np.ndarray) -> np.ndarray:
+        """``inputs`` as a C-contiguous float32 array, or InputError: other dtypes are never cast.
+
+        Raw pixels (uint8, int64) or float64 would be cast silently to values the model
+        was not trained on, and ids derived from the input bytes would change.
+        """
         arr = np.asarray(inputs)
-        if arr.dtype.kind not in "fiu" or arr.shape[1:] != self.input_shape:
+        if arr.shape[1:] != self.input_shape:
             raise InputError(f"inputs have shape {arr.shape} and dtype {arr.dtype}; this model takes "
                              f"(n, {', '.join(map(str, self.input_shape))}) float32 preprocessed inputs.")
-        arr = arr.astype(np.float32, copy=False)
+        if arr.dtype != np.float32:
+            raise InputError(f"inputs have dtype {arr.dtype}; this model takes float32 preprocessed inputs, "
+                             "and other dtypes are not cast. Apply the model's preprocessing (e.g. raw pixels "
+                             "scaled as in training), then convert: x.astype('float32').")
         if not np.isfinite(arr).all():
             raise InputError("inputs hold NaN or inf; fix the preprocessing (the model's scores would be "
                              "meaningless).")

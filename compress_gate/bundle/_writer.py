@@ -6,12 +6,12 @@ hash in its ONNX ``metadata_props``), ``thresholds.json``, ``overrides.json``,
 ``manifest.json``. A fail writes ``<run>/refused/`` with the same report files and no
 model. Both are assembled in a temporary directory and renamed into place, so a
 half-written bundle never looks complete; writing one removes a stale other one, so a
-run directory never shows ``release/`` beside a refusal.
+run directory never shows ``release/`` beside a refusal. Files and directories get the
+modes of normally created ones (0666 / 0777 less the umask; see :mod:`compress_gate._atomic`).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,16 +36,6 @@ def _copy_gate_outputs(gate_dir: Path, names: tuple[str, ...], into: Path) -> No
             raise RuntimeFailure(f"{source}: the gate stage did not write it, so no bundle can be "
                                  f"assembled. The gate outputs so far are kept in {gate_dir}.")
         shutil.copyfile(source, into / name)
-
-
-def _readable(directory: Path) -> None:
-    """Give the bundle the permissions of a normally created directory and files (0777/0666 less
-    the umask): the atomic writers create private 0700/0600 temporaries, but a bundle is shared."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in directory.iterdir():
-        path.chmod(0o666 & ~umask)
-    directory.chmod(0o777 & ~umask)
 
 
 def stamp_onnx(source: Path, target: Path, metadata: dict[str, str]) -> None:
@@ -90,7 +80,6 @@ def write_release(run_dir: str | Path, *, gate_dir: str | Path, model_onnx: str 
             "dependencies": dependency_versions(),
         }
         (tmp / MANIFEST_NAME).write_bytes(manifest_bytes(tmp, fields))
-        _readable(tmp)
     shutil.rmtree(run_dir / "refused", ignore_errors=True)
     return target
 
@@ -102,5 +91,4 @@ def write_refusal(run_dir: str | Path, *, gate_dir: str | Path) -> Path:
     target = run_dir / "refused"
     with atomic_directory(target) as tmp:
         _copy_gate_outputs(gate_dir, REPORT_FILES, tmp)
-        _readable(tmp)
     return target

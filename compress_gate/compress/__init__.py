@@ -20,7 +20,7 @@ from compress_gate.compress.export import (
     load_onnx,
 )
 from compress_gate.compress.ort_quant import quantize_for_ort
-from compress_gate.compress.sparsify import CompressionResult, compress_model, load_recipe
+from compress_gate.compress.sparsify import CompressionResult, check_recipe, compress_model, load_recipe
 from compress_gate.compress.sparsity import model_sparsity, onnx_sparsity, pooled_sparsity
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Compressor",
     "apply_compat",
     "check_parity",
+    "check_recipe",
     "compress_model",
     "export_onnx",
     "float_twin",

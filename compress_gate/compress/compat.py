@@ -24,23 +24,20 @@ without the shim:
    TorchScript exporter (``dynamo=False``); an explicit ``dynamo=True`` is kept.
 
 Two more SparseML behaviours are handled where SparseML is driven, not here:
-its default logger writes ``./sparse_logs/`` (see
-:func:`compress_gate.models.training.quiet_sparseml_loggers`), and a QAT start
+its console logging and default ``./sparse_logs/`` folder (see
+:func:`compress_gate.models.training.quiet_sparseml`), and a QAT start
 at epoch 0 on an eval-mode model fuses BN away (``train_model`` switches to
 train mode first).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import logging
 import os
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["apply_compat", "quiet_sparseml_logging"]
+__all__ = ["apply_compat"]
 
 _LOCK = threading.Lock()
 _APPLIED = False
@@ -61,22 +58,6 @@ def apply_compat() -> None:
         _patch_torch_onnx_export()
         _patch_sparseml_qconfig()
         _APPLIED = True
-
-
-@contextlib.contextmanager
-def quiet_sparseml_logging(level: int = logging.WARNING) -> Iterator[None]:
-    """Raise the ``sparseml`` logger to ``level`` inside the block, then restore it.
-
-    SparseML logs at INFO to the console (one line per modifier event and per
-    graph transform of an export), which would break compress-gate's progress bars.
-    """
-    logger = logging.getLogger("sparseml")
-    previous = logger.level
-    logger.setLevel(max(level, previous))
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 def _make_scheme_qconfig_class() -> type:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate._paths import require_regular_file
+from compress_gate._task import TASKS
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -204,10 +206,8 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     """
     import onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such ONNX model. Check the path, or export the model first "
-                         "(compress_gate.compress.export_onnx).")
+    path = require_regular_file(path, "ONNX model", missing_hint="Check the path, or export the model first "
+                                "(compress_gate.compress.export_onnx).")
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
@@ -273,9 +273,9 @@ def _export_converted_qat(wrapped: torch.nn.Module, sample: torch.Tensor, target
     """SparseML's ModuleExporter with ``convert_qat=True`` (QAT graph -> DeepSparse INT8 graph)."""
     from sparseml.pytorch.utils import ModuleExporter
 
-    from compress_gate.compress.compat import quiet_sparseml_logging
+    from compress_gate.models.training import quiet_sparseml
 
-    with quiet_sparseml_logging(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as out_dir:
+    with quiet_sparseml(), tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as out_dir:
         ModuleExporter(wrapped, output_dir=out_dir).export_onnx(
             sample, name="model.onnx", opset=opset, convert_qat=True,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME])
@@ -295,7 +295,7 @@ def annotate_onnx(path: str | Path, metadata: dict[str, str]) -> None:
 
 
 def _check_task(task: str) -> None:
-    if task not in ("multilabel", "multiclass"):
+    if task not in TASKS:
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
 
 

@@ -69,13 +69,12 @@ def quantize_for_ort(
         raise InputError(f"{fp32_onnx}: the graph is already quantized; quantize_for_ort needs the FP32 export "
                          "(export_onnx(..., quantized=False)).")
     input_name, inputs = _check_calibration(model, calibration_inputs, fp32_onnx)
-    output_nodes = [node.name for node in model.graph.node
-                    if set(node.output) & {o.name for o in model.graph.output}]
     try:
         with tempfile.TemporaryDirectory(dir=out_path.parent if out_path.parent.exists() else None,
                                          prefix=".quantize-") as work:
             prepared = Path(work, "prepared.onnx")
             quant_pre_process(str(fp32_onnx), str(prepared))
+            output_nodes = _name_nodes_and_find_outputs(prepared)
             with atomic_path(out_path) as tmp:
                 quantize_static(
                     str(prepared), str(tmp), _BatchReader(input_name, inputs),
@@ -90,6 +89,26 @@ def quantize_for_ort(
         raise RuntimeFailure(f"ONNX Runtime could not quantize {fp32_onnx} ({type(err).__name__}: {err}). "
                              f"Nothing was written to {out_path}.") from err
     return out_path
+
+
+def _name_nodes_and_find_outputs(path: Path) -> list[str]:
+    """Name every unnamed node of the graph at ``path`` (in place); return the output nodes' names.
+
+    The quantizer excludes nodes *by name*: with unnamed nodes, excluding the output node
+    (name ``""``) would exclude every node and leave an FP32 graph labelled INT8.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    taken = {node.name for node in model.graph.node}
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = next(name for name in (f"{node.op_type}_{index}_{k}" for k in range(len(taken) + 1))
+                             if name not in taken)
+            taken.add(node.name)
+    onnx.save(model, str(path))
+    graph_outputs = {output.name for output in model.graph.output}
+    return [node.name for node in model.graph.node if set(node.output) & graph_outputs]
 
 
 class _BatchReader:

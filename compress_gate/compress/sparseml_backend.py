@@ -27,8 +27,6 @@ A larger difference stops the run (exit 3).
 
 from __future__ import annotations
 
-import copy
-import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compress_gate.compress.backend import write_parity
-from compress_gate.config.run import Engine, ExportConfig, SparseMLCompressionConfig
+from compress_gate.config.run import ExportConfig, SparseMLCompressionConfig
 from compress_gate.errors import InputError
 
 if TYPE_CHECKING:
@@ -46,14 +44,15 @@ if TYPE_CHECKING:
 
 __all__ = ["SparseMLCompressor", "student_artefacts"]
 
-#: Every engine kind a recipe may name.
-ENGINE_KINDS: tuple[str, ...] = typing.get_args(Engine)
-
-
 def student_artefacts(fp32: Path, ort: Path | None, deepsparse: Path | None) -> dict[str, Path]:
-    """Engine kind -> the student graph it runs: DeepSparse its own INT8 graph, every ONNX Runtime
-    kind the QDQ graph; the FP32 graph wherever the quantized one is absent (an FP32 student)."""
-    return {kind: (deepsparse if kind == "deepsparse" else ort) or fp32 for kind in ENGINE_KINDS}
+    """Engine kind -> the student graph it runs, by the registry's ``artefact`` of each kind
+    (:data:`compress_gate.engines.ENGINES`): ``"qdq"`` the ONNX Runtime QDQ graph,
+    ``"converted-int8"`` SparseML's converted graph; the FP32 graph wherever the quantized
+    one is absent (an FP32 student)."""
+    from compress_gate.engines._registry import ENGINES
+
+    graphs = {"qdq": ort, "converted-int8": deepsparse}
+    return {kind: graphs[entry.artefact] or fp32 for kind, entry in ENGINES.items()}
 
 
 class SparseMLCompressor:
@@ -107,8 +106,8 @@ class SparseMLCompressor:
             raise InputError("the SparseML recipe quantizes the student (QuantizationModifier), and ONNX Runtime's "
                              "INT8 graph is calibrated on the data's `calib` split, which is empty. Give the data "
                              "calib rows, or remove the QuantizationModifier.")
-        check(_float_twin(student), fp32_path, config.parity_atol,
-              "student float twin (torch, fake quantization off)")
+        # check_parity compares an FP32 graph with compress.float_twin(student): BN folded, fake quantization off
+        check(student, fp32_path, config.parity_atol, "student float twin (torch, fake quantization off)")
         ds_path = export_onnx(student, directory / "student.deepsparse.onnx", input_shape=input_shape, task=task,
                               quantized=True, opset=config.opset)
         check(student, ds_path, config.quantized_parity_atol, "student (torch, fake-quantized)")
@@ -140,10 +139,3 @@ def _drop_unused_opsets(path: Path) -> None:
         model.opset_import.extend(keep)
         write_bytes(path, model.SerializeToString())
 
-
-def _float_twin(model: torch.nn.Module) -> torch.nn.Module:
-    import torch
-
-    twin = copy.deepcopy(model)
-    twin.apply(torch.ao.quantization.disable_fake_quant)
-    return twin

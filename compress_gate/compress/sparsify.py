@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from compress_gate.models.training import ProgressCallback, Task
 
-__all__ = ["CompressionResult", "compress_model", "load_recipe"]
+__all__ = ["CompressionResult", "check_recipe", "compress_model", "load_recipe"]
 
 
 @dataclass(frozen=True)
@@ -118,43 +118,63 @@ def compress_model(
     RuntimeFailure
         Training diverged.
     """
-    import torch
-
-    from compress_gate.compress.compat import apply_compat, quiet_sparseml_logging
     from compress_gate.compress.export import freeze_quantization, is_quantized_model
+    from compress_gate.compress.sparsity import per_weight_sparsity, pooled_sparsity, zero_count
     from compress_gate.models.training import has_distillation_modifier, train_model
 
-    apply_compat()
-    text = load_recipe(recipe)
-    source = "recipe text" if isinstance(recipe, str) and "\n" in recipe else str(recipe)
-    manager = _load_manager(text, recipe_variables, source)
+    text, source, manager = _checked_manager(recipe, recipe_variables)
     student = copy.deepcopy(model)
     targets = _pruning_targets(manager, student, source)
     epochs = float(manager.max_epochs)
-    if not epochs > 0:
-        raise InputError(f"{source}: the recipe's schedule has no length (max epoch {epochs}); add an "
-                         "EpochRangeModifier with end_epoch: eval(num_epochs).")
     distilled = has_distillation_modifier(manager)
     frozen_teacher = None
     if teacher is not None and distilled:
         frozen_teacher = copy.deepcopy(teacher).eval()
         for parameter in frozen_teacher.parameters():
             parameter.requires_grad_(False)
-    with quiet_sparseml_logging():
-        train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
-                    optimizer=optimizer,  # type: ignore[arg-type]
-                    manager=manager, teacher=frozen_teacher, progress=progress)
+    train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
+                optimizer=optimizer,  # type: ignore[arg-type]
+                manager=manager, teacher=frozen_teacher, progress=progress)
     freeze_quantization(student.eval())
 
-    with torch.no_grad():
-        counts = {name: (int((p == 0).sum()), p.numel()) for name, (p, _) in targets.items()}
-    sparsity = {name: zeros / size for name, (zeros, size) in counts.items()}
+    counts = {name: zero_count(p) for name, (p, _) in targets.items()}
     total = sum(size for _, size in counts.values())
-    overall = sum(z for z, _ in counts.values()) / total if total else math.nan
     target = sum(goal * p.numel() for p, goal in targets.values()) / total if total else math.nan
-    return CompressionResult(model=student, sparsity=sparsity, overall_sparsity=overall, target_sparsity=target,
+    return CompressionResult(model=student, sparsity=per_weight_sparsity(counts),
+                             overall_sparsity=pooled_sparsity(counts.values()), target_sparsity=target,
                              quantized=is_quantized_model(student), distilled=distilled, epochs=epochs,
                              recipe=text)
+
+
+def check_recipe(recipe: str | Path, recipe_variables: Mapping[str, Any] | None = None) -> None:
+    """Load the SparseML recipe as :func:`compress_model` will, without a model or data.
+
+    Runs in seconds (SparseML's import dominates), so ``compress-gate run`` refuses a
+    typo in a modifier name, key or value, or a schedule of no length, before any data is
+    loaded or any model trained. Which parameters the pruning patterns match needs the
+    model and is checked when compression starts.
+
+    Raises
+    ------
+    InputError
+        As :func:`compress_model` for everything but the parameter patterns.
+    """
+    _checked_manager(recipe, recipe_variables)
+
+
+def _checked_manager(recipe: str | Path, variables: Mapping[str, Any] | None) -> tuple[str, str, Any]:
+    """(text, source name, SparseML manager) of a recipe whose schedule has a length."""
+    from compress_gate.compress.compat import apply_compat
+
+    apply_compat()
+    text = load_recipe(recipe)
+    source = "recipe text" if isinstance(recipe, str) and "\n" in recipe else str(recipe)
+    manager = _load_manager(text, variables, source)
+    epochs = float(manager.max_epochs)
+    if not epochs > 0:
+        raise InputError(f"{source}: the recipe's schedule has no length (max epoch {epochs}); add an "
+                         "EpochRangeModifier with end_epoch: eval(num_epochs).")
+    return text, source, manager
 
 
 def _load_manager(text: str, variables: Mapping[str, Any] | None, source: str) -> Any:

@@ -13,7 +13,7 @@ An empty set of tensors has undefined sparsity: ``nan``, never 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["pooled_sparsity", "model_sparsity", "weight_zero_counts", "onnx_sparsity", "onnx_layer_zero_counts"]
+__all__ = ["pooled_sparsity", "per_weight_sparsity", "zero_count", "model_sparsity", "weight_zero_counts",
+           "onnx_sparsity", "onnx_layer_zero_counts"]
 
 
 def pooled_sparsity(zeros_and_sizes: Iterable[tuple[int, int]]) -> float:
@@ -38,6 +39,20 @@ def pooled_sparsity(zeros_and_sizes: Iterable[tuple[int, int]]) -> float:
     return zeros / total if total else math.nan
 
 
+def per_weight_sparsity(zeros_and_sizes: Mapping[str, tuple[int, int]]) -> dict[str, float]:
+    """s(W) = zeros / size of each named (zeros, size) pair (sizes are > 0: a weight has entries).
+
+    >>> per_weight_sparsity({"a": (3, 4), "b": (0, 2)})
+    {'a': 0.75, 'b': 0.0}
+    """
+    return {name: zeros / size for name, (zeros, size) in zeros_and_sizes.items()}
+
+
+def zero_count(weight: torch.Tensor) -> tuple[int, int]:
+    """(number of entries exactly 0, number of entries) of one torch tensor."""
+    return int((weight.detach() == 0).sum()), weight.numel()
+
+
 def weight_zero_counts(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     """(zeros, size) of the weight of every convolution and linear layer, keyed ``"<layer>.weight"``.
 
@@ -49,8 +64,7 @@ def weight_zero_counts(model: torch.nn.Module) -> dict[str, tuple[int, int]]:
     out: dict[str, tuple[int, int]] = {}
     for name, module in model.named_modules():
         if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
-            weight = module.weight.detach()
-            out[f"{name}.weight"] = (int((weight == 0).sum()), weight.numel())
+            out[f"{name}.weight"] = zero_count(module.weight)
     return out
 
 
@@ -59,7 +73,7 @@ def model_sparsity(model: torch.nn.Module) -> dict[str, float]:
 
     Pool them with ``pooled_sparsity(weight_zero_counts(model).values())``.
     """
-    return {name: zeros / size for name, (zeros, size) in weight_zero_counts(model).items()}
+    return per_weight_sparsity(weight_zero_counts(model))
 
 
 def onnx_sparsity(onnx_path: str | Path) -> dict[str, float]:

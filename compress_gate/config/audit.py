@@ -32,8 +32,8 @@ class AuditConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    population: int = Field(3, ge=1, le=100)
-    top_k: int = Field(24, ge=1, le=10_000)
+    population: int = Field(3, ge=1, le=100, strict=True)
+    top_k: int = Field(24, ge=1, le=10_000, strict=True)
     splits: tuple[Literal["calib", "test"], ...] = Field(("test",), min_length=1)
     output: Path | None = None
     dense_predictions: tuple[Path, ...] | None = None

@@ -20,14 +20,15 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from compress_gate._task import Task
 from compress_gate.config._load import validate
 from compress_gate.errors import InputError
 
 __all__ = ["DemoDataConfig", "CelebADataConfig", "CsvDataConfig", "NpzDataConfig", "DataConfig",
            "DATA_KINDS", "parse_data_config"]
 
-_ImageSize = Annotated[int, Field(ge=8, le=512)]
-_Digit = Annotated[int, Field(ge=0, le=9)]
+_ImageSize = Annotated[int, Field(ge=8, le=512, strict=True)]
+_Digit = Annotated[int, Field(ge=0, le=9, strict=True)]
 _Name = Annotated[str, Field(min_length=1)]
 
 
@@ -66,16 +67,16 @@ class DemoDataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["demo"] = "demo"
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**32 - 1, strict=True)
     image_size: _ImageSize = 32
-    calib_fraction: float = Field(0.2, gt=0, lt=1)
-    test_fraction: float = Field(0.3, gt=0, lt=1)
+    calib_fraction: float = Field(0.2, gt=0, lt=1, strict=True)
+    test_fraction: float = Field(0.3, gt=0, lt=1, strict=True)
     downsampled_classes: tuple[_Digit, ...] = (3, 5, 8)
-    keep_fraction: float = Field(0.15, gt=0, le=1)
+    keep_fraction: float = Field(0.15, gt=0, le=1, strict=True)
     marked_class: _Digit = 7
-    marked_rate_in_class: float = Field(0.95, ge=0, le=1)
-    marked_rate_other: float = Field(0.05, ge=0, le=1)
-    marked_rate_eval: float = Field(0.5, gt=0, lt=1)
+    marked_rate_in_class: float = Field(0.95, ge=0, le=1, strict=True)
+    marked_rate_other: float = Field(0.05, ge=0, le=1, strict=True)
+    marked_rate_eval: float = Field(0.5, gt=0, lt=1, strict=True)
 
     @model_validator(mode="after")
     def _check_fractions(self) -> DemoDataConfig:
@@ -114,9 +115,9 @@ class CelebADataConfig(BaseModel):
     targets: tuple[_Name, ...] = Field(min_length=1)
     groups: tuple[_Name, ...] = ()
     image_size: _ImageSize = 64
-    crop_size: int | None = Field(None, ge=1)
-    max_samples_per_split: int | None = Field(None, ge=1)
-    seed: int = Field(0, ge=0)
+    crop_size: int | None = Field(None, ge=1, strict=True)
+    max_samples_per_split: int | None = Field(None, ge=1, strict=True)
+    seed: int = Field(0, ge=0, strict=True)
 
     @model_validator(mode="after")
     def _check_names(self) -> CelebADataConfig:
@@ -134,6 +135,8 @@ class CsvDataConfig(BaseModel):
     one 0/1 column per attribute. Group columns hold 0/1. Ids are the ``id_column``
     values, or the image path as written. Images are centre-cropped, resized to
     ``image_size`` squared, ``channels`` 1 (grey) or 3 (RGB), scaled to [-1, 1].
+    Every other header column is an error unless ``extra_columns`` lists it (then it
+    is left unread), so a misspelled group column is never silently dropped.
 
     Example::
 
@@ -145,12 +148,13 @@ class CsvDataConfig(BaseModel):
           group_columns: [male]
           image_size: 64
           channels: 3
+          extra_columns: [notes]         # header columns kept unread
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["csv"] = "csv"
     path: Path
-    task: Literal["multiclass", "multilabel"]
+    task: Task
     label_columns: tuple[_Name, ...] = Field(min_length=1)
     classes: tuple[_Name, ...] | None = None
     group_columns: tuple[_Name, ...] = ()
@@ -158,8 +162,9 @@ class CsvDataConfig(BaseModel):
     split_column: _Name = "split"
     id_column: _Name | None = None
     image_size: _ImageSize = 64
-    crop_size: int | None = Field(None, ge=1)
+    crop_size: int | None = Field(None, ge=1, strict=True)
     channels: Literal[1, 3] = 3
+    extra_columns: tuple[_Name, ...] = ()
 
     @model_validator(mode="after")
     def _check_columns(self) -> CsvDataConfig:
@@ -176,6 +181,11 @@ class CsvDataConfig(BaseModel):
             _check_distinct(self.classes, "classes")
         _check_distinct(self.label_columns, "label_columns")
         _check_distinct(self.group_columns, "group_columns")
+        used = {self.path_column, self.split_column, self.id_column, *self.label_columns, *self.group_columns}
+        both = sorted(used & set(self.extra_columns))
+        if both:
+            raise ValueError(f"`extra_columns` lists {both}, which the recipe reads; extra columns are the "
+                             "ones left unread. Remove them from `extra_columns`")
         return self
 
 
@@ -185,17 +195,20 @@ class NpzDataConfig(BaseModel):
     Keys: ``inputs`` (N, C, H, W) float32, ``labels`` ((N,) class indices or (N, K)
     0/1), ``split`` (N,) str, ``group__<name>`` (N,) 0/1 per identity category;
     optional ``ids`` (default: SHA-256 of each input tensor), ``attribute_names``, ``task``.
+    Any other array is an error unless ``extra_columns`` lists it (then it is left unread).
 
     Example::
 
         data:
           kind: npz
           path: data/eval.npz
+          extra_columns: [filenames]   # arrays kept in the file, unread
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["npz"] = "npz"
     path: Path
+    extra_columns: tuple[_Name, ...] = ()
 
 
 DataConfig = Annotated[Union[DemoDataConfig, CelebADataConfig, CsvDataConfig, NpzDataConfig],
@@ -230,4 +243,4 @@ def parse_data_config(raw: Any, *, source: str | Path,
         got = "is missing" if kind is None else f"= {kind!r} is not one of them"
         raise InputError(f"{source}: `{where}.kind` says where the data comes from and must be one "
                          f"of {kinds}; it {got}. Set e.g. `kind: demo` for the embedded demo.")
-    return validate(DATA_KINDS[kind], raw, source=source, prefix=prefix)  # type: ignore[return-value]
+    return validate(DATA_KINDS[kind], raw, source=source, prefix=prefix, docs="docs/data.md")  # type: ignore[return-value]

@@ -107,18 +107,19 @@ class Limit(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     metric: MetricName
     change: Change | None = None
-    max: float | None = Field(default=None, allow_inf_nan=False)
-    min: float | None = Field(default=None, allow_inf_nan=False)
+    max: float | None = Field(default=None, allow_inf_nan=False, strict=True)
+    min: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     bound: Bound = "point"
     name: str = Field(default="", max_length=200)
 
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("metric") not in GATED_METRICS:
+        metric = data.get("metric") if isinstance(data, dict) else None
+        if not isinstance(metric, str) or metric not in GATED_METRICS:   # pydantic names the bad metric
             return data
         data = dict(data)
-        spec = GATED_METRICS[data["metric"]]
+        spec = GATED_METRICS[metric]
         if data.get("bound") is None:
             data["bound"] = ("point" if not spec.has_interval
                              else "lower" if data.get("max") is None else "upper")
@@ -168,8 +169,8 @@ class Mitigation(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    calibrate_thresholds: bool = False
-    override_budget: float = Field(default=0.0, ge=0.0, le=1.0)
+    calibrate_thresholds: bool = Field(False, strict=True)
+    override_budget: float = Field(default=0.0, ge=0.0, le=1.0, strict=True)
 
 
 class GateConfig(BaseModel):
@@ -190,9 +191,9 @@ class GateConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
-    n_resamples: int = Field(default=1000, ge=0, le=100_000)
-    seed: int = Field(default=0, ge=0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0, strict=True)
+    n_resamples: int = Field(default=1000, ge=0, le=100_000, strict=True)
+    seed: int = Field(default=0, ge=0, strict=True)
     judge: Literal["mitigated", "raw"] = "mitigated"
     mitigation: Mitigation = Mitigation()
     limits: tuple[Limit, ...] = ()
@@ -216,7 +217,8 @@ class GateConfig(BaseModel):
 def parse_gate_config(data: dict[str, Any], *, source: str | Path,
                       prefix: tuple[Any, ...] = ("gate",)) -> GateConfig:
     """Validate a ``gate:`` mapping (already read from YAML) into a :class:`GateConfig`."""
-    return validate(GateConfig, data, source=source, prefix=prefix)
+    return validate(GateConfig, data, source=source, prefix=prefix,
+                    docs="docs/gate.md, 'Limits YAML reference'")
 
 
 def load_gate_config(path: str | Path) -> GateConfig:
@@ -224,18 +226,36 @@ def load_gate_config(path: str | Path) -> GateConfig:
 
     A file whose top level has a ``gate`` key is a recipe: its ``gate:`` section is
     read and the other sections ignored. Otherwise the whole file is the section.
+    The section must set ``limits`` (``limits: []`` for a deliberate gate without
+    limits): an empty or truncated file never passes as "no limits configured".
 
     Raises
     ------
     InputError
-        Missing file, malformed YAML, unknown keys (the valid ones are listed), an
-        unknown metric (the valid ones are listed), a bad value.
+        Missing file (or a directory, FIFO, device), malformed YAML, a duplicated key,
+        an empty document or empty ``gate:`` section, unknown keys (the valid ones are
+        listed), an unknown metric (the valid ones are listed), a bad value or type.
     """
-    data = read_yaml(path)
+    data = read_yaml(path, what="limits file",
+                     missing_hint="Check the path given to --limits (relative to the current directory).",
+                     empty_hint=_EMPTY_HINT)
     if "gate" in data:
-        section = data["gate"] if data["gate"] is not None else {}
+        section = data["gate"]
+        if section is None:
+            raise InputError(f"{path}: `gate:` is empty; a limits file that sets no limits is refused "
+                             f"rather than read as a gate without limits. {_EMPTY_HINT}")
         if not isinstance(section, dict):
             raise InputError(f"{path}: `gate` must be a mapping of gate settings, got "
                              f"{type(section).__name__}. See docs/gate.md for an example.")
-        return parse_gate_config(section, source=path, prefix=("gate",))
-    return parse_gate_config(data, source=path, prefix=())
+    else:
+        section = data
+    config = parse_gate_config(section, source=path, prefix=("gate",) if "gate" in data else ())
+    if "limits" not in section:
+        key = "gate.limits" if "gate" in data else "limits"
+        raise InputError(f"{path}: `{key}` is missing; a limits file must say which limits it sets (a "
+                         f"truncated or misnamed file must not pass as a gate without limits). {_EMPTY_HINT}")
+    return config
+
+
+_EMPTY_HINT = ("Write the limits, e.g. `limits: [{metric: ba, change: absolute, max: 0.02}]` (docs/gate.md, "
+               "'Limits YAML reference'); for a deliberate gate without limits write `limits: []`.")

@@ -37,21 +37,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-from compress_gate.config._load import validate
+from compress_gate._paths import require_regular_file
+from compress_gate.config._load import StrictLoader, read_yaml, validate
 from compress_gate.config.audit import AuditConfig, resolve_audit_paths
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
+from compress_gate.engines._registry import ENGINE_KINDS
 from compress_gate.errors import InputError
 
 __all__ = ["Engine", "TrainSpec", "ModelConfig", "SparseMLCompressionConfig", "CompressionConfig",
            "COMPRESSION_BACKENDS", "parse_compression_config", "ExportConfig", "BenchmarkConfig",
            "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash"]
 
-#: Engine names a recipe may use: :data:`compress_gate.engines.ENGINE_KINDS` (a test keeps them equal;
-#: config does not import the engines stage).
-Engine = Literal["onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt"]
+#: Engine names a recipe may use: the kinds of the engine registry (:data:`compress_gate.engines.ENGINES`,
+#: a module that imports no engine library), so a new engine is one registry entry.
+Engine = Literal[ENGINE_KINDS]  # type: ignore[valid-type]
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -63,10 +65,10 @@ class TrainSpec(BaseModel):
     """
 
     model_config = _Frozen
-    epochs: float = Field(gt=0, le=1000)
-    lr: float = Field(0.05, gt=0, le=10)
+    epochs: float = Field(gt=0, le=1000, strict=True)
+    lr: float = Field(0.05, gt=0, le=10, strict=True)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    batch_size: int = Field(64, ge=1, le=65536)
+    batch_size: int = Field(64, ge=1, le=65536, strict=True)
 
 
 class ModelConfig(BaseModel):
@@ -79,8 +81,8 @@ class ModelConfig(BaseModel):
 
     model_config = _Frozen
     arch: Literal["resnet18", "resnet", "mobilenet_v1"]
-    width: int | None = Field(None, ge=1, le=1024)
-    depth: int | None = Field(None, ge=1, le=16)
+    width: int | None = Field(None, ge=1, le=1024, strict=True)
+    depth: int | None = Field(None, ge=1, le=16, strict=True)
     checkpoint: Path | None = None
     train: TrainSpec | None = None
     cache_dir: Path | None = None
@@ -118,10 +120,10 @@ class SparseMLCompressionConfig(BaseModel):
     backend: Literal["sparseml"] = "sparseml"
     recipe: str | None = None
     recipe_path: Path | None = None
-    distillation: bool = False
-    lr: float = Field(0.01, gt=0, le=10)
+    distillation: bool = Field(False, strict=True)
+    lr: float = Field(0.01, gt=0, le=10, strict=True)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    batch_size: int = Field(64, ge=1, le=65536)
+    batch_size: int = Field(64, ge=1, le=65536, strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -196,11 +198,11 @@ class ExportConfig(BaseModel):
     """
 
     model_config = _Frozen
-    opset: int = Field(13, ge=13, le=17)
-    parity_atol: float = Field(1e-4, gt=0, le=1)
-    quantized_parity_atol: float = Field(0.05, gt=0, le=1)
-    requantized_parity_atol: float = Field(0.25, gt=0, le=1)
-    parity_samples: int = Field(64, ge=1, le=100_000)
+    opset: int = Field(13, ge=13, le=17, strict=True)
+    parity_atol: float = Field(1e-4, gt=0, le=1, strict=True)
+    quantized_parity_atol: float = Field(0.05, gt=0, le=1, strict=True)
+    requantized_parity_atol: float = Field(0.25, gt=0, le=1, strict=True)
+    parity_samples: int = Field(64, ge=1, le=100_000, strict=True)
 
 
 class BenchmarkConfig(BaseModel):
@@ -211,11 +213,11 @@ class BenchmarkConfig(BaseModel):
     """
 
     model_config = _Frozen
-    enabled: bool = True
+    enabled: bool = Field(True, strict=True)
     engines: tuple[Engine, ...] = ("onnxruntime", "deepsparse")
-    batch_sizes: tuple[int, ...] = Field((1, 32), min_length=1)
-    warmup: int = Field(5, ge=0, le=10_000)
-    iterations: int = Field(30, ge=1, le=100_000)
+    batch_sizes: tuple[StrictInt, ...] = Field((1, 32), min_length=1)
+    warmup: int = Field(5, ge=0, le=10_000, strict=True)
+    iterations: int = Field(30, ge=1, le=100_000, strict=True)
 
     @model_validator(mode="after")
     def _positive_batches(self) -> BenchmarkConfig:
@@ -233,7 +235,7 @@ class EnginesConfig(BaseModel):
     model_config = _Frozen
     deployment: Engine = "onnxruntime"
     check: tuple[Engine, ...] = ("deepsparse",)
-    batch_size: int = Field(32, ge=1, le=65536)
+    batch_size: int = Field(32, ge=1, le=65536, strict=True)
     benchmark: BenchmarkConfig = BenchmarkConfig()
 
     @model_validator(mode="after")
@@ -252,7 +254,7 @@ class RunConfig(BaseModel):
     """
 
     model_config = _Frozen
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=2**32 - 1, strict=True)
     output: Path
     model: ModelConfig
     data: DataConfig
@@ -269,8 +271,8 @@ class RunConfig(BaseModel):
 
 
 # --- YAML with SparseML tags -----------------------------------------------------------------
-class _RecipeLoader(yaml.SafeLoader):
-    """SafeLoader that keeps ``!Tag`` nodes (SparseML modifiers) as :class:`_Tagged`."""
+class _RecipeLoader(StrictLoader):
+    """The strict loader (duplicate keys refused) that keeps ``!Tag`` nodes (SparseML modifiers) as :class:`_Tagged`."""
 
 
 def _construct_tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Tagged:
@@ -302,23 +304,11 @@ _RecipeDumper.add_representer(_Tagged, _represent_tagged)
 
 
 def _read_recipe_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputError(f"{path}: no such recipe file. Check the path, or run `compress-gate init {path}` "
-                         "to write a starter recipe there.")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_RecipeLoader)  # noqa: S506 (safe subclass)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise InputError(f"{path}: malformed YAML{where}: {getattr(err, 'problem', None) or err}. Fix the "
-                         "syntax there (indentation with spaces, `key: value` pairs).") from err
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read the recipe ({err}).") from err
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: a recipe is a mapping of sections (seed, output, model, data, "
-                         f"compression, export, engines, gate), got {type(data).__name__}. "
-                         "Run `compress-gate init` for a starter recipe.")
-    return data
+    return read_yaml(path, what="recipe file", loader=_RecipeLoader,
+                     missing_hint=f"Check the path, or run `compress-gate init {path}` to write a starter "
+                                  "recipe there.",
+                     empty_hint="A recipe is a mapping of sections (seed, output, model, data, compression, "
+                                "export, engines, gate); run `compress-gate init` for a starter recipe.")
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -326,10 +316,18 @@ def _resolve(base: Path, value: Path | None) -> Path | None:
     return None if value is None else (base / value.expanduser()).resolve()
 
 
-def _require_file(path: Path | None, key: str, source: Path, fix: str) -> None:
-    if path is not None and not path.exists():
+def _require_file(path: Path | None, key: str, source: Path, fix: str, *, directory_ok: bool = False) -> None:
+    """``path`` (when set) must exist, and be a regular file (or a directory where ``directory_ok``)."""
+    if path is None:
+        return
+    if not path.exists():
         raise InputError(f"{source}: `{key}` = {str(path)!r} does not exist (relative paths are resolved "
                          f"against the recipe's directory {source.parent}). {fix}")
+    if not (directory_ok and path.is_dir()):
+        try:
+            require_regular_file(path, "file", missing_hint=fix)
+        except InputError as err:
+            raise InputError(f"{source}: `{key}`: {err}") from err
 
 
 _DISTILLATION_TAG = re.compile(r"^[\s-]*!DistillationModifier\b", re.MULTILINE)
@@ -346,6 +344,14 @@ def _check_sparseml_text(compression: SparseMLCompressionConfig, source: Path) -
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{source}: `{key}` = {str(path)!r} cannot be read ({err}).") from err
     text = text or ""
+    try:
+        yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{source}: the SparseML recipe in `{key}` is not valid YAML{where}: "
+                         f"{getattr(err, 'problem', None) or err}. Fix it there (a repeated key would "
+                         "silently replace the first copy).") from err
     flow = _FLOW_MODIFIER.search(text)
     if flow:
         raise InputError(f"{source}: `{key}` writes `!{flow.group(1)} {{...}}` in flow style; SparseML 1.8 reads "
@@ -386,7 +392,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     data = parse_data_config(raw["data"], source=source, prefix=("data",))
     data_paths = {k: _resolve(base, getattr(data, k)) for k in ("root", "path") if hasattr(data, k)}
     for key, value in data_paths.items():
-        _require_file(value, f"data.{key}", source, "Fix the path to the dataset.")
+        _require_file(value, f"data.{key}", source, "Fix the path to the dataset.", directory_ok=key == "root")
     gate = parse_gate_config(_section(raw, "gate"), source=source, prefix=("gate",))
     compression = parse_compression_config(raw["compression"], source=source, prefix=("compression",))
     config = validate(RunConfig, {**raw, "data": data.model_copy(update=data_paths), "gate": gate,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from compress_gate._atomic import write_text
+from compress_gate._outdir import check_output_file, output_file
 from compress_gate.errors import InputError
 
 __all__ = ["starter_recipe", "write_starter_recipe"]
@@ -20,15 +20,21 @@ def starter_recipe(name: str) -> str:
 def write_starter_recipe(path: str | Path, *, force: bool = False) -> Path:
     """Write the starter recipe to ``path`` (atomically) and return it.
 
+    Only a regular file is ever replaced (with ``force``): a directory, a symbolic
+    link, a device such as ``/dev/null`` or a FIFO is refused even with ``force``
+    (:mod:`compress_gate._outdir`). A failed write leaves an existing recipe as it was.
+
     Raises
     ------
     InputError
-        ``path`` exists and ``force`` is false, or it is a directory.
+        ``path`` exists and ``force`` is false, is not a regular file, or its directory
+        is not writable.
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory. Give a file name, e.g. `compress-gate init {path}/recipe.yaml`.")
+    check_output_file(path, what="recipe file", example="recipe.yaml")
     if path.exists() and not force:
         raise InputError(f"{path}: already exists; not overwriting it. Pass --force to replace it, or choose "
                          "another file name.")
-    return write_text(path, starter_recipe(path.stem))
+    with output_file(path, what="recipe file", example="recipe.yaml", keep_on_failure=True) as tmp:
+        tmp.write_text(starter_recipe(path.stem), encoding="utf-8")
+    return path

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from compress_gate._task import TASKS
+from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
 __all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "GROUP_PREFIX"]
 
-GROUP_PREFIX = "group__"
 _SCORE_TOLERANCE = 1e-6      # float32 rounding beyond [0, 1] that is clipped, not refused
 _SHOW = 5                    # ids named in a message
 
@@ -124,7 +125,7 @@ def _check_labels(columns: dict[str, np.ndarray], labels: np.ndarray, ids: np.nd
         task = "multiclass" if labels.ndim == 1 else "multilabel"
     else:
         task = str(task_col.reshape(-1)[0]) if task_col.size == 1 else ""
-        if task not in ("multilabel", "multiclass"):
+        if task not in TASKS:
             raise InputError(f"{source}: `task` = {task_col.tolist()!r}; it must be 'multilabel' or "
                              "'multiclass' (or absent: inferred from the shape of `labels`).")
     names_col = columns.get("attribute_names")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
+from compress_gate._task import Task
 from compress_gate.errors import InputError
 
 __all__ = ["Task", "SPLITS", "EvalData", "Predictions"]
 
-Task = Literal["multilabel", "multiclass"]
 SPLITS = ("train", "calib", "test")
 
 

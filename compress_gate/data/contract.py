@@ -8,7 +8,9 @@
 - one ``group__<name>`` (N,) 0/1 column per identity category;
 - optional ``attribute_names`` (K,) str (class names for multi-class), ``task``
   (``multilabel`` or ``multiclass``; inferred from the shape of ``labels`` when absent)
-  and ``inputs`` (N, ...) float32 preprocessed model inputs.
+  and ``inputs`` (N, ...) float32 preprocessed model inputs;
+- no other column, unless the caller allows it by name (``extra_columns``): it is then
+  left unread.
 
 ``<model>.npz`` holds ``ids`` (M,) str and ``scores`` (M, K) float32 in [0, 1] for
 (at least) the calib and test rows. Rows join on ``ids``.
@@ -19,20 +21,23 @@ naming the file, the column (or id) and the fix.
 
 from __future__ import annotations
 
-import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate.data._columns import (EVAL_COLUMNS, PREDICTION_COLUMNS, WHOLE_COLUMNS, check_extra_columns,
+                                         select_columns)
 from compress_gate.data._contract_checks import GROUP_PREFIX, names_of
 from compress_gate.data._contract_checks import check_eval_columns as _check_eval_columns
 from compress_gate.data._contract_checks import check_prediction_columns as _check_prediction_columns
+from compress_gate.data._npz import read_npz_columns
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
 __all__ = ["Task", "SPLITS", "EvalData", "Predictions", "save_eval_data", "load_eval_data",
-           "save_predictions", "load_predictions", "align_scores"]
+           "read_eval_columns", "save_predictions", "load_predictions", "align_scores"]
 
 _SOFTMAX_TOLERANCE = 1e-3    # |row sum - 1| allowed for multi-class scores
 
@@ -78,62 +83,54 @@ def _write_npz(path: Path, columns: dict[str, np.ndarray]) -> Path:
 
 
 # --- reading -------------------------------------------------------------------------------
-def _read_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
-    """All arrays of an npz file; InputError for a missing file or one that is not an npz."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such {what} file. Check the path (it is relative to the "
-                         "current directory) or write the file first.")
-    not_npz = (f"{path}: not a readable .npz archive ({{}}). Save the {what} with "
-               "numpy.savez(path, ids=..., ...).")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        reason = "not a NumPy file" if "pickle" in str(err) else err
-        raise InputError(not_npz.format(reason)) from err
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise InputError(f"{path}: not an .npz archive (a single .npy array). Save the {what} "
-                         "with numpy.savez(path, ids=..., ...) so every column has a name.")
-    with loaded as npz:
-        columns = {}
-        for key in npz.files:
-            try:
-                columns[key] = npz[key]
-            except ValueError as err:
-                raise InputError(f"{path}: column `{key}` holds Python objects (dtype=object), which "
-                                 f"the {what} format does not load. Store strings as a fixed-width "
-                                 "array: numpy.asarray(values, dtype=str).") from err
-            except (OSError, zipfile.BadZipFile, EOFError) as err:
-                raise InputError(not_npz.format(err)) from err
-    return columns
+def read_eval_columns(path: str | Path, *, extra_columns: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """The contract's columns of an eval-data npz, unvalidated; nothing else is read.
 
-
-def load_eval_data(path: str | Path) -> EvalData:
-    """Read and validate ``data.npz``.
-
-    Raises
-    ------
-    InputError
-        Missing file, not an npz, a missing column, wrong shapes, non-unique ids,
-        labels not 0/1 (multi-label) or not class indices in [0, K) (multi-class),
-        split values outside {train, calib, test}, no test rows, a group column that
-        is not 0/1 or has no member in the test split, inconsistent ``task`` or
-        ``attribute_names``, non-finite ``inputs``.
+    A column that is neither a contract column nor ``group__<name>`` is an
+    :class:`InputError` (with the likely intended name) unless listed in
+    ``extra_columns``; listed columns are left unread (see :mod:`compress_gate.data._npz`
+    for the size checks made before anything is decompressed).
     """
-    return _check_eval_columns(_read_npz(path, "eval data"), str(path))
+    source = str(path)
+    extra = check_extra_columns(extra_columns, EVAL_COLUMNS, source=source)
+    return read_npz_columns(path, "eval data", whole=WHOLE_COLUMNS, select=lambda names: select_columns(
+        names, known=EVAL_COLUMNS, extra_columns=extra, source=source, what="eval data", groups=True))
 
 
-def load_predictions(path: str | Path) -> Predictions:
-    """Read and validate one model's predictions npz.
+def load_eval_data(path: str | Path, *, extra_columns: Sequence[str] = ()) -> EvalData:
+    """Read and validate ``data.npz``; columns in ``extra_columns`` are allowed and left unread.
 
     Raises
     ------
     InputError
-        Missing file, not an npz, missing ``ids``/``scores``, ``scores`` not 2-D or
-        not as many rows as ``ids``, duplicate ids, NaN/inf scores or scores outside [0, 1].
+        Missing file, not an npz, a missing column, a column the contract does not
+        define (a misspelled ``group__`` column is named with its likely spelling)
+        and ``extra_columns`` does not list, wrong shapes, non-unique ids, labels
+        not 0/1 (multi-label) or not class indices in [0, K) (multi-class), split
+        values outside {train, calib, test}, no test rows, a group column that is
+        not 0/1 or has no member in the test split, inconsistent ``task`` or
+        ``attribute_names``, non-finite ``inputs``, a column too big to load.
+    """
+    return _check_eval_columns(read_eval_columns(path, extra_columns=extra_columns), str(path))
+
+
+def load_predictions(path: str | Path, *, extra_columns: Sequence[str] = ()) -> Predictions:
+    """Read and validate one model's predictions npz (``ids``, ``scores``; ``extra_columns`` unread).
+
+    Raises
+    ------
+    InputError
+        Missing file, not an npz, missing ``ids``/``scores``, another column not in
+        ``extra_columns``, ``scores`` not 2-D or not as many rows as ``ids``,
+        duplicate ids, NaN/inf scores or scores outside [0, 1].
         Values within 1e-6 of [0, 1] (float32 rounding) are clipped.
     """
-    return _check_prediction_columns(_read_npz(path, "predictions"), str(path))
+    source = str(path)
+    extra = check_extra_columns(extra_columns, PREDICTION_COLUMNS, source=source, groups=False)
+    columns = read_npz_columns(path, "predictions", select=lambda names: select_columns(
+        names, known=PREDICTION_COLUMNS, extra_columns=extra, source=source, what="predictions"),
+        save_hint="numpy.savez(path, ids=ids, scores=scores)")
+    return _check_prediction_columns(columns, source)
 
 
 def align_scores(data: EvalData, preds: Predictions, mask: np.ndarray) -> np.ndarray:

@@ -22,7 +22,9 @@ import numpy as np
 from compress_gate.config.data import CsvDataConfig, NpzDataConfig
 from compress_gate.data._build import build_eval_data
 from compress_gate.data._images import Progress, load_images
-from compress_gate.data.contract import SPLITS, EvalData, _check_eval_columns, _read_npz
+from compress_gate._paths import require_regular_file
+from compress_gate.data._columns import suggest_column
+from compress_gate.data.contract import SPLITS, EvalData, _check_eval_columns, read_eval_columns
 from compress_gate.data.identity import sample_id
 from compress_gate.errors import InputError
 
@@ -66,6 +68,7 @@ def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
         raise InputError(f"{path}: column(s) {missing} not found; the header has {header}. Fix the "
                          "column names in the recipe's data section (path_column, split_column, "
                          "label_columns, group_columns, id_column) or in the CSV header.")
+    _check_unread_columns(header, needed, config.extra_columns, path)
     lines = [line for line, _ in rows]
     cells = {name: [row.get(name) or "" for _, row in rows] for name in dict.fromkeys(needed)}
     split = np.array([_split_value(v, path, line, config.split_column)
@@ -92,10 +95,22 @@ def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
                            task=config.task, inputs=inputs, source=str(path))
 
 
+def _check_unread_columns(header: list[str], needed: list[str], extra: tuple[str, ...], path: Path) -> None:
+    """A header column the recipe neither reads nor lists in ``data.extra_columns`` is an error."""
+    unknown = [name for name in header if name not in needed and name not in extra]
+    if unknown:
+        hints = [f"`{n}`" + (f" (did you mean `{g}`?)" if (g := suggest_column(n, needed, groups=False)) else "")
+                 for n in unknown]
+        raise InputError(f"{path}: the CSV has column(s) {', '.join(hints)} that the recipe does not read "
+                         f"(it reads {needed}). An unread column may be a group or label column left out "
+                         "by mistake, so it is refused: add it to `data.group_columns` or "
+                         "`data.label_columns`, or keep it unread with `data.extra_columns: [...]` "
+                         "(docs/data.md, 'Extra columns').")
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """(header, [(line number, row)]) of a CSV with a header line; blank lines skipped."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such CSV file. Check `data.path` (relative paths start at the "
+    require_regular_file(path, "CSV file", missing_hint="Check `data.path` (relative paths start at the "
                          "recipe's folder).")
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -183,7 +198,7 @@ def load_npz_data(config: NpzDataConfig, *, base_dir: Path = Path(".")) -> EvalD
         anything ``load_eval_data`` refuses (shapes, labels, splits, groups).
     """
     path = _resolve(config.path, base_dir)
-    columns = _read_npz(path, "eval data")
+    columns = read_eval_columns(path, extra_columns=config.extra_columns)
     inputs = columns.get("inputs")
     if inputs is None:
         raise InputError(f"{path}: no `inputs` array; training and prediction need the preprocessed "

@@ -18,9 +18,9 @@ import numpy as np
 
 from compress_gate.errors import InputError, RuntimeFailure
 
-__all__ = ["ENGINE_KINDS", "Engine", "EngineUnavailable", "ModelInfo", "read_model_info", "default_num_threads"]
+__all__ = ["Engine", "EngineUnavailable", "ModelInfo", "read_model_info", "default_num_threads"]
 
-ENGINE_KINDS = ("onnxruntime", "deepsparse", "onnxruntime-cuda", "onnxruntime-tensorrt")
+_FLOAT = 1    # onnx.TensorProto.FLOAT (onnx is imported lazily)
 
 
 class EngineUnavailable(RuntimeFailure):
@@ -53,7 +53,8 @@ def read_model_info(path: str | os.PathLike[str] | ModelInfo) -> ModelInfo:
 
     Raises :class:`InputError` for a missing file, a file that is not a valid ONNX
     model (checked with ``onnx.checker``, so DeepSparse never sees a corrupt graph),
-    or a model with other than one non-initializer input.
+    a model with other than one non-initializer input, or an input that is not
+    float32 (the engines feed float32; the message names the input and its dtype).
     """
     from compress_gate.compress.export import load_onnx
 
@@ -67,6 +68,17 @@ def read_model_info(path: str | os.PathLike[str] | ModelInfo) -> ModelInfo:
         raise InputError(
             f"{path}: the engines run models with exactly one input; this one has "
             f"{[value.name for value in inputs]}. Export the model with a single image input."
+        )
+    elem_type = inputs[0].type.tensor_type.elem_type
+    if elem_type != _FLOAT:
+        import onnx
+
+        dtype = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() \
+            else f"type {elem_type}"
+        raise InputError(
+            f"{path}: the model's input {inputs[0].name!r} has dtype {dtype.lower()}; the tool feeds "
+            "float32 preprocessed inputs (N, C, H, W). Export the model with a float32 input (cast inside "
+            "the graph if it needs another type)."
         )
     dims = inputs[0].type.tensor_type.shape.dim
     shape = tuple(dim.dim_value if dim.HasField("dim_value") else None for dim in dims)
@@ -86,7 +98,7 @@ def default_num_threads() -> int:
 class Engine(abc.ABC):
     """One ONNX model loaded in one engine for one batch size.
 
-    Attributes: ``kind`` (one of :data:`ENGINE_KINDS`), ``model_path``, ``batch_size``,
+    Attributes: ``kind`` (one of :data:`~compress_gate.engines.ENGINE_KINDS`), ``model_path``, ``batch_size``,
     ``num_threads``, ``fixed_batch`` (true when every batch must have exactly
     ``batch_size`` rows; :func:`predict_scores` pads the last batch) and ``info``.
     Use as a context manager, or call :meth:`close`.

@@ -1,32 +1,84 @@
-"""Scores of a whole input array, batch by batch, on any engine."""
+"""The one path from (model, engine, inputs) to scores: :func:`score_model`, batch by batch.
+
+:func:`score_model` opens an ONNX model on an engine kind of the registry, scores the
+inputs with :func:`predict_scores` and closes the engine; a caller that keeps an engine
+open (the release runtime) calls :func:`predict_scores` on it. Scores become labels with
+:func:`compress_gate.metrics.predict_labels` (score > threshold, or argmax), everywhere.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from compress_gate.engines._base import Engine
+from compress_gate.engines._registry import open_engine, open_engine_with_fallback
 from compress_gate.errors import InputError, RuntimeFailure
 
-__all__ = ["predict_scores"]
+__all__ = ["ModelScores", "score_model", "predict_scores"]
 
 
-def predict_scores(engine: Engine, inputs: np.ndarray, *,
-                   progress: Callable[[int], None] | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class ModelScores:
+    """What :func:`score_model` returns: ``scores`` (N, K) float32, the engine kind that ran
+    them (``engine``), and why the asked kind did not (``fallback``, else ``None``)."""
+
+    scores: np.ndarray
+    engine: str
+    fallback: str | None
+
+
+def score_model(model: str | os.PathLike[str], inputs: np.ndarray, *, engine: str = "onnxruntime",
+                batch_size: int, allow_fallback: bool = False,
+                progress: Callable[[int], None] | None = None) -> ModelScores:
+    """Scores of the ONNX ``model`` on ``inputs`` (N, *input dims), run on engine kind ``engine``.
+
+    With ``allow_fallback`` a kind whose registry entry has a fallback (DeepSparse) that
+    cannot run or crashes on its probe batch is replaced by that fallback, and the
+    result says so; without it (what is judged must run on the named engine) the
+    failure is raised. ``progress(n)`` is called after each batch with its real rows.
+
+    Raises
+    ------
+    InputError
+        Unknown engine kind, batch size < 1, a missing or corrupt model, misshapen inputs.
+    RuntimeFailure
+        The engine cannot run here (without a fallback), crashed, or returned non-finite scores.
+    """
+    reasons: list[str] = []
+    if allow_fallback:
+        opened = open_engine_with_fallback(engine, model, batch_size=batch_size, on_fallback=reasons.append)
+    else:
+        opened = open_engine(engine, model, batch_size=batch_size)
+    with opened:
+        scores = predict_scores(opened, inputs, progress=progress)
+        return ModelScores(scores, opened.kind, reasons[0] if reasons else None)
+
+_TOLERANCE = 1e-6    # float32 rounding beyond [0, 1] that is clipped, not refused
+
+
+def predict_scores(engine: Engine, inputs: np.ndarray, *, progress: Callable[[int], None] | None = None,
+                   probabilities: bool = True) -> np.ndarray:
     """Run ``inputs`` (N, *input dims) through ``engine`` in batches of ``engine.batch_size``.
 
     For a fixed-batch engine the last, short batch is padded with zeros to
     ``batch_size`` and the padding rows are dropped from the result, so every input
     row gets exactly one score row. ``progress(n)`` is called after each batch with
-    the number of real rows it scored.
+    the number of real rows it scored. With ``probabilities`` (the default: every
+    model the gate judges outputs sigmoid or softmax scores), an output outside
+    [0, 1] by more than 1e-6 is refused and float32 rounding beyond it is clipped.
 
     Returns
     -------
     ndarray of shape (N, K), float32
-        Raises :class:`InputError` for an empty or misshapen ``inputs``, and
-        :class:`RuntimeFailure` when the engine returns non-finite scores or a
-        number of rows other than it was given.
+        Raises :class:`InputError`, naming the model file, for an empty or misshapen
+        ``inputs``, for non-finite scores (with the input rows that produce them)
+        and, with ``probabilities``, for scores outside [0, 1] (logits); and
+        :class:`RuntimeFailure` when the engine returns a number of rows other than
+        it was given.
     """
     if not isinstance(inputs, np.ndarray) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise InputError(f"{engine.model_path}: no inputs to score (got shape {getattr(inputs, 'shape', None)}). "
@@ -47,8 +99,20 @@ def predict_scores(engine: Engine, inputs: np.ndarray, *,
         if progress is not None:
             progress(rows)
     result = np.concatenate(parts).astype(np.float32, copy=False)
-    if not np.isfinite(result).all():
-        bad = int((~np.isfinite(result)).any(axis=1).sum())
-        raise RuntimeFailure(f"{engine!r} produced non-finite scores for {bad} of {len(result)} inputs; "
-                             "check the model export and the input preprocessing.")
+    bad_rows = np.flatnonzero(~np.isfinite(result).all(axis=1))
+    if bad_rows.size:
+        raise InputError(f"{engine.model_path}: the model produced non-finite scores for {bad_rows.size} of "
+                         f"{len(result)} inputs (NaN or inf; input rows {bad_rows[:10].tolist()}"
+                         f"{', ...' if bad_rows.size > 10 else ''}). The gate does not guess scores: check "
+                         "the model export and the preprocessing of those rows.")
+    if probabilities:
+        outside = (result < -_TOLERANCE) | (result > 1 + _TOLERANCE)
+        if outside.any():
+            row, col = (int(v) for v in np.argwhere(outside)[0])
+            raise InputError(f"{engine.model_path}: the model's output {engine.info.output_name!r} is not "
+                             f"probabilities in [0, 1]: {int(outside.any(axis=1).sum())} of {len(result)} input "
+                             f"rows have values outside, e.g. {float(result[row, col])!r} at row {row}, "
+                             f"column {col}. It looks like logits: export the model with a sigmoid "
+                             "(multi-label) or softmax (multi-class) on its output.")
+        result = np.clip(result, 0.0, 1.0)
     return result

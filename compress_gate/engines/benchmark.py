@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from compress_gate.engines._base import ENGINE_KINDS, Engine, read_model_info
+from compress_gate.engines._base import Engine, read_model_info
+from compress_gate.engines._registry import ENGINE_KINDS
 from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["benchmark_models", "latency_summary", "items_per_second", "paired_speedup", "interleaved_order",

@@ -6,6 +6,9 @@ parent talks to it over a pipe (small messages pickled, input arrays sent as raw
 bytes) and waits for every answer with a deadline, checking that the child is still
 alive. A dead child becomes :class:`RuntimeFailure` naming the model and the signal;
 a silent one is stopped after ``timeout_s`` and reported the same way. Never a hang.
+The child never outlives the parent: closing the engine (also on SIGINT/SIGTERM, which
+``run`` turns into an exception) terminates, kills and joins it, and on Linux the
+kernel kills it when the parent dies (``PR_SET_PDEATHSIG``).
 
 Protocol (parent -> worker): ``("run", shape, dtype)`` followed by the array bytes,
 or ``("run", None, None)`` to rerun the array sent last; ``("close",)``. The worker
@@ -46,8 +49,8 @@ class WorkerProcess:
         context = multiprocessing.get_context("spawn")
         self.label = label
         self._conn, child_conn = context.Pipe(duplex=True)
-        self._process = context.Process(target=target, args=(child_conn, *args), daemon=True,
-                                        name=f"compress-gate-worker[{label}]")
+        self._process = context.Process(target=_worker_entry, args=(os.getpid(), target, child_conn, *args),
+                                        daemon=True, name=f"compress-gate-worker[{label}]")
         self._process.start()
         child_conn.close()
 
@@ -114,6 +117,36 @@ class WorkerProcess:
             self._process.kill()
             self._process.join(_JOIN_S)
         self._conn.close()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A parent killed outright (SIGKILL) cannot stop its worker; with this guard the worker
+    never outlives it, even mid-compile. If the parent is already gone, exit at once.
+    Elsewhere than Linux the guard is skipped (the worker still exits on the pipe's EOF).
+    The signal follows the *thread* that started the worker, so start workers from a
+    thread that lives as long as the engine (the main thread, as compress-gate does).
+    """
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _worker_entry(parent_pid: int, target: Callable[..., None], conn: Connection, *args: Any) -> None:
+    """The child's entry point: the parent-death guard, then ``target(conn, *args)``."""
+    _die_with_parent(parent_pid)
+    target(conn, *args)
 
 
 def _signal_name(number: int) -> str:
@@ -200,8 +233,8 @@ class DeepSparseEngine(Engine):
         )
         try:
             reply = self._worker.receive(timeout_s, doing="compiling the model")
-        except RuntimeFailure:
-            self._worker.stop()
+        except BaseException:  # a failure, or SIGINT/SIGTERM mid-compile: never leave the worker running
+            self._worker.stop(graceful=False)
             raise
         if reply[0] != "ready":
             self._worker.stop()

@@ -12,7 +12,7 @@ from compress_gate.engines._base import default_num_threads
 
 __all__ = ["machine_description", "cpu_flags"]
 
-_VERSIONED_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "deepsparse", "sparseml", "torch")
+_VERSIONED_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "deepsparse", "openvino", "sparseml", "torch")
 
 
 @lru_cache(maxsize=1)

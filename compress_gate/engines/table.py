@@ -18,6 +18,7 @@ def benchmark_table(result: dict[str, Any]) -> Table:
     status; failure reasons and skip reasons are numbered notes under the table.
     """
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     machine = result["machine"]
@@ -47,7 +48,7 @@ def benchmark_table(result: dict[str, Any]) -> Table:
             f"{speedup['ratio']:.2f}x" if speedup else "",
             status,
         )
-    table.caption = "\n".join(notes)
+    table.caption = escape("\n".join(notes))  # reasons may hold brackets, e.g. "compress-gate[openvino]"
     return table
 
 

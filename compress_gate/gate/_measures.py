@@ -135,8 +135,8 @@ class Measurer:
         with a zero (or undefined) teacher rate give nan δ and are left out of CEV/SDE
         by the metric functions.
         """
-        d_fpr = metrics.normalized_change(self.values("teacher", "fpr", w), self.values(key, "fpr", w))
-        d_fnr = metrics.normalized_change(self.values("teacher", "fnr", w), self.values(key, "fnr", w))
+        d_fpr = metrics.normalized_change(teacher=self.values("teacher", "fpr", w), student=self.values(key, "fpr", w))
+        d_fnr = metrics.normalized_change(teacher=self.values("teacher", "fnr", w), student=self.values(key, "fnr", w))
         cev = metrics.combined_error_variance(d_fpr, d_fnr)
         sde = metrics.symmetric_distance_error(d_fpr, d_fnr)
         return np.asarray(cev, dtype=np.float64), np.asarray(sde, dtype=np.float64), d_fpr, d_fnr

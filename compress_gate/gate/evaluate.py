@@ -179,7 +179,7 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
             student_boot=None if boot is None else boot.values[(judged, metric)],
             teacher_boot=None if boot is None else boot.values[("teacher", metric)],
             not_measured=ba_reasons,
-            undefined_reason="a model has no positive prediction" if metric == "ba" else "")
+            undefined_reason=_ba_undefined_reason(data) if metric == "ba" else "")
     entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence)
                for limit in config.limits]
     passed = all(entry["passed"] for entry in entries)
@@ -199,3 +199,11 @@ def _ba_not_measured(measurer: Measurer, teacher: Member) -> dict[str, str]:
     reasons = measurer.bias_amplification(teacher, None).reasons
     units = measurer.units("ba")
     return {unit: str(reason) for unit, reason in zip(units, np.asarray(reasons).reshape(-1)) if reason}
+
+
+def _ba_undefined_reason(data: EvalData) -> str:
+    """Why BA is undefined: no identity group at all, else a model without positive predictions."""
+    if not data.group_names:
+        return ("the eval data has no identity group column (`group__<name>`), so BA has no "
+                "(attribute, identity) pair to measure; add the group columns to data.npz")
+    return "a model has no positive prediction"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from compress_gate._atomic import write_json
+from compress_gate._outdir import output_directory
 from compress_gate.config.gate import GateConfig, load_gate_config
 from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
                                          save_predictions)
@@ -20,62 +21,82 @@ from compress_gate.report.junit import write_junit
 __all__ = ["write_gate_outputs", "run_gate", "summary_lines"]
 
 
-def write_gate_outputs(result: GateResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write the gate's files into ``out_dir``, each atomically; return name -> path.
-
-    ``thresholds.json`` holds the calibrated thresholds, 0.5 per attribute when
-    calibration is off (multi-label), or null (multi-class: argmax).
-    ``report.html`` and ``MODEL_CARD.md`` come from :mod:`compress_gate.report`.
-    """
-    out = Path(out_dir)
+def _write_files(result: GateResult, tmp: Path, out: Path) -> dict[str, Path]:
+    """Write the gate's files into the temporary directory ``tmp``; return name -> final path in ``out``."""
     report = result.report
     task, names = report["inputs"]["task"], report["inputs"]["attribute_names"]
     thresholds = result.thresholds
     if thresholds is None and task == "multilabel":
         thresholds = np.full(len(names), 0.5)
-    paths = {"report.json": write_json(out / "report.json", report),
-             "junit.xml": write_junit(report, out / "junit.xml"),
-             "thresholds.json": write_thresholds(out / "thresholds.json", thresholds, task=task,
-                                                 attribute_names=names),
-             "overrides.json": write_overrides(out / "overrides.json", result.overrides, task=task,
-                                               attribute_names=names)}
+    written = [write_json(tmp / "report.json", report), write_junit(report, tmp / "junit.xml"),
+               write_thresholds(tmp / "thresholds.json", thresholds, task=task, attribute_names=names),
+               write_overrides(tmp / "overrides.json", result.overrides, task=task, attribute_names=names)]
     from compress_gate import report as report_pkg
     if hasattr(report_pkg, "render_html"):
-        paths["report.html"] = report_pkg.render_html(report, out / "report.html")
+        written.append(report_pkg.render_html(report, tmp / "report.html"))
     if hasattr(report_pkg, "write_model_card"):
-        paths["MODEL_CARD.md"] = report_pkg.write_model_card(report, out / "MODEL_CARD.md")
-    return paths
+        written.append(report_pkg.write_model_card(report, tmp / "MODEL_CARD.md"))
+    return {Path(p).name: out / Path(p).name for p in written}
+
+
+def write_gate_outputs(result: GateResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write the gate's files as one new directory ``out_dir``; return name -> path.
+
+    The files are built in a temporary directory renamed onto ``out_dir``
+    (:func:`compress_gate._outdir.output_directory`: only a directory compress-gate
+    made, or an empty one, is replaced; a failed write leaves no partial set).
+    ``thresholds.json`` holds the calibrated thresholds, 0.5 per attribute when
+    calibration is off (multi-label), or null (multi-class: argmax).
+    ``report.html`` and ``MODEL_CARD.md`` come from :mod:`compress_gate.report`.
+    """
+    with output_directory(out_dir, what="gate output directory") as tmp:
+        return _write_files(result, tmp, Path(out_dir))
 
 
 def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int,
                   say: Callable[[str], None]) -> np.ndarray:
-    from compress_gate.engines import open_engine, predict_scores
+    from compress_gate.engines import score_model
     if data.inputs is None:
         raise InputError(f"{model}: scoring a model needs the preprocessed inputs, and the eval data has no "
                          "`inputs` column. Add `inputs` (N, C, H, W) float32 to data.npz, or pass "
                          "prediction files with --teacher/--student instead.")
     say(f"scoring {model.name} on onnxruntime")
-    with open_engine("onnxruntime", model, batch_size=batch_size) as engine:
-        return predict_scores(engine, data.inputs[rows])
+    return score_model(model, data.inputs[rows], engine="onnxruntime", batch_size=batch_size).scores
 
 
 def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = None,
              teacher: str | Path | None = None, students: Sequence[str | Path] = (),
              teacher_model: str | Path | None = None, student_models: Sequence[str | Path] = (),
-             batch_size: int = 64, say: Callable[[str], None] = lambda _: None
-             ) -> tuple[GateResult, dict[str, Path]]:
+             extra_columns: Sequence[str] = (), batch_size: int = 64,
+             say: Callable[[str], None] = lambda _: None) -> tuple[GateResult, dict[str, Path]]:
     """Load everything, judge, write the outputs into ``out``; return the result and the paths.
 
     The teacher and students come either as prediction files (``teacher``,
     ``students``) or as ONNX models (``teacher_model``, ``student_models``) scored with
     ONNX Runtime on the eval data's ``inputs``; model scores are also saved as
     ``out/predictions/<name>.npz``. Without ``limits`` the gate reports and passes.
+    ``extra_columns`` names columns of the data and prediction files that the gate
+    should leave unread; any other column it does not know is an input error.
+    ``out`` is checked before anything is read and built as one new directory
+    (:mod:`compress_gate._outdir`): a call that fails leaves no earlier report there.
 
     Raises
     ------
     InputError
         Anything wrong with the files or the combination of arguments.
     """
+    with output_directory(out, what="output directory") as tmp:
+        result, files = _judge(data=data, out=Path(out), tmp=tmp, limits=limits, teacher=teacher,
+                               students=students, teacher_model=teacher_model, student_models=student_models,
+                               extra_columns=extra_columns, batch_size=batch_size, say=say)
+    return result, files
+
+
+def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None, teacher: str | Path | None,
+           students: Sequence[str | Path], teacher_model: str | Path | None,
+           student_models: Sequence[str | Path], extra_columns: Sequence[str], batch_size: int,
+           say: Callable[[str], None]) -> tuple[GateResult, dict[str, Path]]:
+    """``run_gate``'s work, writing into the temporary directory ``tmp`` that becomes ``out``."""
     have_files, have_models = teacher is not None or bool(students), teacher_model is not None or bool(student_models)
     if have_files == have_models or (have_files and (teacher is None or not students)) or (
             have_models and (teacher_model is None or not student_models)):
@@ -84,13 +105,13 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
                          "--student-model S.onnx), not a mix.")
     config = load_gate_config(limits) if limits is not None else GateConfig()
     say(f"loading {data}")
-    eval_data = load_eval_data(data)
+    eval_data = load_eval_data(data, extra_columns=extra_columns)
     rows = eval_data.mask("calib", "test")
-    out = Path(out)
     if have_files:
         say("loading predictions")
-        teacher_scores = align_scores(eval_data, load_predictions(teacher), rows)  # type: ignore[arg-type]
-        student_scores = [align_scores(eval_data, load_predictions(s), rows) for s in students]
+        teacher_scores = align_scores(eval_data, load_predictions(teacher, extra_columns=extra_columns), rows)  # type: ignore[arg-type]
+        student_scores = [align_scores(eval_data, load_predictions(s, extra_columns=extra_columns), rows)
+                          for s in students]
         inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
     else:
         models = [Path(teacher_model)] + [Path(s) for s in student_models]  # type: ignore[arg-type]
@@ -98,14 +119,14 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
         saved = []
         for i, (model, model_scores) in enumerate(zip(models, scores)):
             name = "teacher" if i == 0 else f"student_{i}"
-            saved.append(str(save_predictions(out / "predictions" / f"{name}.npz", eval_data.ids[rows],
-                                              model_scores)))
+            save_predictions(tmp / "predictions" / f"{name}.npz", eval_data.ids[rows], model_scores)
+            saved.append(str(out / "predictions" / f"{name}.npz"))
         teacher_scores, student_scores = scores[0], scores[1:]
         inputs = {"data": str(data), "teacher": [str(models[0])], "students": [str(m) for m in models[1:]],
                   "predictions": saved}
     say(f"judging ({config.n_resamples} bootstrap resamples)")
     result = evaluate(eval_data, teacher_scores, student_scores, config, inputs=inputs)
-    return result, write_gate_outputs(result, out)
+    return result, _write_files(result, tmp, out)
 
 
 def summary_lines(report: dict, paths: dict[str, Path]) -> list[str]:

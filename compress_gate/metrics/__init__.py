@@ -46,3 +46,16 @@ __all__ = [
     "uncertainty",
     "weighted_jaccard_similarity",
 ]
+
+from compress_gate.metrics.fairgrape import (GroupAveragePrecision, JointGroupTable, PIEShares,  # noqa: E402
+                                             accuracy_change_std, average_precision, average_precision_change_std,
+                                             group_average_precision, joint_group_rates,
+                                             pruning_identified_exemplars)
+
+__all__ += ["GroupAveragePrecision", "JointGroupTable", "PIEShares", "accuracy_change_std", "average_precision",
+            "average_precision_change_std", "group_average_precision", "joint_group_rates",
+            "pruning_identified_exemplars"]
+
+from compress_gate.metrics.similarity import linear_cka, svcca  # noqa: E402
+
+__all__ += ["linear_cka", "svcca"]

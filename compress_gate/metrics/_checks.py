@@ -4,15 +4,12 @@ received and says what is allowed."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 
+from compress_gate._task import TASKS, Task
 from compress_gate.errors import InputError
 from compress_gate.metrics._counts import _memo_of
 
-Task = Literal["multilabel", "multiclass"]
-TASKS = ("multilabel", "multiclass")
 _SHOW = 5            # offending positions named in a message
 
 

@@ -13,7 +13,7 @@ N_BINS = 10
 _UNCERTAIN_LOW, _UNCERTAIN_HIGH = 0.1, 0.9
 
 
-def uncertainty(y_score: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+def uncertainty(y_score: np.ndarray, *, sample_weight: np.ndarray | None = None) -> np.ndarray:
     r"""Share of uncertain scores per attribute: scores strictly inside (0.1, 0.9).
 
     .. math:: u_k = \sum_i w_i [0.1 < s_{ik} < 0.9] \,/\, \sum_i w_i
@@ -47,7 +47,7 @@ def _bin_of(scores: np.ndarray) -> np.ndarray:
     return np.minimum(np.floor(scores.astype(np.float64) * N_BINS), N_BINS - 1).astype(np.intp)
 
 
-def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray,
+def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, *,
                                sample_weight: np.ndarray | None = None) -> np.ndarray:
     r"""Expected calibration error per binary attribute, as Iofinova et al. compute it.
 

@@ -13,13 +13,17 @@ from compress_gate.errors import InputError
 __all__ = ["normalized_change", "combined_error_variance", "symmetric_distance_error"]
 
 
-def normalized_change(teacher: np.ndarray, student: np.ndarray) -> np.ndarray:
+def normalized_change(*, teacher: np.ndarray, student: np.ndarray) -> np.ndarray:
     r"""Normalized change of a rate, in percent.
 
     .. math:: \delta = 100 \cdot (r_\mathrm{student} - r_\mathrm{teacher}) / r_\mathrm{teacher}
 
     Elementwise with broadcasting, e.g. (n_attributes,) teacher rates against
-    (n_resamples, n_attributes) student rates.
+    (n_resamples, n_attributes) student rates. Both arguments are keyword-only
+    (``teacher=``, ``student=``), so no call can swap them; the gate's
+    ``relative_change(student, teacher)`` (``compress_gate.gate._limits``) is a
+    different quantity (a fraction, infinite at a zero teacher) for limits of kind
+    ``change: relative``.
 
     Returns
     -------
@@ -29,7 +33,7 @@ def normalized_change(teacher: np.ndarray, student: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> normalized_change(np.array([0.02, 0.0]), np.array([0.03, 0.01]))
+    >>> normalized_change(teacher=np.array([0.02, 0.0]), student=np.array([0.03, 0.01]))
     array([50., nan])
     """
     t = np.asarray(teacher, dtype=np.float64)

@@ -104,9 +104,9 @@ def subgroup_normalized_difference(teacher: SubgroupTable, student: SubgroupTabl
     if teacher.names != student.names:
         raise InputError(f"the subgroup tables have different rows ({list(teacher.names)} vs "
                          f"{list(student.names)}); compute both with the same groups and group_names.")
-    out = {name: normalized_change(getattr(teacher, name), getattr(student, name))
+    out = {name: normalized_change(teacher=getattr(teacher, name), student=getattr(student, name))
            for name in ("pooled_error", "pooled_fpr", "pooled_fnr")}
     for name in ("error", "fpr", "fnr"):
         if getattr(teacher, name) is not None and getattr(student, name) is not None:
-            out[name] = normalized_change(getattr(teacher, name), getattr(student, name))
+            out[name] = normalized_change(teacher=getattr(teacher, name), student=getattr(student, name))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from compress_gate._task import TASKS
 from compress_gate.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -23,7 +24,7 @@ def read_versioned_json(path: str | Path, what: str) -> dict:
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
         raise InputError(f"{path}: expected a JSON object with \"schema_version\": {SCHEMA_VERSION}. "
                          "Rewrite it with this version of compress-gate.")
-    if doc.get("task") not in ("multilabel", "multiclass"):
+    if doc.get("task") not in TASKS:
         raise InputError(f"{path}: `task` = {doc.get('task')!r}; it must be 'multilabel' or 'multiclass'.")
     return doc
 

@@ -12,11 +12,11 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from compress_gate._atomic import write_json
+from compress_gate._task import Task
 from compress_gate.errors import InputError
 from compress_gate.mitigation._json import SCHEMA_VERSION, read_names, read_versioned_json
 
@@ -51,7 +51,7 @@ def _least_certain(teacher_score: np.ndarray, count: int) -> np.ndarray:
 
 def select_overrides(ids: np.ndarray, teacher_scores: np.ndarray,
                      attribute_names: Sequence[str], *, attributes: Sequence[str], budget: float,
-                     task: Literal["multilabel", "multiclass"],
+                     task: Task,
                      y_true: np.ndarray | None = None) -> Overrides:
     r"""Choose the overrides for the samples the teacher is least certain about.
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from compress_gate._atomic import write_json
 from compress_gate.errors import InputError
+from compress_gate.metrics import predict_labels
 from compress_gate.mitigation._json import SCHEMA_VERSION, read_names, read_versioned_json
 
 __all__ = ["calibrate_thresholds", "apply_thresholds", "ThresholdsFile", "write_thresholds",
@@ -96,6 +97,9 @@ def calibrate_thresholds(y_true_calib: np.ndarray, y_score_calib: np.ndarray) ->
 def apply_thresholds(y_score: np.ndarray, thresholds: np.ndarray | None) -> np.ndarray:
     """Labels ``score > threshold`` per attribute; the default 0.5 when ``thresholds`` is None.
 
+    The multi-label case of :func:`compress_gate.metrics.predict_labels`, after checking that
+    there is one threshold per attribute.
+
     Parameters
     ----------
     y_score : ndarray of shape (n_samples, n_attributes)
@@ -110,7 +114,7 @@ def apply_thresholds(y_score: np.ndarray, thresholds: np.ndarray | None) -> np.n
     if thresholds is not None and (t.ndim != 1 or t.shape[0] != y_score.shape[-1]):
         raise InputError(f"{t.size} thresholds for scores with {y_score.shape[-1]} attributes; "
                          "give one threshold per attribute (thresholds.json of this model).")
-    return (y_score > t).astype(np.uint8)
+    return predict_labels(y_score, task="multilabel", thresholds=thresholds)
 
 
 @dataclass(frozen=True)

@@ -8,20 +8,20 @@ updates, QAT start, LR modifiers) and ``manager.loss_update`` adds the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
+from compress_gate._task import TASKS, Task
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ProgressCallback", "Task", "train_model", "task_loss", "quiet_sparseml_loggers",
+__all__ = ["ProgressCallback", "Task", "train_model", "task_loss", "quiet_sparseml",
            "has_distillation_modifier"]
-
-Task = Literal["multilabel", "multiclass"]
 
 #: ``progress(done_steps, total_steps, loss)``, called after every optimizer step.
 ProgressCallback = Callable[[int, int, float], None]
@@ -53,8 +53,8 @@ def train_model(
     gives the same run for the same seed.
 
     With a SparseML ``ScheduledModifierManager`` (``manager``), the manager is
-    initialised on ``model`` (its log messages go to the ``compress_gate.sparseml``
-    logger, not to a ``sparse_logs/`` folder), steps the schedule with every
+    initialised on ``model`` inside :func:`quiet_sparseml` (its log messages go to the
+    ``compress_gate.sparseml`` logger, not to the console or a ``sparse_logs/`` folder), steps the schedule with every
     optimizer step, and is finalized after the last step. ``teacher`` feeds the
     recipe's ``DistillationModifier`` (if the recipe has none, the teacher is
     unused). For ``"multilabel"`` the distillation term is a per-attribute binary
@@ -71,7 +71,7 @@ def train_model(
     """
     import torch
 
-    if task not in ("multilabel", "multiclass"):
+    if task not in TASKS:
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
     if optimizer not in ("sgd", "adam"):
         raise InputError(f"optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
@@ -92,35 +92,38 @@ def train_model(
     # train mode before the manager sees the model: a QAT start at epoch 0 fuses conv-BN-ReLU right
     # away, and torch fuses an eval-mode model by folding BN away, which SparseML's QAT does not expect
     model.train()
-    step_optimizer: Any = base_optimizer
-    if manager is not None:
-        step_optimizer = _modify(manager, model, base_optimizer, steps_per_epoch, teacher, task)
-    done = 0
-    try:
-        while done < total_steps:
-            for inputs, targets in loader:
-                logits = model(inputs)
-                loss = task_loss(logits, targets, task)
-                if manager is not None:
-                    loss = manager.loss_update(
-                        loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
-                        student_outputs=_distillation_view(logits, task), student_inputs=inputs,
-                    )
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise RuntimeFailure(f"training diverged: the loss is {value} at step {done + 1} of "
-                                         f"{total_steps}. Lower the learning rate (lr = {lr}).")
-                step_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                step_optimizer.step()
-                done += 1
-                if progress is not None:
-                    progress(done, total_steps, value)
-                if done >= total_steps:
-                    break
-    finally:
+    quiet = quiet_sparseml() if manager is not None else contextlib.nullcontext()
+    with quiet as sparseml_loggers:
+        step_optimizer: Any = base_optimizer
         if manager is not None:
-            manager.finalize(model)
+            step_optimizer = _modify(manager, model, base_optimizer, steps_per_epoch, teacher, task,
+                                     sparseml_loggers)
+        done = 0
+        try:
+            while done < total_steps:
+                for inputs, targets in loader:
+                    logits = model(inputs)
+                    loss = task_loss(logits, targets, task)
+                    if manager is not None:
+                        loss = manager.loss_update(
+                            loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
+                            student_outputs=_distillation_view(logits, task), student_inputs=inputs,
+                        )
+                    value = float(loss.detach())
+                    if not math.isfinite(value):
+                        raise RuntimeFailure(f"training diverged: the loss is {value} at step {done + 1} of "
+                                             f"{total_steps}. Lower the learning rate (lr = {lr}).")
+                    step_optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    step_optimizer.step()
+                    done += 1
+                    if progress is not None:
+                        progress(done, total_steps, value)
+                    if done >= total_steps:
+                        break
+        finally:
+            if manager is not None:
+                manager.finalize(model)
     return model.eval()
 
 
@@ -144,15 +147,27 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> torch.
     return F.cross_entropy(logits, targets.long())
 
 
-def quiet_sparseml_loggers() -> Any:
-    """A SparseML ``LoggerManager`` that logs to ``compress_gate.sparseml`` instead of ``sparse_logs/``.
+@contextlib.contextmanager
+def quiet_sparseml(level: int = logging.WARNING) -> Iterator[Any]:
+    """Keep SparseML off the console and out of the working directory inside the block.
 
-    SparseML's default ``PythonLogger`` creates ``./sparse_logs/<date>.log`` in the
-    working directory; a logger manager with an explicit Python logger avoids it.
+    SparseML logs at INFO to the console (one line per modifier event and per graph
+    transform of an export), which would break compress-gate's progress bars: the
+    ``sparseml`` logger is raised to ``level`` inside the block and restored after. Its
+    default ``PythonLogger`` creates ``./sparse_logs/<date>.log``: the block yields a
+    ``LoggerManager`` that logs to ``compress_gate.sparseml`` instead, to pass as
+    ``loggers=`` to ``manager.apply`` or ``manager.modify``. Import SparseML only after
+    :func:`compress_gate.compress.apply_compat` (this imports its logger module).
     """
     from sparseml.pytorch.utils.logger import LoggerManager, PythonLogger
 
-    return LoggerManager([PythonLogger(logger=logging.getLogger("compress_gate.sparseml"))])
+    logger = logging.getLogger("sparseml")
+    previous = logger.level
+    logger.setLevel(max(level, previous))
+    try:
+        yield LoggerManager([PythonLogger(logger=logging.getLogger("compress_gate.sparseml"))])
+    finally:
+        logger.setLevel(previous)
 
 
 def has_distillation_modifier(manager: Any) -> bool:
@@ -165,7 +180,7 @@ def has_distillation_modifier(manager: Any) -> bool:
 
 
 def _modify(manager: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, steps_per_epoch: int,
-            teacher: torch.nn.Module | None, task: Task) -> Any:
+            teacher: torch.nn.Module | None, task: Task, loggers: Any) -> Any:
     distills = has_distillation_modifier(manager)
     if distills and teacher is None:
         raise InputError("the SparseML recipe has a DistillationModifier but no teacher was given: pass the "
@@ -178,7 +193,7 @@ def _modify(manager: Any, model: torch.nn.Module, optimizer: torch.optim.Optimiz
 
             teacher = BinaryPairTeacher(teacher)
         distillation_teacher = teacher
-    return manager.modify(model, optimizer, steps_per_epoch=steps_per_epoch, loggers=quiet_sparseml_loggers(),
+    return manager.modify(model, optimizer, steps_per_epoch=steps_per_epoch, loggers=loggers,
                           distillation_teacher=distillation_teacher)
 
 

@@ -8,9 +8,11 @@ the deployment engine's:
   engine's (multi-class: the argmax class; multi-label: the whole 0/1 row at 0.5);
 - ``max_score_difference``: :math:`\\max_{n,k} |s^{\\mathrm{engine}}_{nk} - s^{\\mathrm{deploy}}_{nk}|`.
 
-A DeepSparse crash or absence falls back to ONNX Runtime for that check, and the
-entry says so (``ran_on``, ``fallback``); an unavailable GPU engine is skipped with its
-reason. Every score table is saved as ``<run>/predictions/<engine>/<model>.npz``.
+Every model is scored by :func:`compress_gate.engines.score_model` and labelled by
+:func:`compress_gate.metrics.predict_labels`. A checked engine whose registry entry has a
+fallback (DeepSparse: ONNX Runtime) falls back when it is absent or crashes, and the
+entry says so (``ran_on``, ``fallback``); another unavailable engine (a GPU one) is
+skipped with its reason. Every score table is saved as ``<run>/predictions/<engine>/<model>.npz``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from compress_gate.data.contract import EvalData, save_predictions
 from compress_gate.errors import InputError
+from compress_gate.metrics import predict_labels
 from compress_gate.pipeline.export import ExportedModels
 
 __all__ = ["EnginePredictions", "predict_exported", "label_agreement"]
@@ -39,12 +42,6 @@ class EnginePredictions:
     files: dict[str, str]
 
 
-def _labels(scores: np.ndarray, task: str) -> np.ndarray:
-    if task == "multiclass":
-        return scores.argmax(axis=1)[:, None]
-    return (scores > 0.5).astype(np.uint8)
-
-
 def label_agreement(scores: np.ndarray, reference: np.ndarray, *, task: str) -> float:
     """Share of rows whose labels (argmax, or the 0/1 row at 0.5) equal the reference's.
 
@@ -53,18 +50,8 @@ def label_agreement(scores: np.ndarray, reference: np.ndarray, *, task: str) -> 
     if scores.shape != reference.shape or scores.shape[0] == 0:
         raise InputError(f"label_agreement: score tables of shapes {scores.shape} and {reference.shape} must "
                          "be equal and non-empty.")
-    return float((_labels(scores, task) == _labels(reference, task)).all(axis=1).mean())
-
-
-def _score(kind: str, path: Path, inputs: np.ndarray, batch_size: int,
-           progress: Callable[[int], None] | None) -> tuple[np.ndarray, str, str | None]:
-    """(scores, engine that ran, fallback reason) for one model on one engine kind."""
-    from compress_gate.engines import open_engine_with_fallback, predict_scores
-
-    reasons: list[str] = []
-    with open_engine_with_fallback(kind, path, batch_size=batch_size, on_fallback=reasons.append) as engine:
-        scores = predict_scores(engine, inputs, progress=progress)
-        return scores, engine.kind, (reasons[0] if reasons else None)
+    agree = predict_labels(scores, task=task) == predict_labels(reference, task=task)
+    return float(agree.all(axis=1).mean())
 
 
 def predict_exported(data: EvalData, exported: ExportedModels, *, deployment: str, check: tuple[str, ...],
@@ -80,7 +67,7 @@ def predict_exported(data: EvalData, exported: ExportedModels, *, deployment: st
     RuntimeFailure
         The deployment engine cannot run or crashed.
     """
-    from compress_gate.engines import engine_availability, open_engine, predict_scores
+    from compress_gate.engines import ENGINES, engine_availability, score_model
 
     rows = data.mask("calib", "test")
     inputs = np.ascontiguousarray(data.inputs[rows], dtype=np.float32)
@@ -92,8 +79,8 @@ def predict_exported(data: EvalData, exported: ExportedModels, *, deployment: st
 
     deployed: dict[str, np.ndarray] = {}
     for name, path in (("teacher", exported.teacher), ("student", exported.student_for(deployment))):
-        with open_engine(deployment, path, batch_size=batch_size) as engine:
-            deployed[name] = predict_scores(engine, inputs, progress=tick(f"{name} on {deployment}"))
+        deployed[name] = score_model(path, inputs, engine=deployment, batch_size=batch_size,
+                                     progress=tick(f"{name} on {deployment}")).scores
         target = out_dir / deployment / f"{name}.npz"
         files[f"{deployment}/{name}"] = str(save_predictions(target, ids, deployed[name]))
 
@@ -104,15 +91,17 @@ def predict_exported(data: EvalData, exported: ExportedModels, *, deployment: st
         entry: dict[str, Any] = {"engine": kind, "model": "student", "artefact": artefact.name,
                                  "label_agreement": None, "max_score_difference": None,
                                  "ran_on": None, "fallback": None, "skipped": None}
-        if availability.get(kind) and kind != "deepsparse":
+        if availability.get(kind) and ENGINES[kind].fallback is None:
             entry["skipped"] = availability[kind]
             checks.append(entry)
             continue
-        scores, ran_on, fallback = _score(kind, artefact, inputs, batch_size, tick(f"student on {kind}"))
+        scored = score_model(artefact, inputs, engine=kind, batch_size=batch_size, allow_fallback=True,
+                             progress=tick(f"student on {kind}"))
+        scores = scored.scores
         files[f"{kind}/student"] = str(save_predictions(out_dir / kind / "student.npz", ids, scores))
         entry.update(label_agreement=label_agreement(scores, deployed["student"], task=data.task),
                      max_score_difference=float(np.max(np.abs(scores - deployed["student"]))),
-                     ran_on=ran_on, fallback=fallback)
+                     ran_on=scored.engine, fallback=scored.fallback)
         checks.append(entry)
     return EnginePredictions(teacher=deployed["teacher"], student=deployed["student"], checks=checks,
                              files=files)

@@ -21,10 +21,17 @@ bundle              ``release/`` on a pass, ``refused/`` on a fail
 
 ``run.json`` holds the status and each stage's wall time, rewritten after every
 stage, so a failed run (exit 3) keeps its completed work and says where it stopped.
+The run directory is new for every run (:mod:`compress_gate._outdir`: a marked
+directory replaced whole, never a foreign one), so no file of an earlier run remains.
+A stage that fails or is interrupted (SIGINT, SIGTERM) has its partial artefacts
+removed; run.json then says ``failed`` or ``interrupted`` and names the stage. Before
+any data is loaded, the run directory, the deployment engine and the SparseML recipe
+are checked (exit 2 in seconds, not after training).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import time
@@ -36,6 +43,8 @@ import numpy as np
 
 from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
+from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory
+from compress_gate._signals import terminate_as_interrupt
 from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config, recipe_hash
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
@@ -52,7 +61,7 @@ if TYPE_CHECKING:
     from compress_gate.gate import GateResult
     from compress_gate.pipeline.export import ExportedModels
 
-__all__ = ["RunOutcome", "RUN_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
+__all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
 
 
 @dataclass(frozen=True)
@@ -100,29 +109,47 @@ def _save_state(model: torch.nn.Module, path: Path) -> None:
         torch.save(model.state_dict(), tmp)
 
 
-#: What a run writes directly in its directory; a new run removes them first, so nothing
-#: from an earlier run (least of all a ``release/``) can pass for this run's output.
-RUN_ARTEFACTS = ("run.json", "recipe.yaml", "sparseml_recipe.yaml", "data.npz", "teacher.pt", "student.pt",
-                 "compression.json", "onnx", "predictions", "engines.json", "benchmarks.json", "gate",
-                 "release", "refused")
+#: What each stage writes in the run directory. A stage that fails or is interrupted has
+#: these removed (partial output); the run directory itself is new for every run.
+STAGE_ARTEFACTS = {"data": ("data.npz",), "teacher": ("teacher.pt",), "compress": ("student.pt", "compression.json"),
+                   "export": ("onnx",), "predict": ("predictions", "engines.json"), "benchmark": ("benchmarks.json",),
+                   "report": ("gate",), "bundle": ("release", "refused")}
+
+
+def _check_before_work(config: RunConfig, path: Path) -> None:
+    """The checks that need no data, in seconds, before the run directory is touched.
+
+    The run directory must be one compress-gate may replace; the deployment engine must
+    run here; a SparseML recipe must load. A failure of the last two removes an earlier
+    run's directory, so its release cannot pass for this call.
+    """
+    from compress_gate.compress import check_recipe
+
+    try:
+        check_output_dir(config.output, what="run directory")
+    except InputError as err:
+        raise InputError(f"{path}: `output`: {err}") from err
+    try:
+        _check_deployment_engine(config, path)
+        if isinstance(config.compression, SparseMLCompressionConfig):
+            try:
+                check_recipe(config.compression.source)
+            except InputError as err:
+                raise InputError(f"{path}: `compression.recipe`: {err}") from err
+    except InputError:
+        discard_output_dir(config.output)
+        raise
 
 
 def _prepare_run_dir(path: Path, config: RunConfig) -> str:
-    """Clear an earlier run's artefacts, copy the recipe (and a SparseML recipe) in; return the recipe hash."""
+    """Replace the run directory by a new marked one, copy the recipe (and a SparseML recipe) in.
+
+    Returns the recipe hash. See :mod:`compress_gate._outdir`: only a directory
+    compress-gate made (or an empty one) is replaced, so nothing of an earlier run stays.
+    """
     from compress_gate.compress import load_recipe
 
-    run_dir = config.output
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not (run_dir / "run.json").is_file():
-        raise InputError(f"{path}: `output` = {str(run_dir)!r} is a non-empty directory that is not a "
-                         "compress-gate run directory (it has no run.json), and a run replaces its artefacts "
-                         "there. Choose a new or empty directory.")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for name in RUN_ARTEFACTS:
-        target = run_dir / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
+    run_dir = fresh_directory(config.output, what="run directory")
     shutil.copyfile(path, run_dir / "recipe.yaml")
     if isinstance(config.compression, SparseMLCompressionConfig):
         write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
@@ -236,34 +263,47 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     console = console or Console(stderr=True)
     start, cpu_start = time.perf_counter(), time.process_time()
     path = Path(path).resolve()
-    config = load_run_config(path)
-    compressor = _compressor(config, path)
-    _check_deployment_engine(config, path)
+    with terminate_as_interrupt():
+        config = load_run_config(path)
+        compressor = _compressor(config, path)
+        _check_before_work(config, path)
+        run_dir = config.output
+        digest = _prepare_run_dir(path, config)
+        record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
+                                     "compress_gate_version": __version__,
+                                     "deployment_engine": config.engines.deployment})
+        record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
+        record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
+        with record.running():
+            return _run_stages(path, config, digest, record, console, compressor)
+
+
+def _stage(record: RunRecord, name: str) -> contextlib.AbstractContextManager[None]:
+    return record.stage(name, artefacts=STAGE_ARTEFACTS.get(name, ()))
+
+
+def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, console: Console,
+                compressor: Compressor) -> RunOutcome:
+    """The stages after ``config``, each recorded in run.json (see the module docstring)."""
     run_dir = config.output
-    digest = _prepare_run_dir(path, config)
-    record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
-                                 "compress_gate_version": __version__,
-                                 "deployment_engine": config.engines.deployment})
-    record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
-    record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
     _seed_everything(config.seed)
     with record.capture_warnings():
         with RunProgress(console) as progress:
-            with record.stage("data"):
+            with _stage(record, "data"):
                 from compress_gate.data import load_dataset, save_eval_data
 
                 data = load_dataset(config.data, base_dir=path.parent, progress=progress.counter("load images"))
                 _check_gate_fits(config, data, path)
                 save_eval_data(data, run_dir / "data.npz")
-            with record.stage("teacher"):
+            with _stage(record, "teacher"):
                 from compress_gate.pipeline.teacher import obtain_teacher
 
                 teacher, info = obtain_teacher(config, data, save_to=run_dir / "teacher.pt",
                                                progress=progress.trainer("train dense teacher"))
                 record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
-            with record.stage("compress"):
+            with _stage(record, "compress"):
                 result, compression = _compress(config, data, teacher, compressor, progress)
-            with record.stage("export"):
+            with _stage(record, "export"):
                 from compress_gate.pipeline.export import export_models
 
                 exported = export_models(teacher, result, compressor, task=data.task,
@@ -276,7 +316,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                 write_json(run_dir / "onnx" / "export.json",
                            json_ready({**exported.describe(), "ships": shipped.name,
                                        "deployment_engine": config.engines.deployment}))
-            with record.stage("predict"):
+            with _stage(record, "predict"):
                 from compress_gate.pipeline.predict import predict_exported
 
                 scored = predict_exported(data, exported, deployment=config.engines.deployment,
@@ -288,9 +328,9 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                                                                  "predictions": scored.files}))
             benchmarks = None
             if config.engines.benchmark.enabled:
-                with record.stage("benchmark"):
+                with _stage(record, "benchmark"):
                     benchmarks = _benchmark(config, exported, tuple(data.inputs.shape[1:]), progress)
-            with record.stage("gate"):
+            with _stage(record, "gate"):
                 from compress_gate.gate import evaluate
 
                 progress.note(f"gate: judging with {config.gate.n_resamples} bootstrap resamples")
@@ -298,7 +338,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                                 benchmarks=benchmarks, deployment_engine=config.engines.deployment,
                                 inputs={"data": str(run_dir / "data.npz"), "teacher": [str(exported.teacher)],
                                         "students": [str(shipped)], "predictions": scored.files})
-        with record.stage("report"):
+        with _stage(record, "report"):
             from compress_gate.gate import write_gate_outputs
 
             summary = json_ready(metrics_summary(gate.report, compression=compression))
@@ -307,7 +347,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
                                              "export": {**exported.describe(), "ships": shipped.name},
                                              "summary": summary})
             write_gate_outputs(gate, run_dir / "gate")
-        with record.stage("bundle"):
+        with _stage(record, "bundle"):
             bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,
                                        digest=digest, summary=summary)
     record.update(status="released" if gate.passed else "refused", bundle=str(bundle_dir), summary=summary)

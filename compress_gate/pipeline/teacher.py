@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate._paths import require_regular_file
 from compress_gate.config.run import RunConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
@@ -94,11 +95,15 @@ def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
 def _load_state(model: torch.nn.Module, path: Path, what: str) -> None:
     import torch
 
+    require_regular_file(path, what, missing_hint="Check `model.checkpoint` in the recipe.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and torch errors differ by file; all mean "unreadable"
-        raise InputError(f"{path}: cannot read the {what} with torch.load(weights_only=True) ({err}). Save "
-                         "the teacher's weights with torch.save(model.state_dict(), path).") from err
+        # torch's own message advises weights_only=False, i.e. running the file's code: never relayed.
+        raise InputError(f"{path}: not a valid {what}: torch.load(weights_only=True) cannot read it as a "
+                         f"state_dict ({type(err).__name__}). The file may be truncated, not a PyTorch "
+                         "checkpoint, or a pickle of code, which is never run. Save the teacher's weights "
+                         "with torch.save(model.state_dict(), path).") from err
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

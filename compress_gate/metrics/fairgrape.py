@@ -1,0 +1,357 @@
+"""FairGRAPE's group metrics (Lin et al., ECCV 2022): joint groups, Std(ΔAcc), AP per group, PIE.
+
+A *joint group* is one pattern of membership over all the identity columns given, e.g.
+``male & young``, ``male & not young``, ``not male & young``, ``not male & not young``
+for two columns (FairGRAPE's gender × race); only patterns present in the data are
+groups, ordered member-first by column. The joint groups partition the samples, so a
+spread over them compares disjoint populations. Every table has the row ``all`` first,
+then the joint groups; spreads are over the joint groups only.
+
+Counts come from the shared subgroup count table (``_confusion_rows``) with the joint
+groups as its group columns; AP from cumulative weighted sums over the sorted scores.
+Every metric here takes ``sample_weight`` None, (n,) or (n_resamples, n) and gains a
+leading resample axis with the latter (no loop over samples or resamples).
+
+Spreads are *sample* standard deviations (divide by J - 1): FairGRAPE's code computes
+them with ``statistics.stdev``, and its published tables come from that code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compress_gate.errors import InputError
+from compress_gate.metrics._checks import (_check_groups, _check_indicators, _check_one_hot, _check_sample_weight,
+                                           _check_scores, _check_task)
+from compress_gate.metrics._counts import _memo_of, _ratio
+from compress_gate.metrics._tables import _confusion_rows, _memo_get, _memo_put
+from compress_gate.metrics.cie import modal_cie
+
+_AP_BLOCK_VALUES = 2**23        # float64 values of one block of resampled weights (64 MiB)
+
+__all__ = ["JointGroupTable", "GroupAveragePrecision", "PIEShares", "joint_group_rates", "accuracy_change_std",
+           "average_precision", "group_average_precision", "average_precision_change_std",
+           "pruning_identified_exemplars"]
+
+
+def _joint_groups(groups: object, n_samples: int, group_names: object,
+                  sample_weight: object = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """(n, J) bool one-hot of each sample's joint group, and the names ``all`` + groups.
+
+    Memoized per ``groups`` object with a registered resample matrix, so every call of a
+    bootstrap chunk hands the count table the same one-hot array (and its memo hits).
+    """
+    memo = _memo_of(sample_weight)
+    key = ("joint_groups", id(groups), repr(group_names))
+    cached = _memo_get(memo, key, (groups,))
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    g, names = _check_groups(groups, n_samples, group_names)
+    if g.shape[1] == 0:
+        raise InputError("groups has no columns; pass at least one 0/1 identity column (n_samples, n_groups).")
+    patterns, cell_of = np.unique(~g, axis=0, return_inverse=True)     # ~g: members sort first
+    member = np.zeros((n_samples, len(patterns)), dtype=bool)
+    member[np.arange(n_samples), cell_of.reshape(-1)] = True
+    labels = tuple(" & ".join(f"not {name}" if out else name for name, out in zip(names, row)) for row in patterns)
+    return _memo_put(memo, key, (groups,), (member, ("all",) + labels))  # type: ignore[return-value]
+
+
+def _sample_std(values: np.ndarray) -> np.ndarray | float:
+    """Sample standard deviation over the last axis; ``nan`` with fewer than 2 values or any ``nan``."""
+    value = np.std(values, axis=-1, ddof=1) if values.shape[-1] >= 2 else np.full(values.shape[:-1], np.nan)
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def _check_same_rows(teacher_names: tuple[str, ...], student_names: tuple[str, ...]) -> None:
+    if teacher_names != student_names:
+        raise InputError(f"the teacher's joint groups {list(teacher_names)} differ from the student's "
+                         f"{list(student_names)}; compute both with the same groups and group_names.")
+
+
+@dataclass(frozen=True)
+class JointGroupTable:
+    """Accuracy, FPR and FNR of one model per row: ``all``, then each joint group.
+
+    ``sizes``, ``accuracy``: (..., R); ``fpr``, ``fnr``: (..., R, n_attributes); ``...`` is
+    the resample axis of 2-D weights. ``nan`` where undefined (see :func:`joint_group_rates`).
+    """
+
+    names: tuple[str, ...]
+    sizes: np.ndarray
+    accuracy: np.ndarray
+    fpr: np.ndarray
+    fnr: np.ndarray
+
+
+def joint_group_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray,
+                      group_names: tuple[str, ...] | None = None, *, task: str,
+                      sample_weight: np.ndarray | None = None) -> JointGroupTable:
+    r"""FairGRAPE's table: accuracy, FPR and FNR overall and per joint group.
+
+    For row r with weighted counts over its samples (:func:`accuracy`'s definition per row),
+
+    .. math:: \mathrm{acc}_r = \frac{\sum_k (TP_{rk} + TN_{rk})}{K N_r} \text{ (multi-label)},\quad
+              \mathrm{acc}_r = \frac{\sum_k TP_{rk}}{N_r} \text{ (multi-class, one-hot)},
+
+    :math:`\mathrm{FPR}_{rk} = FP_{rk}/(FP_{rk}+TN_{rk})`, :math:`\mathrm{FNR}_{rk} = FN_{rk}/(FN_{rk}+TP_{rk})`.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+        Identity columns; their membership patterns are the joint groups.
+    group_names : names of the group columns, default g0, g1, ...
+    task : "multilabel" or "multiclass"
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    JointGroupTable
+        Rates in [0, 1]. A row of weight 0 has every rate ``nan``; a row without
+        negatives (positives) of attribute k has FPR (FNR) ``nan`` for k.
+    """
+    task = _check_task(task)
+    t = _check_indicators(y_true, "y_true")
+    if task == "multiclass":
+        _check_one_hot(t, "y_true")
+        _check_one_hot(_check_indicators(y_pred, "y_pred", n_samples=t.shape[0], n_attributes=t.shape[1]), "y_pred")
+    member, names = _joint_groups(groups, t.shape[0], group_names, sample_weight)
+    c = _confusion_rows(y_true, y_pred, member, sample_weight)
+    rows = slice(0, len(names))
+    size, tp, fp, fn = c.size[..., rows], c.tp[..., rows, :], c.fp[..., rows, :], c.fn[..., rows, :]
+    k = tp.shape[-1]
+    correct = tp.sum(axis=-1) if task == "multiclass" else k * size - (fp + fn).sum(axis=-1)
+    per_attribute = np.broadcast_to(size[..., None], tp.shape)
+    return JointGroupTable(names=names, sizes=size,
+                           accuracy=_ratio(correct, size * (1 if task == "multiclass" else k)),
+                           fpr=_ratio(fp, per_attribute - tp - fn), fnr=_ratio(fn, tp + fn))
+
+
+def accuracy_change_std(teacher: JointGroupTable, student: JointGroupTable) -> float | np.ndarray:
+    r"""Std(ΔAcc) (FairGRAPE): the spread over joint groups of each group's accuracy change.
+
+    .. math:: \Delta_j = \mathrm{acc}^{\mathrm{student}}_j - \mathrm{acc}^{\mathrm{teacher}}_j,\quad
+              \mathrm{Std}(\Delta\mathrm{Acc}) = \sqrt{\tfrac{1}{J-1}\textstyle\sum_j (\Delta_j - \bar\Delta)^2}
+
+    over the J joint groups (not the row ``all``), in accuracy units (FairGRAPE prints
+    percentage points: multiply by 100). Sample standard deviation, as FairGRAPE's code.
+    A (n_resamples, R) student table broadcasts against a (R,) teacher table.
+
+    Returns
+    -------
+    float, or ndarray of shape (n_resamples,)
+        >= 0. ``nan`` when fewer than 2 joint groups exist or any group's accuracy is
+        undefined (a group of weight 0): a spread over groups not all seen is not judged.
+    """
+    _check_same_rows(teacher.names, student.names)
+    return _sample_std(student.accuracy[..., 1:] - teacher.accuracy[..., 1:])
+
+
+def _ap_from_counts(tp: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    r"""AP from cumulative weighted TP and predicted positives at each distinct threshold
+    (last axis, scores descending): :math:`\sum_n (R_n - R_{n-1}) P_n = \frac{1}{TP_N}\sum_n
+    (TP_n - TP_{n-1})\, TP_n / \mathrm{Pred}_n`, ``nan`` when :math:`TP_N = 0` (no positives)."""
+    gained = np.diff(tp, axis=-1, prepend=0.0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    return _ratio((gained * precision).sum(axis=-1), tp[..., -1])
+
+
+def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K); ``nan`` for an empty row.
+
+    Per attribute one sort; per row its samples in score order and cumulative weighted
+    sums over them (the joint groups partition the samples, so all rows together take 2n).
+    2-D weights are taken a block of resamples at a time: float64 temporaries near 64 MiB.
+    float32 resample counts multiply in float32 (exact for integer counts); sums are float64.
+    """
+    n, k = t.shape
+    rows = np.concatenate([np.ones((n, 1), dtype=bool), member], axis=1)
+    lead = () if w is None or w.ndim == 1 else (w.shape[0],)
+    out = np.full(lead + (rows.shape[1], k), np.nan)
+    step = max(1, _AP_BLOCK_VALUES // max(n, 1))
+    blocks = [slice(b, b + step) for b in range(0, w.shape[0], step)] if lead else [slice(None)]
+    for a in range(k):
+        order = np.argsort(-s[:, a], kind="stable")
+        for r in range(rows.shape[1]):
+            chosen = order[rows[order, r]]                       # the row's samples, scores descending
+            if chosen.size == 0:
+                continue
+            scores = s[chosen, a]
+            last = np.append(scores[1:] != scores[:-1], True)    # last sample of each run of tied scores
+            positive = t[chosen, a]
+            for block in blocks:
+                w_row = np.ones(chosen.size) if w is None else w[block][..., chosen]
+                tp = np.cumsum(w_row * positive, axis=-1, dtype=np.float64)[..., last]
+                predicted = np.cumsum(w_row, axis=-1, dtype=np.float64)[..., last]
+                out[(block, r, a) if lead else (r, a)] = _ap_from_counts(tp, predicted)
+    return out
+
+
+def average_precision(y_true: np.ndarray, y_score: np.ndarray, *,
+                      sample_weight: np.ndarray | None = None) -> np.ndarray:
+    r"""Average precision per attribute, with scikit-learn's ``average_precision_score`` semantics.
+
+    Scores sorted descending; at each distinct score (tied samples enter together) the
+    weighted precision :math:`P_n` and recall :math:`R_n` of predicting "score >= it", and
+
+    .. math:: \mathrm{AP}_k = \sum_n (R_n - R_{n-1})\, P_n,\quad R_0 = 0
+
+    (a step sum, no interpolation). A threshold with no weight predicted positive adds 0.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    y_score : ndarray of shape (n_samples, n_attributes), probabilities in [0, 1]
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        In [0, 1]. ``nan`` where attribute k has no positive weight (scikit-learn warns
+        and returns 0 there; here it is undefined, never a silent 0).
+    """
+    t = _check_indicators(y_true, "y_true")
+    s = _check_scores(y_score, n_samples=t.shape[0], n_attributes=t.shape[1])
+    w = _check_sample_weight(sample_weight, t.shape[0])
+    return _average_precision_rows(t, s, np.zeros((t.shape[0], 0), dtype=bool), w)[..., 0, :]
+
+
+@dataclass(frozen=True)
+class GroupAveragePrecision:
+    """AP of one model per row (``all``, then each joint group) and attribute: ``ap`` (..., R, K).
+
+    Properties: ``per_group`` (..., R), the mean AP over attributes of each row; ``mean``
+    and ``std`` (...,), the mean and sample standard deviation of ``per_group`` over the
+    joint groups. ``nan`` propagates: a row with an undefined AP has an undefined mean.
+    """
+
+    names: tuple[str, ...]
+    ap: np.ndarray
+
+    @property
+    def per_group(self) -> np.ndarray:
+        return self.ap.mean(axis=-1)
+
+    @property
+    def mean(self) -> float | np.ndarray:
+        value = self.per_group[..., 1:].mean(axis=-1)
+        return float(value) if np.ndim(value) == 0 else value
+
+    @property
+    def std(self) -> float | np.ndarray:
+        return _sample_std(self.per_group[..., 1:])
+
+
+def group_average_precision(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray,
+                            group_names: tuple[str, ...] | None = None, *,
+                            sample_weight: np.ndarray | None = None) -> GroupAveragePrecision:
+    r"""AP (:func:`average_precision`) per attribute, overall and within each joint group.
+
+    Row j's AP uses only the samples of joint group j. FairGRAPE's summaries follow as
+    properties: mean AP over groups of :math:`\mathrm{mAP}_j = \frac1K \sum_k \mathrm{AP}_{jk}`,
+    and Std(AP), the sample standard deviation of :math:`\mathrm{mAP}_j` over groups.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    y_score : ndarray of shape (n_samples, n_attributes), probabilities in [0, 1]
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+    group_names : names of the group columns, default g0, g1, ...
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    GroupAveragePrecision
+        ``nan`` where a row has no positive weight for an attribute. Select attributes
+        with positives in every group to get defined summaries.
+    """
+    t = _check_indicators(y_true, "y_true")
+    s = _check_scores(y_score, n_samples=t.shape[0], n_attributes=t.shape[1])
+    w = _check_sample_weight(sample_weight, t.shape[0])
+    member, names = _joint_groups(groups, t.shape[0], group_names, sample_weight)
+    return GroupAveragePrecision(names=names, ap=_average_precision_rows(t, s, member, w))
+
+
+def average_precision_change_std(teacher: GroupAveragePrecision, student: GroupAveragePrecision) -> float | np.ndarray:
+    r"""Std(ΔAP) (FairGRAPE): sample standard deviation over joint groups of
+    :math:`\mathrm{mAP}^{\mathrm{student}}_j - \mathrm{mAP}^{\mathrm{teacher}}_j`.
+
+    Returns
+    -------
+    float, or ndarray of shape (n_resamples,)
+        >= 0. ``nan`` with fewer than 2 joint groups or any undefined group mAP.
+    """
+    _check_same_rows(teacher.names, student.names)
+    return _sample_std(student.per_group[..., 1:] - teacher.per_group[..., 1:])
+
+
+@dataclass(frozen=True)
+class PIEShares:
+    """Share of pruning-identified exemplars per row (``all``, then each joint group).
+
+    ``sizes``, ``share``: (..., R). ``gap`` (...,): the largest difference between two
+    joint groups' shares, max - min; ``nan`` with fewer than 2 groups or an undefined share.
+    """
+
+    names: tuple[str, ...]
+    sizes: np.ndarray
+    share: np.ndarray
+
+    @property
+    def gap(self) -> float | np.ndarray:
+        groups = self.share[..., 1:]
+        value = (groups.max(axis=-1) - groups.min(axis=-1) if groups.shape[-1] >= 2
+                 else np.full(groups.shape[:-1], np.nan))
+        return float(value) if np.ndim(value) == 0 else value
+
+
+def pruning_identified_exemplars(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.ndarray,
+                                 groups: np.ndarray, group_names: tuple[str, ...] | None = None, *, task: str,
+                                 seed: int = 0, sample_weight: np.ndarray | None = None) -> PIEShares:
+    r"""PIE share (FairGRAPE, after Hooker et al.): right for the full model, wrong for the pruned one.
+
+    Multi-class: sample i is a PIE when :math:`\hat y^{\mathrm{dense}}_i = y_i \ne \hat y^{\mathrm{comp}}_i`,
+    and a row's share is :math:`\sum_{i \in r} w_i \mathrm{PIE}_i / \sum_{i \in r} w_i`.
+    Multi-label: each (sample, attribute) pair is judged alike and the share is over the
+    pairs, :math:`\sum_{i \in r,k} w_i \mathrm{PIE}_{ik} / (K \sum_{i \in r} w_i)`.
+    A population's prediction is its modal label (:func:`modal_cie`, ties broken with ``seed``).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    dense_pred, compressed_pred : ndarray of shape (n_samples, n_attributes) for one model,
+        or (n_models, n_samples, n_attributes) for a population; values in {0, 1}
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+    group_names : names of the group columns, default g0, g1, ...
+    task : "multilabel" or "multiclass"
+    seed : int, default=0. Used only to break ties of a population's votes.
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    PIEShares
+        Shares in [0, 1]; ``nan`` for a row of weight 0.
+    """
+    task = _check_task(task)
+    t = _check_indicators(y_true, "y_true")
+    if task == "multiclass":
+        _check_one_hot(t, "y_true")
+    dense, comp = (p[None] if np.ndim(p) == 2 else p for p in (np.asarray(dense_pred), np.asarray(compressed_pred)))
+    modal = modal_cie(dense, comp, task=task, seed=seed)
+    if modal.dense_modal.shape != t.shape:
+        raise InputError(f"the predictions cover {modal.dense_modal.shape} (samples, attributes) but y_true "
+                         f"{t.shape}: predict the same samples and labels as y_true, in its order.")
+    if task == "multiclass":
+        dense_ok = (modal.dense_modal.view(bool) & t).any(axis=1, keepdims=True)
+        comp_ok = (modal.compressed_modal.view(bool) & t).any(axis=1, keepdims=True)
+    else:
+        dense_ok, comp_ok = modal.dense_modal.view(bool) == t, modal.compressed_modal.view(bool) == t
+    member, names = _joint_groups(groups, t.shape[0], group_names, sample_weight)
+    # counts with "labels" = dense right, "predictions" = compressed right: FN = dense right, compressed wrong
+    c = _confusion_rows(dense_ok, comp_ok, member, sample_weight)
+    rows = slice(0, len(names))
+    size = c.size[..., rows]
+    return PIEShares(names=names, sizes=size,
+                     share=_ratio(c.fn[..., rows, :].sum(axis=-1), size * dense_ok.shape[1]))
