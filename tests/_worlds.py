@@ -17,6 +17,10 @@ def _missing(*packages: str) -> list[str]:
 needs_sparseml = pytest.mark.skipif(bool(_missing("torch", "sparseml")),
                                     reason="needs the [sparseml] extra (torch, SparseML): `make install`")
 
+#: torch itself (teacher checkpoints, models), in both backend worlds.
+needs_torch = pytest.mark.skipif(bool(_missing("torch")),
+                                 reason="needs torch, in the [sparseml] or [torch] extra: `make install`")
+
 #: DeepSparse's worker process (the crash and fallback tests fake the engine but not its install check).
 needs_deepsparse = pytest.mark.skipif(bool(_missing("deepsparse")),
                                       reason="needs DeepSparse, in the [sparseml] extra: `make install`")

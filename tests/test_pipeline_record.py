@@ -149,6 +149,7 @@ def test_an_unavailable_deployment_engine_is_refused_before_any_work(tmp_path, m
     assert not (tmp_path / "runs").exists()
 
 
+@needs_sparseml
 @pytest.mark.parametrize(("typo", "said"), [
     ("!EpochRangeModifer", "EpochRangeModifer"),                  # a modifier name: the recipe schema
     ("!EpochRangeModifier\n    end_epochs: 1", "`compression.recipe`: recipe text: SparseML cannot load the "
