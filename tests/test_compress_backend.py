@@ -88,7 +88,7 @@ def test_parity_record_round_trips_and_its_absence_fails_closed(tmp_path):
 
 # --- sparsity on the shipped graph --------------------------------------------------------------
 def _graph(path: Path) -> Path:
-    """Conv (scope /model/layer1/layer1.0/conv1) with W1 (2 of 8 zero); a QDQ Conv (scope
+    """Conv (scope /model/layer1/layer1.0/conv1, inside SparseML's QAT wrapper) with W1 (2 of 8 zero); a QDQ Conv (scope
     /model/layer2/layer2.0/downsample/downsample.0) whose int8 weight has per-channel zero points
     [0, 3] (4 of 8 entries equal them); an unscoped Gemm with W3 (1 of 4 zero)."""
     import onnx
@@ -100,7 +100,7 @@ def _graph(path: Path) -> Path:
     inits = [numpy_helper.from_array(w1, "W1"), numpy_helper.from_array(q2, "Q2"),
              numpy_helper.from_array(np.array([0.1, 0.1], np.float32), "S2"),
              numpy_helper.from_array(np.array([0, 3], np.int8), "Z2"), numpy_helper.from_array(w3, "W3")]
-    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], name="/model/layer1/layer1.0/conv1/Conv"),
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["a"], name="/model/layer1/layer1.0/conv1/module/module.0/Conv"),
              helper.make_node("DequantizeLinear", ["Q2", "S2", "Z2"], ["W2"], axis=0),
              helper.make_node("Conv", ["x", "W2"], ["b"], name="/model/layer2/layer2.0/downsample/downsample.0/Conv"),
              helper.make_node("Flatten", ["a"], ["f"]),

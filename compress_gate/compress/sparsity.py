@@ -101,9 +101,11 @@ def onnx_layer_zero_counts(onnx_path: str | Path) -> dict[str, tuple[int, int]]:
     writes as ``/<child>/<grandchild>/.../<OpType>``: the leading ``model`` component
     (:class:`compress_gate.compress._scores.ScoresModel`'s wrapped model) is dropped, a
     component that extends the one before it replaces it (``layer1`` then ``layer1.0``),
-    and ``.weight`` is appended::
+    wrapper components (``module``, ``module.<i>``: SparseML's QAT wrapper and the fused
+    conv-BN-ReLU inside it) are dropped, and ``.weight`` is appended::
 
         /model/layer2/layer2.0/downsample/downsample.0/Conv  ->  layer2.0.downsample.0.weight
+        /model/layer1/layer1.0/conv1/module/module.0/Conv    ->  layer1.0.conv1.weight
 
     A node without a scope name is keyed by its weight initializer's name. So the
     sparsity of a layer is read off the graph that ships, whichever backend wrote it
@@ -130,6 +132,7 @@ def _torch_weight_name(scope: str) -> str | None:
             names[-1] = part
         else:
             names.append(part)
+    names = [name for name in names if name != "module" and not name.startswith("module.")]
     return ".".join(names + ["weight"]) if names else None
 
 
