@@ -1,7 +1,7 @@
 # Quick start: `make demo` runs the embedded demo end to end; `make test` runs the tests.
 #
 # Three environments (docs/install.md says why they cannot be one):
-#   .venv        core + [sparseml] + [test], Python 3.11: the demo, `make test-sparseml`, `make test-slow`
+#   .venv        core + [sparseml] + [openvino] + [test], Python 3.11: the demo, `make test-sparseml`, `make test-slow`
 #   .venv-core   core + [test] on the newest Python (3.13), numpy 2, no torch: `make test-core`
 #   .venv-torch  core + [torch] + [test], Python 3.11: the maintained backend's world
 PYTHON       ?= python3.11
@@ -23,7 +23,7 @@ TORCH_STAMP  := $(TORCH_VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip>=24"
-	$(BIN)/pip install --quiet -e ".[sparseml,test]"
+	$(BIN)/pip install --quiet -e ".[sparseml,openvino,test]"
 	touch $(STAMP)
 
 $(CORE_STAMP): pyproject.toml
