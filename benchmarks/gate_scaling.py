@@ -108,7 +108,7 @@ def run_evaluate(inputs: dict[str, Any], resamples: int, limits: str) -> dict[st
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     result = evaluate(data, inputs["teacher"], [inputs["student"]], config)
     return {"wall_s": time.perf_counter() - start_wall, "cpu_s": time.process_time() - start_cpu,
-            "verdict": result.report["verdict"], "n_limits": len(result.report["limits"])}
+            "verdict": result.report.verdict, "n_limits": len(result.report.limits)}
 
 
 def run_metrics(inputs: dict[str, Any], resamples: int, limits: str) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_recipe(recipe, console=console)
         record = json.loads((outcome.run_dir / "run.json").read_text())
     load_after = os.getloadavg()[0]
-    reported = outcome.report["run"]["stage_seconds"]
+    reported = outcome.report.run.stage_seconds
     stages = {**reported, **record["stage_seconds"]}
     cpu = record["stage_cpu_seconds"]
     total = sum(stages.values())
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "schema_version": 1,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "recipe": str(args.recipe), "teacher_cache": "warm" if args.warm_cache else "cold",
-        "verdict": outcome.report["verdict"], "stage_seconds": stages, "total_seconds": round(total, 3),
+        "verdict": outcome.report.verdict, "stage_seconds": stages, "total_seconds": round(total, 3),
         "stage_cpu_seconds": cpu, "load_average_1min": {"before": load_before, "after": load_after},
         "summary": outcome.summary, "machine": machine_description(),
     }

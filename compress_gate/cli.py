@@ -123,7 +123,7 @@ def gate(
                                  teacher_model=teacher_model, student_models=student_model or [],
                                  extra_columns=allow_column or [], say=status.update)
     if as_json:
-        typer.echo(json.dumps(result.report, indent=2))
+        typer.echo(json.dumps(result.report.to_json(), indent=2))
     else:
         for line in summary_lines(result.report, paths):
             out_console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -216,6 +216,55 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
         result = run_audit(config, config.audit, say=status.update)
     for line in summary_lines(result):
         out_console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+# --- score -------------------------------------------------------------------------
+@app.command()
+def score(
+    model: Path = typer.Argument(..., help="The ONNX model to score."),
+    data: Path = typer.Argument(..., help="data.npz, or a directory of eval-data shards, with `inputs`."),
+    out: Path = typer.Option(..., "--out", help="New directory for the prediction shards and manifest.json."),
+    engine: str = typer.Option("onnxruntime", "--engine", help="Engine kind that runs the model."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Rows per engine batch."),
+    rows_per_shard: int = typer.Option(100_000, "--rows-per-shard", help="Most rows in one output shard."),
+    backend: str = typer.Option("local", "--backend", help="local (this process) or ray (an actor pool)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
+    workers: int = typer.Option(2, "--workers", help="Scoring actors (backend ray)."),
+) -> None:
+    """Score the calib and test rows of DATA with MODEL into sharded predictions in --out."""
+    from compress_gate.pipeline.score import score_to_shards
+
+    with exit_codes():
+        written = score_to_shards(model, data, out, engine=engine, batch_size=batch_size,
+                                  rows_per_shard=rows_per_shard, backend=backend, address=address,
+                                  workers=workers)
+    out_console.print(f"{written.n_rows} rows in {written.n_shards} shard(s) -> {written.out} "
+                      f"({written.manifest.name})", highlight=False)
+
+
+# --- sweep -------------------------------------------------------------------------
+@app.command(context_settings={"allow_extra_args": True})
+def sweep(
+    ctx: typer.Context,
+    recipe: Path = typer.Argument(..., help="The run recipe (YAML); its SparseML recipe defines `final_sparsity`."),
+    sparsity: list[float] = typer.Option(..., "--sparsity", "-s", help="Sparsities to try: `--sparsity 0.5 0.8 0.9`."),
+    release: bool = typer.Option(False, "--release", help="Copy the chosen student's bundle to SWEEP/release."),
+) -> None:
+    """Run RECIPE once per sparsity (one teacher) and mark the most compressed student that passes.
+
+    Exit 0: a student passes (with --release: released to SWEEP/release); 1: none passes;
+    2: bad recipe or sparsities; 3: a student's run failed (completed students kept).
+    """
+    from compress_gate.pipeline.sweep import parse_sparsities, run_sweep
+
+    with exit_codes():
+        values = parse_sparsities([*map(str, sparsity), *ctx.args])
+        outcome = run_sweep(recipe, values, release=release, console=out_console)
+    best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}"
+    out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"
+                      + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False,
+                      soft_wrap=True)
+    raise typer.Exit(0 if outcome.chosen is not None else 1)
 
 
 def main() -> None:

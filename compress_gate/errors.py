@@ -6,7 +6,9 @@ Library code raises these; only ``cli.py`` turns them into exit codes:
 exit  meaning
 ====  ==================================================================
 0     passed / released
-1     the gate refused release
+1     the gate refused release: a limit failed, or none failed and a limit
+      has not enough evidence (report.json's ``outcome`` says which; no
+      separate code, so every "1 = refused" consumer stays right)
 2     :class:`InputError`: a bad file, key or value (message, no traceback)
 3     :class:`RuntimeFailure`: an engine crashed, out of memory; completed
       work stays on disk

@@ -1,4 +1,4 @@
-"""A demo-like report dict that follows the report.json schema (docs/gate.md, "report.json fields").
+"""A demo-like report dict that follows the report.json schema (compress_gate.gate.schema).
 
 Values are plausible, not computed: the report renderer is tested on its layout and
 on how it treats undefined values, not on the numbers (the gate's tests pin those).
@@ -114,28 +114,31 @@ def demo_report(*, verdict: str = "fail") -> dict:
                           "normalized_difference": nd})
     edges = [round(x, 2) for x in np.linspace(0, 1, 11)]
     report = {
-        "schema_version": 1,
+        "schema_version": 2,
         "verdict": verdict,
+        "outcome": verdict,
         "created": "2025-01-01T12:00:00+00:00",
         "inputs": {"data": "runs/demo/data.npz", "teacher": ["runs/demo/teacher.npz"],
                    "students": ["runs/demo/student_0.npz", "runs/demo/student_1.npz"],
-                   "task": "multilabel", "n_calib": 400, "n_test": 1200,
+                   "task": "multilabel", "n_calib": 400, "n_test": 1200, "n_students": 2,
                    "attribute_names": list(ATTRIBUTES), "group_names": list(GROUPS)},
         "config": {"confidence": 0.95, "n_resamples": 200, "seed": 0,
-                   "limits": [{"metric": "ba", "max_increase": 0.02, "bound": "upper"},
+                   "limits": [{"metric": "ba", "change": "absolute", "max": 0.02, "bound": "upper"},
                               {"metric": "cev", "max": 50.0, "bound": "upper"}]},
+        "judged": "thresholds",
+        "scope": "The verdict holds for inputs the overrides file does not cover.",
         "limits": [
             {"name": "ba:smiling/male", "metric": "ba", "observed": 0.031, "ci": [0.012, 0.047],
              "bound": "upper", "gated": 0.047, "limit": 0.02, "direction": "max", "passed": False,
-             "reason": "upper bound 0.047 > 0.02"},
+             "outcome": "fail", "reason": "upper bound 0.047 > 0.02"},
             {"name": "ba:eyeglasses/young", "metric": "ba", "observed": None, "ci": None,
              "bound": "upper", "gated": None, "limit": 0.02, "direction": "max", "passed": False,
-             "reason": "student BA undefined (no positive predictions) where the teacher's is defined"},
+             "outcome": "fail", "reason": "student BA undefined (no positive predictions) where the teacher's is defined"},
             {"name": "cev", "metric": "cev", "observed": 21.5, "ci": [9.1, 38.0], "bound": "upper", "gated": 38.0,
-             "limit": 50.0, "direction": "max", "passed": True, "reason": "upper bound 38.0 <= 50.0"},
+             "limit": 50.0, "direction": "max", "passed": True, "outcome": "pass", "reason": "upper bound 38.0 <= 50.0"},
             {"name": "accuracy <script>", "metric": "accuracy", "observed": 0.91, "ci": [0.9, 0.92],
              "bound": "lower", "gated": 0.9, "limit": 0.85, "direction": "min", "passed": True,
-             "reason": "lower bound 0.9 >= 0.85"},
+             "outcome": "pass", "reason": "lower bound 0.9 >= 0.85"},
         ],
         "metrics": {
             "teacher": {"accuracy": 0.912, "per_attribute": teacher_pa},
@@ -149,7 +152,7 @@ def demo_report(*, verdict: str = "fail") -> dict:
             "uncertainty_histogram": {"edges": edges,
                                       "teacher": [int(x) for x in rng.integers(5, 400, 10)],
                                       "student": [int(x) for x in rng.integers(5, 400, 10)]},
-            "cie": {"count": 57, "share_uncertain_teacher": 0.61, "share_uncertain_student": 0.66,
+            "cie": {"count": 57, "share": 0.0475, "share_uncertain_teacher": 0.61, "share_uncertain_student": 0.66,
                     "share_uncertain_all_teacher": 0.18},
         },
         "mitigation": {
@@ -166,8 +169,9 @@ def demo_report(*, verdict: str = "fail") -> dict:
                     "agreement": [{"engine": "deepsparse", "label_agreement": 0.9992,
                                    "max_score_difference": 0.0031}]},
         "benchmarks": _benchmarks(),
-        "run": {"recipe": "recipes/demo.yaml", "recipe_sha256": "ab" * 32, "seed": 0,
-                "arch": "resnet", "overall_sparsity": 0.8, "quantized": True,
+        "run": {"recipe": "recipes/demo.yaml", "recipe_hash": "ab" * 32, "seed": 0,
+                "compress_gate_version": "0.1.0", "deployment_engine": "onnxruntime",
+                "compression": {"overall_sparsity": 0.8, "quantized": True},
                 "stage_seconds": {"train_teacher": 31.2, "compress": 95.0, "export": 3.3}},
     }
     return report

@@ -47,7 +47,7 @@ def test_recipe_gate_section_and_empty_file(tmp_path):
     config = _load(tmp_path, "model: {arch: resnet}\ngate:\n  limits:\n    - {metric: sde, max: 10}\n")
     assert [limit.metric for limit in config.limits] == ["sde"]
     empty = _load(tmp_path, "limits: []\n")   # a deliberate gate without limits: the defaults
-    assert empty.limits == () and empty.judge == "mitigated" and empty.n_resamples == 1000
+    assert empty.limits == () and empty.judge == "thresholds" and empty.n_resamples == 1000
     assert not empty.mitigation.calibrate_thresholds and empty.mitigation.override_budget == 0.0
     for text in ("", "# only a comment\n", "null\n", "gate:\n"):   # issue 9: an empty file used to pass
         assert "is empty" in _error(tmp_path, text) and "limits: []" in _error(tmp_path, text)
@@ -111,3 +111,16 @@ def test_exponent_numbers_are_numbers_and_quoted_ones_are_not(tmp_path):
     config = _load(tmp_path, "limits:\n  - {metric: ba, change: absolute, max: 1e-3}\n")
     assert config.limits[0].value == 0.001
     assert "is a string" in _error(tmp_path, "limits:\n  - {metric: ba, change: absolute, max: '1e-3'}\n")
+
+
+def test_docs_metric_table_is_the_registry():
+    from pathlib import Path
+
+    from compress_gate.config.gate import metric_table
+    docs = (Path(__file__).parents[1] / "docs" / "gate.md").read_text(encoding="utf-8")
+    assert metric_table() in docs
+
+
+def test_every_member_metric_has_its_measure_and_no_other():
+    from compress_gate.gate._measures import MEMBER_MEASURES
+    assert set(MEMBER_MEASURES) == {m for m, spec in GATED_METRICS.items() if spec.source == "member"}

@@ -64,7 +64,7 @@ def _config(**kw) -> GateConfig:
 
 
 def test_every_number_matches_hand_computation():
-    report = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], _config()).report
+    report = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], _config()).report.to_json()
     m = report["metrics"]
     # accuracy: teacher wrong on rows 3, 5 -> 6/8; student wrong on 2, 4, 5 -> 5/8
     assert m["teacher"]["accuracy"] == pytest.approx(0.75)
@@ -110,11 +110,11 @@ def test_limits_on_hand_computed_values_point_bound():
         {"metric": "sde", "max": 71.0, "bound": "point"},                              # 70.71 <= 71
     ])
     result = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config)
-    observed = [(e["observed"], e["passed"]) for e in result.report["limits"]]
+    observed = [(e["observed"], e["passed"]) for e in result.report.to_json()["limits"]]
     assert observed == [(pytest.approx(0.05), False), (pytest.approx(-0.125), True), (pytest.approx(1.0), True),
                         (pytest.approx(1.25), False), (pytest.approx(100 / np.sqrt(2)), True)]
-    assert not result.passed and result.report["verdict"] == "fail"
-    assert all(e["ci"] is None for e in result.report["limits"])
+    assert not result.passed and result.report.to_json()["verdict"] == "fail"
+    assert all(e["ci"] is None for e in result.report.to_json()["limits"])
 
 
 def test_identical_models_give_zero_width_paired_intervals():
@@ -122,15 +122,15 @@ def test_identical_models_give_zero_width_paired_intervals():
                              {"metric": "accuracy", "change": "absolute", "min": 0.0},
                              {"metric": "fnr", "change": "relative", "max": 0.0}])
     result = evaluate(_data(), _scores(TEACHER), [_scores(TEACHER)], config)
-    for entry in result.report["limits"]:
+    for entry in result.report.to_json()["limits"]:
         assert entry["ci"] == [0.0, 0.0] and entry["passed"], entry
-    assert result.report["metrics"]["cev"]["ci"] == [0.0, 0.0]
+    assert result.report.to_json()["metrics"]["cev"]["ci"] == [0.0, 0.0]
 
 
 def test_intervals_are_seeded():
     def ci(seed):
         config = _config(seed=seed, limits=[{"metric": "accuracy", "change": "absolute", "min": -1.0}])
-        return evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config).report["limits"][0]["ci"]
+        return evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config).report.to_json()["limits"][0]["ci"]
     assert ci(0) == ci(0)
     assert ci(0) != ci(1)
     lo, hi = ci(0)
@@ -139,7 +139,7 @@ def test_intervals_are_seeded():
 
 def test_population_rates_are_averaged_first():
     # student FNR 1/4, student2 FNR 2/4 -> population 3/8; dFNR = 100 (3/8 - 1/4) / (1/4) = 50
-    report = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT), _scores(STUDENT2)], _config()).report
+    report = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT), _scores(STUDENT2)], _config()).report.to_json()
     assert report["metrics"]["student"]["per_attribute"]["a"]["fnr"] == pytest.approx(0.375)
     assert report["metrics"]["delta"]["fnr"]["a"] == pytest.approx(50.0)
     # BA: student2 predicts rows 0, 1, 5 -> 3/3 in the group: 1 - 1/2 = .5; mean (.3 + .5) / 2 = .4
@@ -154,15 +154,15 @@ def test_threshold_calibration_is_applied_and_judged():
     # calib: 2 positives; scores .8 .7 .6 .2 -> threshold (.7 + .6) / 2 = .65
     expected = calibrate_thresholds(np.array([[1], [0], [1], [0]]), np.array([[0.8], [0.7], [0.6], [0.2]]))
     assert result.thresholds == pytest.approx(expected) and result.thresholds == pytest.approx([0.65])
-    after = result.report["mitigation"]["after"]
+    after = result.report.to_json()["mitigation"]["after"]
     # at .65 the student predicts rows 0, 1, 4, 5: FP rows 4, 5 -> FPR still .5, FN rows 2, 3 -> .5
     # accuracy: wrong 2, 3, 4, 5 -> 4/8
     assert after["accuracy"] == pytest.approx(0.5)
-    assert result.report["mitigation"]["thresholds"] == {"a": pytest.approx(0.65)}
-    assert result.report["limits"][0]["observed"] == pytest.approx(0.5)       # judged: mitigated
+    assert result.report.to_json()["mitigation"]["thresholds"] == {"a": pytest.approx(0.65)}
+    assert result.report.to_json()["limits"][0]["observed"] == pytest.approx(0.5)       # judged: mitigated
     raw = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)],
                    config.model_copy(update={"judge": "raw"}))
-    assert raw.report["limits"][0]["observed"] == pytest.approx(0.5) and raw.report["judged"] == "raw"
+    assert raw.report.to_json()["limits"][0]["observed"] == pytest.approx(0.5) and raw.report.to_json()["judged"] == "raw"
 
 
 def test_overrides_follow_teacher_ba_and_budget():
@@ -175,11 +175,11 @@ def test_overrides_follow_teacher_ba_and_budget():
     test_ids = np.array([f"r{i:03d}" for i in range(24, 24 + 80)])
     assert sorted(result.overrides) == sorted(test_ids[[3 + 8 * j for j in range(8)]])
     assert all(entry == {"a": 1} for entry in result.overrides.values())      # the human labels
-    entry = result.report["limits"][0]
+    entry = result.report.to_json()["limits"][0]
     assert entry["observed"] == pytest.approx(0.1) and not entry["passed"]
-    assert result.report["mitigation"]["overrides"] == {"count": 8, "share": 0.1, "budget": 0.1, "attributes": ["a"]}
+    assert result.report.to_json()["mitigation"]["overrides"] == {"count": 8, "share": 0.1, "budget": 0.1, "attributes": ["a"]}
     # the student's label of those rows was already 1 (score .6): accuracy unchanged at 5/8
-    assert result.report["mitigation"]["after"]["accuracy"] == pytest.approx(0.625)
+    assert result.report.to_json()["mitigation"]["after"]["accuracy"] == pytest.approx(0.625)
 
 
 def test_overrides_change_the_judged_predictions():
@@ -188,17 +188,17 @@ def test_overrides_change_the_judged_predictions():
     config = _config(mitigation={"override_budget": 0.25})
     result = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config)
     assert len(result.overrides) == 20
-    assert result.report["mitigation"]["after"]["accuracy"] == pytest.approx(0.75)
-    assert result.report["metrics"]["student"]["accuracy"] == pytest.approx(0.625)     # before
+    assert result.report.to_json()["mitigation"]["after"]["accuracy"] == pytest.approx(0.75)
+    assert result.report.to_json()["metrics"]["student"]["accuracy"] == pytest.approx(0.625)     # before
 
 
 def test_multiclass_data_and_its_overrides():
     config = _config(mitigation={"override_budget": 0.1})
     result = evaluate(_data("multiclass"), _scores(TEACHER, "multiclass"), [_scores(STUDENT, "multiclass")], config)
-    m = result.report["metrics"]
+    m = result.report.to_json()["metrics"]
     assert m["teacher"]["accuracy"] == pytest.approx(0.75) and m["student"]["accuracy"] == pytest.approx(0.625)
     assert m["ba"]["teacher"]["a"]["g"] == pytest.approx(0.25)
-    overrides = result.report["mitigation"]["overrides"]
+    overrides = result.report.to_json()["mitigation"]["overrides"]
     assert all(set(v) == {"class"} for v in result.overrides.values())
     assert overrides["attributes"] and 8 <= len(result.overrides) == overrides["count"] <= 8 * len(overrides["attributes"])
     assert result.thresholds is None
@@ -223,12 +223,12 @@ def test_undefined_cev_fails_closed():
     perfect = [0.9, 0.9, 0.9, 0.9, 0.1, 0.1, 0.1, 0.1]
     config = _config(limits=[{"metric": "cev", "max": 1e9}])
     result = evaluate(_data(), _scores(perfect), [_scores(STUDENT)], config)
-    entry = result.report["limits"][0]
+    entry = result.report.to_json()["limits"][0]
     assert not result.passed and entry["observed"] is None
     assert entry["reason"] == ("fails closed: the value cev is undefined for model (no attribute has a nonzero "
                                "teacher FPR and FNR).")
-    assert result.report["metrics"]["cev"]["value"] is None
-    assert result.report["metrics"]["cev"]["excluded"] == ["a"]
+    assert result.report.to_json()["metrics"]["cev"]["value"] is None
+    assert result.report.to_json()["metrics"]["cev"]["excluded"] == ["a"]
 
 
 def test_write_gate_outputs(tmp_path):
@@ -236,7 +236,7 @@ def test_write_gate_outputs(tmp_path):
                       _config(mitigation={"override_budget": 0.1}, limits=[{"metric": "sde", "max": 1.0}]))
     paths = write_gate_outputs(result, tmp_path / "out")
     assert {"report.json", "junit.xml", "thresholds.json", "overrides.json"} <= set(paths)
-    assert json.loads(paths["report.json"].read_text()) == result.report
+    assert json.loads(paths["report.json"].read_text()) == result.report.to_json()
     assert list(read_thresholds(paths["thresholds.json"]).thresholds) == [0.5]
     assert read_overrides(paths["overrides.json"]).overrides == result.overrides
     assert not any(p.name.endswith(".tmp") for p in (tmp_path / "out").iterdir())

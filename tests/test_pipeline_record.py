@@ -7,6 +7,7 @@ import math
 
 import pytest
 import yaml
+from _report_fixture import demo_report
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -15,7 +16,9 @@ from _worlds import needs_sparseml
 from compress_gate.cli import app
 from compress_gate.errors import InputError, RuntimeFailure
 from compress_gate.pipeline._record import RunRecord, json_ready
-from compress_gate.pipeline.summary import metrics_summary, summary_table, worst_ba_increase
+from compress_gate.gate.schema import BAComparison
+from compress_gate.pipeline.summary import metrics_summary, summary_table
+from compress_gate.report._tables import largest_ba_increase
 
 
 def recipe(tmp_path):
@@ -59,47 +62,56 @@ def test_record_times_stages_and_turns_memory_errors_into_runtime_failures(tmp_p
     assert saved["failed_stage"] == "oom" and saved["seed"] == 1
 
 
-def test_json_ready_turns_nan_into_null():
+def test_json_ready_follows_the_one_convention():
     import numpy as np
 
-    assert json_ready({"a": math.nan, "b": [np.float32(0.5), math.inf], "c": np.array([1, 2])}) == \
-        {"a": None, "b": [0.5, None], "c": [1, 2]}
+    # the convention of every file the tool writes: nan -> null, +-inf -> "inf"/"-inf"
+    assert json_ready({"a": math.nan, "b": [np.float32(0.5), math.inf, -math.inf], "c": np.array([1, 2])}) == \
+        {"a": None, "b": [0.5, "inf", "-inf"], "c": [1, 2]}
 
 
 def test_worst_ba_increase_skips_undefined_pairs():
     # defined increases: 0.02, -0.1, 0.07 -> worst (largest) is 0.07
     table = {"digit_7": {"marked": 0.02, "young": {"undefined": "too few positives"}},
              "digit_3": {"marked": -0.1, "young": 0.07}}
-    assert worst_ba_increase(table) == pytest.approx(0.07)
-    assert worst_ba_increase({"a": {"g": {"undefined": "x"}}}) is None
-    assert worst_ba_increase(None) is None
+    assert largest_ba_increase(_ba(table)) == ("digit_3 / young", pytest.approx(0.07))
+    assert largest_ba_increase(_ba({"a": {"g": {"undefined": "x"}}})) is None
+    assert largest_ba_increase(None) is None
+
+
+def _ba(increase: dict) -> BAComparison:
+    return BAComparison.model_validate({"student": increase, "increase": increase})
 
 
 def fake_report(after: bool) -> dict:
-    ba = {"x": {"g": 0.04}}
-    report = {
-        "verdict": "fail",
-        "metrics": {"teacher": {"accuracy": 0.9}, "student": {"accuracy": 0.85},
-                    "cev": {"value": 12.5}, "sde": {"value": 3.0}, "ba": {"increase": ba}},
-        "mitigation": None,
-        "limits": [{"name": "ba <= 0.02", "passed": False}, {"name": "acc", "passed": True}],
-        "benchmarks": {"speedups": [
-            {"model": "student", "engine": "onnxruntime", "batch_size": 1, "ratio": 1.1},
-            {"model": "student", "engine": "onnxruntime", "batch_size": 32, "ratio": 2.5}]},
-    }
+    """The demo fixture with the numbers the summary tests check."""
+    report = demo_report()
+    metrics = report["metrics"]
+    metrics["teacher"]["accuracy"], metrics["student"]["accuracy"] = 0.9, 0.85
+    metrics["cev"]["value"], metrics["sde"]["value"] = 12.5, 3.0
+    metrics["ba"]["increase"] = {"x": {"g": 0.04}}
+    report["limits"] = [{**report["limits"][0], "name": "ba <= 0.02", "passed": False, "outcome": "fail"},
+                        {**report["limits"][2], "name": "acc", "passed": True, "outcome": "pass"}]
+    report["benchmarks"] = {"speedups": [
+        {"model": "student", "engine": "onnxruntime", "batch_size": 1, "ratio": 1.1},
+        {"model": "student", "engine": "onnxruntime", "batch_size": 32, "ratio": 2.5}]}
+    report["mitigation"] = None
     if after:
-        report["mitigation"] = {"after": {"accuracy": 0.86, "cev": {"value": 10.0}, "sde": {"value": 2.0},
-                                          "ba": {"increase": {"x": {"g": 0.01}}}}}
+        report["mitigation"] = demo_report()["mitigation"]
+        mitigated = report["mitigation"]["after"]
+        mitigated["accuracy"], mitigated["cev"]["value"], mitigated["sde"]["value"] = 0.86, 10.0, 2.0
+        mitigated["ba"]["increase"] = {"x": {"g": 0.01}}
     return report
 
 
 def test_metrics_summary_reads_the_report():
-    summary = metrics_summary(fake_report(after=True), compression={"overall_sparsity": 0.8, "quantized": True})
+    summary = metrics_summary(fake_report(after=True),
+                              compression={"overall_sparsity": 0.8, "quantized": True}).model_dump()
     assert summary["teacher_accuracy"] == 0.9 and summary["student_accuracy_mitigated"] == 0.86
     assert summary["worst_ba_increase"] == 0.04 and summary["worst_ba_increase_mitigated"] == 0.01
     assert summary["speedup"] == {"onnxruntime@32": 2.5}            # the largest batch measured
     assert summary["limits_failed"] == ["ba <= 0.02"] and summary["limits_passed"] == 1
-    plain = metrics_summary(fake_report(after=False), compression={})
+    plain = metrics_summary(fake_report(after=False), compression={}).model_dump()
     assert plain["cev_mitigated"] is None and plain["overall_sparsity"] is None
 
 

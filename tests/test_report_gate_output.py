@@ -51,14 +51,15 @@ def test_html_from_the_gate(gate_report, tmp_path):
         assert f'<section id="{anchor}">' in page
     # every value the gate wrote is one the renderer understands
     assert "not a number" not in page and ">None<" not in page and ">nan<" not in page
-    for limit in gate_report["limits"]:
-        assert html.escape(limit["name"]) in page
+    for limit in gate_report.limits:
+        assert html.escape(limit.name) in page
 
 
 def test_model_card_from_the_gate(gate_report, tmp_path):
     text = write_model_card(gate_report, tmp_path / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "not a number" not in text and "None" not in text
-    assert text.count("| FAIL |") + text.count("| pass |") == len(gate_report["limits"])
+    assert (text.count("| FAIL |") + text.count("| pass |") + text.count("| NOT ENOUGH EVIDENCE |")
+            == len(gate_report.limits))
 
 
 def test_junit_from_the_gate_validates(gate_report, tmp_path):
@@ -66,5 +67,5 @@ def test_junit_from_the_gate_validates(gate_report, tmp_path):
     path = write_junit(gate_report, tmp_path / "junit.xml")
     xmlschema.XMLSchema(Path(__file__).parent / "data" / "junit.xsd").validate(str(path))
     cases = ET.parse(path).getroot().findall(".//testcase")
-    assert len(cases) == len(gate_report["limits"])
-    assert sum(c.find("failure") is not None for c in cases) == sum(not lim["passed"] for lim in gate_report["limits"])
+    assert len(cases) == len(gate_report.limits)
+    assert sum(c.find("failure") is not None for c in cases) == sum(not lim.passed for lim in gate_report.limits)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from _report_fixture import demo_report, passing_minimal_report
 
+from compress_gate.gate.schema import LimitResult
 from compress_gate.report import render_html, write_model_card
 from compress_gate.report._format import fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report.figures import covariance_ellipse, error_balance_figure
@@ -57,6 +58,13 @@ def _parse(page: str) -> _Collector:
 
 # --- formatting ------------------------------------------------------------------------
 
+def _limit(**fields: object) -> LimitResult:
+    """A judged limit with plausible defaults for the fields a test does not set."""
+    base = {"name": "x", "metric": "ba", "observed": 0.2, "bound": "point", "gated": 0.2, "limit": 0.1,
+            "direction": "max", "passed": False, "outcome": "fail", "reason": "r"}
+    return LimitResult.model_validate({**base, **fields})
+
+
 def test_fmt_numbers_and_undefined():
     assert fmt(0.03125) == "0.03125"
     assert fmt(0.123456) == "0.1235"
@@ -72,11 +80,11 @@ def test_fmt_numbers_and_undefined():
     assert fmt("-inf") == "undefined (infinite)"  # report.json writes ±inf as strings
     assert fmt_ci([0.1, None]) == "[0.1, undefined (not computed)]"
     assert fmt_ci(None) == "no interval"
-    assert fmt_limit({"direction": "min", "limit": 0.85}) == "≥ 0.85"
-    assert fmt_limit({"direction": "max", "limit": 0.02}) == "≤ 0.02"
-    assert judged_value({"bound": "upper", "ci": [0.1, 0.3], "gated": 0.3}) == "upper bound 0.3"
-    assert judged_value({"bound": "lower", "ci": [0.1, 0.3]}) == "lower bound 0.1"
-    assert judged_value({"bound": "point", "observed": None}) == "point estimate undefined (not computed)"
+    assert fmt_limit(_limit(direction="min", limit=0.85)) == "≥ 0.85"
+    assert fmt_limit(_limit(direction="max", limit=0.02)) == "≤ 0.02"
+    assert judged_value(_limit(bound="upper", ci=[0.1, 0.3], gated=0.3)) == "upper bound 0.3"
+    assert judged_value(_limit(bound="lower", ci=[0.1, 0.3], gated=0.1)) == "lower bound 0.1"
+    assert judged_value(_limit(bound="point", observed=None)) == "point estimate undefined (not computed)"
 
 
 def test_covariance_ellipse_hand_computed():

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from compress_gate._atomic import write_json, write_text
+from compress_gate._json import json_safe
 from compress_gate.audit.analysis import AuditFindings, label_text
 from compress_gate.report._format import fmt
 from compress_gate.report._markup import Cell, esc, paragraph, section, table
@@ -136,17 +137,6 @@ def render_audit_html(findings: AuditFindings, summary: Mapping[str, Any], path:
 
 
 def write_audit_json(summary: Mapping[str, Any], findings: AuditFindings, path: str | os.PathLike[str]) -> Path:
-    """Write the summary, accuracy table and representation rows as JSON (NaN -> null)."""
-    def clean(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        if isinstance(value, (float, np.floating)):
-            return float(value) if np.isfinite(value) else None
-        if isinstance(value, np.integer):
-            return int(value)
-        return value
-
-    return write_json(path, clean({**summary, "accuracy": findings.accuracy,
-                                   "representation": findings.representation}))
+    """Write the summary, accuracy table and representation rows as JSON (:func:`compress_gate._json.json_safe`)."""
+    return write_json(path, json_safe({**summary, "accuracy": findings.accuracy,
+                                       "representation": findings.representation}))

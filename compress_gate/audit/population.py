@@ -8,6 +8,12 @@ one). Each model's scores on the calib and test rows are cached under
 ``<cache_dir>/audit/`` keyed by everything that determines them, so a second audit
 (or one with a larger population) trains only what is new. Scores come from the
 torch models (the compressed ones with their fake-quantization in place).
+
+With ``backend="ray"`` each model pair (dense model ``i`` and its compressed model) is
+one Ray task (one CPU, retried when its worker dies), so a cluster trains the pairs in
+parallel; the seeds and the cache are the same as in the local default, which trains
+them one after another. The cache files are written atomically, so a retried task
+rewrites the same files.
 """
 
 from __future__ import annotations
@@ -72,20 +78,26 @@ def _loaded(kind: str, files: tuple[Path, ...], data: EvalData, mask: np.ndarray
 
 
 def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, mask: np.ndarray, *,
-                       say: Say | None = None) -> tuple[Population, Population]:
+                       say: Say | None = None, backend: str = "local",
+                       address: str | None = None) -> tuple[Population, Population]:
     """The dense and compressed populations' scores on the rows in ``mask``.
 
     Loads ``audit.dense_predictions`` / ``compressed_predictions`` when given (the
     population sizes are then the numbers of files); otherwise trains or reuses
-    ``audit.population`` models of each kind as the module docstring says.
+    ``audit.population`` models of each kind as the module docstring says, one pair after
+    another (``backend="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``,
+    or a local one).
 
     Raises
     ------
     InputError
         A prediction file is missing, malformed or lacks an audited id; the recipe
         loads its teacher from a checkpoint (one dense model cannot be a population
-        of different seeds) and no prediction files are given.
+        of different seeds) and no prediction files are given; an unknown ``backend``, or
+        ``"ray"`` without Ray installed.
     """
+    if backend not in ("local", "ray"):
+        raise InputError(f"backend {backend!r} is not known. It should be 'local' or 'ray'.")
     if audit.dense_predictions is not None and audit.compressed_predictions is not None:
         return (_loaded("dense", audit.dense_predictions, data, mask),
                 _loaded("compressed", audit.compressed_predictions, data, mask))
@@ -96,16 +108,34 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
                          "`audit.compressed_predictions` (one <model>.npz per model).")
     say = say or (lambda message: None)
     eval_rows = data.mask("calib", "test")
-    dense, compressed = [], []
-    for i in range(audit.population):
-        seeded = config.model_copy(update={"seed": config.seed + i})
-        dense_scores, student_scores = _model_pair(seeded, data, eval_rows, say, f"{i + 1}/{audit.population}")
-        dense.append(dense_scores)
-        compressed.append(student_scores)
+    seeded = [config.model_copy(update={"seed": config.seed + i}) for i in range(audit.population)]
+    labels = [f"{i + 1}/{audit.population}" for i in range(audit.population)]
+    if backend == "ray":
+        pairs = _pairs_on_ray(seeded, data, eval_rows, labels, say, address)
+    else:
+        pairs = [_model_pair(c, data, eval_rows, say, label) for c, label in zip(seeded, labels)]
+    dense, compressed = [p[0] for p in pairs], [p[1] for p in pairs]
     sub = mask[eval_rows]  # AuditConfig.splits allows calib and test only, so mask lies in eval_rows
     seeds = tuple(f"seed {config.seed + i}" for i in range(audit.population))
     return (Population("dense", np.stack([s[sub] for s in dense]), seeds),
             Population("compressed", np.stack([s[sub] for s in compressed]), seeds))
+
+
+def _pairs_on_ray(configs: list[RunConfig], data: EvalData, eval_rows: np.ndarray, labels: list[str], say: Say,
+                  address: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`_model_pair` of each config as one Ray task; results in config order."""
+    from compress_gate._ray import RAY_RETRIES, ray_session
+
+    with ray_session(address, what="training the audit populations") as ray:
+        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_model_pair)
+        data_ref = ray.put(data)
+        refs = [task.remote(c, data_ref, eval_rows, _quiet, label) for c, label in zip(configs, labels)]
+        say(f"{len(refs)} model pairs submitted to Ray")
+        return ray.get(refs)
+
+
+def _quiet(message: str) -> None:
+    """Progress messages of a Ray task are not shown (they happen in another process)."""
 
 
 def _keys(config: RunConfig, data: EvalData) -> tuple[str, str]:

@@ -5,7 +5,8 @@ A limits file looks like this (the same mapping sits under ``gate:`` in a run re
     confidence: 0.95          # two-sided bootstrap percentile interval
     n_resamples: 1000         # bootstrap resamples over test samples (0: no intervals)
     seed: 0
-    judge: mitigated          # limits judge the shipped predictions; `raw`: before mitigation
+    judge: thresholds         # the student with its thresholds (default); `catalogue`: with the overrides
+                              # too (a closed set of known ids); `raw`: before mitigation
     mitigation:
       calibrate_thresholds: true
       override_budget: 0.02   # share of test samples the teacher-uncertainty overrides may take
@@ -35,57 +36,98 @@ for ``min``), and ``point`` for numbers without an interval.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, get_args
+from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from compress_gate.config._load import read_yaml, validate
 from compress_gate.errors import InputError
 
-__all__ = ["MetricName", "MetricSpec", "GATED_METRICS", "Limit", "Mitigation", "GateConfig",
-           "load_gate_config", "parse_gate_config"]
+__all__ = ["MetricName", "MetricSpec", "GATED_METRICS", "UNIT_LABELS", "Limit", "Mitigation", "GateConfig",
+           "load_gate_config", "parse_gate_config", "metric_table"]
 
-MetricName = Literal["accuracy", "fpr", "fnr", "tcb", "ece", "uncertainty", "ba",
-                     "subgroup_error", "subgroup_fpr", "subgroup_fnr", "cev", "sde",
-                     "override_share", "engine_agreement", "engine_score_difference"]
 Change = Literal["absolute", "relative"]
 Bound = Literal["point", "upper", "lower"]
+UnitKind = Literal["model", "attribute", "pair", "subgroup", "engine"]
+Source = Literal["member", "balance", "overrides", "engines"]
+
+#: How a unit kind is named in reasons and docs.
+UNIT_LABELS: dict[str, str] = {"model": "model", "attribute": "attribute", "pair": "(attribute, identity) pair",
+                               "subgroup": "subgroup", "engine": "engine"}
 
 
 class MetricSpec(NamedTuple):
-    """What a gated metric measures, over which units, and how it may be limited."""
+    """The one declaration of a gateable metric; validation, measurement, limits, report and docs read it.
 
+    - ``label``: how reports and docs name it (``BA``, ``CEV``).
+    - ``description``: what it measures (docs, errors).
+    - ``unit``: the kind of unit it has one value per; the gated number is the worst unit.
+    - ``source``: how it is computed: ``member`` from each model's labels and scores on the
+      test rows (``compress_gate.gate._measures.MEMBER_MEASURES[name]``, resampled by the
+      bootstrap); ``balance`` from the population's normalized FPR/FNR changes (CEV, SDE);
+      ``overrides`` from the override list; ``engines`` from the engine comparison.
+    - ``worse``: the direction in which the number gets worse (``higher`` or ``lower``).
+    - ``changes``: the ``change:`` values a limit may take (None: the student's own number).
+    - ``has_interval``: whether it gets a bootstrap interval (a limit may gate its bounds).
+    """
+
+    label: str
     description: str
-    units: str
+    unit: UnitKind
+    source: Source
+    worse: Literal["higher", "lower"]
     changes: tuple[Change | None, ...]
     has_interval: bool
 
+    @property
+    def units(self) -> str:
+        """The unit kind as reasons name it, e.g. ``(attribute, identity) pair``."""
+        return UNIT_LABELS[self.unit]
+
 
 _CHANGES: tuple[Change | None, ...] = (None, "absolute", "relative")
+_OWN: tuple[Change | None, ...] = (None,)
 GATED_METRICS: dict[str, MetricSpec] = {
-    "accuracy": MetricSpec("accuracy (multi-label: mean over attributes)", "model", _CHANGES, True),
-    "fpr": MetricSpec("false positive rate FP/(FP+TN)", "attribute", _CHANGES, True),
-    "fnr": MetricSpec("false negative rate FN/(FN+TP)", "attribute", _CHANGES, True),
-    "tcb": MetricSpec("train class balance: predicted/true count of the training-minority value",
-                      "attribute", _CHANGES, True),
-    "ece": MetricSpec("expected calibration error, 10 bins", "attribute", _CHANGES, True),
-    "uncertainty": MetricSpec("share of scores inside (0.1, 0.9)", "attribute", _CHANGES, True),
-    "ba": MetricSpec("bias amplification (Iofinova et al.)", "(attribute, identity) pair", _CHANGES,
-                     True),
-    "subgroup_error": MetricSpec("error rate pooled over attributes", "subgroup", _CHANGES, True),
-    "subgroup_fpr": MetricSpec("FPR pooled over attributes", "subgroup", _CHANGES, True),
-    "subgroup_fnr": MetricSpec("FNR pooled over attributes", "subgroup", _CHANGES, True),
-    "cev": MetricSpec("combined error variance of the normalized FPR/FNR changes (already a "
-                      "student-vs-teacher number)", "model", (None,), True),
-    "sde": MetricSpec("symmetric distance error of the normalized FPR/FNR changes (already a "
-                      "student-vs-teacher number)", "model", (None,), True),
-    "override_share": MetricSpec("share of test samples with an override", "model", (None,), False),
-    "engine_agreement": MetricSpec("label agreement of each other engine with the deployment engine",
-                                   "engine", (None,), False),
-    "engine_score_difference": MetricSpec("largest |score difference| of each other engine from the "
-                                          "deployment engine", "engine", (None,), False),
+    "accuracy": MetricSpec("accuracy", "accuracy (multi-label: mean over attributes)", "model", "member", "lower",
+                           _CHANGES, True),
+    "fpr": MetricSpec("FPR", "false positive rate FP/(FP+TN)", "attribute", "member", "higher", _CHANGES, True),
+    "fnr": MetricSpec("FNR", "false negative rate FN/(FN+TP)", "attribute", "member", "higher", _CHANGES, True),
+    "tcb": MetricSpec("TCB", "train class balance: predicted/true count of the training-minority value",
+                      "attribute", "member", "lower", _CHANGES, True),
+    "ece": MetricSpec("ECE", "expected calibration error, 10 bins", "attribute", "member", "higher", _CHANGES, True),
+    "uncertainty": MetricSpec("uncertainty", "share of scores inside (0.1, 0.9)", "attribute", "member", "higher",
+                              _CHANGES, True),
+    "ba": MetricSpec("BA", "bias amplification (Iofinova et al.)", "pair", "member", "higher", _CHANGES, True),
+    "subgroup_error": MetricSpec("subgroup error", "error rate pooled over attributes", "subgroup", "member",
+                                 "higher", _CHANGES, True),
+    "subgroup_fpr": MetricSpec("subgroup FPR", "FPR pooled over attributes", "subgroup", "member", "higher",
+                               _CHANGES, True),
+    "subgroup_fnr": MetricSpec("subgroup FNR", "FNR pooled over attributes", "subgroup", "member", "higher",
+                               _CHANGES, True),
+    "cev": MetricSpec("CEV", "combined error variance of the normalized FPR/FNR changes (already a "
+                      "student-vs-teacher number)", "model", "balance", "higher", _OWN, True),
+    "sde": MetricSpec("SDE", "symmetric distance error of the normalized FPR/FNR changes (already a "
+                      "student-vs-teacher number)", "model", "balance", "higher", _OWN, True),
+    "override_share": MetricSpec("override share", "share of test samples with an override", "model", "overrides",
+                                 "higher", _OWN, False),
+    "engine_agreement": MetricSpec("engine agreement", "label agreement of each other engine with the deployment "
+                                   "engine", "engine", "engines", "lower", _OWN, False),
+    "engine_score_difference": MetricSpec("engine score difference", "largest |score difference| of each other "
+                                          "engine from the deployment engine", "engine", "engines", "higher",
+                                          _OWN, False),
 }
-assert set(GATED_METRICS) == set(get_args(MetricName))
+MetricName = Literal[tuple(GATED_METRICS)]  # type: ignore[valid-type]
+
+
+def metric_table() -> str:
+    """The Markdown table of the gateable metrics in docs/gate.md, generated from :data:`GATED_METRICS`."""
+    lines = ["| metric | what | units | worse when | `change` | interval |", "|---|---|---|---|---|---|"]
+    for name, spec in GATED_METRICS.items():
+        changes = "any" if spec.changes == _CHANGES else "absent only"
+        what = spec.description.replace("|", "\\|")
+        lines.append(f"| `{name}` ({spec.label}) | {what} | {spec.units} | {spec.worse} | "
+                     f"{changes} | {'yes' if spec.has_interval else 'no'} |")
+    return "\n".join(lines) + "\n"
 
 
 class Limit(BaseModel):
@@ -182,7 +224,7 @@ class GateConfig(BaseModel):
           confidence: 0.95
           n_resamples: 1000
           seed: 0
-          judge: mitigated        # or raw
+          judge: thresholds       # or catalogue, or raw
           mitigation: {calibrate_thresholds: false, override_budget: 0.0}
           limits:
             - {metric: ba, change: absolute, max: 0.02}
@@ -194,9 +236,19 @@ class GateConfig(BaseModel):
     confidence: float = Field(default=0.95, gt=0.0, lt=1.0, strict=True)
     n_resamples: int = Field(default=1000, ge=0, le=100_000, strict=True)
     seed: int = Field(default=0, ge=0, strict=True)
-    judge: Literal["mitigated", "raw"] = "mitigated"
+    judge: Literal["thresholds", "catalogue", "raw"] = "thresholds"
     mitigation: Mitigation = Mitigation()
     limits: tuple[Limit, ...] = ()
+
+    @field_validator("judge", mode="before")
+    @classmethod
+    def _renamed_judge(cls, value: Any) -> Any:
+        if value == "mitigated":
+            raise ValueError("`judge: mitigated` was removed: it judged the predictions with overrides, whose "
+                             "labels are the judged rows' own. Use `judge: thresholds` (the default: the student "
+                             "with its thresholds, for inputs the overrides do not cover) or, for a closed "
+                             "catalogue of known inputs, `judge: catalogue`")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> GateConfig:

@@ -74,7 +74,12 @@ def _check_binary(values: np.ndarray, name: str, source: str, ids: np.ndarray) -
     return values.astype(np.uint8)
 
 
-def check_eval_columns(columns: dict[str, np.ndarray], source: str) -> EvalData:
+def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete: bool = True) -> EvalData:
+    """Validate eval-data columns into :class:`EvalData`.
+
+    ``complete=False`` validates one shard of a data set: the checks that need every row
+    (some row is in the test split; every group has a test member) are left to the caller.
+    """
     ids = _check_ids(_require(columns, "ids", source, "Add `ids` (N,) str, one stable id per sample."),
                      source)
     n = ids.size
@@ -97,11 +102,11 @@ def check_eval_columns(columns: dict[str, np.ndarray], source: str) -> EvalData:
                          f"{int(bad_split.sum())} row(s) (e.g. id {str(ids[np.argmax(bad_split)])!r}); "
                          f"allowed values are {list(SPLITS)}. Rename those splits.")
     test = split == "test"
-    if not test.any():
+    if complete and not test.any():
         raise InputError(f"{source}: no row has split 'test'; the gate judges the test split. "
                          "Mark the held-out rows with split = 'test'.")
     task, labels, attribute_names = _check_labels(columns, labels, ids, source)
-    group_names, groups = _check_groups(columns, ids, test, source)
+    group_names, groups = _check_groups(columns, ids, test if complete else None, source)
     inputs = columns.get("inputs")
     if inputs is not None:
         if inputs.shape[:1] != (n,) or inputs.ndim < 2 or inputs.dtype.kind != "f":
@@ -166,7 +171,7 @@ def _check_labels(columns: dict[str, np.ndarray], labels: np.ndarray, ids: np.nd
     return task, onehot, tuple(names.tolist())
 
 
-def _check_groups(columns: dict[str, np.ndarray], ids: np.ndarray, test: np.ndarray,
+def _check_groups(columns: dict[str, np.ndarray], ids: np.ndarray, test: np.ndarray | None,
                   source: str) -> tuple[tuple[str, ...], np.ndarray]:
     names = sorted(key[len(GROUP_PREFIX):] for key in columns if key.startswith(GROUP_PREFIX))
     if "" in names:
@@ -180,7 +185,7 @@ def _check_groups(columns: dict[str, np.ndarray], ids: np.ndarray, test: np.ndar
             raise InputError(f"{source}: `{key}` has shape {col.shape}; it must be ({ids.size},), one "
                              "0/1 entry per id.")
         groups[:, j] = _check_binary(col, key, source, ids).astype(bool)
-        if not groups[test, j].any():
+        if test is not None and not groups[test, j].any():
             raise InputError(f"{source}: group column `{key}` has no member in the test split, so no "
                              "metric can be computed for it. Add test samples of this group, or drop "
                              "the column.")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from compress_gate.config.data import (CelebADataConfig, CsvDataConfig, DataConfig, DemoDataConfig,
-                                       NpzDataConfig)
+                                       NpzDataConfig, SyntheticDataConfig)
 from compress_gate.data._images import Progress
 from compress_gate.data.celeba import load_celeba
 from compress_gate.data.contract import EvalData
 from compress_gate.data.demo import make_demo_data
 from compress_gate.data.generic import load_csv_data, load_npz_data
+from compress_gate.data.synthetic import make_synthetic_data
 
 __all__ = ["load_dataset"]
 
@@ -20,7 +21,7 @@ def load_dataset(config: DataConfig, *, base_dir: Path, progress: Progress | Non
 
     Parameters
     ----------
-    config : DemoDataConfig, CelebADataConfig, CsvDataConfig or NpzDataConfig
+    config : DemoDataConfig, CelebADataConfig, CsvDataConfig, NpzDataConfig or SyntheticDataConfig
     base_dir : Path
         The recipe's folder; relative ``root``/``path`` values are resolved against it.
     progress : callable, default=None
@@ -45,5 +46,7 @@ def load_dataset(config: DataConfig, *, base_dir: Path, progress: Progress | Non
         return load_csv_data(config, base_dir=base_dir, progress=progress)
     if isinstance(config, NpzDataConfig):
         return load_npz_data(config, base_dir=base_dir)
+    if isinstance(config, SyntheticDataConfig):
+        return make_synthetic_data(config)
     raise TypeError(f"load_dataset: expected a data config model, got {type(config).__name__}; "
                     "validate the recipe's data section with parse_data_config first.")

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compress_gate._format import fmt
 from compress_gate.config.gate import GATED_METRICS, Limit
 from compress_gate.metrics import percentile_interval
 
-__all__ = ["Measured", "relative_change", "judge_limit"]
+__all__ = ["Measured", "relative_change", "compared_change", "judge_limit", "limit_outcome", "samples_to_decide"]
 
 _SHOW = 5
 
@@ -50,17 +51,16 @@ def relative_change(student: np.ndarray, teacher: np.ndarray) -> np.ndarray:
     return np.where(teacher == 0, at_zero, ratio)
 
 
-def _compare(limit: Limit, student: np.ndarray, teacher: np.ndarray | None) -> np.ndarray:
-    if limit.change is None:
+def compared_change(change: str | None, student: np.ndarray, teacher: np.ndarray | None) -> np.ndarray:
+    """The quantity a limit compares: the student's value (``change`` None), student − teacher
+    (``absolute``) or :func:`relative_change` (``relative``). The one place a change is computed:
+    the report's BA increase table uses it too."""
+    if change is None:
         return np.asarray(student, dtype=np.float64)
     assert teacher is not None
-    if limit.change == "absolute":
+    if change == "absolute":
         return np.asarray(student, dtype=np.float64) - teacher
     return relative_change(student, teacher)
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.4g}" if np.isfinite(value) else ("+inf" if value > 0 else "-inf")
 
 
 def _listed(units: list[str]) -> str:
@@ -77,7 +77,7 @@ def _interval(values: np.ndarray, confidence: float) -> list[float]:
     return [float(np.sign(v) * np.inf) if abs(v) >= big else float(v) for v in (lo, hi)]
 
 
-def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
+def judge_limit(limit: Limit, measured: Measured, *, confidence: float, n_samples: int | None = None) -> dict:
     """The report entry of ``limit`` judged on ``measured``.
 
     The gated number is the worst included unit (max for a ``max`` limit, min for a
@@ -85,19 +85,22 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
     Its interval is the percentile interval of the per-resample worst value. A unit is
     left out (and listed) when the teacher's value is undefined there; the limit fails
     closed when the student is undefined where the teacher is defined, when no unit
-    is left, or when the gated bound is undefined.
+    is left, or when the gated bound is undefined. Otherwise its outcome is
+    :func:`limit_outcome`; an undecided limit gets ``n_needed`` from
+    :func:`samples_to_decide` with ``n_samples`` test rows (None: not estimated).
 
     Returns
     -------
     dict
         ``name, metric, change, observed, ci, bound, gated, limit, direction, passed,
-        reason, unit, excluded`` (numbers are floats, possibly nan/inf: the caller
+        outcome, n_needed, reason, unit, excluded`` (numbers are floats, possibly nan/inf: the caller
         makes them JSON-safe).
     """
     spec = GATED_METRICS[limit.metric]
     entry = {"name": limit.name, "metric": limit.metric, "change": limit.change, "observed": np.nan,
              "ci": None, "bound": limit.bound, "gated": np.nan, "limit": limit.value,
-             "direction": limit.direction, "passed": False, "reason": "", "unit": None, "excluded": []}
+             "direction": limit.direction, "passed": False, "outcome": "fail", "n_needed": None, "reason": "",
+             "unit": None, "excluded": []}
     units = list(measured.units)
     student = np.asarray(measured.student, dtype=np.float64)
     teacher = None if measured.teacher is None else np.asarray(measured.teacher, dtype=np.float64)
@@ -112,7 +115,7 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         why = sorted({measured.not_measured.get(u, "teacher value undefined") for u in excluded})
         notes.append(f"{len(excluded)} {spec.units}(s) not measured ({'; '.join(why[:3])})")
     student_undefined = [u for u, keep, s in zip(units, include, student) if keep and np.isnan(s)]
-    compared = _compare(limit, student, teacher)
+    compared = compared_change(limit.change, student, teacher)
     worst = np.nanmax if limit.direction == "max" else np.nanmin
     pick = np.nanargmax if limit.direction == "max" else np.nanargmin
     defined = include & ~np.isnan(compared)
@@ -134,7 +137,7 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         return entry
     if measured.student_boot is not None:
         boot_teacher = None if measured.teacher_boot is None else measured.teacher_boot[:, include]
-        boot = _compare(limit, measured.student_boot[:, include], boot_teacher)
+        boot = compared_change(limit.change, measured.student_boot[:, include], boot_teacher)
         with warnings.catch_warnings():      # all-NaN resamples: counted and reported below
             warnings.simplefilter("ignore", RuntimeWarning)
             per_resample = worst(boot, axis=1)
@@ -148,18 +151,72 @@ def judge_limit(limit: Limit, measured: Measured, *, confidence: float) -> dict:
         np.nan if entry["ci"] is None else entry["ci"][0 if limit.bound == "lower" else 1])
     entry["gated"] = gated
     where = f"worst {spec.units} {entry['unit']}: " if len(units) > 1 else ""
-    point = f"{where}point {_fmt(entry['observed'])}"
+    point = f"{where}point {fmt(entry['observed'], infinite=True)}"
     if entry["ci"] is not None:
-        point += f", {100 * confidence:g}% CI [{_fmt(entry['ci'][0])}, {_fmt(entry['ci'][1])}]"
+        lo, hi = (fmt(v, infinite=True) for v in entry["ci"])
+        point += f", {100 * confidence:g}% CI [{lo}, {hi}]"
     if np.isnan(gated):
         entry["reason"] = (f"fails closed: the {limit.bound} bound is undefined (no resample left a "
                            f"{spec.units} to measure); {point}.")
         return entry
-    passed = bool(gated <= limit.value) if limit.direction == "max" else bool(gated >= limit.value)
-    sign = ("<=" if passed else ">") if limit.direction == "max" else (">=" if passed else "<")
-    entry["passed"] = passed
-    entry["reason"] = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
-                       f"{_fmt(gated)} {sign} {limit.value:g} ({point})"
-                       + "".join(f"; {note}" for note in notes) + ".")
+    outcome = limit_outcome(limit, gated, entry["ci"])
+    inside = outcome == "pass"
+    sign = ("<=" if inside else ">") if limit.direction == "max" else (">=" if inside else "<")
+    entry["passed"], entry["outcome"] = inside, outcome
+    judged = (f"{limit.bound} {'estimate' if limit.bound == 'point' else 'bound'} "
+              f"{fmt(gated, infinite=True)} {sign} {limit.value:g}")
+    if outcome == "not_enough_evidence":
+        far = entry["ci"][0 if limit.direction == "max" else 1]
+        entry["n_needed"] = None if n_samples is None else samples_to_decide(
+            n_samples, entry["observed"], entry["ci"], limit.value)
+        judged = (f"not enough evidence: {judged} but the interval reaches back inside "
+                  f"({'lower' if limit.direction == 'max' else 'upper'} end {fmt(far, infinite=True)})")
+        notes.append(f"about {entry['n_needed']:,} test samples would decide it" if entry["n_needed"] else
+                     "no estimate of the test samples that would decide it (the point sits on the limit, "
+                     "or a value is infinite)" if n_samples is not None else "sample count not given")
+    entry["reason"] = f"{judged} ({point})" + "".join(f"; {note}" for note in notes) + "."
     return entry
 
+
+def limit_outcome(limit: Limit, gated: float, ci: list[float] | None) -> str:
+    """``pass``, ``fail`` or ``not_enough_evidence`` for a defined gated bound.
+
+    - pass: the gated bound is inside the limit (on the limit is inside: ``<=`` / ``>=``);
+    - fail: the evidence puts the number outside: the whole interval is outside (its end
+      nearest the inside, the lower end for a ``max`` limit, is strictly outside), or,
+      without an interval, the gated point is outside;
+    - not enough evidence: otherwise (the gated bound is outside, the interval reaches back inside).
+    """
+    def inside(value: float) -> bool:
+        return bool(value <= limit.value) if limit.direction == "max" else bool(value >= limit.value)
+    if inside(gated):
+        return "pass"
+    if ci is None or not inside(ci[0 if limit.direction == "max" else 1]):
+        return "fail"
+    return "not_enough_evidence"
+
+
+def samples_to_decide(n: int, point: float, ci: list[float] | None, limit: float) -> int | None:
+    r"""Test samples that would make an undecided limit decisive, if the interval narrows as 1/√n.
+
+    With the point estimate :math:`p`, the half-width :math:`h` of the interval on the side
+    facing the limit :math:`L` (:math:`h = hi - p` when :math:`L > p`, else :math:`p - lo`)
+    and the distance :math:`d = |p - L|`, the interval's end reaches the limit at
+    :math:`n' = n\,(h/d)^2`; one sample more decides it:
+
+    .. math:: n_\text{needed} = \lfloor n\,(h/d)^2 \rfloor + 1
+
+    Assumes the point estimate stays where it is, the data come from the same distribution,
+    and the half-width shrinks as :math:`1/\sqrt{n}` (the bootstrap's standard error). ``None``
+    when the point sits exactly on the limit, or a value is infinite or undefined.
+
+    Examples
+    --------
+    >>> samples_to_decide(100, 0.04, [0.02, 0.08], 0.05)   # h = .04, d = .01: 100 * 16 + 1
+    1601
+    """
+    if ci is None or not all(np.isfinite(v) for v in (point, limit, *ci)) or point == limit:
+        return None
+    half_width = ci[1] - point if limit > point else point - ci[0]
+    boundary = round(n * (half_width / abs(point - limit)) ** 2, 9)   # no float noise at an integer
+    return int(np.floor(boundary)) + 1

@@ -9,13 +9,15 @@ their difference is paired.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from compress_gate import metrics
+from compress_gate.config.gate import GATED_METRICS
 
-__all__ = ["TestSet", "Member", "Measurer"]
+__all__ = ["TestSet", "Member", "Measurer", "MEMBER_MEASURES"]
 
 
 @dataclass(frozen=True)
@@ -64,47 +66,29 @@ class Measurer:
 
     # --- units -------------------------------------------------------------------------
     def units(self, metric: str) -> tuple[str, ...]:
-        """The unit labels of ``metric``'s last axis."""
-        names = self.test.attribute_names
-        if metric in ("fpr", "fnr", "tcb", "ece", "uncertainty"):
+        """The unit labels of ``metric``'s last axis, by its declared unit kind."""
+        kind, names = GATED_METRICS[metric].unit, self.test.attribute_names
+        if kind == "attribute":
             return names
-        if metric == "ba":
+        if kind == "pair":
             return tuple(f"{a}/{g}" for a in names for g in self.test.group_names)
-        if metric.startswith("subgroup_"):
+        if kind == "subgroup":
             return tuple(self.subgroup_table(None).names)
         return ("model",)
 
     # --- values --------------------------------------------------------------------------
     def values(self, key: str, metric: str, weights: np.ndarray | None) -> np.ndarray:
-        """Population mean of ``metric`` per unit: shape (U,) or (B, U) with weights."""
+        """Population mean of ``metric`` per unit: shape (U,) or (B, U) with weights.
+
+        ``metric`` is one whose source is ``member``; it is measured per member by
+        :data:`MEMBER_MEASURES`.
+        """
         memo = self._point if weights is None else self._chunk
         if (key, metric) not in memo:
-            per_member = [self._member(metric, m, weights) for m in self.populations[key]]
+            measure = MEMBER_MEASURES[metric]
+            per_member = [measure(self, m, weights) for m in self.populations[key]]
             memo[key, metric] = np.mean(per_member, axis=0) if len(per_member) > 1 else per_member[0]
         return memo[key, metric]
-
-    def _member(self, metric: str, member: Member, w: np.ndarray | None) -> np.ndarray:
-        t = self.test
-        if metric == "accuracy":
-            return np.asarray(metrics.accuracy(t.y_true, member.y_pred, task=t.task, sample_weight=w),
-                              dtype=np.float64)[..., None]
-        if metric == "fpr":
-            return metrics.false_positive_rate(t.y_true, member.y_pred, sample_weight=w)
-        if metric == "fnr":
-            return metrics.false_negative_rate(t.y_true, member.y_pred, sample_weight=w)
-        if metric == "tcb":
-            return metrics.train_class_balance(t.y_true, member.y_pred, train_mean=t.train_mean,
-                                               sample_weight=w)
-        if metric == "ece":
-            return metrics.expected_calibration_error(t.y_true, member.y_score, sample_weight=w)
-        if metric == "uncertainty":
-            return metrics.uncertainty(member.y_score, sample_weight=w)
-        if metric == "ba":
-            values = self.bias_amplification(member, w).values
-            return values.reshape(values.shape[:-2] + (-1,))
-        if metric.startswith("subgroup_"):
-            return getattr(self.subgroup_table(member, w), "pooled_" + metric[len("subgroup_"):])
-        raise KeyError(metric)
 
     def bias_amplification(self, member: Member, w: np.ndarray | None) -> metrics.BiasAmplification:
         """BA of one member (values (K, G) or (B, K, G), reasons, direction)."""
@@ -140,3 +124,34 @@ class Measurer:
         cev = metrics.combined_error_variance(d_fpr, d_fnr)
         sde = metrics.symmetric_distance_error(d_fpr, d_fnr)
         return np.asarray(cev, dtype=np.float64), np.asarray(sde, dtype=np.float64), d_fpr, d_fnr
+
+
+Measure = Callable[[Measurer, Member, "np.ndarray | None"], np.ndarray]
+
+
+def _accuracy(m: Measurer, member: Member, w: np.ndarray | None) -> np.ndarray:
+    t = m.test
+    return np.asarray(metrics.accuracy(t.y_true, member.y_pred, task=t.task, sample_weight=w),
+                      dtype=np.float64)[..., None]
+
+
+def _ba(m: Measurer, member: Member, w: np.ndarray | None) -> np.ndarray:
+    values = m.bias_amplification(member, w).values
+    return values.reshape(values.shape[:-2] + (-1,))
+
+
+#: metric name -> its per-member function (units on the last axis; (B, U) with (B, n) weights).
+#: One entry per metric whose :class:`~compress_gate.config.gate.MetricSpec` source is ``member``.
+MEMBER_MEASURES: dict[str, Measure] = {
+    "accuracy": _accuracy,
+    "fpr": lambda m, member, w: metrics.false_positive_rate(m.test.y_true, member.y_pred, sample_weight=w),
+    "fnr": lambda m, member, w: metrics.false_negative_rate(m.test.y_true, member.y_pred, sample_weight=w),
+    "tcb": lambda m, member, w: metrics.train_class_balance(m.test.y_true, member.y_pred,
+                                                            train_mean=m.test.train_mean, sample_weight=w),
+    "ece": lambda m, member, w: metrics.expected_calibration_error(m.test.y_true, member.y_score, sample_weight=w),
+    "uncertainty": lambda m, member, w: metrics.uncertainty(member.y_score, sample_weight=w),
+    "ba": _ba,
+    "subgroup_error": lambda m, member, w: m.subgroup_table(member, w).pooled_error,
+    "subgroup_fpr": lambda m, member, w: m.subgroup_table(member, w).pooled_fpr,
+    "subgroup_fnr": lambda m, member, w: m.subgroup_table(member, w).pooled_fnr,
+}

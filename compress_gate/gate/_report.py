@@ -1,47 +1,29 @@
-"""The report.json dict (schema in CONTRACTS.md), JSON-safe: nan -> null or {"undefined": reason}."""
+"""Building report.json: the gate's numbers gathered into the typed :class:`~compress_gate.gate.schema.Report`.
+
+Values follow the one JSON convention (:func:`compress_gate._json.json_safe`): nan -> null,
+±inf -> "inf"/"-inf", a reasoned undefined value -> ``{"undefined": reason}``.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from compress_gate import metrics
+from compress_gate._json import json_safe
 from compress_gate.config.gate import GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.gate._bootstrap import Resamples
-from compress_gate.gate._measures import Measurer
+from compress_gate.gate._limits import compared_change
+from compress_gate.gate._measures import Measurer, Member
+from compress_gate.gate.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
 
-__all__ = ["build_report", "json_safe"]
+__all__ = ["build_report"]
 
-SCHEMA_VERSION = 1
-_PER_ATTRIBUTE = ("fpr", "fnr", "tcb", "uncertainty", "ece")
 _HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
-
-
-def json_safe(value: Any) -> Any:
-    """Plain JSON types: nan -> None, ±inf -> "inf"/"-inf", NumPy scalars and arrays unwrapped."""
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    return value
 
 
 def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
@@ -58,9 +40,9 @@ def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
 def _model_summary(measurer: Measurer, key: str) -> dict:
     """Accuracy and the per-attribute numbers of population ``key`` (means over its members)."""
     names = measurer.test.attribute_names
-    columns = {m: measurer.values(key, m, None) for m in _PER_ATTRIBUTE}
+    columns = {m: measurer.values(key, m, None) for m in PER_ATTRIBUTE}
     r2 = np.mean([metrics.label_interrelation(m.y_pred) for m in measurer.populations[key]], axis=0)
-    per_attribute = {name: {**{m: columns[m][i] for m in _PER_ATTRIBUTE}, "r2": r2[i]}
+    per_attribute = {name: {**{m: columns[m][i] for m in PER_ATTRIBUTE}, "r2": r2[i]}
                      for i, name in enumerate(names)}
     return {"accuracy": measurer.values(key, "accuracy", None)[0], "per_attribute": per_attribute}
 
@@ -72,7 +54,7 @@ def _error_balance(measurer: Measurer, key: str, boot: Resamples | None, confide
     excluded = [n for n, a, b in zip(names, d_fpr, d_fnr) if np.isnan(a) or np.isnan(b)]
     out = {"delta": {"fpr": dict(zip(names, d_fpr)), "fnr": dict(zip(names, d_fnr))}}
     for name, value in (("cev", cev), ("sde", sde)):
-        samples = None if boot is None else boot.balance[key][name]
+        samples = None if boot is None or key not in boot.balance else boot.balance[key][name]
         entry = {"value": float(value), "ci": _ci(samples, confidence), "excluded": excluded}
         if math.isnan(float(value)):
             entry["undefined"] = "no attribute has a nonzero teacher FPR and FNR"
@@ -88,14 +70,23 @@ def _ba_entry(value: float, reasons: list[object]) -> float | dict:
     return {"undefined": why}
 
 
-def _ba_tables(measurer: Measurer, key: str) -> tuple[dict, dict, dict]:
+def _ba_tables(measurer: Measurer, key: str, rows: np.ndarray | None = None) -> tuple[dict, dict, dict]:
     """(teacher, student, increase) as attribute -> identity -> number | {"undefined": reason}.
 
-    A population's BA is the mean over its members: undefined when any member's is.
+    A population's BA is the mean over its members: undefined when any member's is. The
+    increase is :func:`~compress_gate.gate._limits.compared_change` (absolute), as a BA limit gates it.
+    ``rows`` (a boolean mask of test rows) measures on those rows only.
     """
-    teacher = measurer.bias_amplification(measurer.populations["teacher"][0], None)
-    members = [measurer.bias_amplification(m, None) for m in measurer.populations[key]]
+    def ba(member: Member) -> metrics.BiasAmplification:
+        if rows is None:
+            return measurer.bias_amplification(member, None)
+        t = measurer.test
+        return metrics.bias_amplification(t.y_true, member.y_pred, t.groups, train_labels=t.train_labels,
+                                          train_groups=t.train_groups, sample_weight=rows.astype(np.float64))
+    teacher = ba(measurer.populations["teacher"][0])
+    members = [ba(m) for m in measurer.populations[key]]
     student = np.mean([m.values for m in members], axis=0)
+    increase = compared_change("absolute", student, teacher.values)
     t_out: dict = {}
     s_out: dict = {}
     inc_out: dict = {}
@@ -110,7 +101,7 @@ def _ba_tables(measurer: Measurer, key: str) -> tuple[dict, dict, dict]:
             elif isinstance(s_val, dict):
                 inc_out[attr][group] = {"undefined": f"student: {s_val['undefined']}"}
             else:
-                inc_out[attr][group] = s_val - t_val
+                inc_out[attr][group] = float(increase[i, j])
     return t_out, s_out, inc_out
 
 
@@ -172,29 +163,67 @@ def _metrics_section(measurer: Measurer, key: str, boot: Resamples | None, confi
     }
 
 
-def _after_section(measurer: Measurer, boot: Resamples | None, confidence: float) -> dict:
-    balance = _error_balance(measurer, "mitigated", boot, confidence)
-    _, ba_s, ba_inc = _ba_tables(measurer, "mitigated")
-    return {"accuracy": measurer.values("mitigated", "accuracy", None)[0], "cev": balance["cev"],
+def _after_section(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
+    balance = _error_balance(measurer, key, boot, confidence)
+    _, ba_s, ba_inc = _ba_tables(measurer, key)
+    return {"accuracy": measurer.values(key, "accuracy", None)[0], "cev": balance["cev"],
             "sde": balance["sde"], "ba": {"student": ba_s, "increase": ba_inc}, "delta": balance["delta"]}
 
 
+def _uncovered(measurer: Measurer, overridden: np.ndarray) -> dict:
+    """Teacher and shipped student (thresholds; overrides do not apply there) on the test rows
+    without an override: accuracy and BA. What a catalogue verdict says about other inputs."""
+    rows = ~overridden
+    t = measurer.test
+
+    def accuracy(key: str) -> float:
+        return float(np.mean([metrics.accuracy(t.y_true, m.y_pred, task=t.task, sample_weight=rows.astype(float))
+                              for m in measurer.populations[key]]))
+    ba_t, ba_s, ba_inc = _ba_tables(measurer, "mitigated", rows)
+    return {"n_rows": int(rows.sum()), "teacher_accuracy": accuracy("teacher"), "accuracy": accuracy("mitigated"),
+            "ba": {"teacher": ba_t, "student": ba_s, "increase": ba_inc}}
+
+
+def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncovered: dict | None) -> str:
+    """One sentence every output prints: which inputs the verdict holds for."""
+    if judged == "raw":
+        return ("The verdict is about the raw student (judge: raw): before the thresholds and overrides "
+                "that ship.")
+    if judged == "thresholds":
+        rule = ("with its thresholds (fit on calib)" if calibrated else
+                "with its own decision rule (score > 0.5, or argmax; no calibrated thresholds)")
+        return (f"The verdict holds for inputs the overrides file does not cover: the student {rule}, "
+                "judged on the test split; no human label of a judged row enters the judged predictions.")
+    text = (f"The verdict holds for the ids in overrides.json only (judge: catalogue): {n_overridden:,} of "
+            f"the {n_test:,} judged test rows carry an override label.")
+    if uncovered is not None:
+        increases = [v for row in uncovered["ba"]["increase"].values() for v in row.values()
+                     if isinstance(v, float) and np.isfinite(v)]
+        worst = f"{max(increases):+.4g}" if increases else "undefined"
+        text += (f" On the {uncovered['n_rows']:,} rows without an override: accuracy "
+                 f"{uncovered['accuracy']:.4g} (teacher {uncovered['teacher_accuracy']:.4g}), "
+                 f"worst BA increase {worst}.")
+    return text
+
+
 def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entries: list[dict],
-                 passed: bool, judged: str, boot: Resamples | None, applied: bool,
-                 thresholds: np.ndarray | None, override_count: int, override_share: float,
-                 override_attrs: list[str], n_calib: int, n_test: int,
-                 engine_checks: list[dict] | None, deployment_engine: str,
-                 benchmarks: dict | None, inputs: dict | None) -> dict:
-    """The report dict in the CONTRACTS.md schema, JSON-safe."""
+                 outcome: str, judged: str, boot: Resamples | None, applied: bool,
+                 thresholds: np.ndarray | None, overridden: np.ndarray, override_attrs: list[str],
+                 n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,
+                 benchmarks: dict | None, inputs: dict | None) -> Report:
+    """The typed report (schema: :mod:`compress_gate.gate.schema`), built once; the run adds its section."""
+    uncovered = _uncovered(measurer, overridden) if overridden.any() else None
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "verdict": "pass" if passed else "fail",
+        "verdict": "pass" if outcome == "pass" else "fail",
+        "outcome": outcome,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "inputs": {**(inputs or {}), "task": data.task, "n_calib": n_calib, "n_test": n_test,
                    "n_students": len(measurer.populations["raw"]),
                    "attribute_names": list(data.attribute_names), "group_names": list(data.group_names)},
         "config": config.model_dump(mode="json"),
         "judged": judged,
+        "scope": _scope(judged, config.mitigation.calibrate_thresholds, n_test, int(overridden.sum()), uncovered),
         "limits": entries,
     }
     if not entries:
@@ -204,10 +233,13 @@ def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entr
     report["metrics"] = _metrics_section(measurer, "raw", boot, config)
     report["mitigation"] = None if not applied else {
         "thresholds": None if thresholds is None else dict(zip(data.attribute_names, thresholds)),
-        "overrides": {"count": override_count, "share": override_share,
+        "overrides": {"count": int(overridden.sum()), "share": float(overridden.mean()),
                       "budget": config.mitigation.override_budget, "attributes": override_attrs},
-        "after": _after_section(measurer, boot, config.confidence),
+        "calibrated": (_after_section(measurer, "thresholds", boot, config.confidence)
+                       if config.mitigation.calibrate_thresholds else None),
+        "after": _after_section(measurer, "mitigated", boot, config.confidence),
+        "uncovered": uncovered,
     }
     report["engines"] = {"deployment": deployment_engine, "agreement": list(engine_checks or [])}
     report["benchmarks"] = benchmarks
-    return json_safe(report)
+    return Report.model_validate(json_safe(report))

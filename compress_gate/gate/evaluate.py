@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -16,25 +16,35 @@ from compress_gate.gate._bootstrap import bootstrap
 from compress_gate.gate._limits import Measured, judge_limit
 from compress_gate.gate._measures import Measurer, Member, TestSet
 from compress_gate.gate._report import build_report
+from compress_gate.gate.schema import Report, RunSection
 from compress_gate.mitigation import (Overrides, apply_overrides, apply_thresholds, calibrate_thresholds,
                                       overridden_rows, select_overrides)
 
-__all__ = ["GateResult", "evaluate"]
+__all__ = ["GateResult", "evaluate", "run_outcome", "JUDGED_POPULATION"]
+
+#: ``gate.judge`` -> the population the limits judge: the raw student, the student with its
+#: calibrated thresholds (the default: no label of a judged row enters), or with its thresholds
+#: and overrides (``catalogue``: a closed set of known inputs).
+JUDGED_POPULATION = {"raw": "raw", "thresholds": "thresholds", "catalogue": "mitigated"}
 
 
 @dataclass(frozen=True)
 class GateResult:
     """What the gate decided and what ships with the student.
 
-    ``report`` follows the report.json schema (JSON-safe); ``thresholds`` are the
+    ``report`` is the typed report.json (:class:`~compress_gate.gate.schema.Report`); ``thresholds`` are the
     calibrated thresholds of the first (shipped) student, None without calibration or
     for multi-class; ``overrides`` is the content of ``overrides.json``'s ``overrides``.
     """
 
-    report: dict
+    report: Report
     passed: bool
     thresholds: np.ndarray | None
     overrides: Overrides
+
+    def with_run(self, run: RunSection) -> GateResult:
+        """The same result whose report carries the run's section (a new report; this one is unchanged)."""
+        return replace(self, report=self.report.with_run(run))
 
 
 def _check_scores(scores: Any, n: int, k: int, what: str) -> np.ndarray:
@@ -68,8 +78,10 @@ def _test_set(data: EvalData, scored: np.ndarray, test: np.ndarray) -> TestSet:
 
 
 def _mitigate(config: GateConfig, measurer: Measurer, ids_test: np.ndarray, calib_labels: np.ndarray,
-              calib_scores: list[np.ndarray]) -> tuple[list[Member], list[np.ndarray] | None, Overrides, list[str]]:
-    """Mitigated students, their calibrated thresholds, the overrides and the overridden attributes.
+              calib_scores: list[np.ndarray]
+              ) -> tuple[list[Member], list[Member], list[np.ndarray] | None, Overrides, list[str]]:
+    """Students with thresholds, with thresholds and overrides, the thresholds, the overrides and
+    the overridden attributes.
 
     Thresholds are calibrated per student on its calib scores; overrides are chosen once
     from the teacher (attributes with a positive teacher BA) and applied to every student.
@@ -85,6 +97,7 @@ def _mitigate(config: GateConfig, measurer: Measurer, ids_test: np.ndarray, cali
                              "false.")
         thresholds = [calibrate_thresholds(calib_labels, s) for s in calib_scores]
         preds = [apply_thresholds(m.y_score, t) for m, t in zip(students, thresholds)]
+    calibrated = [Member(y_pred=p, y_score=m.y_score) for p, m in zip(preds, students)]
     overrides: Overrides = {}
     attributes: list[str] = []
     if mitigation.override_budget > 0:
@@ -97,7 +110,7 @@ def _mitigate(config: GateConfig, measurer: Measurer, ids_test: np.ndarray, cali
                                      task=test_set.task, y_true=test_set.y_true)
         preds = [apply_overrides(ids_test, p, overrides, test_set.attribute_names) for p in preds]
     members = [Member(y_pred=p, y_score=m.y_score) for p, m in zip(preds, students)]
-    return members, thresholds, overrides, attributes
+    return calibrated, members, thresholds, overrides, attributes
 
 
 def _engine_measures(engine_checks: Sequence[dict] | None) -> dict[str, Measured]:
@@ -105,7 +118,7 @@ def _engine_measures(engine_checks: Sequence[dict] | None) -> dict[str, Measured
         why = ("no engine comparison was run (`compress-gate gate` on prediction files judges one "
                "engine; `compress-gate run` compares the engines)")
         return {m: Measured(units=(), student=np.empty(0), undefined_reason=why)
-                for m in ("engine_agreement", "engine_score_difference")}
+                for m, spec in GATED_METRICS.items() if spec.source == "engines"}
     units = tuple(str(c.get("engine")) for c in engine_checks)
 
     def column(key: str) -> np.ndarray:
@@ -136,8 +149,11 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
     Every number of DESIGN.md is computed for the teacher and the student population on
     the test split; the gated numbers get seeded bootstrap percentile intervals over
     test samples (one weight matrix shared by teacher and students, so changes are
-    paired). Limits judge the mitigated predictions unless ``config.judge == "raw"``.
-    The verdict passes only if every limit holds; with no limits it passes and says so.
+    paired). Limits judge the population :data:`JUDGED_POPULATION` names for ``config.judge``:
+    by default the student with its calibrated thresholds, so no override (no human label
+    of a judged row) enters the judged predictions and the verdict does not depend on the
+    override budget. Each limit passes, fails or has not enough evidence; the run passes
+    only if every limit passes (:func:`run_outcome`); with no limits it passes and says so.
     """
     scored, calib, test = _split_rows(data)
     k = data.n_attributes
@@ -152,26 +168,29 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
         return Member(metrics.predict_labels(scores[test], task=data.task), scores[test])
     teacher = member(teacher_arr)
     measurer = Measurer(test_set, {"teacher": [teacher], "raw": [member(s) for s in students]})
-    mitigated, thresholds, overrides, override_attrs = _mitigate(
+    calibrated, mitigated, thresholds, overrides, override_attrs = _mitigate(
         config, measurer, ids_test, data.labels[scored][calib], [s[calib] for s in students])
     applied = config.mitigation.calibrate_thresholds or config.mitigation.override_budget > 0
+    measurer.populations["thresholds"] = (calibrated if config.mitigation.calibrate_thresholds
+                                          else measurer.populations["raw"])
     measurer.populations["mitigated"] = mitigated if applied else measurer.populations["raw"]
-    judged = "mitigated" if config.judge == "mitigated" and applied else "raw"
+    judged = JUDGED_POPULATION[config.judge]
+    if measurer.populations[judged] is measurer.populations["raw"]:
+        judged = "raw"                   # the same predictions: measured and resampled once
 
-    interval_metrics = sorted({lim.metric for lim in config.limits
-                               if GATED_METRICS[lim.metric].has_interval and lim.metric not in ("cev", "sde")})
-    balance_keys = ["raw"] + (["mitigated"] if applied else [])
-    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=interval_metrics, balance_keys=balance_keys)
+    member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
+    balance_keys = list(dict.fromkeys(["raw", judged] + (["mitigated"] if applied else [])))
+    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=member_metrics, balance_keys=balance_keys)
 
     measured = _engine_measures(engine_checks)
-    share = float(overridden_rows(ids_test, overrides).mean())
+    share = float(overridden_rows(ids_test, overrides).mean())  # the override-share limit, whatever is judged
     measured["override_share"] = Measured(("model",), np.array([share]))
-    for name in ("cev", "sde"):
+    for name in (m for m, spec in GATED_METRICS.items() if spec.source == "balance"):
         point = measurer.error_balance(judged, None)[0 if name == "cev" else 1]
         measured[name] = Measured(("model",), point.reshape(1),
                                   student_boot=None if boot is None else boot.balance[judged][name][:, None],
                                   undefined_reason="no attribute has a nonzero teacher FPR and FNR")
-    for metric in interval_metrics:
+    for metric in member_metrics:
         ba_reasons = _ba_not_measured(measurer, teacher) if metric == "ba" else {}
         measured[metric] = Measured(
             measurer.units(metric), measurer.values(judged, metric, None),
@@ -180,18 +199,27 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
             teacher_boot=None if boot is None else boot.values[("teacher", metric)],
             not_measured=ba_reasons,
             undefined_reason=_ba_undefined_reason(data) if metric == "ba" else "")
-    entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence)
+    n_test = int(test.sum())
+    entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test)
                for limit in config.limits]
-    passed = all(entry["passed"] for entry in entries)
+    outcome = run_outcome([entry["outcome"] for entry in entries])
+    overridden = overridden_rows(ids_test, overrides)
     report = build_report(
-        data=data, config=config, measurer=measurer, entries=entries, passed=passed, judged=config.judge,
+        data=data, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
         boot=boot, applied=applied, thresholds=None if thresholds is None else thresholds[0],
-        override_count=int(overridden_rows(ids_test, overrides).sum()), override_share=share,
-        override_attrs=override_attrs, n_calib=int(calib.sum()), n_test=int(test.sum()),
+        overridden=overridden, override_attrs=override_attrs, n_calib=int(calib.sum()), n_test=n_test,
         engine_checks=engine_checks, deployment_engine=deployment_engine, benchmarks=benchmarks,
         inputs=inputs)
-    return GateResult(report=report, passed=passed,
+    return GateResult(report=report, passed=outcome == "pass",
                       thresholds=None if thresholds is None else thresholds[0], overrides=overrides)
+
+
+def run_outcome(outcomes: Sequence[str]) -> str:
+    """The run's outcome from its limits': ``fail`` if any limit failed, else ``not_enough_evidence``
+    if any is undecided, else ``pass`` (also with no limits). The run releases only on ``pass``."""
+    if "fail" in outcomes:
+        return "fail"
+    return "not_enough_evidence" if "not_enough_evidence" in outcomes else "pass"
 
 
 def _ba_not_measured(measurer: Measurer, teacher: Member) -> dict[str, str]:

@@ -15,6 +15,7 @@ from compress_gate.data.contract import (EvalData, align_scores, load_eval_data,
                                          save_predictions)
 from compress_gate.errors import InputError
 from compress_gate.gate.evaluate import GateResult, evaluate
+from compress_gate.gate.schema import Report
 from compress_gate.mitigation import write_overrides, write_thresholds
 from compress_gate.report.junit import write_junit
 
@@ -24,11 +25,11 @@ __all__ = ["write_gate_outputs", "run_gate", "summary_lines"]
 def _write_files(result: GateResult, tmp: Path, out: Path) -> dict[str, Path]:
     """Write the gate's files into the temporary directory ``tmp``; return name -> final path in ``out``."""
     report = result.report
-    task, names = report["inputs"]["task"], report["inputs"]["attribute_names"]
+    task, names = report.inputs.task, report.inputs.attribute_names
     thresholds = result.thresholds
     if thresholds is None and task == "multilabel":
         thresholds = np.full(len(names), 0.5)
-    written = [write_json(tmp / "report.json", report), write_junit(report, tmp / "junit.xml"),
+    written = [write_json(tmp / "report.json", report.to_json()), write_junit(report, tmp / "junit.xml"),
                write_thresholds(tmp / "thresholds.json", thresholds, task=task, attribute_names=names),
                write_overrides(tmp / "overrides.json", result.overrides, task=task, attribute_names=names)]
     from compress_gate import report as report_pkg
@@ -129,14 +130,17 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
     return result, _write_files(result, tmp, out)
 
 
-def summary_lines(report: dict, paths: dict[str, Path]) -> list[str]:
-    """Plain-text lines for the terminal: the verdict, each limit with its reason, the files."""
-    verdict = "PASSED" if report["verdict"] == "pass" else "REFUSED"
-    lines = [f"gate {verdict}: {sum(1 for e in report['limits'] if e['passed'])} of "
-             f"{len(report['limits'])} limits hold (judged: {report['judged']} predictions)."]
-    if report.get("no_limits"):
-        lines = [f"gate {verdict}: {report['note']}"]
-    for entry in report["limits"]:
-        lines.append(f"  {'ok  ' if entry['passed'] else 'FAIL'} {entry['name']}: {entry['reason']}")
+def summary_lines(report: Report, paths: dict[str, Path]) -> list[str]:
+    """Plain-text lines for the terminal: the verdict and outcome, its scope, each limit with its
+    outcome and reason, the files."""
+    verdict = {"pass": "PASSED", "fail": "REFUSED", "not_enough_evidence": "REFUSED (not enough evidence)"}
+    lines = [f"gate {verdict[report.outcome]}: {sum(1 for e in report.limits if e.passed)} of "
+             f"{len(report.limits)} limits hold (judged: {report.judged} predictions)."]
+    if report.no_limits:
+        lines = [f"gate {verdict[report.outcome]}: {report.note}"]
+    lines.append(f"  {report.scope}")
+    status = {"pass": "ok  ", "fail": "FAIL", "not_enough_evidence": "UNDECIDED"}
+    for entry in report.limits:
+        lines.append(f"  {status[entry.outcome]} {entry.name}: {entry.reason}")
     lines += [f"  wrote {path}" for path in paths.values()]
     return lines

@@ -11,7 +11,6 @@ completed stage's output.
 from __future__ import annotations
 
 import contextlib
-import math
 import shutil
 import time
 import warnings
@@ -21,22 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_json
+from compress_gate._json import json_safe
 from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["RunRecord", "json_ready"]
 
 
 def json_ready(value: Any) -> Any:
-    """``value`` with NaN/inf floats as ``None`` and NumPy scalars/arrays as Python values."""
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if hasattr(value, "tolist"):          # NumPy scalars and arrays
-        return json_ready(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    """``value`` in plain JSON types, by the one convention of :func:`compress_gate._json.json_safe`."""
+    return json_safe(value)
 
 
 class RunRecord:

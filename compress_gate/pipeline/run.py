@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from compress_gate.compress.backend import Compressor
     from compress_gate.data.contract import EvalData
     from compress_gate.gate import GateResult
+    from compress_gate.gate.schema import Report
     from compress_gate.pipeline.export import ExportedModels
 
 __all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
@@ -71,7 +72,7 @@ class RunOutcome:
     passed: bool
     run_dir: Path
     bundle_dir: Path
-    report: dict[str, Any]
+    report: Report
     summary: dict[str, Any]
     stage_seconds: dict[str, float]
 
@@ -341,16 +342,18 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
         with _stage(record, "report"):
             from compress_gate.gate import write_gate_outputs
 
-            summary = json_ready(metrics_summary(gate.report, compression=compression))
-            facts = {k: v for k, v in record.as_dict().items() if k not in ("status", "warnings")}
-            gate.report["run"] = json_ready({**facts, "compression": compression,
-                                             "export": {**exported.describe(), "ships": shipped.name},
-                                             "summary": summary})
+            from compress_gate.gate.schema import RunSection
+
+            headline = metrics_summary(gate.report, compression=compression)
+            summary = headline.model_dump(mode="json")
+            facts = {k: v for k, v in record.as_dict().items() if k in RunSection.model_fields}
+            gate = gate.with_run(RunSection(**json_ready({**facts, "compression": compression, "export": {
+                **exported.describe(), "ships": shipped.name}}), summary=headline))
             write_gate_outputs(gate, run_dir / "gate")
         with _stage(record, "bundle"):
             bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,
                                        digest=digest, summary=summary)
     record.update(status="released" if gate.passed else "refused", bundle=str(bundle_dir), summary=summary)
-    console.print(summary_table(summary, record.stage_seconds, bundle=str(bundle_dir)))
+    console.print(summary_table(headline, record.stage_seconds, bundle=str(bundle_dir)))
     return RunOutcome(passed=gate.passed, run_dir=run_dir, bundle_dir=bundle_dir, report=gate.report,
                       summary=summary, stage_seconds=dict(record.stage_seconds))

@@ -1,6 +1,7 @@
 """Reports people and CI systems read: ``report.html``, ``MODEL_CARD.md`` and ``junit.xml``.
 
-All three render a report.json dict (schema in CONTRACTS.md); see ``docs/reports.md``
+All three render the typed report (:class:`compress_gate.gate.schema.Report`; a loaded
+report.json is validated into one first); see ``docs/reports.md``
 for what each figure and table shows and how to read it.
 """
 

@@ -1,65 +1,22 @@
-"""Plain-text formatting of report values, shared by the HTML report and the model card.
+"""Formatting of report values for the HTML report and the model card.
 
-Every undefined value reads ``undefined (reason)``: the report.json schema writes it as
-``null`` (the reason then comes from the caller, who knows the context) or as
-``{"undefined": reason}``. Nothing here escapes HTML or Markdown; the writers do.
+Numbers go through the one formatter, :func:`compress_gate._format.fmt`: every undefined
+value reads ``undefined (reason)``; report.json writes it as ``null`` (the reason then
+comes from the caller, who knows the context) or as ``{"undefined": reason}``; ±inf are
+the strings ``"inf"``/``"-inf"``. Nothing here escapes HTML or Markdown; the writers do.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
 
-from compress_gate.report.figures import is_number
+from compress_gate._format import fmt, undefined_reason
+from compress_gate.gate.schema import LimitResult
 
-__all__ = ["fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason", "get"]
+__all__ = ["OUTCOME_TEXT", "fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason"]
 
-
-def get(mapping: Any, *keys: str, default: Any = None) -> Any:
-    """``mapping[k1][k2]...``, or ``default`` where a level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(mapping, Mapping) or key not in mapping:
-            return default
-        mapping = mapping[key]
-    return mapping
-
-
-def undefined_reason(value: Any, fallback: str) -> str | None:
-    """The reason ``value`` is undefined, or ``None`` when it is a finite number."""
-    if is_number(value):
-        return None
-    if isinstance(value, Mapping) and "undefined" in value:
-        return str(value["undefined"])
-    if isinstance(value, float) and math.isnan(value):
-        return fallback
-    if isinstance(value, float) and math.isinf(value):
-        return "infinite"
-    if value is None:
-        return fallback
-    if value in ("inf", "-inf"):  # report.json writes ±inf as strings
-        return "infinite"
-    return f"not a number: {value!r}"
-
-
-def fmt(value: Any, *, reason: str = "not computed", percent: bool = False, digits: int = 4,
-        signed: bool = False) -> str:
-    """Format a number to ``digits`` significant digits; undefined -> ``undefined (reason)``.
-
-    ``percent`` formats a share in [0, 1] as a percentage (``0.125`` -> ``12.5%``).
-    Integers print whole. Booleans print as ``yes``/``no``.
-    """
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    why = undefined_reason(value, reason)
-    if why is not None:
-        return f"undefined ({why})"
-    sign = "+" if signed else ""
-    if isinstance(value, int):
-        return f"{value:{sign},d}"
-    if percent:
-        return f"{100 * value:{sign}.{max(digits - 1, 1)}g}%"
-    return f"{value:{sign}.{digits}g}"
+#: How a limit's outcome reads in the verdict tables (HTML and model card); the HTML's CSS class is the key.
+OUTCOME_TEXT = {"pass": "pass", "fail": "FAIL", "not_enough_evidence": "NOT ENOUGH EVIDENCE"}
 
 
 def fmt_ci(ci: Any) -> str:
@@ -69,20 +26,14 @@ def fmt_ci(ci: Any) -> str:
     return f"[{fmt(ci[0], reason='not computed')}, {fmt(ci[1], reason='not computed')}]"
 
 
-def fmt_limit(limit: Mapping[str, Any]) -> str:
+def fmt_limit(limit: LimitResult) -> str:
     """``≤ 0.02`` for a ``max`` limit, ``≥ 0.85`` for a ``min`` limit."""
-    op = "≥" if limit.get("direction") == "min" else "≤"
-    return f"{op} {fmt(limit.get('limit'), reason='missing')}"
+    op = "≥" if limit.direction == "min" else "≤"
+    return f"{op} {fmt(limit.limit, reason='missing')}"
 
 
-def judged_value(limit: Mapping[str, Any]) -> str:
-    """The number a limit was judged on: ``upper bound 0.047``, or ``point estimate 0.031``.
-
-    Uses the limit's ``gated`` value; without one, the CI end its ``bound`` names.
-    """
-    bound = limit.get("bound", "point")
-    if bound == "point":
-        return f"point estimate {fmt(limit.get('observed'), reason='not computed')}"
-    ci = limit.get("ci")
-    fallback = ci[1 if bound == "upper" else 0] if isinstance(ci, (list, tuple)) and len(ci) == 2 else None
-    return f"{bound} bound {fmt(limit.get('gated', fallback), reason='not computed')}"
+def judged_value(limit: LimitResult) -> str:
+    """The number a limit was judged on: ``upper bound 0.047``, or ``point estimate 0.031``."""
+    if limit.bound == "point":
+        return f"point estimate {fmt(limit.observed, reason='not computed')}"
+    return f"{limit.bound} bound {fmt(limit.gated, reason='not computed')}"

@@ -1,16 +1,19 @@
-"""Rows of the report's tables, built from a report.json dict (plain text; escaped later)."""
+"""Rows of the report's tables, built from the typed report (plain text; escaped later)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from compress_gate.report._format import fmt, get
+from compress_gate.config.gate import GATED_METRICS
+from compress_gate.gate.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered
+from compress_gate.gate.schema import Cell as BACell
+from compress_gate.report._format import fmt
 from compress_gate.report._markup import Cell, table
-from compress_gate.report.figures import is_number
+from compress_gate._format import is_number
 
-__all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "benchmark_table",
-           "bias_cost_items", "largest_ba_increase"]
+__all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "per_attribute_headers", "benchmark_table",
+           "bias_cost_items", "largest_ba_increase", "uncovered_text"]
 
 
 def _cell(value: Any, *, reason: str = "not computed", **kwargs: Any) -> Cell:
@@ -18,8 +21,9 @@ def _cell(value: Any, *, reason: str = "not computed", **kwargs: Any) -> Cell:
     return Cell(fmt(value, reason=reason, **kwargs), "" if is_number(value) else "undefined")
 
 
-def _delta_reason(report: Mapping[str, Any], attr: str, rate: str) -> str:
-    teacher_rate = get(report, "metrics", "teacher", "per_attribute", attr, rate)
+def _delta_reason(report: Report, attr: str, rate: str) -> str:
+    teacher = report.metrics.teacher.per_attribute.get(attr)
+    teacher_rate = None if teacher is None else getattr(teacher, rate)
     if teacher_rate == 0:
         return f"teacher {rate.upper()} is 0"
     if not is_number(teacher_rate):
@@ -27,65 +31,73 @@ def _delta_reason(report: Mapping[str, Any], attr: str, rate: str) -> str:
     return "not computed"
 
 
-def delta_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+def delta_rows(report: Report) -> list[list[Any]]:
     """attribute, teacher FPR, teacher FNR, δFPR, δFNR (and the mitigated δs when present)."""
-    delta = get(report, "metrics", "delta") or {}
-    after = get(report, "mitigation", "after", "delta")
-    names = list(get(report, "inputs", "attribute_names") or delta.get("fpr") or [])
+    delta = report.metrics.delta
+    after = report.mitigation.after.delta if report.mitigation else None
     rows = []
-    for attr in names:
-        teacher = get(report, "metrics", "teacher", "per_attribute", attr) or {}
-        row = [attr, _cell(teacher.get("fpr")), _cell(teacher.get("fnr"))]
-        sources = [delta] + ([after] if after else [])
-        for source in sources:
+    for attr in report.inputs.attribute_names:
+        teacher = report.metrics.teacher.per_attribute.get(attr)
+        row = [attr, _cell(teacher and teacher.fpr), _cell(teacher and teacher.fnr)]
+        for source in [delta] + ([after] if after else []):
             for rate in ("fpr", "fnr"):
-                row.append(_cell(get(source, rate, attr), reason=_delta_reason(report, attr, rate),
+                row.append(_cell(getattr(source, rate).get(attr), reason=_delta_reason(report, attr, rate),
                                  signed=True))
         rows.append(row)
     return rows
 
 
-def ba_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+def ba_rows(report: Report) -> list[list[Any]]:
     """attribute, identity, teacher BA, student BA, increase (and mitigated BA and increase)."""
-    ba = get(report, "metrics", "ba") or {}
-    after = get(report, "mitigation", "after", "ba")
+    ba = report.metrics.ba
+    after = report.mitigation.after.ba if report.mitigation else None
     rows = []
-    for attr, row in (ba.get("teacher") or {}).items():
+    for attr, row in ba.teacher.items():
         for group, teacher in row.items():
-            cells = [attr, group, _cell(teacher), _cell(get(ba, "student", attr, group)),
-                     _cell(get(ba, "increase", attr, group), signed=True)]
+            cells = [attr, group, _cell(teacher), _cell(ba_value(ba.student, attr, group)),
+                     _cell(ba_value(ba.increase, attr, group), signed=True)]
             if after:
-                cells += [_cell(get(after, "student", attr, group)),
-                          _cell(get(after, "increase", attr, group), signed=True)]
+                cells += [_cell(ba_value(after.student, attr, group)),
+                          _cell(ba_value(after.increase, attr, group), signed=True)]
             rows.append(cells)
     return rows
 
 
-def subgroup_rows(report: Mapping[str, Any]) -> list[list[Any]]:
+def ba_value(table: Mapping[str, Mapping[str, BACell]], attr: str, group: str) -> BACell | None:
+    """``table[attr][group]``, or None where the pair is missing."""
+    return table.get(attr, {}).get(group)
+
+
+def subgroup_rows(report: Report) -> list[list[Any]]:
     """group, size, then per rate: teacher, student, normalized difference (Hooker et al., Table 3)."""
     rows = []
-    for entry in get(report, "metrics", "subgroups") or []:
-        row: list[Any] = [entry.get("name", "?"), _cell(entry.get("size"), reason="unknown")]
+    for entry in report.metrics.subgroups:
+        row: list[Any] = [entry.name, _cell(entry.size, reason="unknown")]
         for rate in ("error", "fpr", "fnr"):
             why = "no negatives" if rate == "fpr" else "no positives" if rate == "fnr" else "empty group"
-            row += [_cell(get(entry, "teacher", rate), reason=why),
-                    _cell(get(entry, "student", rate), reason=why),
-                    _cell(get(entry, "normalized_difference", rate),
+            row += [_cell(getattr(entry.teacher, rate), reason=why),
+                    _cell(getattr(entry.student, rate), reason=why),
+                    _cell(getattr(entry.normalized_difference, rate),
                           reason="teacher rate is 0 or undefined", signed=True)]
         rows.append(row)
     return rows
 
 
-def per_attribute_rows(report: Mapping[str, Any]) -> list[list[Any]]:
-    """attribute, then teacher and student for FPR, FNR, TCB, uncertainty, ECE, R²."""
-    names = list(get(report, "inputs", "attribute_names")
-                 or get(report, "metrics", "teacher", "per_attribute") or [])
+def per_attribute_headers(*, teacher: str = "teacher", student: str = "student") -> list[str]:
+    """Headers of :func:`per_attribute_rows`: attribute, then teacher and student per metric."""
+    labels = [GATED_METRICS[m].label for m in PER_ATTRIBUTE] + ["R²"]
+    return ["attribute"] + [f"{who} {label}" for label in labels for who in (teacher, student)]
+
+
+def per_attribute_rows(report: Report) -> list[list[Any]]:
+    """attribute, then teacher and student for each per-attribute metric of the registry, then R²."""
     rows = []
-    for attr in names:
+    models = (report.metrics.teacher.per_attribute, report.metrics.student.per_attribute)
+    for attr in report.inputs.attribute_names:
         row: list[Any] = [attr]
-        for metric in ("fpr", "fnr", "tcb", "uncertainty", "ece", "r2"):
-            for who in ("teacher", "student"):
-                row.append(_cell(get(report, "metrics", who, "per_attribute", attr, metric)))
+        for metric in (*PER_ATTRIBUTE, "r2"):
+            for per_attribute in models:
+                row.append(_cell(getattr(per_attribute[attr], metric) if attr in per_attribute else None))
         rows.append(row)
     return rows
 
@@ -107,7 +119,7 @@ def benchmark_table(benchmarks: Any) -> str:
     """
     if not isinstance(benchmarks, Mapping) or not benchmarks.get("results"):
         return ""
-    reference = get(benchmarks, "settings", "reference")
+    reference = (benchmarks.get("settings") or {}).get("reference")
     speedups = list(benchmarks.get("speedups") or [])
     rows = []
     for row in benchmarks["results"]:
@@ -128,34 +140,51 @@ def benchmark_table(benchmarks: Any) -> str:
                   "reason"], rows, caption=caption)
 
 
-def largest_ba_increase(increase: Mapping[str, Mapping[str, Any]] | None) -> tuple[str, float] | None:
-    """``("attribute / identity", value)`` of the largest defined BA increase, or ``None``."""
+def largest_ba_increase(comparison: BAComparison | None) -> tuple[str, float] | None:
+    """``("attribute / identity", value)`` of the largest defined BA increase, or ``None``.
+
+    The one place the worst BA increase is found: the HTML report, the model card and the
+    run summary all call it.
+    """
     best = None
-    for attr, row in (increase or {}).items():
+    for attr, row in (comparison.increase if comparison else {}).items():
         for group, value in row.items():
             if is_number(value) and (best is None or value > best[1]):
                 best = (f"{attr} / {group}", float(value))
     return best
 
 
-def bias_cost_items(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def uncovered_text(uncovered: Uncovered) -> str:
+    """What holds on the test rows without an override (where the overrides do not apply)."""
+    worst = largest_ba_increase(uncovered.ba)
+    return (f"On the {fmt(uncovered.n_rows)} test rows without an override: accuracy {fmt(uncovered.accuracy)} "
+            f"(teacher {fmt(uncovered.teacher_accuracy)}), largest BA increase "
+            + (f"{fmt(worst[1], signed=True)} ({worst[0]})" if worst else "undefined (no pair with a defined BA)")
+            + ".")
+
+
+def bias_cost_items(report: Report) -> list[tuple[str, str]]:
     """Term/description pairs: what compression cost in accuracy and bias, before and after mitigation."""
-    t_acc = get(report, "metrics", "teacher", "accuracy")
-    s_acc = get(report, "metrics", "student", "accuracy")
+    t_acc, s_acc = report.metrics.teacher.accuracy, report.metrics.student.accuracy
     items = [("accuracy, teacher → student", f"{fmt(t_acc)} → {fmt(s_acc)}"
               + (f" ({fmt(s_acc - t_acc, signed=True)})" if is_number(t_acc) and is_number(s_acc) else ""))]
-    after_acc = get(report, "mitigation", "after", "accuracy")
-    if after_acc is not None:
-        items.append(("accuracy after mitigation", fmt(after_acc)))
-    for key, label in (("cev", "CEV"), ("sde", "SDE")):
-        items.append((label, fmt(get(report, "metrics", key, "value"), reason="nothing left to measure")))
-    worst = largest_ba_increase(get(report, "metrics", "ba", "increase"))
+    after = report.mitigation.after if report.mitigation else None
+    if after is not None:
+        items.append(("accuracy after mitigation", fmt(after.accuracy)))
+    for balance, label in ((report.metrics.cev, "CEV"), (report.metrics.sde, "SDE")):
+        items.append((label, fmt(balance.value, reason="nothing left to measure")))
+    worst = largest_ba_increase(report.metrics.ba)
     items.append(("largest BA increase", f"{fmt(worst[1], signed=True)} ({worst[0]})" if worst
                   else "undefined (no pair with a defined BA)"))
-    worst_after = largest_ba_increase(get(report, "mitigation", "after", "ba", "increase"))
+    worst_after = largest_ba_increase(after.ba if after else None)
     if worst_after:
         items.append(("largest BA increase after mitigation",
                       f"{fmt(worst_after[1], signed=True)} ({worst_after[0]})"))
-    limits = report.get("limits") or []
-    items.append(("limits exceeded", f"{sum(not lim.get('passed') for lim in limits)} of {len(limits)}"))
+    if report.mitigation and report.mitigation.uncovered is not None:
+        items.append(("rows without an override", uncovered_text(report.mitigation.uncovered)))
+    limits = report.limits
+    items.append(("limits exceeded", f"{sum(lim.outcome == 'fail' for lim in limits)} of {len(limits)}"))
+    undecided = sum(lim.outcome == "not_enough_evidence" for lim in limits)
+    if undecided:
+        items.append(("limits without enough evidence", f"{undecided} of {len(limits)}"))
     return items

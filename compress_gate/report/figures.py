@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from compress_gate._format import is_number
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -31,12 +33,6 @@ __all__ = ["covariance_ellipse", "error_balance_figure", "bias_amplification_fig
            "uncertainty_figure", "figure_data_uri", "is_number"]
 
 _TEACHER, _STUDENT, _AFTER = "#4c72b0", "#dd8452", "#55a868"
-
-
-def is_number(value: Any) -> bool:
-    """True for a finite int/float (not bool); False for ``None``, NaN or ``{"undefined": ...}``."""
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
 
 
 def covariance_ellipse(points: np.ndarray, *, confidence: float = 0.95

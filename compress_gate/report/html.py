@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page that shows why the gate decided.
 
-The page works from a ``report.json`` dict (schema in CONTRACTS.md) and needs nothing
+The page works from the typed report (:class:`~compress_gate.gate.schema.Report`) and needs nothing
 else: figures are PNG data URIs, the CSS is inline, there is no script and no network
 reference, so it opens from a CI artefact or an e-mail attachment. The verdict comes
 first, with each limit as observed vs limit and its confidence interval; then the
@@ -18,10 +18,12 @@ from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.report import figures
-from compress_gate.report._format import fmt, fmt_ci, fmt_limit, get, judged_value
+from compress_gate.gate.schema import Report, as_report
+from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
-                                          per_attribute_rows, subgroup_rows)
+                                          per_attribute_headers, per_attribute_rows, subgroup_rows,
+                                          uncovered_text)
 
 __all__ = ["render_html", "build_html"]
 
@@ -33,10 +35,12 @@ h1{margin-bottom:.2rem}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2rem;m
 .verdict{padding:1rem 1.2rem;border-radius:6px;font-size:1.3rem;font-weight:600;margin:1rem 0}
 .verdict.pass{background:#dafbe1;border:1px solid #1a7f37;color:#116329}
 .verdict.fail{background:#ffebe9;border:1px solid #cf222e;color:#a40e26}
+.verdict.undecided{background:#fff8c5;border:1px solid #9a6700;color:#7d4e00}
 table{border-collapse:collapse;margin:.8rem 0;font-size:.85rem}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}caption{caption-side:top;text-align:left;font-weight:600;padding:.3rem 0}
 td.pass{color:#116329;font-weight:600}td.fail{color:#a40e26;font-weight:600}
+td.not_enough_evidence{color:#9a6700;font-weight:600}
 td.undefined{color:#57606a;font-style:italic}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
 figcaption{font-size:.85rem;color:#57606a}
@@ -47,69 +51,84 @@ dd{margin:0}
 """
 
 
-def render_html(report: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write the self-contained HTML report for ``report`` to ``path`` (atomically)."""
+def render_html(report: Report | Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write the self-contained HTML report for ``report`` to ``path`` (atomically).
+
+    A mapping (a loaded report.json) is validated into a :class:`Report` first.
+    """
     return write_text(path, build_html(report))
 
 
-def build_html(report: Mapping[str, Any]) -> str:
+def build_html(report: Report | Mapping[str, Any]) -> str:
     """The HTML page for ``report`` as a string (see :func:`render_html`)."""
+    report = as_report(report)
     body = [_header(report), _verdict(report), _error_balance(report), _bias_amplification(report),
             _uncertainty(report), _subgroups(report), _speed_vs_bias(report), _per_attribute(report),
             _mitigation(report), _engines(report), _provenance(report)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             "<link rel=\"icon\" href=\"data:,\">\n"
-            f"<title>compress-gate report: {esc(str(report.get('verdict', '?')).upper())}</title>\n"
+            f"<title>compress-gate report: {esc(report.verdict.upper())}</title>\n"
             f"<style>{_CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
 
 
-def _header(report: Mapping[str, Any]) -> str:
-    inputs = report.get("inputs") or {}
-    meta = (f"created {report.get('created', 'unknown')} · task {inputs.get('task', 'unknown')} · "
-            f"{fmt(inputs.get('n_test'), reason='unknown')} test samples · "
-            f"{fmt(inputs.get('n_calib'), reason='unknown')} calibration samples · "
-            f"{inputs.get('n_students', len(inputs.get('students') or []))} student model(s)")
+def _header(report: Report) -> str:
+    inputs = report.inputs
+    meta = (f"created {report.created} · task {inputs.task} · "
+            f"{fmt(inputs.n_test)} test samples · {fmt(inputs.n_calib)} calibration samples · "
+            f"{inputs.n_students} student model(s)")
     return "<header><h1>compress-gate report</h1>" + paragraph(meta, css="meta") + "</header>"
 
 
-def _verdict(report: Mapping[str, Any]) -> str:
-    limits = list(report.get("limits") or [])
-    passed = report.get("verdict") == "pass"
-    failed = [lim for lim in limits if not lim.get("passed")]
-    if passed:
-        headline = f"PASS: release allowed ({len(limits)} limit(s) checked, all within bounds)"
-    else:
-        headline = f"FAIL: release refused ({len(failed)} of {len(limits)} limit(s) exceeded)"
-    parts = [f'<div class="verdict {"pass" if passed else "fail"}">{esc(headline)}</div>']
-    judged = report.get("judged")
-    if judged:
-        parts.append(paragraph(f"Judged: the {judged} student predictions "
-                               "(mitigated = with the calibrated thresholds and overrides that ship)."))
-    if report.get("no_limits") or not limits:
+def _headline(report: Report) -> tuple[str, str]:
+    """The verdict banner's text and CSS class."""
+    limits = report.limits
+    failed = sum(lim.outcome == "fail" for lim in limits)
+    undecided = sum(lim.outcome == "not_enough_evidence" for lim in limits)
+    if report.outcome == "pass":
+        return f"PASS: release allowed ({len(limits)} limit(s) checked, all within bounds)", "pass"
+    if report.outcome == "fail":
+        extra = f"; {undecided} without enough evidence" if undecided else ""
+        return f"FAIL: release refused ({failed} of {len(limits)} limit(s) exceeded{extra})", "fail"
+    return (f"NOT ENOUGH EVIDENCE: release refused ({undecided} of {len(limits)} limit(s) undecided, "
+            "none exceeded)", "undecided")
+
+
+def _verdict(report: Report) -> str:
+    limits = report.limits
+    headline, css = _headline(report)
+    parts = [f'<div class="verdict {css}">{esc(headline)}</div>',
+             paragraph(f"Judged: {report.judged}. {report.scope}")]
+    if report.no_limits or not limits:
         parts.append(paragraph("No limits were configured: the gate measured the numbers below "
                                "but had nothing to compare them with.", css="note"))
     else:
         rows = []
         for lim in limits:
-            ok = bool(lim.get("passed"))
-            observed = fmt(lim.get("observed"), reason=str(lim.get("reason") or "not computed"))
-            rows.append([lim.get("name", "?"), lim.get("metric", "?"),
-                         Cell(observed, "" if figures.is_number(lim.get("observed")) else "undefined"),
-                         fmt_ci(lim.get("ci")), judged_value(lim), fmt_limit(lim),
-                         Cell("pass" if ok else "FAIL", "pass" if ok else "fail"), lim.get("reason", "")])
-        confidence = get(report, "config", "confidence")
+            observed = fmt(lim.observed, reason=lim.reason or "not computed")
+            rows.append([lim.name, lim.metric,
+                         Cell(observed, "" if figures.is_number(lim.observed) else "undefined"),
+                         fmt_ci(lim.ci), judged_value(lim), fmt_limit(lim),
+                         Cell(OUTCOME_TEXT[lim.outcome], lim.outcome), lim.reason])
+        confidence = report.config.get("confidence")
         ci_label = f"{fmt(confidence, percent=True)} CI" if figures.is_number(confidence) else "CI"
         parts.append(table(["name", "metric", "observed", ci_label, "judged", "limit", "result",
                             "reason"], rows, caption="Limits: observed vs limit"))
+        undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
+        if undecided:
+            parts.append(paragraph("Not enough evidence: the gated bound is outside the limit but the interval "
+                                   "reaches back inside. Test samples that would decide each (if the interval "
+                                   "narrows as 1/√n): " + "; ".join(
+                                       f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}"
+                                       for lim in undecided) + ".", css="note"))
     return section("verdict", "Verdict", *parts)
 
 
-def _error_balance(report: Mapping[str, Any]) -> str:
-    delta = get(report, "metrics", "delta") or {}
-    after = get(report, "mitigation", "after", "delta")
-    fig = figures.error_balance_figure(delta.get("fpr") or {}, delta.get("fnr") or {},
-                                       after=(after["fpr"], after["fnr"]) if after else None)
+def _error_balance(report: Report) -> str:
+    delta = report.metrics.delta
+    after = report.mitigation.after if report.mitigation else None
+    fig = figures.error_balance_figure(delta.fpr, delta.fnr,
+                                       after=(after.delta.fpr, after.delta.fnr) if after else None)
     uri = figures.figure_data_uri(fig) if fig is not None else None
     parts = [figure(uri, "Scatter of normalized FPR change vs FNR change per attribute",
                     "Each point is one attribute/class: the student's FPR and FNR change relative to the "
@@ -118,16 +137,14 @@ def _error_balance(report: Mapping[str, Any]) -> str:
                     missing="no attribute has a defined normalized change (every teacher rate is 0)")]
     items = []
     for key, label in (("cev", "CEV"), ("sde", "SDE")):
-        m = get(report, "metrics", key) or {}
-        excluded = m.get("excluded") or []
-        items.append((label, f"{fmt(m.get('value'), reason=m.get('undefined', 'nothing left to measure'))} "
-                             f"(CI {fmt_ci(m.get('ci'))}); excluded {len(excluded)}"
-                             + (f": {', '.join(map(str, excluded))}" if excluded else "")))
-        after_m = get(report, "mitigation", "after", key)
-        if isinstance(after_m, Mapping):
+        m = getattr(report.metrics, key)
+        items.append((label, f"{fmt(m.value, reason=m.undefined or 'nothing left to measure')} "
+                             f"(CI {fmt_ci(m.ci)}); excluded {len(m.excluded)}"
+                             + (f": {', '.join(m.excluded)}" if m.excluded else "")))
+        if after:
+            after_m = getattr(after, key)
             items.append((f"{label} after mitigation",
-                          f"{fmt(after_m.get('value'), reason='nothing left to measure')} "
-                          f"(CI {fmt_ci(after_m.get('ci'))})"))
+                          f"{fmt(after_m.value, reason='nothing left to measure')} (CI {fmt_ci(after_m.ci)})"))
     parts.append(definition_list(items))
     headers = ["attribute", "teacher FPR", "teacher FNR", "δFPR %", "δFNR %"]
     if after:
@@ -136,10 +153,10 @@ def _error_balance(report: Mapping[str, Any]) -> str:
     return section("error-balance", "Error balance: FPR vs FNR change (Blakeney et al., Fig. 3)", *parts)
 
 
-def _bias_amplification(report: Mapping[str, Any]) -> str:
-    ba = get(report, "metrics", "ba") or {}
-    after = get(report, "mitigation", "after", "ba", "student")
-    fig = figures.bias_amplification_figure(ba.get("teacher") or {}, ba.get("student") or {}, after)
+def _bias_amplification(report: Report) -> str:
+    ba = report.metrics.ba
+    after = report.mitigation.after.ba.student if report.mitigation else None
+    fig = figures.bias_amplification_figure(ba.teacher, ba.student, after)
     uri = figures.figure_data_uri(fig) if fig is not None else None
     parts = [figure(uri, "Bias amplification per attribute and identity category",
                     "BA per (attribute, identity category) for the teacher, the student and the student "
@@ -153,10 +170,9 @@ def _bias_amplification(report: Mapping[str, Any]) -> str:
     return section("bias-amplification", "Bias amplification (Iofinova et al., Fig. 1 and 6)", *parts)
 
 
-def _uncertainty(report: Mapping[str, Any]) -> str:
-    hist = get(report, "metrics", "uncertainty_histogram")
-    cie = get(report, "metrics", "cie") or {}
-    fig = figures.uncertainty_figure(hist, cie)
+def _uncertainty(report: Report) -> str:
+    cie = report.metrics.cie
+    fig = figures.uncertainty_figure(report.metrics.uncertainty_histogram.model_dump(), cie.model_dump())
     uri = figures.figure_data_uri(fig) if fig is not None else None
     parts = [figure(uri, "Histograms of teacher and student scores; uncertain share among CIEs",
                     "Left: score histograms (shaded: uncertain band 0.1 < p < 0.9). Right: share of "
@@ -164,17 +180,17 @@ def _uncertainty(report: Mapping[str, Any]) -> str:
                     "(after Iofinova et al. 2023, Fig. 5).",
                     missing="the report has no uncertainty histogram and no CIE summary"),
              definition_list([
-                 ("CIEs (samples whose modal label changed)", fmt(cie.get("count"), reason="not computed")),
+                 ("CIEs (samples whose modal label changed)", fmt(cie.count, reason="not computed")),
                  ("uncertain among CIEs, teacher scores",
-                  fmt(cie.get("share_uncertain_teacher"), percent=True, reason="no CIEs")),
+                  fmt(cie.share_uncertain_teacher, percent=True, reason="no CIEs")),
                  ("uncertain among CIEs, student scores",
-                  fmt(cie.get("share_uncertain_student"), percent=True, reason="no CIEs")),
+                  fmt(cie.share_uncertain_student, percent=True, reason="no CIEs")),
                  ("uncertain among all samples, teacher scores",
-                  fmt(cie.get("share_uncertain_all_teacher"), percent=True, reason="not computed"))])]
+                  fmt(cie.share_uncertain_all_teacher, percent=True, reason="not computed"))])]
     return section("uncertainty", "Uncertainty and CIEs (Iofinova et al., Fig. 5)", *parts)
 
 
-def _subgroups(report: Mapping[str, Any]) -> str:
+def _subgroups(report: Report) -> str:
     rows = subgroup_rows(report)
     if not rows:
         return section("subgroups", "Subgroups and intersections (Hooker et al., Table 3)",
@@ -188,8 +204,8 @@ def _subgroups(report: Mapping[str, Any]) -> str:
                    table(headers, rows, caption="Error, FPR and FNR per identity group and intersection"), note)
 
 
-def _speed_vs_bias(report: Mapping[str, Any]) -> str:
-    bench = benchmark_table(report.get("benchmarks"))
+def _speed_vs_bias(report: Report) -> str:
+    bench = benchmark_table(report.benchmarks)
     speed = bench or paragraph("No benchmarks in this report (`compress-gate gate` judges predictions "
                                "only; `compress-gate run` and `bench` measure speed).", css="note")
     cost = "<div><h3>Bias cost</h3>" + definition_list(bias_cost_items(report)) + "</div>"
@@ -197,60 +213,62 @@ def _speed_vs_bias(report: Mapping[str, Any]) -> str:
                    f'<div class="side-by-side"><div><h3>Speed bought</h3>{speed}</div>{cost}</div>')
 
 
-def _per_attribute(report: Mapping[str, Any]) -> str:
-    headers = ["attribute"] + [f"{who} {m}" for m in ("FPR", "FNR", "TCB", "uncertainty", "ECE", "R²")
-                               for who in ("teacher", "student")]
-    acc = (f"Accuracy: teacher {fmt(get(report, 'metrics', 'teacher', 'accuracy'))}, "
-           f"student {fmt(get(report, 'metrics', 'student', 'accuracy'))}"
+def _per_attribute(report: Report) -> str:
+    headers = per_attribute_headers()
+    acc = (f"Accuracy: teacher {fmt(report.metrics.teacher.accuracy)}, "
+           f"student {fmt(report.metrics.student.accuracy)}"
            f" (students averaged over the population).")
     return section("per-attribute", "Per-attribute metrics", paragraph(acc),
                    table(headers, per_attribute_rows(report), caption="Teacher vs student per attribute"))
 
 
-def _mitigation(report: Mapping[str, Any]) -> str:
-    mit = report.get("mitigation")
-    if not isinstance(mit, Mapping):
+def _mitigation(report: Report) -> str:
+    mit = report.mitigation
+    if mit is None:
         return section("mitigation", "Mitigation", paragraph("No mitigation was applied.", css="note"))
     parts = []
-    thresholds = mit.get("thresholds")
-    if isinstance(thresholds, Mapping):
-        parts.append(table(["attribute", "threshold"], [[a, fmt(t)] for a, t in thresholds.items()],
+    if mit.thresholds is not None:
+        parts.append(table(["attribute", "threshold"], [[a, fmt(t)] for a, t in mit.thresholds.items()],
                            caption="Calibrated thresholds (predicted positives = true positives on calib)"))
     else:
         parts.append(paragraph("No calibrated thresholds (argmax for multi-class, or calibration off).",
                                css="note"))
-    ov = mit.get("overrides") or {}
+    ov = mit.overrides
     parts.append(definition_list([
-        ("overrides shipped", fmt(ov.get("count"), reason="none")),
-        ("share of samples", fmt(ov.get("share"), percent=True, reason="none")),
-        ("budget", fmt(ov.get("budget"), percent=True, reason="none")),
-        ("attributes overridden", ", ".join(map(str, ov.get("attributes") or [])) or "none"),
-        ("student accuracy after mitigation", fmt(get(mit, "after", "accuracy")))]))
+        ("overrides shipped", fmt(ov.count, reason="none")),
+        ("share of samples", fmt(ov.share, percent=True, reason="none")),
+        ("budget", fmt(ov.budget, percent=True, reason="none")),
+        ("attributes overridden", ", ".join(ov.attributes) or "none"),
+        ("student accuracy with thresholds", fmt(mit.calibrated.accuracy) if mit.calibrated else "no calibration"),
+        ("student accuracy with thresholds and overrides (all rows)", fmt(mit.after.accuracy))]))
+    if mit.uncovered is not None:
+        parts.append(paragraph(uncovered_text(mit.uncovered), css="" if report.judged == "catalogue" else "note"))
     return section("mitigation", "Mitigation", *parts)
 
 
-def _engines(report: Mapping[str, Any]) -> str:
-    eng = report.get("engines")
-    if not isinstance(eng, Mapping):
+def _engines(report: Report) -> str:
+    eng = report.engines
+    if eng is None:
         return section("engines", "Engines", paragraph("No engine cross-check in this report.", css="note"))
-    rows = [[a.get("engine", "?"), fmt(a.get("label_agreement"), percent=True, digits=6),
-             fmt(a.get("max_score_difference"))] for a in eng.get("agreement") or []]
+    rows = [[a.engine, fmt(a.label_agreement, percent=True, digits=6),
+             fmt(a.max_score_difference)] for a in eng.agreement]
     return section("engines", "Engines",
-                   paragraph(f"Judged engine (deployment): {eng.get('deployment', 'unknown')}."),
+                   paragraph(f"Judged engine (deployment): {eng.deployment}."),
                    table(["engine", "label agreement with deployment engine", "largest score difference"],
                          rows, caption="Other engines vs the deployment engine"))
 
 
-def _provenance(report: Mapping[str, Any]) -> str:
-    inputs = report.get("inputs") or {}
-    items = [("data", inputs.get("data", "unknown")),
-             ("teacher predictions", ", ".join(map(str, inputs.get("teacher") or [])) or "none"),
-             ("student predictions", ", ".join(map(str, inputs.get("students") or [])) or "none"),
-             ("attributes", ", ".join(map(str, inputs.get("attribute_names") or []))),
-             ("identity categories", ", ".join(map(str, inputs.get("group_names") or [])) or "none"),
-             ("schema version", report.get("schema_version", "unknown"))]
-    run = report.get("run")
-    if isinstance(run, Mapping):
+def _provenance(report: Report) -> str:
+    inputs = report.inputs
+    items: list[tuple[str, Any]] = [
+        ("data", inputs.data or "unknown"),
+        ("teacher predictions", ", ".join(inputs.teacher) or "none"),
+        ("student predictions", ", ".join(inputs.students) or "none"),
+        ("attributes", ", ".join(inputs.attribute_names)),
+        ("identity categories", ", ".join(inputs.group_names) or "none"),
+        ("schema version", report.schema_version)]
+    if report.run is not None:
+        run = report.run.model_dump(mode="json", exclude_none=True)
         items += [(f"run: {k}", v if not isinstance(v, Mapping) else
                    ", ".join(f"{a}={fmt(b)}" for a, b in v.items())) for k, v in run.items()]
     return section("provenance", "Inputs and run", definition_list(items))

@@ -1,6 +1,6 @@
 """``MODEL_CARD.md`` after Mitchell et al. (2019), "Model Cards for Model Reporting".
 
-The card is written from the report.json dict, so it says only what the run measured:
+The card is written from the typed report, so it says only what the run measured:
 model details and the compression applied, intended use, factors (the identity
 categories and their intersections), metrics, evaluation data, disaggregated results,
 the gate's limits and verdict, the mitigations shipped with the model, and the known
@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_text
-from compress_gate.report._format import fmt, fmt_ci, fmt_limit, get, judged_value
-from compress_gate.report._tables import ba_rows, largest_ba_increase, per_attribute_rows, subgroup_rows
-from compress_gate.report.figures import is_number
+from compress_gate.gate.schema import Report, as_report
+from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
+from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,
+                                          per_attribute_rows, subgroup_rows, uncovered_text)
+from compress_gate._format import is_number
 
 __all__ = ["write_model_card", "build_model_card"]
 
@@ -47,41 +49,40 @@ def _md_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) -> st
     return "\n".join(lines)
 
 
-def write_model_card(report: Mapping[str, Any], path: str | os.PathLike[str], *,
+def write_model_card(report: Report | Mapping[str, Any], path: str | os.PathLike[str], *,
                      intended_use: str | None = None) -> Path:
     """Write ``MODEL_CARD.md`` for ``report`` to ``path`` (atomically) and return the path."""
     return write_text(path, build_model_card(report, intended_use=intended_use))
 
 
-def build_model_card(report: Mapping[str, Any], *, intended_use: str | None = None) -> str:
-    """The model card's Markdown text (see :func:`write_model_card`)."""
+def build_model_card(report: Report | Mapping[str, Any], *, intended_use: str | None = None) -> str:
+    """The model card's Markdown text (see :func:`write_model_card`); a mapping is validated first."""
+    report = as_report(report)
     sections = [_details(report), _intended_use(report, intended_use), _factors(report), _metrics(report),
                 _evaluation_data(report), _gate(report), _disaggregated(report), _mitigations(report),
                 _limitations(report)]
     return "\n\n".join(sections) + "\n"
 
 
-def _details(report: Mapping[str, Any]) -> str:
-    run = report.get("run") if isinstance(report.get("run"), Mapping) else {}
-    verdict = str(report.get("verdict", "unknown")).upper()
+def _details(report: Report) -> str:
+    verdict = report.verdict.upper()
     lines = ["# Model card", "", "## Model details", "",
-             f"- Compressed student of a dense teacher, judged by compress-gate on {md(report.get('created', '?'))}.",
+             f"- Compressed student of a dense teacher, judged by compress-gate on {md(report.created)}.",
              f"- Gate verdict: **{md(verdict)}**"
              + (" (released)." if verdict == "PASS" else " (release refused; this card documents why)."),
-             f"- Task: {md(get(report, 'inputs', 'task', default='unknown'))}; outputs: "
-             f"{md(', '.join(map(str, get(report, 'inputs', 'attribute_names', default=[]))))}."]
+             f"- Task: {md(report.inputs.task)}; outputs: {md(', '.join(report.inputs.attribute_names))}."]
     lines += ["", "### Compression applied", ""]
-    if run:
-        for key, value in run.items():
-            if key in ("intended_use", "out_of_scope"):
-                continue
+    if report.run is not None:
+        run = report.run.model_dump(mode="json", exclude_none=True,
+                                    exclude={"intended_use", "out_of_scope", "summary"})
+        for key, value in {**run.pop("compression"), **run}.items():
             shown = (", ".join(f"{k}={fmt(v) if is_number(v) else v}" for k, v in value.items())
                      if isinstance(value, Mapping) else fmt(value) if is_number(value) else value)
             lines.append(f"- {md(key)}: {md(shown)}")
     else:
         lines.append("- Not recorded: this report comes from `compress-gate gate` on predictions made "
                      "elsewhere; see the recipe that produced the student.")
-    speedups = get(report, "benchmarks", "speedups") or []
+    speedups = (report.benchmarks or {}).get("speedups") or []
     if speedups:
         lines.append("- Measured speed-up over the teacher (median of paired ratios): " + md("; ".join(
             f"{fmt(sp.get('ratio'), digits=3)}x for {sp.get('model')} on {sp.get('engine')} at batch "
@@ -89,9 +90,9 @@ def _details(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _intended_use(report: Mapping[str, Any], intended_use: str | None) -> str:
-    stated = intended_use or get(report, "run", "intended_use")
-    out_of_scope = get(report, "run", "out_of_scope")
+def _intended_use(report: Report, intended_use: str | None) -> str:
+    stated = intended_use or (report.run.intended_use if report.run else None)
+    out_of_scope = report.run.out_of_scope if report.run else None
     lines = ["## Intended use", ""]
     lines.append(f"- Primary use: {md(stated)}" if stated else
                  "- Primary use: **not stated by the model owner.** State it before deployment "
@@ -104,18 +105,19 @@ def _intended_use(report: Mapping[str, Any], intended_use: str | None) -> str:
     return "\n".join(lines)
 
 
-def _factors(report: Mapping[str, Any]) -> str:
-    groups = list(get(report, "inputs", "group_names", default=[]) or [])
-    shown = ", ".join(map(str, groups)) if groups else "none (no identity categories in the data)"
+def _factors(report: Report) -> str:
+    groups = report.inputs.group_names
+    shown = ", ".join(groups) if groups else "none (no identity categories in the data)"
+    deployment = report.engines.deployment if report.engines else "onnxruntime"
     return "\n".join(["## Factors", "",
                       f"- Identity categories: {md(shown)}.",
                       "- Intersections: every pair of categories and their complements (Hooker et al. 2020).",
                       "- Instrumentation: one model per engine; the gate judges the deployment engine "
-                      f"({md(get(report, 'engines', 'deployment', default='onnxruntime'))})."])
+                      f"({md(deployment)})."])
 
 
-def _metrics(report: Mapping[str, Any]) -> str:
-    confidence = get(report, "config", "confidence")
+def _metrics(report: Report) -> str:
+    confidence = report.config.get("confidence")
     ci = fmt(confidence, percent=True) if is_number(confidence) else "bootstrap"
     return "\n".join([
         "## Metrics", "",
@@ -129,37 +131,45 @@ def _metrics(report: Mapping[str, Any]) -> str:
         "it judges. Decision thresholds: calibrated per attribute (see Mitigations) or argmax."])
 
 
-def _evaluation_data(report: Mapping[str, Any]) -> str:
-    inputs = report.get("inputs") or {}
+def _evaluation_data(report: Report) -> str:
+    inputs = report.inputs
     return "\n".join([
         "## Evaluation data", "",
-        f"- Data: {md(inputs.get('data', 'unknown'))}; {md(fmt(inputs.get('n_test'), reason='unknown'))} test "
-        f"samples, {md(fmt(inputs.get('n_calib'), reason='unknown'))} calibration samples (thresholds are fit "
+        f"- Data: {md(inputs.data or 'unknown')}; {md(fmt(inputs.n_test))} test "
+        f"samples, {md(fmt(inputs.n_calib))} calibration samples (thresholds are fit "
         "on calibration, judged on test).",
-        f"- Teacher predictions: {md(', '.join(map(str, inputs.get('teacher') or [])) or 'none')}; "
-        f"student predictions: {md(', '.join(map(str, inputs.get('students') or [])) or 'none')} "
+        f"- Teacher predictions: {md(', '.join(inputs.teacher) or 'none')}; "
+        f"student predictions: {md(', '.join(inputs.students) or 'none')} "
         "(a population of students is averaged).",
         "- Training data: BA and TCB take their direction from the training split's labels."])
 
 
-def _gate(report: Mapping[str, Any]) -> str:
-    limits = list(report.get("limits") or [])
-    lines = ["## Gate limits and verdict", "", f"Verdict: **{md(str(report.get('verdict', '?')).upper())}**.", ""]
+def _gate(report: Report) -> str:
+    limits = report.limits
+    outcome = {"pass": "pass", "fail": "fail", "not_enough_evidence": "not enough evidence"}[report.outcome]
+    lines = ["## Gate limits and verdict", "",
+             f"Verdict: **{md(report.verdict.upper())}** (outcome: {md(outcome)}). {md(report.scope)}", ""]
     if not limits:
         lines.append("No limits were configured.")
         return "\n".join(lines)
-    rows = [[lim.get("name", "?"), fmt(lim.get("observed"), reason=str(lim.get("reason") or "not computed")),
-             fmt_ci(lim.get("ci")), judged_value(lim), fmt_limit(lim),
-             "pass" if lim.get("passed") else "FAIL"] for lim in limits]
+    rows = [[lim.name, fmt(lim.observed, reason=lim.reason or "not computed"),
+             fmt_ci(lim.ci), judged_value(lim), fmt_limit(lim),
+             OUTCOME_TEXT[lim.outcome]] for lim in limits]
     lines.append(_md_table(["name", "observed", "CI", "judged", "limit", "result"], rows))
+    undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
+    if undecided:
+        lines += ["", "Not enough evidence (the interval straddles the limit); test samples that would decide: "
+                  + md("; ".join(f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}" for lim in undecided))
+                  + "."]
     return "\n".join(lines)
 
 
-def _disaggregated(report: Mapping[str, Any]) -> str:
+def _disaggregated(report: Report) -> str:
+    after = report.mitigation.after if report.mitigation else None
     lines = ["## Quantitative analyses (disaggregated)", "",
-             f"Accuracy: teacher {fmt(get(report, 'metrics', 'teacher', 'accuracy'))}, student "
-             f"{fmt(get(report, 'metrics', 'student', 'accuracy'))}, student after mitigation "
-             f"{fmt(get(report, 'mitigation', 'after', 'accuracy'), reason='no mitigation')}.", ""]
+             f"Accuracy: teacher {fmt(report.metrics.teacher.accuracy)}, student "
+             f"{fmt(report.metrics.student.accuracy)}, student after mitigation "
+             f"{fmt(after.accuracy if after else None, reason='no mitigation')}.", ""]
     subgroups = subgroup_rows(report)
     if subgroups:
         lines += ["### Subgroups and intersections", "",
@@ -168,54 +178,53 @@ def _disaggregated(report: Mapping[str, Any]) -> str:
                             subgroups), ""]
     ba = ba_rows(report)
     if ba:
-        after = bool(get(report, "mitigation", "after", "ba"))
         lines += ["### Bias amplification", "",
                   _md_table(["attribute", "identity", "teacher", "student", "increase"]
                             + (["after mitigation", "increase after"] if after else []), ba), ""]
     lines += ["### Per attribute", "",
-              _md_table(["attribute"] + [f"{w} {m}" for m in ("FPR", "FNR", "TCB", "unc.", "ECE", "R²")
-                                         for w in ("teacher", "student")], per_attribute_rows(report))]
+              _md_table(per_attribute_headers(), per_attribute_rows(report))]
     return "\n".join(lines)
 
 
-def _mitigations(report: Mapping[str, Any]) -> str:
-    mit = report.get("mitigation")
+def _mitigations(report: Report) -> str:
+    mit = report.mitigation
     lines = ["## Mitigations shipped", ""]
-    if not isinstance(mit, Mapping):
+    if mit is None:
         lines.append("None: the model ships with the default decision rule (score > 0.5, or argmax).")
         return "\n".join(lines)
-    thresholds = mit.get("thresholds")
-    if isinstance(thresholds, Mapping):
+    if mit.thresholds is not None:
         lines.append("- Calibrated thresholds (`thresholds.json`): "
-                     + md(", ".join(f"{a}={fmt(t)}" for a, t in thresholds.items())) + ".")
+                     + md(", ".join(f"{a}={fmt(t)}" for a, t in mit.thresholds.items())) + ".")
     else:
         lines.append("- No calibrated thresholds.")
-    ov = mit.get("overrides") or {}
-    lines.append(f"- Overrides (`overrides.json`): {fmt(ov.get('count'), reason='none')} samples "
-                 f"({fmt(ov.get('share'), percent=True, reason='none')} of the data, budget "
-                 f"{fmt(ov.get('budget'), percent=True, reason='none')}) on "
-                 f"{md(', '.join(map(str, ov.get('attributes') or [])) or 'no attributes')}; the runtime "
+    ov = mit.overrides
+    lines.append(f"- Overrides (`overrides.json`): {fmt(ov.count, reason='none')} samples "
+                 f"({fmt(ov.share, percent=True, reason='none')} of the data, budget "
+                 f"{fmt(ov.budget, percent=True, reason='none')}) on "
+                 f"{md(', '.join(ov.attributes) or 'no attributes')}; the runtime "
                  "replaces the student's label by the human (or teacher) label for these sample ids.")
+    if mit.uncovered is not None:
+        lines.append(f"- {md(uncovered_text(mit.uncovered))}")
     return "\n".join(lines)
 
 
-def known_limitations(report: Mapping[str, Any]) -> list[str]:
+def known_limitations(report: Report | Mapping[str, Any]) -> list[str]:
     """Plain-text limitations the report reveals (undefined metrics, small groups, scope)."""
+    report = as_report(report)
     notes = []
-    for key, label in (("cev", "CEV"), ("sde", "SDE")):
-        excluded = get(report, "metrics", key, "excluded") or []
-        if excluded:
-            notes.append(f"{label} excludes {len(excluded)} attribute(s) whose teacher rate is 0 "
-                         f"({', '.join(map(str, excluded))}).")
-    undefined = [f"{r[0]} / {r[1]}" for r in ba_rows(report) if not is_number(_raw_ba(report, r[0], r[1]))]
+    for balance, label in ((report.metrics.cev, "CEV"), (report.metrics.sde, "SDE")):
+        if balance.excluded:
+            notes.append(f"{label} excludes {len(balance.excluded)} attribute(s) whose teacher rate is 0 "
+                         f"({', '.join(balance.excluded)}).")
+    student = report.metrics.ba.student
+    undefined = [f"{r[0]} / {r[1]}" for r in ba_rows(report) if not is_number(ba_value(student, r[0], r[1]))]
     if undefined:
         notes.append(f"Student BA undefined for {len(undefined)} (attribute, identity) pair(s): "
                      f"{', '.join(undefined)}; these pairs are not measured for amplification.")
-    small = [f"{s.get('name')} (n={s.get('size')})" for s in get(report, "metrics", "subgroups") or []
-             if is_number(s.get("size")) and s["size"] < SMALL_GROUP]
+    small = [f"{s.name} (n={s.size})" for s in report.metrics.subgroups if s.size < SMALL_GROUP]
     if small:
         notes.append(f"Groups with fewer than {SMALL_GROUP} test samples have wide uncertainty: {', '.join(small)}.")
-    worst = largest_ba_increase(get(report, "metrics", "ba", "increase"))
+    worst = largest_ba_increase(report.metrics.ba)
     if worst and worst[1] > 0:
         notes.append(f"Largest BA increase over the teacher: {fmt(worst[1], signed=True)} ({worst[0]}).")
     notes += ["The limits bound what compression added relative to the dense teacher; the teacher's own "
@@ -226,9 +235,5 @@ def known_limitations(report: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def _raw_ba(report: Mapping[str, Any], attr: str, group: str) -> Any:
-    return get(report, "metrics", "ba", "student", attr, group)
-
-
-def _limitations(report: Mapping[str, Any]) -> str:
+def _limitations(report: Report) -> str:
     return "\n".join(["## Known limitations and caveats", ""] + [f"- {md(n)}" for n in known_limitations(report)])

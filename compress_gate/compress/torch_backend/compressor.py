@@ -1,0 +1,192 @@
+"""``TorchCompressor``: the maintained torch backend behind the ``Compressor`` seam.
+
+``compress`` (on a deep copy of the teacher, in this order): structured channel
+pruning with Torch-Pruning (``structured``), then fine-tuning with
+:func:`.finetune.fine_tune`, during which gradual magnitude pruning (``pruning``)
+follows its schedule with unstructured or N:M masks and distillation
+(``distillation``) mixes the teacher in. ``export`` writes the artefact each engine
+runs and checks each one's parity:
+
+==========================  ==============================================  =============================
+file                        what                                            engines
+==========================  ==============================================  =============================
+``student.onnx``            the student, FP32 (pruned channels removed)     deepsparse, onnxruntime-cuda,
+                                                                            onnxruntime-tensorrt; and
+                                                                            onnxruntime without quantization
+``student.ort.onnx``        ``quantization: static``: QDQ INT8 (calibrated  onnxruntime
+                            on ``calib``); ``dynamic``: dynamic-range INT8
+==========================  ==============================================  =============================
+
+The INT8 graphs are post-training (Hooker et al.'s two ways), so
+``CompressionResult.quantized`` stays ``False``: it means QAT, which this backend
+does not do (docs/compression.md says why).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compress_gate.compress.sparsify import CompressionResult
+from compress_gate.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from compress_gate.compress.torch_backend.schedule import GMPSchedule
+    from compress_gate.compress.torch_backend.structured import ChannelPruning
+    from compress_gate.config.torch_backend import TorchCompressionConfig
+    from compress_gate.models.training import ProgressCallback, Task
+
+__all__ = ["TorchCompressor", "PARITY_ATOL_INT8"]
+
+#: Largest |score difference| accepted between an INT8 graph and the FP32 torch student
+#: (post-training quantization moves scores; the SparseML backend's re-quantized default).
+PARITY_ATOL_INT8 = 0.25
+
+
+class TorchCompressor:
+    """Compress with the ``compression: {backend: torch, ...}`` section ``config``.
+
+    After ``compress``, ``channel_pruning`` holds the parameter/MAC counts before and
+    after structured pruning (``None`` without it); after ``export``, ``parity`` maps
+    each written file name to ``{"max_score_difference", "tolerance", "reference"}``.
+    """
+
+    name = "torch"
+
+    def __init__(self, config: TorchCompressionConfig, *, parity_atol: float = 1e-4,
+                 quantized_parity_atol: float = PARITY_ATOL_INT8) -> None:
+        self.config = config
+        self.parity_atol, self.quantized_parity_atol = parity_atol, quantized_parity_atol
+        self.channel_pruning: ChannelPruning | None = None
+        self.parity: dict[str, dict[str, Any]] = {}
+
+    def compress(self, teacher: torch.nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
+                 task: Task, seed: int, progress: ProgressCallback | None = None) -> CompressionResult:
+        """Compress a copy of ``teacher`` (not modified) and report the sparsity it reached.
+
+        ``sparsity`` is keyed by the pruned weights' names (the ``pruning.params`` matches),
+        ``overall_sparsity`` pools them, ``target_sparsity`` is ``pruning.final_sparsity``;
+        without ``pruning`` they are ``{}``, ``nan``, ``nan``.
+
+        Raises
+        ------
+        InputError
+            A bad loader, params that match nothing, N:M on weights whose input
+            channels are not a multiple of M, a missing Torch-Pruning install.
+        RuntimeFailure
+            Training diverged.
+        """
+        import torch
+        import yaml
+
+        from compress_gate.compress.torch_backend.finetune import fine_tune
+        from compress_gate.compress.torch_backend.masks import MaskSet, match_params
+        from compress_gate.compress.torch_backend.schedule import GMPSchedule
+        from compress_gate.compress.torch_backend.structured import prune_channels
+        from compress_gate.config.torch_backend import parse_nm
+
+        cfg, gmp = self.config, self.config.pruning
+        torch.manual_seed(seed)
+        student = copy.deepcopy(teacher).eval()
+        frozen_teacher = None
+        if cfg.distillation is not None:
+            frozen_teacher = copy.deepcopy(teacher).eval()
+            for parameter in frozen_teacher.parameters():
+                parameter.requires_grad_(False)
+        self.channel_pruning = None
+        if cfg.structured is not None:
+            example = _first_inputs(loader)[:1]
+            self.channel_pruning = prune_channels(student, example, ratio=cfg.structured.ratio,
+                                                  importance=cfg.structured.importance,
+                                                  round_to=cfg.structured.round_to)
+        schedule = masks = None
+        if gmp is not None:
+            masks = MaskSet(match_params(student, gmp.params), parse_nm(gmp.mask))
+
+            def new_schedule() -> GMPSchedule:
+                return GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
+                                   start_epoch=gmp.start_epoch, end_epoch=gmp.end_epoch,
+                                   update_frequency=gmp.update_frequency, inter_func=gmp.inter_func)
+
+            _check_schedule_ends(new_schedule(), cfg.epochs, len(loader), gmp.end_epoch)  # type: ignore[arg-type]
+            schedule = new_schedule()
+        if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
+            fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
+                      teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
+                      progress=progress)
+        with torch.no_grad():
+            counts = {name: (int((p == 0).sum()), p.numel()) for name, p in (masks.params if masks else {}).items()}
+        total = sum(size for _, size in counts.values())
+        return CompressionResult(
+            model=student.eval(),
+            sparsity={name: zeros / size for name, (zeros, size) in counts.items()},
+            overall_sparsity=sum(z for z, _ in counts.values()) / total if total else math.nan,
+            target_sparsity=gmp.final_sparsity if gmp is not None else math.nan,
+            quantized=False, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
+            recipe=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+    def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: Task,
+               calib: np.ndarray | None) -> dict[str, Path]:
+        """Write the student's artefacts into ``directory``; engine kind -> artefact (module docstring).
+
+        Parity is checked on ``sample`` (N, C, H, W): the FP32 graph within
+        ``parity_atol`` of the torch student, an INT8 graph within
+        ``quantized_parity_atol``. ``calib`` calibrates static quantization.
+
+        Raises
+        ------
+        InputError
+            ``sample`` is not a finite (N, C, H, W) batch; static quantization without ``calib``.
+        RuntimeFailure
+            An exporter or quantizer failed, or an artefact's parity exceeds its tolerance.
+        """
+        from compress_gate.compress.export import check_parity
+        from compress_gate.compress.torch_backend.export import export_fp32
+        from compress_gate.compress.torch_backend.quantize import quantize_dynamic_int8, quantize_static_int8
+
+        probe = np.asarray(sample)
+        if probe.ndim != 4 or probe.shape[0] == 0:
+            raise InputError(f"export sample has shape {probe.shape}; give a non-empty (N, C, H, W) batch.")
+        directory = Path(directory)
+        self.parity = {}
+
+        def check(path: Path, atol: float, reference: str) -> None:
+            difference = check_parity(result.model, path, probe, task=task, atol=atol)
+            self.parity[path.name] = {"max_score_difference": difference, "tolerance": atol, "reference": reference}
+
+        fp32 = export_fp32(result.model, directory / "student.onnx", input_shape=probe.shape[1:], task=task)
+        check(fp32, self.parity_atol, "student (torch, FP32)")
+        artefacts = {"onnxruntime": fp32, "deepsparse": fp32, "onnxruntime-cuda": fp32, "onnxruntime-tensorrt": fp32}
+        quantization = self.config.quantization
+        if quantization != "none":
+            target = directory / "student.ort.onnx"
+            int8 = (quantize_static_int8(fp32, target, calib) if quantization == "static"
+                    else quantize_dynamic_int8(fp32, target))
+            check(int8, self.quantized_parity_atol, f"student (torch, FP32; the graph is {quantization} INT8)")
+            artefacts["onnxruntime"] = int8
+        return artefacts
+
+
+def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: int, end_epoch: float) -> None:
+    """Dry-run ``schedule`` over the training steps; InputError, before any training, if it never ends."""
+    from compress_gate.compress.torch_backend.schedule import step_epoch
+
+    for step in range(math.ceil(epochs * steps_per_epoch)):
+        schedule.step(step_epoch(step, steps_per_epoch))
+    if not schedule.ended:
+        raise InputError(f"compression.pruning: the schedule cannot reach end_epoch = {end_epoch} within epochs = "
+                         f"{epochs}: with {steps_per_epoch} steps per epoch it is never consulted there. Lower "
+                         "`pruning.end_epoch` or raise `epochs`.")
+
+
+def _first_inputs(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    for inputs, _ in loader:
+        return inputs
+    raise InputError("the training loader yields no batches: give it at least one sample.")

@@ -1,0 +1,160 @@
+"""The ``compression:`` section for the maintained torch backend (``backend: torch``).
+
+Same vocabulary as SparseML's ``GMPruningModifier`` where it means the same thing::
+
+    compression:
+      backend: torch
+      epochs: 6                      # fine-tuning length (the schedule runs inside it); none
+                                     # without pruning, structured or distillation
+      lr: 0.01
+      optimizer: sgd
+      batch_size: 64
+      pruning:                       # gradual magnitude pruning (Zhu & Gupta), optional
+        params: ['re:^layer\\d+\\..*conv\\d+\\.weight$']
+        init_sparsity: 0.05
+        final_sparsity: 0.8
+        start_epoch: 0.0
+        end_epoch: 4.0
+        update_frequency: 0.5
+        inter_func: cubic
+        mask: unstructured           # or "2:4" (N:M; final_sparsity must be 1 - N/M)
+      structured: {ratio: 0.5, importance: l2, round_to: 8}    # Torch-Pruning, optional
+      quantization: static           # none | dynamic | static (calibrated on the calib split)
+      distillation: {hardness: 0.5, temperature: 2.0}          # optional
+
+Every section is optional; a recipe that names none of ``pruning``, ``structured``,
+``quantization`` (other than ``none``) or ``distillation`` is refused, since it would
+ship the teacher.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["GMPConfig", "StructuredConfig", "DistillationConfig", "TorchCompressionConfig", "parse_nm"]
+
+_Frozen = ConfigDict(extra="forbid", frozen=True)
+_NM = re.compile(r"^(\d+):(\d+)$")
+
+
+def parse_nm(mask: str) -> tuple[int, int] | None:
+    """``"2:4"`` -> ``(2, 4)`` (keep N of every M); ``"unstructured"`` -> ``None``."""
+    match = _NM.match(mask)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class GMPConfig(BaseModel):
+    """Gradual magnitude pruning, as SparseML's ``!GMPruningModifier`` schedules it.
+
+    Example: ``{params: ['re:conv\\d+\\.weight$'], init_sparsity: 0.05, final_sparsity: 0.8,
+    start_epoch: 0, end_epoch: 4, update_frequency: 0.5, inter_func: cubic, mask: unstructured}``.
+    ``params`` are exact parameter names or ``re:`` regexes (``re.match``, as SparseML), or
+    ``__ALL_PRUNABLE__`` (every conv and linear weight). ``mask: "N:M"`` keeps at most N
+    non-zeros in every M consecutive weights along the input-channel axis; its
+    ``final_sparsity`` must be ``1 - N/M`` (``0.5`` for ``"2:4"``).
+    """
+
+    model_config = _Frozen
+    params: tuple[str, ...] = Field(min_length=1)
+    init_sparsity: float = Field(0.05, ge=0, lt=1)
+    final_sparsity: float = Field(gt=0, lt=1)
+    start_epoch: float = Field(0.0, ge=0)
+    end_epoch: float = Field(gt=0)
+    update_frequency: float = Field(gt=0)
+    inter_func: Literal["cubic", "linear"] = "cubic"
+    mask: str = "unstructured"
+
+    @field_validator("mask", mode="before")
+    @classmethod
+    def _quoted_mask(cls, value: object) -> object:
+        if isinstance(value, int):  # YAML 1.1 reads an unquoted 2:4 as the base-60 integer 124
+            raise ValueError(f"mask = {value!r} is a number: YAML reads an unquoted 2:4 as base 60. Quote it: "
+                             'mask: "2:4"')
+        return value
+
+    @field_validator("mask")
+    @classmethod
+    def _known_mask(cls, value: str) -> str:
+        nm = parse_nm(value)
+        if value != "unstructured" and (nm is None or not 0 < nm[0] < nm[1]):
+            raise ValueError(f"mask = {value!r} must be 'unstructured' or 'N:M' with 0 < N < M, e.g. '2:4'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GMPConfig:
+        if not self.end_epoch > self.start_epoch:
+            raise ValueError(f"end_epoch ({self.end_epoch}) must be greater than start_epoch ({self.start_epoch})")
+        if self.init_sparsity > self.final_sparsity:
+            raise ValueError(f"init_sparsity ({self.init_sparsity}) must be <= final_sparsity "
+                             f"({self.final_sparsity})")
+        nm = parse_nm(self.mask)
+        if nm is not None and abs(self.final_sparsity - (1 - nm[0] / nm[1])) > 1e-9:
+            raise ValueError(f"mask {self.mask!r} keeps {nm[0]} of every {nm[1]} weights, so final_sparsity must "
+                             f"be {1 - nm[0] / nm[1]:g}, not {self.final_sparsity:g}")
+        return self
+
+
+class StructuredConfig(BaseModel):
+    """Structured channel pruning with Torch-Pruning, once, before fine-tuning.
+
+    Example: ``{ratio: 0.5, importance: l2, round_to: 8}``: remove 50 % of the output
+    channels of every prunable conv/linear layer (the classifier's outputs are kept),
+    ranked by the L1 or L2 norm of their coupled weights; ``round_to`` keeps channel
+    counts multiples of it (integer kernels like multiples of 8).
+    """
+
+    model_config = _Frozen
+    ratio: float = Field(gt=0, lt=1)
+    importance: Literal["l1", "l2"] = "l2"
+    round_to: int | None = Field(None, ge=1, le=1024)
+
+
+class DistillationConfig(BaseModel):
+    """Hinton knowledge distillation from the dense teacher.
+
+    Example: ``{hardness: 0.5, temperature: 2.0}``: loss = (1 − hardness) · task loss +
+    hardness · T² · KL(teacher_T ‖ student_T), as SparseML's ``DistillationModifier``
+    (``hardness: 1`` trains on the teacher alone).
+    """
+
+    model_config = _Frozen
+    hardness: float = Field(0.5, ge=0, le=1)
+    temperature: float = Field(2.0, gt=0, le=100)
+
+
+class TorchCompressionConfig(BaseModel):
+    """The torch backend's ``compression:`` section (module docstring shows the YAML)."""
+
+    model_config = _Frozen
+    backend: Literal["torch"]
+    epochs: float | None = Field(None, gt=0, le=1000)
+    lr: float = Field(0.01, gt=0, le=10)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    batch_size: int = Field(64, ge=1, le=65536)
+    pruning: GMPConfig | None = None
+    structured: StructuredConfig | None = None
+    quantization: Literal["none", "dynamic", "static"] = "none"
+    distillation: DistillationConfig | None = None
+
+    @model_validator(mode="after")
+    def _compresses_something(self) -> TorchCompressionConfig:
+        if (self.pruning is None and self.structured is None and self.quantization == "none"
+                and self.distillation is None):
+            raise ValueError("the torch backend has nothing to do: add `pruning`, `structured`, "
+                             "`quantization: static|dynamic` or `distillation`")
+        trains = self.pruning is not None or self.structured is not None or self.distillation is not None
+        if trains and self.epochs is None:
+            raise ValueError("`epochs` is required: pruning, structured pruning and distillation fine-tune the "
+                             "student (e.g. `epochs: 10`)")
+        if not trains and self.epochs is not None:
+            raise ValueError("`epochs` is set but nothing is trained (post-training quantization only); "
+                             "delete `epochs`, or add `pruning`, `structured` or `distillation`")
+        if self.pruning is not None and self.epochs is not None and self.pruning.end_epoch >= self.epochs:
+            raise ValueError(f"pruning.end_epoch ({self.pruning.end_epoch}) must be before the end of training "
+                             f"(epochs = {self.epochs}): the schedule is stepped before each optimizer step, so "
+                             "an end at the last epoch is never reached. Raise `epochs` or lower "
+                             "`pruning.end_epoch`")
+        return self

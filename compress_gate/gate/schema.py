@@ -1,0 +1,350 @@
+"""report.json as a typed tree: frozen pydantic models, built once by the gate, never mutated.
+
+The JSON Schema of report.json is generated from :class:`Report`
+(``Report.model_json_schema()``), shipped as ``compress_gate/gate/report.schema.json``
+and ``docs/report.schema.json``, and versioned by :data:`SCHEMA_VERSION`.
+:data:`SCHEMA_SHA256` is the hash of that schema: a test fails when the models change
+and the version is not bumped. Regenerate both files with
+``python -m compress_gate.gate.schema``.
+
+Numbers follow the one JSON convention of :mod:`compress_gate._json`: ``null`` is an
+undefined number (NaN), ``"inf"``/``"-inf"`` are infinities; a value undefined for a
+stated reason is ``{"undefined": reason}``. The models hold values in that convention,
+so ``report.model_dump(mode="json")`` is report.json as written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from compress_gate.config.gate import GATED_METRICS
+from compress_gate.errors import InputError
+
+__all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "LimitResult", "RunSection",
+           "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
+
+SCHEMA_VERSION = 2
+#: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
+SCHEMA_SHA256 = "da1a8b9e625cdc46577373b62a6d49728c4a8ca114855e749637cbb0e9e0a840"
+
+Number = Annotated[float | Literal["inf", "-inf"] | None,
+                   Field(description='a number; null = undefined (NaN); "inf"/"-inf" = infinite')]
+Interval = tuple[Number, Number] | None
+Outcome = Literal["pass", "fail", "not_enough_evidence"]
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Undefined(_Node):
+    """A value that is undefined for a stated reason: ``{"undefined": "N_test(A=1, I=0) = 3 < 10"}``."""
+
+    undefined: str
+
+
+Cell = float | Undefined
+
+
+class Inputs(_Node):
+    """What was judged: file names, split sizes, the attribute and identity names."""
+
+    data: str | None = None
+    teacher: list[str] = []
+    students: list[str] = []
+    predictions: list[str] | dict[str, str] | None = None
+    task: Literal["multilabel", "multiclass"]
+    n_calib: int
+    n_test: int
+    n_students: int
+    attribute_names: list[str]
+    group_names: list[str]
+
+
+class LimitResult(_Node):
+    """One limit judged: the worst unit's value, its interval, the gated bound and the outcome.
+
+    ``outcome`` is ``pass`` (the gated bound is inside the limit), ``fail`` (the evidence
+    puts the number outside) or ``not_enough_evidence``; ``passed`` is ``outcome == "pass"``.
+    ``n_needed`` is, for an undecided limit, the estimated number of test samples that
+    would decide it (docs/gate.md, "Three outcomes").
+    """
+
+    name: str
+    metric: str
+    change: Literal["absolute", "relative"] | None = None
+    observed: Number
+    ci: Interval = None
+    bound: Literal["point", "upper", "lower"]
+    gated: Number
+    limit: float
+    direction: Literal["max", "min"]
+    passed: bool
+    outcome: Outcome
+    n_needed: int | None = None
+    reason: str
+    unit: str | None = None
+    excluded: list[str] = []
+
+
+#: The per-attribute numbers of report.json's ``per_attribute`` tables: every gateable
+#: metric measured per attribute (from the registry), then label interrelation R².
+PER_ATTRIBUTE: tuple[str, ...] = tuple(name for name, spec in GATED_METRICS.items()
+                                       if spec.unit == "attribute" and spec.source == "member")
+AttributeMetrics = create_model(
+    "AttributeMetrics", __base__=_Node, __doc__="Per-attribute numbers of one model (a population: means over its members).",
+    **{name: (Number, ...) for name in (*PER_ATTRIBUTE, "r2")})  # type: ignore[call-overload]
+
+
+class ModelSummary(_Node):
+    accuracy: Number
+    per_attribute: dict[str, AttributeMetrics]  # type: ignore[valid-type]
+
+
+class Delta(_Node):
+    """Normalized change in percent, 100·(student − teacher)/teacher, per attribute."""
+
+    fpr: dict[str, Number]
+    fnr: dict[str, Number]
+
+
+class Balance(_Node):
+    """CEV or SDE with its interval and the attributes left out (teacher rate 0)."""
+
+    value: Number
+    ci: Interval = None
+    excluded: list[str] = []
+    undefined: str | None = None
+
+
+class BAComparison(_Node):
+    """BA of the student and its increase over the teacher: attribute -> identity -> value."""
+
+    student: dict[str, dict[str, Cell]]
+    increase: dict[str, dict[str, Cell]]
+
+
+class BATables(BAComparison):
+    teacher: dict[str, dict[str, Cell]]
+
+
+class Rates(_Node):
+    error: Number
+    fpr: Number
+    fnr: Number
+
+
+class SubgroupRow(_Node):
+    name: str
+    size: int
+    teacher: Rates
+    student: Rates
+    normalized_difference: Rates
+
+
+class Histogram(_Node):
+    edges: list[float]
+    teacher: list[float]
+    student: list[float]
+
+
+class CIESummary(_Node):
+    count: int
+    share: Number = None
+    share_uncertain_teacher: Number
+    share_uncertain_student: Number
+    share_uncertain_all_teacher: Number
+
+
+class Metrics(_Node):
+    """Teacher vs the raw student (before mitigation) on every number of DESIGN.md."""
+
+    teacher: ModelSummary
+    student: ModelSummary
+    delta: Delta
+    cev: Balance
+    sde: Balance
+    ba: BATables
+    subgroups: list[SubgroupRow]
+    uncertainty_histogram: Histogram
+    cie: CIESummary
+
+
+class OverrideSummary(_Node):
+    count: int
+    share: float
+    budget: float
+    attributes: list[str]
+
+
+class MitigatedFigures(_Node):
+    """The student with the mitigation that ships (thresholds and overrides)."""
+
+    accuracy: Number
+    cev: Balance
+    sde: Balance
+    ba: BAComparison
+    delta: Delta
+
+
+class Uncovered(_Node):
+    """The test rows WITHOUT an override: teacher and shipped student (overrides do not apply
+    there). What a ``judge: catalogue`` verdict says about inputs outside the catalogue."""
+
+    n_rows: int
+    teacher_accuracy: Number
+    accuracy: Number
+    ba: BATables
+
+
+class MitigationSection(_Node):
+    """``calibrated``: the student with its thresholds only (None without calibration);
+    ``after``: with thresholds and overrides, on every test row; ``uncovered``: the rows
+    without an override (None when nothing is overridden)."""
+
+    thresholds: dict[str, float] | None = None
+    overrides: OverrideSummary
+    calibrated: MitigatedFigures | None = None
+    after: MitigatedFigures
+    uncovered: Uncovered | None = None
+
+
+class EngineCheck(BaseModel):
+    """Another engine against the deployment engine; further keys of the check are kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    engine: str
+    label_agreement: Number = None
+    max_score_difference: Number = None
+
+
+class Engines(_Node):
+    deployment: str
+    agreement: list[EngineCheck] = []
+
+
+class RunSummary(_Node):
+    """The run's headline numbers (see :mod:`compress_gate.pipeline.summary`)."""
+
+    verdict: Literal["pass", "fail"]
+    outcome: Outcome
+    teacher_accuracy: Number
+    student_accuracy: Number
+    student_accuracy_mitigated: Number
+    overall_sparsity: Number
+    quantized: bool | None
+    distilled: bool | None
+    cev: Number
+    sde: Number
+    cev_mitigated: Number
+    sde_mitigated: Number
+    worst_ba_increase: Number
+    worst_ba_increase_mitigated: Number
+    speedup: dict[str, float]
+    limits_passed: int
+    limits_total: int
+    limits_failed: list[str]
+    limits_undecided: list[str] = []
+    scope: str = ""
+
+
+class RunSection(_Node):
+    """What ``compress-gate run`` adds: the recipe, stage times, compression and export facts.
+
+    Absent (null) in a report of ``compress-gate gate``, which judges predictions made elsewhere.
+    """
+
+    recipe: str
+    recipe_hash: str
+    seed: int
+    compress_gate_version: str
+    deployment_engine: str
+    created: str | None = None
+    teacher: dict[str, Any] | None = None
+    stage_seconds: dict[str, float]
+    total_seconds: float | None = None
+    stage_cpu_seconds: dict[str, float] = {}
+    compression: dict[str, Any]
+    export: dict[str, Any] = {}
+    summary: RunSummary | None = None
+    intended_use: str | None = None
+    out_of_scope: str | None = None
+
+
+class Report(_Node):
+    """report.json: the gate's verdict and every number behind it."""
+
+    schema_version: Literal[2] = Field(description="the version of this schema")
+    verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
+    outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
+                                         "one or more undecided")
+    created: str
+    inputs: Inputs
+    config: dict[str, Any] = Field(description="the gate section as validated (GateConfig)")
+    judged: Literal["raw", "thresholds", "catalogue"] = Field(description="the predictions the limits judged "
+                                                                          "(gate.judge)")
+    scope: str = Field(description="which inputs the verdict holds for, in one sentence")
+    limits: list[LimitResult]
+    no_limits: bool = False
+    note: str | None = None
+    metrics: Metrics
+    mitigation: MitigationSection | None = None
+    engines: Engines | None = None
+    benchmarks: dict[str, Any] | None = Field(default=None, description="compress_gate.engines.benchmark_models "
+                                                                        "output, when measured")
+    run: RunSection | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """report.json's content as plain JSON types."""
+        return self.model_dump(mode="json")
+
+    def with_run(self, run: RunSection) -> Report:
+        """A new report with the run's section (this one is not changed)."""
+        return self.model_copy(update={"run": run})
+
+
+def as_report(report: Report | Mapping[str, Any], *, source: str = "report") -> Report:
+    """``report`` as a :class:`Report`; a mapping (e.g. a loaded report.json) is validated.
+
+    Raises
+    ------
+    InputError
+        The mapping does not follow the schema (the first problems are named by key path).
+    """
+    if isinstance(report, Report):
+        return report
+    try:
+        return Report.model_validate(report)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:5])
+        raise InputError(f"{source}: not a report.json of schema version {SCHEMA_VERSION} ({problems}). "
+                         "Rewrite it with this version of compress-gate.") from err
+
+
+def schema_text() -> str:
+    """The JSON Schema of report.json, as written to report.schema.json (sorted keys, 2-space indent)."""
+    schema = Report.model_json_schema()
+    schema["$id"] = f"https://compress-gate/report.schema.v{SCHEMA_VERSION}.json"
+    schema["title"] = f"compress-gate report.json, schema version {SCHEMA_VERSION}"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def schema_sha256() -> str:
+    """SHA-256 of :func:`schema_text`."""
+    return hashlib.sha256(schema_text().encode("utf-8")).hexdigest()
+
+
+SCHEMA_FILES = (Path(__file__).with_name("report.schema.json"),
+                Path(__file__).parents[2] / "docs" / "report.schema.json")
+
+
+if __name__ == "__main__":  # regenerate the shipped schema files
+    for target in SCHEMA_FILES:
+        target.write_text(schema_text(), encoding="utf-8")
+        print(f"wrote {target} (sha256 {schema_sha256()})")

@@ -1,0 +1,181 @@
+"""``compress-gate score``: a model's scores on an eval set, written as a directory of prediction shards.
+
+DATA is a ``data.npz`` or a directory of eval-data shards (:mod:`compress_gate.data.shards`)
+with an ``inputs`` column. Its calib and test rows are scored, in parts of at most
+``rows_per_shard`` rows of one data shard, and each part is written as one predictions
+shard ``part-NNNNN.npz`` (``ids``, ``scores``) in OUT. OUT holds :data:`INCOMPLETE_NAME`
+while the job runs and ``manifest.json`` (shard files and row counts, written atomically)
+only once every shard is written, after which the marker is removed: a job that stops
+half-way leaves its finished shards on disk, and the shard readers refuse the directory.
+
+Backends, with identical scores (same parts, same engine, same batches):
+
+- ``local`` (default): one process, the parts one after another, each scored by
+  :func:`compress_gate.engines.score_model`;
+- ``ray``: Ray Data ``map_batches`` over the parts with a pool of ``workers`` actors, each
+  holding one open engine and scoring its parts with
+  :func:`compress_gate.engines.predict_scores` (what ``score_model`` runs on the engine it
+  opens). An actor whose process dies is restarted and its part retried (up to
+  :data:`RAY_RETRIES` times); a part is written atomically, so a retried part writes the
+  same file. ``address`` joins a running cluster; without it a local one is started.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compress_gate._atomic import write_json
+from compress_gate._ray import RAY_RETRIES, ray_session, require_ray
+from compress_gate.data._contract_checks import check_prediction_columns
+from compress_gate.data._shard_files import INCOMPLETE_NAME, MANIFEST_NAME, list_shards, write_shard
+from compress_gate.data.contract import load_eval_data
+from compress_gate.data._records import EvalData
+from compress_gate.data.shards import read_data_shard
+from compress_gate.errors import InputError
+
+__all__ = ["BACKENDS", "ScoredShards", "score_to_shards"]
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One output shard: rows ``start:stop`` of the calib/test rows of data shard ``source``."""
+
+    index: int
+    source: str
+    start: int
+    stop: int
+
+    @property
+    def file_name(self) -> str:
+        return f"part-{self.index:05d}.npz"
+
+
+@dataclass(frozen=True)
+class ScoredShards:
+    """What :func:`score_to_shards` wrote: the directory, its manifest and the rows scored."""
+
+    out: Path
+    manifest: Path
+    n_rows: int
+    n_shards: int
+
+
+def _scored_inputs(data: EvalData, source: str) -> tuple[np.ndarray, np.ndarray]:
+    if data.inputs is None:
+        raise InputError(f"{source}: no `inputs` column, so there is nothing to score. Save the "
+                         "preprocessed model inputs as `inputs` (N, C, H, W) float32.")
+    scored = data.split != "train"
+    return data.ids[scored], data.inputs[scored]
+
+
+def plan_parts(data: str | Path, *, rows_per_shard: int) -> list[Part]:
+    """The parts to score, in order: each data shard's calib/test rows cut into ``rows_per_shard`` pieces."""
+    if not isinstance(rows_per_shard, int) or rows_per_shard < 1:
+        raise InputError(f"--rows-per-shard = {rows_per_shard!r} must be an integer >= 1.")
+    data = Path(data)
+    if data.is_dir():
+        sources, readers = list_shards(data, "eval data"), read_data_shard
+    else:
+        sources, readers = [data], load_eval_data
+    parts: list[Part] = []
+    for path in sources:
+        ids, _ = _scored_inputs(readers(path), str(path))
+        for start in range(0, ids.size, rows_per_shard):
+            parts.append(Part(len(parts), str(path), start, min(start + rows_per_shard, ids.size)))
+    if not parts:
+        raise InputError(f"{data}: no calib or test row to score. Mark the rows to judge with split = "
+                         "'calib' or 'test'.")
+    return parts
+
+
+def score_part(part: Part, scores_of: Any, out: Path, *, whole_file: bool) -> int:
+    """Score one part with ``scores_of(inputs)`` and write its shard; return its row count."""
+    data = (load_eval_data if whole_file else read_data_shard)(Path(part.source))
+    ids, inputs = _scored_inputs(data, part.source)
+    ids, inputs = ids[part.start:part.stop], np.ascontiguousarray(inputs[part.start:part.stop])
+    preds = check_prediction_columns({"ids": ids, "scores": scores_of(inputs)}, str(out / part.file_name))
+    write_shard(out / part.file_name, {"ids": preds.ids, "scores": preds.scores})
+    return int(ids.size)
+
+
+def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, engine: str = "onnxruntime",
+                    batch_size: int = 64, rows_per_shard: int = 100_000, backend: str = "local",
+                    address: str | None = None, workers: int = 2) -> ScoredShards:
+    """Score the calib/test rows of ``data`` with ``model`` into the shard directory ``out`` (module docstring).
+
+    Raises
+    ------
+    InputError
+        Unknown backend, ``out`` exists and is not empty, bad data (shard named), no
+        ``inputs``, a missing or corrupt model, Ray asked for but not installed.
+    RuntimeFailure
+        The engine failed, or a Ray job failed after its retries; finished shards stay in
+        ``out``, which keeps its :data:`INCOMPLETE_NAME` marker.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"--backend {backend!r} is not known. It should be one of {list(BACKENDS)}.")
+    if not isinstance(workers, int) or workers < 1:
+        raise InputError(f"--workers = {workers!r} must be an integer >= 1.")
+    model, data, out = Path(model).resolve(), Path(data).resolve(), Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: already exists and is not an empty directory. Choose a new --out, or "
+                         "remove the old one.")
+    if backend == "ray":
+        require_ray("scoring")                     # before anything is written
+    parts = plan_parts(data, rows_per_shard=rows_per_shard)
+    from compress_gate.engines import read_model_info
+    read_model_info(model)                         # a missing or corrupt model fails before any work
+    out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE_NAME).write_text("compress-gate score is writing this directory\n")
+    settings = {"model": str(model), "engine": engine, "batch_size": batch_size, "out": str(out),
+                "whole_file": not data.is_dir()}
+    if backend == "local":
+        from compress_gate.engines import score_model
+        rows = [score_part(part, lambda x: score_model(model, x, engine=engine, batch_size=batch_size).scores,
+                           out, whole_file=settings["whole_file"]) for part in parts]
+    else:
+        rows = _score_on_ray(parts, settings, address=address, workers=workers)
+    manifest = write_json(out / MANIFEST_NAME, {
+        "format": "compress-gate prediction shards", "version": 1, "model": str(model), "engine": engine,
+        "data": str(data), "shards": [{"file": p.file_name, "rows": n} for p, n in zip(parts, rows)]})
+    (out / INCOMPLETE_NAME).unlink()
+    return ScoredShards(out=out, manifest=manifest, n_rows=int(sum(rows)), n_shards=len(parts))
+
+
+class OrtScorer:
+    """A Ray Data actor: one open engine; each batch is a list of parts, scored and written."""
+
+    def __init__(self, model: str, engine: str, batch_size: int, out: str, whole_file: bool):
+        from compress_gate.engines import open_engine
+        self.engine = open_engine(engine, model, batch_size=batch_size)
+        self.out, self.whole_file = Path(out), whole_file
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from compress_gate.engines import predict_scores
+        parts = [Part(int(i), str(s), int(a), int(b))
+                 for i, s, a, b in zip(batch["index"], batch["source"], batch["start"], batch["stop"])]
+        rows = [score_part(p, lambda x: predict_scores(self.engine, x), self.out, whole_file=self.whole_file)
+                for p in parts]
+        return {"index": np.array([p.index for p in parts]), "rows": np.array(rows)}
+
+
+def _score_on_ray(parts: list[Part], settings: dict[str, Any], *, address: str | None, workers: int) -> list[int]:
+    """Ray Data ``map_batches`` of the parts over a pool of ``workers`` scorer actors; rows per part."""
+    with ray_session(address, what="scoring (finished shards stay in --out, marked incomplete)") as ray:
+        dataset = ray.data.from_items([asdict(p) for p in parts])
+        done = dataset.map_batches(OrtScorer, fn_constructor_kwargs=settings, batch_size=1, batch_format="numpy",
+                                   concurrency=min(workers, len(parts)), num_cpus=1,
+                                   ray_remote_args_fn=_retry_args).take_all()
+    rows = {int(r["index"]): int(r["rows"]) for r in done}
+    return [rows[p.index] for p in parts]
+
+
+def _retry_args() -> dict[str, int]:
+    """Actor options: a dead scoring actor is restarted, and its part retried, at most RAY_RETRIES times."""
+    return {"max_restarts": RAY_RETRIES, "max_task_retries": RAY_RETRIES}

@@ -1,0 +1,315 @@
+"""``run_sweep``: one teacher, one student per sparsity, each run and gated; the best one marked.
+
+For each sparsity s the recipe's SparseML schedule is run with its top-level variable
+``final_sparsity`` set to s (the pruning modifiers read it as ``eval(final_sparsity)``).
+Each student is a complete ``compress-gate run`` (:func:`~compress_gate.pipeline.run_recipe`:
+export, predictions, benchmark, gate, bundle) of a generated recipe,
+``<sweep>/recipes/sparsity-<s>.yaml``: the validated recipe with absolute paths, its own
+``output: <sweep>/sparsity-<s>``, the SparseML recipe inline with ``final_sparsity: s``,
+and ``model.cache_dir`` pointing at the recipe's teacher cache, so the dense teacher is
+trained once (by the first student) and loaded by the others. Each student's directory
+is an ordinary run directory (``release/`` on a pass, ``refused/`` on a refusal).
+
+When the recipe calibrates thresholds, each student's gate is also rerun on its own
+predictions with an override budget of 0 (``<sweep>/calibrated/sparsity-<s>/``), so the worst BA
+increase is shown raw, after threshold calibration alone, and after calibration and overrides.
+
+Outputs in the sweep directory (the recipe's ``output``)::
+
+    sweep.json        per sparsity: verdict, the headline numbers and each limit's interval
+    sweep.html        the curves against sparsity (:mod:`compress_gate.pipeline._sweep_html`)
+    release/          with ``--release``: a copy of the chosen student's release bundle
+
+The **chosen** student is the most compressed one (highest requested sparsity) whose
+verdict is ``pass``; ``None`` when none passes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from compress_gate._atomic import atomic_directory, write_json, write_text
+from compress_gate.config.run import RunConfig, load_run_config
+from compress_gate.errors import InputError
+from compress_gate.pipeline._record import json_ready
+from compress_gate.pipeline.summary import worst_ba_increase
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "student_recipe",
+           "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities"]
+
+#: What a sweep writes directly in its directory besides the students' run directories.
+SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release")
+_VARIABLE = re.compile(r"^final_sparsity:[^\n]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep found: one row per sparsity (see :func:`student_numbers`), the chosen sparsity."""
+
+    sweep_dir: Path
+    rows: list[dict[str, Any]]
+    chosen: float | None
+    released: Path | None
+
+
+def set_final_sparsity(text: str, sparsity: float, *, source: str | Path) -> str:
+    """The SparseML recipe ``text`` with its top-level ``final_sparsity:`` line set to ``sparsity``.
+
+    Raises
+    ------
+    InputError
+        The recipe defines no top-level ``final_sparsity`` variable.
+    """
+    if not _VARIABLE.search(text):
+        raise InputError(f"{source}: a sweep sets the SparseML recipe's top-level variable `final_sparsity`, but "
+                         "the recipe (compression.recipe or recipe_path) defines none. Add a line `final_sparsity: "
+                         "0.9` at the top of the SparseML recipe and write `final_sparsity: eval(final_sparsity)` "
+                         "in its pruning modifiers (as recipes/multilabel.yaml does).")
+    return _VARIABLE.sub(f"final_sparsity: {sparsity!r}", text, count=1)
+
+
+def parse_sparsities(texts: Sequence[str]) -> list[float]:
+    """The command line's sparsity values as floats (``--sparsity 0.5 0.8 0.9``).
+
+    Raises
+    ------
+    InputError
+        A value that is not a number.
+    """
+    values = []
+    for text in texts:
+        try:
+            values.append(float(text))
+        except ValueError:
+            raise InputError(f"--sparsity {text!r} is not a number; give sparsities between 0 and 1, e.g. "
+                             "`--sparsity 0.5 0.8 0.9`.") from None
+    return values
+
+
+def _check_sparsities(sparsities: Sequence[float], source: Path) -> list[float]:
+    values = [float(s) for s in sparsities]
+    if not values:
+        raise InputError(f"{source}: give at least one sparsity, e.g. `--sparsity 0.5 0.8 0.9`.")
+    bad = [s for s in values if not (0.0 < s < 1.0)]
+    if bad:
+        raise InputError(f"--sparsity {bad[0]!r} is not a sparsity: each must lie strictly between 0 and 1 (the "
+                         "share of pruned weights), e.g. `--sparsity 0.5 0.8 0.9`.")
+    if len(set(values)) != len(values):
+        raise InputError(f"--sparsity lists a value more than once ({values}); list each sparsity once.")
+    return sorted(values)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """SafeDumper writing multi-line strings (the inline SparseML recipe) as ``|`` blocks."""
+
+
+_BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def student_recipe(config: RunConfig, sparseml_text: str, sparsity: float, *, sweep_dir: Path,
+                   source: str | Path) -> dict[str, Any]:
+    """The run recipe (a YAML-ready mapping) of the student at ``sparsity`` (module docstring).
+
+    ``config`` is the validated sweep recipe (absolute paths); ``None`` values are left out,
+    so every key takes its default as in the original recipe.
+    """
+    raw = config.model_dump(mode="json", exclude_none=True)
+    raw["output"] = str(sweep_dir / student_dir_name(sparsity))
+    raw["model"]["cache_dir"] = str(config.cache_dir)
+    raw["compression"].pop("recipe_path", None)
+    raw["compression"]["recipe"] = set_final_sparsity(sparseml_text, sparsity, source=source)
+    return raw
+
+
+def student_dir_name(sparsity: float) -> str:
+    """``sparsity-0.8``: the run directory of the student at ``sparsity`` inside the sweep directory."""
+    return f"sparsity-{sparsity:g}"
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value) else None
+
+
+def _get(mapping: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(mapping, Mapping):
+            return None
+        mapping = mapping.get(key)
+    return mapping
+
+
+def _mean_over_attributes(per_attribute: Any, metric: str) -> float | None:
+    values = [_number(_get(row, metric)) for row in (per_attribute or {}).values()] \
+        if isinstance(per_attribute, Mapping) else []
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _interval(value: Any) -> list[float] | None:
+    if isinstance(value, Sequence) and len(value) == 2 and all(_number(v) is not None for v in value):
+        return [float(value[0]), float(value[1])]
+    return None
+
+
+def student_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The numbers a sweep plots, read from one student's ``report.json``.
+
+    The only place the sweep reads a report, and it reads defensively: a missing key or
+    a non-number gives ``None``. Means over attributes skip undefined ones.
+
+    Returns keys ``verdict``, ``sparsity`` (achieved, pooled over the pruned weights),
+    ``accuracy`` / ``teacher_accuracy`` / ``accuracy_mitigated``, ``uncertainty`` /
+    ``teacher_uncertainty`` and ``tcb`` / ``teacher_tcb`` (means over attributes),
+    ``ba_increase`` / ``ba_increase_mitigated`` (worst over (attribute, identity) pairs),
+    ``cev`` / ``sde`` with ``cev_ci`` / ``sde_ci``,
+    ``speedup`` (``{"<engine>@<batch>": teacher time / student time}``) and ``limits``
+    (each limit's ``name``, ``metric``, ``observed``, ``ci``, ``limit``, ``outcome``).
+    """
+    metrics, mitigation = _get(report, "metrics"), _get(report, "mitigation")
+    student, teacher = _get(metrics, "student", "per_attribute"), _get(metrics, "teacher", "per_attribute")
+    limits = []
+    for entry in _get(report, "limits") or []:
+        outcome = _get(entry, "outcome") or ("pass" if _get(entry, "passed") else "fail")
+        limits.append({"name": _get(entry, "name"), "metric": _get(entry, "metric"),
+                       "observed": _number(_get(entry, "observed")), "ci": _interval(_get(entry, "ci")),
+                       "limit": _number(_get(entry, "limit")), "outcome": outcome})
+    speedup = _get(report, "run", "summary", "speedup")
+    return {
+        "verdict": _get(report, "verdict"),
+        "sparsity": _number(_get(report, "run", "compression", "overall_sparsity")),
+        "accuracy": _number(_get(metrics, "student", "accuracy")),
+        "teacher_accuracy": _number(_get(metrics, "teacher", "accuracy")),
+        "accuracy_mitigated": _number(_get(mitigation, "after", "accuracy")),
+        "uncertainty": _mean_over_attributes(student, "uncertainty"),
+        "teacher_uncertainty": _mean_over_attributes(teacher, "uncertainty"),
+        "tcb": _mean_over_attributes(student, "tcb"),
+        "teacher_tcb": _mean_over_attributes(teacher, "tcb"),
+        "ba_increase": worst_ba_increase(_get(metrics, "ba", "increase")),
+        "ba_increase_mitigated": worst_ba_increase(_get(mitigation, "after", "ba", "increase")),
+        "cev": _number(_get(metrics, "cev", "value")), "cev_ci": _interval(_get(metrics, "cev", "ci")),
+        "sde": _number(_get(metrics, "sde", "value")), "sde_ci": _interval(_get(metrics, "sde", "ci")),
+        "speedup": {str(k): float(v) for k, v in speedup.items() if _number(v) is not None}
+        if isinstance(speedup, Mapping) else {},
+        "limits": limits,
+    }
+
+
+def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """The requested sparsity of the most compressed row whose verdict is ``pass``; None if none passes."""
+    passing = [row["requested_sparsity"] for row in rows if row.get("verdict") == "pass"]
+    return max(passing) if passing else None
+
+
+def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str, Any] | None:
+    """The student's gate rerun on its own predictions with thresholds only (override budget 0).
+
+    Written to ``out`` by :func:`compress_gate.gate.run_gate` (its limits file beside it,
+    ``<out>.limits.yaml``, since ``out`` is a directory the gate makes whole), so the
+    sweep can show the worst BA increase after threshold calibration alone beside the raw and
+    the fully mitigated one. ``None`` when the recipe does not calibrate thresholds.
+    """
+    from compress_gate.gate import run_gate
+
+    if not config.gate.mitigation.calibrate_thresholds:
+        return None
+    gate = config.gate.model_dump(mode="json", exclude_none=True)
+    gate["mitigation"]["override_budget"] = 0.0
+    limits = write_text(out.with_name(f"{out.name}.limits.yaml"), yaml.safe_dump(gate, sort_keys=False))
+    predictions = run_dir / "predictions" / config.engines.deployment
+    run_gate(data=run_dir / "data.npz", out=out, limits=limits, teacher=predictions / "teacher.npz",
+             students=[predictions / "student.npz"])
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def _prepare_sweep_dir(sweep_dir: Path, source: Path) -> None:
+    """Refuse a foreign non-empty directory; remove an earlier sweep's own artefacts."""
+    if sweep_dir.is_dir() and any(sweep_dir.iterdir()) and not (sweep_dir / "sweep.json").is_file() \
+            and not (sweep_dir / "recipes").is_dir():
+        raise InputError(f"{source}: `output` = {str(sweep_dir)!r} is a non-empty directory that is not a "
+                         "compress-gate sweep directory (no sweep.json), and a sweep replaces its artefacts there. "
+                         "Choose a new or empty directory.")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    for name in SWEEP_ARTEFACTS:
+        target = sweep_dir / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def _release(sweep_dir: Path, student_dir: Path) -> Path:
+    """Copy the chosen student's verified release bundle to ``<sweep>/release`` (atomically)."""
+    from compress_gate.bundle import verify_bundle
+
+    bundle = student_dir / "release"
+    verify_bundle(bundle)
+    with atomic_directory(sweep_dir / "release") as tmp:
+        shutil.copytree(bundle, tmp, dirs_exist_ok=True)
+    return sweep_dir / "release"
+
+
+def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = False,
+              console: Console | None = None) -> SweepOutcome:
+    """Run the recipe at ``path`` once per sparsity and mark the most compressed passing student.
+
+    Writes the outputs of the module docstring. With ``release``, copies the chosen
+    student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
+
+    Raises
+    ------
+    InputError
+        Bad recipe or sparsities, or a SparseML recipe without a ``final_sparsity`` variable.
+    RuntimeFailure
+        A student's run failed; the students completed before it stay on disk.
+    """
+    from compress_gate.compress import load_recipe
+    from compress_gate.pipeline._sweep_html import write_sweep_html
+    from compress_gate.pipeline.run import run_recipe
+
+    source = Path(path).resolve()
+    config = load_run_config(source)
+    values = _check_sparsities(sparsities, source)
+    sparseml_text = load_recipe(config.compression.source)
+    set_final_sparsity(sparseml_text, values[0], source=source)   # refuse before any work
+    sweep_dir = config.output
+    _prepare_sweep_dir(sweep_dir, source)
+    rows: list[dict[str, Any]] = []
+    for sparsity in values:
+        recipe = student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source)
+        recipe_path = sweep_dir / "recipes" / f"{student_dir_name(sparsity)}.yaml"
+        write_text(recipe_path, yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
+        outcome = run_recipe(recipe_path, console=console)
+        report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
+        row = {"requested_sparsity": sparsity, "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
+               "stage_seconds": outcome.stage_seconds, **student_numbers(report), "ba_increase_calibrated": None}
+        start = time.perf_counter()
+        calibrated = _calibrated_report(config, outcome.run_dir, sweep_dir / "calibrated" / outcome.run_dir.name)
+        if calibrated is not None:
+            row["ba_increase_calibrated"] = student_numbers(calibrated)["ba_increase_mitigated"]
+            row["stage_seconds"] = {**row["stage_seconds"],
+                                    "gate (calibrated only)": round(time.perf_counter() - start, 3)}
+        rows.append(row)
+    chosen = choose_student(rows)
+    released = None
+    if release and chosen is not None:
+        released = _release(sweep_dir, sweep_dir / student_dir_name(chosen))
+    summary = {"recipe": str(source), "sparsities": values, "chosen": chosen,
+               "released": None if released is None else str(released), "students": rows}
+    write_json(sweep_dir / "sweep.json", json_ready(summary))
+    write_sweep_html(summary, sweep_dir / "sweep.html")
+    return SweepOutcome(sweep_dir=sweep_dir, rows=rows, chosen=chosen, released=released)
