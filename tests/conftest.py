@@ -8,7 +8,7 @@ from compress_gate.gate.schema import Report
 
 
 #: Test modules that write a stand-in report.json by hand (the bundle tests need a file, not a report).
-_STAND_INS = {"test_bundle_runtime.py"}
+_STAND_INS = {"test_bundle_runtime.py", "test_core_install.py"}
 
 
 @pytest.fixture(autouse=True)
