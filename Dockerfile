@@ -1,4 +1,4 @@
-# compress-gate on CPU: installs the package with its pinned stack and runs the embedded demo.
+# compress-gate on CPU: installs the package with the [sparseml] extra's pinned stack and runs the embedded demo.
 #   docker build -t compress-gate . && docker run --rm -v "$PWD/runs:/app/runs" compress-gate
 FROM python:3.11-slim
 
@@ -11,6 +11,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY compress_gate ./compress_gate
 COPY recipes ./recipes
-RUN pip install .
+RUN pip install ".[sparseml]"
 
 CMD ["compress-gate", "run", "recipes/demo.yaml"]

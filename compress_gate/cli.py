@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape  # messages name extras like `compress-gate[sparseml]`
 
 from compress_gate import __version__
 from compress_gate.errors import EXIT_INPUT_ERROR, EXIT_RUNTIME_FAILURE, InputError, RuntimeFailure
@@ -39,10 +40,10 @@ def exit_codes() -> Iterator[None]:
     try:
         yield
     except InputError as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INPUT_ERROR) from None
     except RuntimeFailure as err:
-        err_console.print(f"[bold red]runtime failure:[/] {err}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]runtime failure:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
     except KeyboardInterrupt as err:  # SIGINT, or SIGTERM where a command turns it into an exception
         signum = getattr(err, "signum", 2)

@@ -13,6 +13,10 @@ import sys
 
 import pytest
 
+from _worlds import needs_sparseml
+
+pytestmark = needs_sparseml
+
 PROBE = r"""
 import json, os, socket, sys, tempfile
 attempts = []

@@ -4,9 +4,12 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+
+pytest.importorskip("torch")  # needs torch: skipped in the core environment (make test-core)
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch.utils.data import DataLoader, TensorDataset
+from _worlds import needs_sparseml
 
 from compress_gate.compress import (
     PARITY_ATOL_FP32,
@@ -139,6 +142,7 @@ def test_quantize_for_ort_checks_its_inputs(tmp_path):
         quantize_for_ort(qdq, tmp_path / "qq.onnx", _inputs(4))
 
 
+@needs_sparseml
 def test_qat_model_exports_for_deepsparse_and_its_float_twin(tmp_path):
     recipe = ("version: 1.1.0\nmodifiers:\n  - !EpochRangeModifier\n    start_epoch: 0.0\n    end_epoch: 2.0\n"
               "  - !QuantizationModifier\n    start_epoch: 0.0\n    scheme: deepsparse\n")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("sparseml")  # SparseML's world only: skipped in the core environment (make test-core)
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 

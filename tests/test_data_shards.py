@@ -90,7 +90,7 @@ def test_duplicate_id_across_data_shards_names_both(tmp_path):
     dirs = _write_dirs(tmp_path, data, 3, 1)
     write_shard(dirs["data"] / "part-999.npz", _eval_columns(data, [5]))
     msg = _error(*dirs.values())
-    assert "part-999.npz" in msg and "occur in both eval data shards" in msg and repr(data.ids[5]) in msg
+    assert "part-999.npz" in msg and "occur in both eval data shards" in msg and repr(str(data.ids[5])) in msg
 
 
 def test_duplicate_id_across_prediction_shards(tmp_path):

@@ -4,6 +4,8 @@ and one SGD step that the term changes (it is wired into training)."""
 import math
 
 import pytest
+
+pytest.importorskip("torch")  # needs torch: skipped in the core environment (make test-core)
 import torch
 from torch import nn
 

@@ -8,6 +8,8 @@ import _engine_fixtures as fx
 import pytest
 from typer.testing import CliRunner
 
+from _worlds import needs_deepsparse
+
 from compress_gate.cli import app
 from compress_gate.engines import ds_worker
 
@@ -49,6 +51,7 @@ def test_bench_missing_model_exits_2(tmp_path):
     assert "Traceback" not in result.output
 
 
+@needs_deepsparse
 def test_bench_deepsparse_crash_exits_3_and_keeps_other_engines(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(ds_worker, "_deepsparse_worker_main", fx.abort_on_first_run)
     out = tmp_path / "results.json"

@@ -7,6 +7,7 @@ import time
 import _engine_fixtures as fx
 import numpy as np
 import pytest
+from _worlds import needs_deepsparse
 
 from compress_gate.engines import engine_availability, open_engine, open_engine_with_fallback, predict_scores
 from compress_gate.engines import ds_worker
@@ -74,6 +75,7 @@ def test_silent_worker_times_out(tiny):
     _assert_quick(start)
 
 
+@needs_deepsparse
 @pytest.mark.parametrize("target", [fx.abort_on_start, fx.abort_on_first_run])
 def test_fallback_to_onnxruntime_when_deepsparse_crashes(tiny, monkeypatch, target):
     monkeypatch.setattr(ds_worker, "_deepsparse_worker_main", target)

@@ -179,10 +179,11 @@ def test_engines_import_does_not_import_openvino():
 
 def test_recipes_may_name_openvino_and_it_runs_the_onnxruntime_student(tmp_path):
     from compress_gate.config.run import EnginesConfig
+    from compress_gate.compress.sparseml_backend import student_artefacts
     from compress_gate.pipeline.export import ExportedModels
 
     engines = EnginesConfig(check=("openvino",), benchmark={"engines": ["onnxruntime", "deepsparse", "openvino"]})
     assert engines.benchmark.engines[-1] == "openvino"
-    exported = ExportedModels(tmp_path / "teacher.onnx", tmp_path / "student.onnx", tmp_path / "student.ort.onnx",
-                              tmp_path / "student.deepsparse.onnx", {})
+    exported = ExportedModels(tmp_path / "teacher.onnx", student_artefacts(
+        tmp_path / "student.onnx", tmp_path / "student.ort.onnx", tmp_path / "student.deepsparse.onnx"), {})
     assert exported.student_for("openvino") == tmp_path / "student.ort.onnx"  # the QDQ graph, as ONNX Runtime

@@ -13,6 +13,7 @@ import compress_gate.engines as engines
 from compress_gate.engines import ENGINE_KINDS, ENGINES, Engine, EngineEntry, engine_availability, score_model
 from compress_gate.engines import _registry, ds_worker
 from compress_gate.errors import InputError, RuntimeFailure
+from compress_gate.compress.sparseml_backend import student_artefacts
 from compress_gate.pipeline.export import ExportedModels
 
 
@@ -56,7 +57,8 @@ def test_a_new_engine_is_one_entry(tiny, monkeypatch):
     result = score_model(tiny, inputs, engine="numpy", batch_size=2)
     assert result.engine == "numpy" and result.fallback is None
     np.testing.assert_allclose(result.scores, fx.reference_scores(inputs), rtol=1e-6)
-    exported = ExportedModels(Path("t.onnx"), Path("s.onnx"), Path("s.ort.onnx"), Path("s.ds.onnx"), {})
+    exported = ExportedModels(Path("t.onnx"), student_artefacts(Path("s.onnx"), Path("s.ort.onnx"), Path("s.ds.onnx")),
+                              {})
     assert exported.student_for("numpy") == Path("s.ds.onnx")
 
 

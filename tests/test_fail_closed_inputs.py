@@ -24,6 +24,7 @@ from compress_gate.cli import app
 from compress_gate.data import load_eval_data, save_eval_data, save_predictions
 from compress_gate.errors import InputError
 from _gate_data import make_data, teacher_logits, write_files
+from _worlds import needs_torch
 from test_bundle_runtime import inputs as bundle_inputs
 from test_bundle_runtime import make_bundle
 from test_pipeline_config import SPARSEML, write_recipe
@@ -385,6 +386,7 @@ def test_recipe_path_that_is_a_directory_is_named_as_such(tmp_path):
     assert code == 2 and f"{tmp_path}: is a directory, not a recipe file" in message, message
 
 
+@needs_torch
 def test_random_bytes_checkpoint_is_not_a_valid_checkpoint(tmp_path):
     import torch
 

@@ -24,6 +24,7 @@ import yaml
 from typer.testing import CliRunner
 
 from _gate_data import LIMITS_YAML, write_files
+from _worlds import needs_sparseml
 from compress_gate._outdir import MARKER, check_output_file, fresh_directory
 from compress_gate.cli import app
 
@@ -162,7 +163,8 @@ def no_work(monkeypatch):
 
 
 @pytest.mark.parametrize("situation", DIR_SITUATIONS)
-@pytest.mark.parametrize("command", DIR_COMMANDS)
+@pytest.mark.parametrize("command", [pytest.param(c, marks=needs_sparseml) if c == "run" else c
+                                     for c in DIR_COMMANDS])
 def test_bad_output_directory_exits_2_naming_it_and_touches_nothing(command, situation, tmp_path, no_work):
     make, words = DIR_SITUATIONS[situation]
     out = make(tmp_path)
@@ -309,6 +311,7 @@ def test_a_failed_init_write_keeps_the_existing_recipe(tmp_path, monkeypatch):
     assert target.read_text() == "# my edits\n" and sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
 
 
+@needs_sparseml
 def test_run_replaces_an_earlier_run_so_its_release_cannot_pass(tmp_path, monkeypatch):
     import compress_gate.data
     from compress_gate.errors import InputError
@@ -328,6 +331,7 @@ def test_run_replaces_an_earlier_run_so_its_release_cannot_pass(tmp_path, monkey
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
 
 
+@needs_sparseml
 def test_run_refused_before_work_removes_an_earlier_run(tmp_path, monkeypatch):
     import compress_gate.engines
 
@@ -399,6 +403,7 @@ def _child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS)]), **extra}
 
 
+@needs_sparseml
 def test_sigterm_during_run_records_the_interrupted_stage_and_stops_the_worker(tmp_path):
     run_dir = tmp_path / "runs" / "x"
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_STAGE, str(run_recipe_file(tmp_path, run_dir))],

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch")  # needs torch: skipped in the core environment (make test-core)
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -1,6 +1,8 @@
 """Per-layer CKA/SVCCA of torch models through forward hooks."""
 
 import pytest
+
+pytest.importorskip("torch")  # needs torch: skipped in the core environment (make test-core)
 import torch
 from torch import nn
 

@@ -8,17 +8,25 @@ import numpy as np
 import pytest
 
 from compress_gate.errors import InputError
-from compress_gate.pipeline.export import ExportedModels, _drop_unused_opsets
+from compress_gate.compress.sparseml_backend import _drop_unused_opsets, student_artefacts
+from compress_gate.pipeline.export import ExportedModels
 from compress_gate.pipeline.predict import label_agreement
 
 
 def test_each_engine_runs_its_own_student_artefact():
-    quantized = ExportedModels(Path("t.onnx"), Path("s.onnx"), Path("s.ort.onnx"), Path("s.ds.onnx"), {})
+    quantized = ExportedModels(Path("t.onnx"), student_artefacts(Path("s.onnx"), Path("s.ort.onnx"),
+                                                                 Path("s.ds.onnx")), {})
     assert quantized.student_for("onnxruntime") == Path("s.ort.onnx")
     assert quantized.student_for("onnxruntime-cuda") == Path("s.ort.onnx")
     assert quantized.student_for("deepsparse") == Path("s.ds.onnx")
-    fp32 = ExportedModels(Path("t.onnx"), Path("s.onnx"), None, None, {})
+    fp32 = ExportedModels(Path("t.onnx"), student_artefacts(Path("s.onnx"), None, None), {})
     assert {fp32.student_for(k) for k in ("onnxruntime", "deepsparse")} == {Path("s.onnx")}
+
+
+def test_an_engine_the_backend_names_no_artefact_for_runs_the_onnxruntime_one():
+    exported = ExportedModels(Path("t.onnx"), {"onnxruntime": Path("s.qdq.onnx")}, {})
+    assert exported.student_for("deepsparse") == Path("s.qdq.onnx")
+    assert exported.describe()["students"] == {"onnxruntime": "s.qdq.onnx"}
 
 
 def test_label_agreement_multiclass_by_argmax():

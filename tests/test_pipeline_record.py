@@ -11,6 +11,8 @@ from _report_fixture import demo_report
 from rich.console import Console
 from typer.testing import CliRunner
 
+from _worlds import needs_sparseml
+
 from compress_gate.cli import app
 from compress_gate.errors import InputError, RuntimeFailure
 from compress_gate.pipeline._record import RunRecord, json_ready
@@ -28,6 +30,7 @@ def recipe(tmp_path):
     return path
 
 
+@needs_sparseml
 @pytest.mark.parametrize(("error", "exit_code"), [(RuntimeFailure("engine crashed"), 3),
                                                   (InputError("bad column"), 2)])
 def test_a_failed_stage_keeps_completed_work_and_says_where(tmp_path, monkeypatch, error, exit_code):
@@ -121,6 +124,7 @@ def test_summary_table_shows_verdict_numbers_and_stage_times():
     assert "compress 30.5s" in text and "total 42.5s" in text and "onnxruntime@32 2.50x" in text
 
 
+@needs_sparseml
 def test_a_foreign_non_empty_output_directory_is_refused(tmp_path):
     (tmp_path / "runs" / "x").mkdir(parents=True)
     (tmp_path / "runs" / "x" / "data.npz").write_bytes(b"mine")
@@ -129,6 +133,7 @@ def test_a_foreign_non_empty_output_directory_is_refused(tmp_path):
     assert (tmp_path / "runs" / "x" / "data.npz").read_bytes() == b"mine"
 
 
+@needs_sparseml
 def test_a_gate_setting_the_data_cannot_take_is_refused_before_training(tmp_path):
     path = recipe(tmp_path)
     raw = yaml.safe_load(path.read_text())
@@ -140,6 +145,7 @@ def test_a_gate_setting_the_data_cannot_take_is_refused_before_training(tmp_path
     assert record["failed_stage"] == "data" and "teacher" not in record
 
 
+@needs_sparseml
 def test_an_unavailable_deployment_engine_is_refused_before_any_work(tmp_path, monkeypatch):
     import compress_gate.engines
 
@@ -155,6 +161,7 @@ def test_an_unavailable_deployment_engine_is_refused_before_any_work(tmp_path, m
     assert not (tmp_path / "runs").exists()
 
 
+@needs_sparseml
 @pytest.mark.parametrize(("typo", "said"), [
     ("!EpochRangeModifer", "EpochRangeModifer"),                  # a modifier name: the recipe schema
     ("!EpochRangeModifier\n    end_epochs: 1", "`compression.recipe`: recipe text: SparseML cannot load the "

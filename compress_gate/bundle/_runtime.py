@@ -145,7 +145,7 @@ class GatedModel:
             uniq, counts = np.unique(ids, return_counts=True)
             if uniq.size != ids.size:
                 repeated = uniq[counts > 1]
-                shown = ", ".join(f"{v!r} (rows {np.flatnonzero(ids == v).tolist()[:5]})" for v in repeated[:5])
+                shown = ", ".join(f"{str(v)!r} (rows {np.flatnonzero(ids == v).tolist()[:5]})" for v in repeated[:5])
                 raise InputError(f"ids must be unique, one per sample: {repeated.size} id(s) repeat, e.g. "
                                  f"{shown}. An override is looked up by id, so a repeated id would give its "
                                  "label to every row that carries it; give each sample its own id, or "

@@ -96,8 +96,9 @@ def export_onnx(
     if not 13 <= opset <= 17:
         raise InputError(f"opset = {opset} is not supported: use 13 to 17 (the TorchScript exporter's range "
                          "that SparseML's QAT conversion and DeepSparse accept).")
-    apply_compat()
     has_qat = is_quantized_model(model)
+    if has_qat:  # SparseML's QAT modules need the shims; an FP32 export needs neither them nor SparseML
+        apply_compat()
     if quantized and not has_qat:
         raise InputError("export_onnx(quantized=True) needs a model trained with QAT (a SparseML recipe with a "
                          "QuantizationModifier); this model has no fake-quantize modules.")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["pooled_sparsity", "per_weight_sparsity", "zero_count", "model_sparsity", "weight_zero_counts",
-           "onnx_sparsity"]
+           "onnx_sparsity", "onnx_layer_zero_counts"]
 
 
 def pooled_sparsity(zeros_and_sizes: Iterable[tuple[int, int]]) -> float:
@@ -90,6 +90,54 @@ def onnx_sparsity(onnx_path: str | Path) -> dict[str, float]:
     InputError
         The file is missing or not a valid ONNX model.
     """
+    return {name: zeros / size for _, name, zeros, size in _graph_weight_zeros(onnx_path)}
+
+
+def onnx_layer_zero_counts(onnx_path: str | Path) -> dict[str, tuple[int, int]]:
+    """(zeros, size) of each Conv/Gemm/MatMul weight of an ONNX graph, keyed by the torch weight it exports.
+
+    Zeros are counted as in :func:`onnx_sparsity` (a quantized weight's zero is its zero
+    point). The key is rebuilt from the node's scope name, which the TorchScript exporter
+    writes as ``/<child>/<grandchild>/.../<OpType>``: the leading ``model`` component
+    (:class:`compress_gate.compress._scores.ScoresModel`'s wrapped model) is dropped, a
+    component that extends the one before it replaces it (``layer1`` then ``layer1.0``),
+    wrapper components (``module``, ``module.<i>``: SparseML's QAT wrapper and the fused
+    conv-BN-ReLU inside it) are dropped, and ``.weight`` is appended::
+
+        /model/layer2/layer2.0/downsample/downsample.0/Conv  ->  layer2.0.downsample.0.weight
+        /model/layer1/layer1.0/conv1/module/module.0/Conv    ->  layer1.0.conv1.weight
+
+    A node without a scope name is keyed by its weight initializer's name. So the
+    sparsity of a layer is read off the graph that ships, whichever backend wrote it
+    (BN folded into the convolution keeps a zero a zero).
+
+    Raises
+    ------
+    InputError
+        The file is missing or not a valid ONNX model.
+    """
+    return {_torch_weight_name(node.name) or name: (zeros, size)
+            for node, name, zeros, size in _graph_weight_zeros(onnx_path)}
+
+
+def _torch_weight_name(scope: str) -> str | None:
+    parts = [p for p in scope.split("/") if p][:-1]       # drop the op name ("Conv", "Gemm")
+    if not parts:
+        return None
+    if parts[0] == "model":
+        parts = parts[1:]
+    names: list[str] = []
+    for part in parts:
+        if names and part.startswith(names[-1] + "."):
+            names[-1] = part
+        else:
+            names.append(part)
+    names = [name for name in names if name != "module" and not name.startswith("module.")]
+    return ".".join(names + ["weight"]) if names else None
+
+
+def _graph_weight_zeros(onnx_path: str | Path) -> list[tuple[Any, str, int, int]]:
+    """(node, weight initializer name, zeros, size) for each weighted node of the graph."""
     from onnx import numpy_helper
 
     from compress_gate.compress.export import load_onnx
@@ -106,7 +154,7 @@ def onnx_sparsity(onnx_path: str | Path) -> dict[str, float]:
             return numpy_helper.to_array(initializers[name])
         return 0
 
-    out: dict[str, float] = {}
+    out = []
     for node in graph.node:
         if node.op_type not in weight_inputs:
             continue
@@ -124,7 +172,7 @@ def onnx_sparsity(onnx_path: str | Path) -> dict[str, float]:
             continue
         weight = numpy_helper.to_array(initializers[name])
         zp = _broadcast_zero_point(np.asarray(zero_point(zp_name)), weight.ndim, axis)
-        out[name] = float((weight == zp).sum()) / weight.size
+        out.append((node, name, int((weight == zp).sum()), int(weight.size)))
     return out
 
 

@@ -11,6 +11,7 @@ Sections (every key is documented in ``docs/recipe.md``)::
       train: {epochs: 15, lr: 0.05, batch_size: 64}
     data: {kind: demo}           # compress_gate.config.data.DataConfig
     compression:
+      backend: sparseml          # COMPRESSION_BACKENDS; absent means sparseml
       recipe: |                  # SparseML's own recipe YAML (or `recipe_path: sparse.yaml`)
         modifiers:
           - !EpochRangeModifier
@@ -33,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
@@ -46,7 +47,8 @@ from compress_gate.config.gate import GateConfig, parse_gate_config
 from compress_gate.engines._registry import ENGINE_KINDS
 from compress_gate.errors import InputError
 
-__all__ = ["Engine", "TrainSpec", "ModelConfig", "CompressionConfig", "ExportConfig", "BenchmarkConfig",
+__all__ = ["Engine", "TrainSpec", "ModelConfig", "SparseMLCompressionConfig", "CompressionConfig",
+           "COMPRESSION_BACKENDS", "parse_compression_config", "ExportConfig", "BenchmarkConfig",
            "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash"]
 
 #: Engine names a recipe may use: the kinds of the engine registry (:data:`compress_gate.engines.ENGINES`,
@@ -103,8 +105,8 @@ class _Tagged:
         return f"{self.tag} {self.value!r}"
 
 
-class CompressionConfig(BaseModel):
-    """The SparseML recipe that prunes/quantizes the student, and whether to distil.
+class SparseMLCompressionConfig(BaseModel):
+    """``backend: sparseml``: the SparseML recipe that prunes/quantizes the student, and whether to distil.
 
     ``recipe`` is SparseML's own YAML, as a block string (``recipe: |``) or as a tagged
     mapping; ``recipe_path`` names a SparseML recipe file instead. Exactly one of the two.
@@ -115,6 +117,7 @@ class CompressionConfig(BaseModel):
     """
 
     model_config = _Frozen
+    backend: Literal["sparseml"] = "sparseml"
     recipe: str | None = None
     recipe_path: Path | None = None
     distillation: bool = Field(False, strict=True)
@@ -130,7 +133,7 @@ class CompressionConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _one_recipe(self) -> CompressionConfig:
+    def _one_recipe(self) -> SparseMLCompressionConfig:
         if (self.recipe is None) == (self.recipe_path is None):
             raise ValueError("give exactly one of `recipe` (SparseML recipe YAML inline) or `recipe_path` "
                              "(a SparseML recipe file, e.g. ../recipes/sparseml/gmp90_qat.yaml)")
@@ -143,6 +146,43 @@ class CompressionConfig(BaseModel):
     def source(self) -> str | Path:
         """The recipe this section names: the inline YAML text, else the recipe file's path."""
         return self.recipe if self.recipe is not None else self.recipe_path  # type: ignore[return-value]
+
+
+CompressionConfig = Annotated[Union[SparseMLCompressionConfig], Field(discriminator="backend")]
+"""The ``compression:`` section: one backend's settings, chosen by ``backend``."""
+
+#: ``backend`` value -> its config model. The backend's code is registered in
+#: :data:`compress_gate.compress.backend.BACKENDS` (a test keeps the two equal).
+COMPRESSION_BACKENDS: dict[str, type[BaseModel]] = {"sparseml": SparseMLCompressionConfig}
+
+#: A ``compression:`` section without ``backend`` is a SparseML recipe: every recipe written
+#: before the backend seam keeps its meaning.
+DEFAULT_BACKEND = "sparseml"
+
+
+def parse_compression_config(raw: Any, *, source: str | Path,
+                             prefix: tuple[Any, ...] = ("compression",)) -> CompressionConfig:
+    """Validate a ``compression:`` mapping into the config model its ``backend`` names.
+
+    An absent ``backend`` means :data:`DEFAULT_BACKEND` (``sparseml``). Key paths in messages
+    are as written in YAML (``compression.lr``), with the valid keys of that backend.
+
+    Raises
+    ------
+    InputError
+        Not a mapping, an unknown ``backend``, or a key invalid for that backend.
+    """
+    where = ".".join(str(p) for p in prefix) or "compression"
+    backends = ", ".join(COMPRESSION_BACKENDS)
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: `{where}` must be a mapping with a `backend` ({backends}), got {raw!r}. "
+                         f"Write e.g. `{where}: {{backend: sparseml, recipe_path: sparse.yaml}}`.")
+    backend = raw.get("backend", DEFAULT_BACKEND)
+    if backend not in COMPRESSION_BACKENDS:
+        raise InputError(f"{source}: `{where}.backend` = {backend!r} is not a compression backend; it must be "
+                         f"one of {backends} (absent means {DEFAULT_BACKEND}). Set e.g. `backend: sparseml`.")
+    return validate(COMPRESSION_BACKENDS[backend], {**raw, "backend": backend},  # type: ignore[return-value]
+                    source=source, prefix=prefix)
 
 
 class ExportConfig(BaseModel):
@@ -294,7 +334,7 @@ _DISTILLATION_TAG = re.compile(r"^[\s-]*!DistillationModifier\b", re.MULTILINE)
 _FLOW_MODIFIER = re.compile(r"!(\w+Modifier)\s*\{")
 
 
-def _check_sparseml_text(compression: CompressionConfig, source: Path) -> None:
+def _check_sparseml_text(compression: SparseMLCompressionConfig, source: Path) -> None:
     """Checks SparseML's loader would fail on obscurely: flow-style modifiers, and ``distillation``
     disagreeing with whether the recipe has a DistillationModifier."""
     path = compression.recipe_path
@@ -354,19 +394,22 @@ def load_run_config(path: str | Path) -> RunConfig:
     for key, value in data_paths.items():
         _require_file(value, f"data.{key}", source, "Fix the path to the dataset.", directory_ok=key == "root")
     gate = parse_gate_config(_section(raw, "gate"), source=source, prefix=("gate",))
+    compression = parse_compression_config(raw["compression"], source=source, prefix=("compression",))
     config = validate(RunConfig, {**raw, "data": data.model_copy(update=data_paths), "gate": gate,
+                                  "compression": compression,
                                   "export": _section(raw, "export"), "engines": _section(raw, "engines"),
                                   "audit": _section(raw, "audit")},
                       source=source)
     model = config.model.model_copy(update={"checkpoint": _resolve(base, config.model.checkpoint),
                                             "cache_dir": _resolve(base, config.model.cache_dir)})
-    compression = config.compression.model_copy(
-        update={"recipe_path": _resolve(base, config.compression.recipe_path)})
     _require_file(model.checkpoint, "model.checkpoint", source,
                   "Point it at a state_dict saved with torch.save, or replace it with `train: {epochs: 6}`.")
-    _require_file(compression.recipe_path, "compression.recipe_path", source,
-                  "Point it at a SparseML recipe, e.g. recipes/sparseml/gmp90_qat.yaml.")
-    _check_sparseml_text(compression, source)
+    compression = config.compression
+    if isinstance(compression, SparseMLCompressionConfig):
+        compression = compression.model_copy(update={"recipe_path": _resolve(base, compression.recipe_path)})
+        _require_file(compression.recipe_path, "compression.recipe_path", source,
+                      "Point it at a SparseML recipe, e.g. recipes/sparseml/gmp90_qat.yaml.")
+        _check_sparseml_text(compression, source)
     return config.model_copy(update={"output": _resolve(base, config.output), "model": model,
                                      "compression": compression, "data": _inherit_seed(config.data, config.seed),
                                      "gate": _inherit_seed(config.gate, config.seed),
@@ -386,11 +429,11 @@ def recipe_hash(path: str | Path, config: RunConfig) -> str:
     .. math:: h = \\mathrm{sha256}(\\mathrm{bytes(recipe)} \\| \\mathrm{sha256(sparseml\\_recipe)}
               \\| \\mathrm{sha256(checkpoint)})
 
-    (absent files contribute nothing). Paths themselves are not hashed, so the same
+    (absent files contribute nothing; a backend without a ``recipe_path`` links no file). Paths themselves are not hashed, so the same
     recipe on another machine or in another folder has the same hash.
     """
     digest = hashlib.sha256(Path(path).read_bytes())
-    for linked in (config.compression.recipe_path, config.model.checkpoint):
+    for linked in (getattr(config.compression, "recipe_path", None), config.model.checkpoint):
         if linked is not None:
             digest.update(hashlib.sha256(Path(linked).read_bytes()).digest())
     return digest.hexdigest()

@@ -69,7 +69,7 @@ def _check_binary(values: np.ndarray, name: str, source: str, ids: np.ndarray) -
         row = int(np.argwhere(bad)[0][0])
         value = values.reshape(values.shape[0], -1)[row][bad.reshape(values.shape[0], -1)[row]][0]
         raise InputError(f"{source}: `{name}` must hold only 0 and 1; {int(bad.sum())} value(s) do "
-                         f"not, e.g. {value!r} for id {ids[row]!r}. Binarize the column (e.g. "
+                         f"not, e.g. {value.item()!r} for id {str(ids[row])!r}. Binarize the column (e.g. "
                          "(x > 0).astype('uint8')) or fix those rows.")
     return values.astype(np.uint8)
 
@@ -99,7 +99,7 @@ def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete:
     bad_split = ~np.isin(split, SPLITS)
     if bad_split.any():
         raise InputError(f"{source}: `split` holds {names_of(np.unique(split[bad_split]))} for "
-                         f"{int(bad_split.sum())} row(s) (e.g. id {ids[np.argmax(bad_split)]!r}); "
+                         f"{int(bad_split.sum())} row(s) (e.g. id {str(ids[np.argmax(bad_split)])!r}); "
                          f"allowed values are {list(SPLITS)}. Rename those splits.")
     test = split == "test"
     if complete and not test.any():
@@ -116,7 +116,7 @@ def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete:
         inputs = inputs.astype(np.float32, copy=False)
         if not np.isfinite(inputs).all():
             row = int(np.argmax(~np.isfinite(inputs.reshape(n, -1)).all(axis=1)))
-            raise InputError(f"{source}: `inputs` holds NaN or inf, e.g. in the row of id {ids[row]!r}. "
+            raise InputError(f"{source}: `inputs` holds NaN or inf, e.g. in the row of id {str(ids[row])!r}. "
                              "Fix the preprocessing or drop those rows.")
     return EvalData(ids=ids, labels=labels, split=split, groups=groups, group_names=group_names,
                     attribute_names=attribute_names, task=task, inputs=inputs)
@@ -156,7 +156,7 @@ def _check_labels(columns: dict[str, np.ndarray], labels: np.ndarray, ids: np.nd
             row = int(np.argmax(bad))
             raise InputError(f"{source}: `labels` must be class indices in [0, {k}) "
                              f"({'the length of `attribute_names`' if names is not None else 'K'}); "
-                             f"{int(bad.sum())} are not, e.g. {int(labels[row])} for id {ids[row]!r}. "
+                             f"{int(bad.sum())} are not, e.g. {int(labels[row])} for id {str(ids[row])!r}. "
                              "Fix the labels or add the missing class names.")
         if k < 2:
             raise InputError(f"{source}: multi-class data needs at least 2 classes, found {k}. "
@@ -207,13 +207,13 @@ def check_prediction_columns(columns: dict[str, np.ndarray], source: str) -> Pre
     if not finite.all():
         row = int(np.argwhere(~finite)[0][0])
         raise InputError(f"{source}: `scores` holds {int((~finite).sum())} NaN/inf value(s), e.g. for id "
-                         f"{ids[row]!r}. Fix the model or inputs that produce them; the gate does "
+                         f"{str(ids[row])!r}. Fix the model or inputs that produce them; the gate does "
                          "not guess scores.")
     outside = (scores < -_SCORE_TOLERANCE) | (scores > 1 + _SCORE_TOLERANCE)
     if outside.any():
         row, col = (int(v) for v in np.argwhere(outside)[0])
         raise InputError(f"{source}: `scores` must be probabilities in [0, 1]; {int(outside.sum())} "
-                         f"value(s) are not, e.g. {float(scores[row, col])!r} for id {ids[row]!r}, "
+                         f"value(s) are not, e.g. {float(scores[row, col])!r} for id {str(ids[row])!r}, "
                          f"column {col}. Apply sigmoid (multi-label) or softmax (multi-class) to the "
                          "logits before saving.")
     scores = np.clip(scores, 0.0, 1.0)

@@ -183,6 +183,6 @@ def align_scores(data: EvalData, preds: Predictions, mask: np.ndarray) -> np.nda
             i = int(np.argmax(bad))
             raise InputError(
                 f"{preds.source}: multi-class scores must be softmax probabilities summing to 1 per "
-                f"row; {int(bad.sum())} rows do not, e.g. id {wanted[i]!r} sums to {sums[i]:.4f}. "
+                f"row; {int(bad.sum())} rows do not, e.g. id {str(wanted[i])!r} sums to {sums[i]:.4f}. "
                 "Apply softmax to the logits before saving (sigmoid outputs are for multi-label).")
     return scores

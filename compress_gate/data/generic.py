@@ -165,7 +165,7 @@ def _class_labels(values: list[str], classes: tuple[str, ...] | None, path: Path
     index = {name: i for i, name in enumerate(classes)}
     bad = next((i for i, v in enumerate(values) if v not in index), None)
     if bad is not None:
-        raise InputError(f"{path}: line {lines[bad]}, column {column}: label {values[bad]!r} is not one "
+        raise InputError(f"{path}: line {lines[bad]}, column {column}: label {str(values[bad])!r} is not one "
                          f"of the classes {list(classes)} (`data.classes`). Fix the label or add the "
                          "class to `data.classes`.")
     return np.array([index[v] for v in values], dtype=np.int64), tuple(classes)
@@ -180,7 +180,7 @@ def _check_unique_ids(ids: np.ndarray, path: Path, lines: list[int], column: str
     if uniq.size != ids.size:
         dup = uniq[counts > 1][0]
         where = [lines[i] for i in np.flatnonzero(ids == dup)]
-        raise InputError(f"{path}: column {column} must identify each row, but {dup!r} appears on lines "
+        raise InputError(f"{path}: column {column} must identify each row, but {str(dup)!r} appears on lines "
                          f"{where}. Remove the repeated rows, or name a unique column in "
                          "`data.id_column`.")
 

@@ -31,7 +31,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "
 
 SCHEMA_VERSION = 2
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "da1a8b9e625cdc46577373b62a6d49728c4a8ca114855e749637cbb0e9e0a840"
+SCHEMA_SHA256 = "73169a74eae25482ababadd724aae1b6375f65f45839ebba47dfff7fc03bf20b"
 
 Number = Annotated[float | Literal["inf", "-inf"] | None,
                    Field(description='a number; null = undefined (NaN); "inf"/"-inf" = infinite')]
@@ -329,10 +329,23 @@ def as_report(report: Report | Mapping[str, Any], *, source: str = "report") -> 
 
 def schema_text() -> str:
     """The JSON Schema of report.json, as written to report.schema.json (sorted keys, 2-space indent)."""
-    schema = Report.model_json_schema()
+    schema = _without_defaults(Report.model_json_schema())
     schema["$id"] = f"https://compress-gate/report.schema.v{SCHEMA_VERSION}.json"
     schema["title"] = f"compress-gate report.json, schema version {SCHEMA_VERSION}"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def _without_defaults(node: Any) -> Any:
+    """``node`` in one text whichever pydantic wrote it: without ``"additionalProperties": true``
+    (JSON Schema's default, written out by some releases and not others) and without an
+    ``enum`` that only repeats the ``const`` beside it (pydantic < 2.8 writes both)."""
+    if isinstance(node, dict):
+        return {k: _without_defaults(v) for k, v in node.items()
+                if not (k == "additionalProperties" and v is True)
+                and not (k == "enum" and "const" in node and v == [node["const"]])}
+    if isinstance(node, list):
+        return [_without_defaults(v) for v in node]
+    return node
 
 
 def schema_sha256() -> str:

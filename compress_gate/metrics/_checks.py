@@ -54,7 +54,7 @@ def _check_indicators(value: object, name: str, *, n_samples: int | None = None,
     bad = (arr != 0) & (arr != 1)
     if bad.any():
         first = arr[tuple(np.argwhere(bad)[0])]
-        raise InputError(f"{name} must hold only 0 and 1 but has {first!r} at (row, column) {_where(bad)}. "
+        raise InputError(f"{name} must hold only 0 and 1 but has {first.item()!r} at (row, column) {_where(bad)}. "
                          "Pass 0/1 indicators (multi-class: one-hot rows).")
     return arr.astype(bool)
 

@@ -6,11 +6,12 @@ Every stage writes its artefact into the run directory (``output:`` in the recip
 ==================  ========================================================================
 stage               artefacts
 ==================  ========================================================================
-config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml``, ``run.json``
+config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml`` (SparseML backend), ``run.json``
 data                ``data.npz`` (the eval-data contract, with ``inputs``)
 teacher             ``teacher.pt`` (state_dict; trained ones also cached, see ``teacher.py``)
-compress            ``student.pt`` (state_dict), ``compression.json`` (sparsity, mask digests)
-export              ``onnx/*.onnx``, ``onnx/export.json`` (artefact per engine, parity)
+compress            ``student.pt`` (state_dict), ``compression.json`` (backend, target, mask digests)
+export              ``onnx/*.onnx``, ``onnx/parity.json``, ``onnx/export.json`` (artefact per engine,
+                    parity); ``compression.json`` gains the sparsity measured on the shipped graph
 predict             ``predictions/<engine>/{teacher,student}.npz``, ``engines.json``
 benchmark           ``benchmarks.json``
 gate                ``gate/`` (report.json, report.html, junit.xml, MODEL_CARD.md, thresholds.json,
@@ -44,7 +45,7 @@ from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
 from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory
 from compress_gate._signals import terminate_as_interrupt
-from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
+from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config, recipe_hash
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
@@ -55,12 +56,13 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from compress_gate.compress import CompressionResult
+    from compress_gate.compress.backend import Compressor
     from compress_gate.data.contract import EvalData
     from compress_gate.gate import GateResult
     from compress_gate.gate.schema import Report
     from compress_gate.pipeline.export import ExportedModels
 
-__all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "mask_digests"]
+__all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def _check_before_work(config: RunConfig, path: Path) -> None:
     """The checks that need no data, in seconds, before the run directory is touched.
 
     The run directory must be one compress-gate may replace; the deployment engine must
-    run here; the SparseML recipe must load. A failure of the last two removes an earlier
+    run here; a SparseML recipe must load. A failure of the last two removes an earlier
     run's directory, so its release cannot pass for this call.
     """
     from compress_gate.compress import check_recipe
@@ -130,17 +132,18 @@ def _check_before_work(config: RunConfig, path: Path) -> None:
         raise InputError(f"{path}: `output`: {err}") from err
     try:
         _check_deployment_engine(config, path)
-        try:
-            check_recipe(config.compression.source)
-        except InputError as err:
-            raise InputError(f"{path}: `compression.recipe`: {err}") from err
+        if isinstance(config.compression, SparseMLCompressionConfig):
+            try:
+                check_recipe(config.compression.source)
+            except InputError as err:
+                raise InputError(f"{path}: `compression.recipe`: {err}") from err
     except InputError:
         discard_output_dir(config.output)
         raise
 
 
 def _prepare_run_dir(path: Path, config: RunConfig) -> str:
-    """Replace the run directory by a new marked one, copy the recipe and its SparseML recipe in.
+    """Replace the run directory by a new marked one, copy the recipe (and a SparseML recipe) in.
 
     Returns the recipe hash. See :mod:`compress_gate._outdir`: only a directory
     compress-gate made (or an empty one) is replaced, so nothing of an earlier run stays.
@@ -149,7 +152,8 @@ def _prepare_run_dir(path: Path, config: RunConfig) -> str:
 
     run_dir = fresh_directory(config.output, what="run directory")
     shutil.copyfile(path, run_dir / "recipe.yaml")
-    write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
+    if isinstance(config.compression, SparseMLCompressionConfig):
+        write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
     return recipe_hash(path, config)
 
 
@@ -172,17 +176,48 @@ def _check_gate_fits(config: RunConfig, data: EvalData, path: Path) -> None:
                          "false.")
 
 
-def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module,
+def _compressor(config: RunConfig, path: Path) -> Compressor:
+    """The recipe's compression backend; refused before any work when its extra is not installed."""
+    from compress_gate.pipeline.student import compressor_for
+
+    try:
+        return compressor_for(config)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from err
+
+
+def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, compressor: Compressor,
               progress: RunProgress) -> tuple[CompressionResult, dict[str, Any]]:
     from compress_gate.pipeline.student import compress_student
 
-    result = compress_student(config, data, teacher, progress=progress.trainer("compress (SparseML schedule)"))
+    result = compress_student(config, data, teacher, compressor=compressor,
+                              progress=progress.trainer(f"compress ({compressor.name} backend)"))
     _save_state(result.model, config.output / "student.pt")
-    facts = {"overall_sparsity": result.overall_sparsity, "target_sparsity": result.target_sparsity,
-             "quantized": result.quantized, "distilled": result.distilled, "epochs": result.epochs,
-             "sparsity": result.sparsity, "mask_sha256": mask_digests(result.model)}
+    # trained_sparsity: the backend's own count on the torch student; the report's overall_sparsity is
+    # measured on the shipped graph after export (shipped_sparsity), where quantization may add zeros.
+    facts = {"backend": compressor.name, "target_sparsity": result.target_sparsity,
+             "trained_sparsity": result.overall_sparsity, "quantized": result.quantized,
+             "distilled": result.distilled, "epochs": result.epochs, "mask_sha256": mask_digests(result.model)}
     write_json(config.output / "compression.json", json_ready(facts))
     return result, facts
+
+
+def shipped_sparsity(result: CompressionResult, shipped: Path) -> dict[str, Any]:
+    """Sparsity of the weights the backend pruned, measured on the ``shipped`` ONNX graph.
+
+    Per weight s = zeros / size (a quantized weight's zero is its zero point), keyed by
+    the torch weight name the backend reports in ``result.sparsity``; ``overall_sparsity``
+    pools them, Σ zeros / Σ sizes (``nan`` when the backend pruned nothing). A pruned
+    weight the graph does not show under its name is listed in ``sparsity_not_in_graph``
+    and left out of the pool.
+    """
+    from compress_gate.compress.sparsity import onnx_layer_zero_counts, pooled_sparsity
+
+    counts = onnx_layer_zero_counts(shipped)
+    found = {name: counts[name] for name in result.sparsity if name in counts}
+    return {"measured_on": shipped.name, "overall_sparsity": pooled_sparsity(found.values()),
+            "sparsity": {name: zeros / size for name, (zeros, size) in found.items()},
+            "sparsity_not_in_graph": sorted(set(result.sparsity) - set(found))}
 
 
 def _benchmark(config: RunConfig, exported: ExportedModels, input_shape: tuple[int, ...],
@@ -231,6 +266,7 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     path = Path(path).resolve()
     with terminate_as_interrupt():
         config = load_run_config(path)
+        compressor = _compressor(config, path)
         _check_before_work(config, path)
         run_dir = config.output
         digest = _prepare_run_dir(path, config)
@@ -240,14 +276,15 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
         record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
         record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
         with record.running():
-            return _run_stages(path, config, digest, record, console)
+            return _run_stages(path, config, digest, record, console, compressor)
 
 
 def _stage(record: RunRecord, name: str) -> contextlib.AbstractContextManager[None]:
     return record.stage(name, artefacts=STAGE_ARTEFACTS.get(name, ()))
 
 
-def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, console: Console) -> RunOutcome:
+def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, console: Console,
+                compressor: Compressor) -> RunOutcome:
     """The stages after ``config``, each recorded in run.json (see the module docstring)."""
     run_dir = config.output
     _seed_everything(config.seed)
@@ -266,15 +303,17 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                                                progress=progress.trainer("train dense teacher"))
                 record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
             with _stage(record, "compress"):
-                result, compression = _compress(config, data, teacher, progress)
+                result, compression = _compress(config, data, teacher, compressor, progress)
             with _stage(record, "export"):
                 from compress_gate.pipeline.export import export_models
 
-                exported = export_models(teacher, result.model, quantized=result.quantized, task=data.task,
+                exported = export_models(teacher, result, compressor, task=data.task,
                                          input_shape=tuple(data.inputs.shape[1:]),
                                          calib_inputs=data.inputs[data.mask("calib")], out_dir=run_dir / "onnx",
                                          config=config.export)
                 shipped = exported.student_for(config.engines.deployment)
+                compression.update(shipped_sparsity(result, shipped))
+                write_json(run_dir / "compression.json", json_ready(compression))
                 write_json(run_dir / "onnx" / "export.json",
                            json_ready({**exported.describe(), "ships": shipped.name,
                                        "deployment_engine": config.engines.deployment}))

@@ -1,7 +1,7 @@
-"""The compressed student: the recipe's SparseML schedule run on the dense teacher.
+"""The compressed student: the recipe's compression backend run on the dense teacher.
 
 One place turns the recipe's ``compression:`` section into a
-:func:`compress_gate.compress.compress_model` call, so ``compress-gate run`` and
+:class:`~compress_gate.compress.backend.Compressor` call, so ``compress-gate run`` and
 ``compress-gate audit`` compress a teacher identically.
 """
 
@@ -17,22 +17,35 @@ if TYPE_CHECKING:
     import torch
 
     from compress_gate.compress import CompressionResult
+    from compress_gate.compress.backend import Compressor
 
-__all__ = ["compress_student"]
+__all__ = ["compress_student", "compressor_for"]
+
+
+def compressor_for(config: RunConfig) -> Compressor:
+    """The backend that ``compression.backend`` names, set up with the recipe's ``export`` section.
+
+    Raises
+    ------
+    InputError
+        The backend's packages are not installed (the message names the extra).
+    """
+    from compress_gate.compress.backend import get_compressor
+
+    return get_compressor(config.compression, config.export)
 
 
 def compress_student(config: RunConfig, data: EvalData, teacher: torch.nn.Module, *,
+                     compressor: Compressor | None = None,
                      progress: Callable[..., None] | None = None) -> CompressionResult:
-    """Compress a copy of ``teacher`` with the recipe's SparseML schedule on the train split.
+    """Compress a copy of ``teacher`` with the recipe's backend on the train split.
 
-    The teacher is also the distillation source when ``compression.distillation`` is
-    true; batches are shuffled with ``config.seed``. ``teacher`` itself is not modified.
+    ``compressor`` defaults to :func:`compressor_for` ``(config)``. Batches of
+    ``compression.batch_size`` are shuffled with ``config.seed``; ``teacher`` itself is
+    not modified (the backend may distil from it).
     """
-    from compress_gate.compress import compress_model
     from compress_gate.pipeline.teacher import training_loader
 
-    spec = config.compression
-    loader = training_loader(data, batch_size=spec.batch_size, seed=config.seed)
-    return compress_model(teacher, loader, spec.source, task=data.task,
-                          teacher=teacher if spec.distillation else None, seed=config.seed,
-                          progress=progress, lr=spec.lr, optimizer=spec.optimizer)
+    compressor = compressor or compressor_for(config)
+    loader = training_loader(data, batch_size=config.compression.batch_size, seed=config.seed)
+    return compressor.compress(teacher, loader, task=data.task, seed=config.seed, progress=progress)

@@ -1,0 +1,167 @@
+"""The compression-backend seam: one protocol, one registry, lazy imports.
+
+A backend compresses a dense torch teacher into a student and exports the ONNX
+artefact each engine runs. ``compression.backend`` in the run recipe names it; the
+pipeline only ever talks to the :class:`Compressor` that :func:`get_compressor` returns.
+
+==========  ==================================================  =====================
+backend     what                                                extra (environment)
+==========  ==================================================  =====================
+sparseml    SparseML 1.8 recipes (GMP, QAT, distillation);      ``[sparseml]``
+            INT8 graphs for DeepSparse and ONNX Runtime         (Python 3.11)
+==========  ==================================================  =====================
+
+Adding a backend is one entry in :data:`BACKENDS` plus its config model in
+:data:`compress_gate.config.run.COMPRESSION_BACKENDS`. Importing this module imports
+neither torch nor any backend package: :func:`get_compressor` checks that the
+backend's packages are installed (else :class:`InputError` naming the extra, exit 2)
+and only then imports the backend's module.
+
+Export contract: :meth:`Compressor.export` writes its artefacts into ``directory``,
+checks each one's parity against the torch student (a difference over the
+tolerance raises :class:`RuntimeFailure`), records what it measured with
+:func:`write_parity` and returns engine kind -> artefact. An engine kind missing
+from the mapping runs the ``onnxruntime`` artefact, which every backend returns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from compress_gate.errors import InputError, RuntimeFailure
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from compress_gate.compress.sparsify import CompressionResult
+    from compress_gate.config.run import ExportConfig
+
+__all__ = ["BACKENDS", "PARITY_FILE", "Backend", "Compressor", "check_backend_installed", "get_compressor",
+           "read_parity", "write_parity"]
+
+#: File in the export directory where a backend records the parity of each artefact:
+#: ``{file name: {"max_score_difference", "tolerance", "reference"}}``.
+PARITY_FILE = "parity.json"
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    """What the pipeline needs from a compression backend."""
+
+    name: str
+
+    def compress(self, teacher: Any, loader: Iterable[Any], *, task: str, seed: int,
+                 progress: Callable[..., None] | None = None) -> CompressionResult:
+        """Compress a copy of the torch ``teacher`` on ``loader`` ((inputs, targets) batches).
+
+        ``teacher`` is not modified; it is also the distillation source when the
+        backend's config asks for distillation.
+        """
+        ...
+
+    def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: str,
+               calib: np.ndarray | None) -> dict[str, Path]:
+        """Write the student's artefacts into ``directory``; return engine kind -> artefact.
+
+        ``sample`` (N, C, H, W) float32 are the parity inputs; ``calib`` the calibration
+        inputs of a post-training quantizer (``None`` when the data has none). Parity is
+        checked (:class:`RuntimeFailure` past the tolerance) and recorded with
+        :func:`write_parity`. The mapping has at least ``"onnxruntime"``.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One registry entry: where the backend lives and what it needs installed.
+
+    ``module``/``factory`` name a callable ``factory(compression_config, export_config)
+    -> Compressor``, imported only by :func:`get_compressor`; ``requires`` are the
+    top-level packages that must be importable; ``extra`` is the pip extra that
+    installs them, and ``python`` the Python versions that extra installs on.
+    """
+
+    module: str
+    factory: str
+    requires: tuple[str, ...]
+    extra: str
+    python: str
+
+
+BACKENDS: dict[str, Backend] = {
+    "sparseml": Backend("compress_gate.compress.sparseml_backend", "SparseMLCompressor",
+                        ("torch", "sparseml"), "sparseml", "3.11"),
+}
+
+
+def check_backend_installed(name: str, *, where: str = "compression.backend") -> Backend:
+    """The registry entry of backend ``name``, after checking its packages are importable.
+
+    Checks with :func:`importlib.util.find_spec`, which imports nothing.
+
+    Raises
+    ------
+    InputError
+        ``name`` is not a known backend, or one of its packages is not installed (the
+        message names the extra to install).
+    """
+    if name not in BACKENDS:
+        raise InputError(f"`{where}` = {name!r} is not a compression backend; use one of "
+                         f"{', '.join(BACKENDS)}.")
+    backend = BACKENDS[name]
+    missing = [package for package in backend.requires if importlib.util.find_spec(package) is None]
+    if missing:
+        raise InputError(f"`{where}` = {name!r} needs {', '.join(missing)}, which this environment does not "
+                         f"have: compress-gate's core installs only the gate, predict, bench and reports. "
+                         f"Install the backend's extra in its own environment (Python {backend.python}): "
+                         f"`pip install 'compress-gate[{backend.extra}]'` (in a checkout: `make install`), "
+                         "then rerun.")
+    return backend
+
+
+def get_compressor(compression_config: Any, export_config: ExportConfig | None = None) -> Compressor:
+    """The :class:`Compressor` for ``compression_config`` (its ``backend`` picks the registry entry).
+
+    ``export_config`` (opset, parity tolerances) defaults to ``ExportConfig()``.
+
+    Raises
+    ------
+    InputError
+        Unknown backend, or its packages are not installed (naming the extra).
+    """
+    from compress_gate.config.run import ExportConfig
+
+    backend = check_backend_installed(compression_config.backend)
+    factory = getattr(importlib.import_module(backend.module), backend.factory)
+    return factory(compression_config, export_config or ExportConfig())
+
+
+def write_parity(directory: Path, parity: dict[str, dict[str, Any]]) -> Path:
+    """Record ``parity`` (file name -> max_score_difference, tolerance, reference) in ``directory``."""
+    from compress_gate._atomic import write_json
+
+    path = Path(directory) / PARITY_FILE
+    write_json(path, parity)
+    return path
+
+
+def read_parity(directory: Path, *, backend: str) -> dict[str, dict[str, Any]]:
+    """The parity a backend recorded with :func:`write_parity`.
+
+    Raises
+    ------
+    RuntimeFailure
+        The backend recorded none: its artefacts' parity is unknown, so they are not judged.
+    """
+    path = Path(directory) / PARITY_FILE
+    if not path.is_file():
+        raise RuntimeFailure(f"{path}: the {backend!r} backend exported without recording the parity of its "
+                             "artefacts; an artefact whose agreement with the torch student is unknown is not "
+                             "judged. This is a bug in the backend's export.")
+    return json.loads(path.read_text(encoding="utf-8"))

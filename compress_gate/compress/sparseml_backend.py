@@ -1,0 +1,141 @@
+"""The SparseML backend: a SparseML 1.8 recipe compresses the student; three graphs serve the engines.
+
+Everything SparseML-specific sits behind this :class:`~compress_gate.compress.backend.Compressor`:
+the recipe (:func:`~compress_gate.compress.sparsify.compress_model`), the torch 2.13 shims
+(:mod:`~compress_gate.compress.compat`, applied there), the modifiers' private attributes
+read for the pruning targets, and the QAT exports. Student artefacts in the export directory:
+
+==========================  ==========================================  ===========================
+file                        what                                        engines
+==========================  ==========================================  ===========================
+``student.onnx``            student FP32 (for a QAT student: its float  all, when not quantized
+                            twin, fake quantization off)
+``student.ort.onnx``        QAT student: ``student.onnx`` quantized by  ONNX Runtime (CPU/GPU)
+                            ONNX Runtime's static QDQ quantizer,
+                            calibrated on calib inputs (unused opset
+                            imports dropped)
+``student.deepsparse.onnx`` QAT student: SparseML's converted INT8      DeepSparse
+                            graph
+==========================  ==========================================  ===========================
+
+Parity (max |score difference| against the torch model on the ``sample`` inputs): FP32
+graphs within ``parity_atol``; the SparseML INT8 graph within ``quantized_parity_atol``
+of the fake-quantized model; the ONNX Runtime QDQ graph (a re-quantization of the float
+twin, so a different model by up to a quantization step) within ``requantized_parity_atol``.
+A larger difference stops the run (exit 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compress_gate.compress.backend import write_parity
+from compress_gate.config.run import ExportConfig, SparseMLCompressionConfig
+from compress_gate.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+    from compress_gate.compress.sparsify import CompressionResult
+
+__all__ = ["SparseMLCompressor", "student_artefacts"]
+
+def student_artefacts(fp32: Path, ort: Path | None, deepsparse: Path | None) -> dict[str, Path]:
+    """Engine kind -> the student graph it runs, by the registry's ``artefact`` of each kind
+    (:data:`compress_gate.engines.ENGINES`): ``"qdq"`` the ONNX Runtime QDQ graph,
+    ``"converted-int8"`` SparseML's converted graph; the FP32 graph wherever the quantized
+    one is absent (an FP32 student)."""
+    from compress_gate.engines._registry import ENGINES
+
+    graphs = {"qdq": ort, "converted-int8": deepsparse}
+    return {kind: graphs[entry.artefact] or fp32 for kind, entry in ENGINES.items()}
+
+
+class SparseMLCompressor:
+    """Runs the recipe's SparseML schedule and exports the graphs of the module docstring."""
+
+    name = "sparseml"
+
+    def __init__(self, config: SparseMLCompressionConfig, export: ExportConfig) -> None:
+        self.config, self.export_config = config, export
+
+    def compress(self, teacher: torch.nn.Module, loader: Iterable[Any], *, task: str, seed: int,
+                 progress: Callable[..., None] | None = None) -> CompressionResult:
+        """:func:`~compress_gate.compress.sparsify.compress_model` with the recipe's settings;
+        ``teacher`` feeds the ``!DistillationModifier`` when ``distillation`` is true."""
+        from compress_gate.compress.sparsify import compress_model
+
+        spec = self.config
+        return compress_model(teacher, loader, spec.source, task=task,  # type: ignore[arg-type]
+                              teacher=teacher if spec.distillation else None, seed=seed,
+                              progress=progress, lr=spec.lr, optimizer=spec.optimizer)
+
+    def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: str,
+               calib: np.ndarray | None) -> dict[str, Path]:
+        """Export the student graphs into ``directory``, check and record their parity.
+
+        Raises
+        ------
+        InputError
+            A QAT student but no calibration inputs for ONNX Runtime's quantizer.
+        RuntimeFailure
+            An exporter or quantizer failed, or an artefact's parity exceeds its tolerance.
+        """
+        from compress_gate.compress import check_parity, export_onnx, quantize_for_ort
+
+        config, student = self.export_config, result.model
+        directory = Path(directory)
+        input_shape = tuple(sample.shape[1:])
+        parity: dict[str, dict[str, Any]] = {}
+
+        def check(model: torch.nn.Module, path: Path, atol: float, reference: str) -> None:
+            difference = check_parity(model, path, sample, task=task, atol=atol)
+            parity[path.name] = {"max_score_difference": difference, "tolerance": atol, "reference": reference}
+
+        fp32_path = export_onnx(student, directory / "student.onnx", input_shape=input_shape, task=task,
+                                opset=config.opset)
+        if not result.quantized:
+            check(student, fp32_path, config.parity_atol, "student (torch, FP32)")
+            write_parity(directory, parity)
+            return student_artefacts(fp32_path, None, None)
+        if calib is None or len(calib) == 0:
+            raise InputError("the SparseML recipe quantizes the student (QuantizationModifier), and ONNX Runtime's "
+                             "INT8 graph is calibrated on the data's `calib` split, which is empty. Give the data "
+                             "calib rows, or remove the QuantizationModifier.")
+        # check_parity compares an FP32 graph with compress.float_twin(student): BN folded, fake quantization off
+        check(student, fp32_path, config.parity_atol, "student float twin (torch, fake quantization off)")
+        ds_path = export_onnx(student, directory / "student.deepsparse.onnx", input_shape=input_shape, task=task,
+                              quantized=True, opset=config.opset)
+        check(student, ds_path, config.quantized_parity_atol, "student (torch, fake-quantized)")
+        ort_path = quantize_for_ort(fp32_path, directory / "student.ort.onnx",
+                                    np.ascontiguousarray(calib, dtype=np.float32))
+        _drop_unused_opsets(ort_path)
+        check(student, ort_path, config.requantized_parity_atol,
+              "student float twin (torch; the QDQ graph re-quantizes it)")
+        write_parity(directory, parity)
+        return student_artefacts(fp32_path, ort_path, ds_path)
+
+
+def _drop_unused_opsets(path: Path) -> None:
+    """Remove opset imports of domains no node uses (rewritten atomically; the graph is unchanged).
+
+    ONNX Runtime's quantizer stamps its QDQ graph with ``ai.onnx.ml`` opset 5 and several
+    Microsoft/training domains it does not use; DeepSparse's loader refuses ``ai.onnx.ml``
+    opset 5, so without this the shipped QDQ model could not run on DeepSparse at all.
+    """
+    import onnx
+
+    from compress_gate._atomic import write_bytes
+
+    model = onnx.load(str(path))
+    used = {node.domain for node in model.graph.node} | {"", "ai.onnx"}
+    keep = [opset for opset in model.opset_import if opset.domain in used]
+    if len(keep) != len(model.opset_import):
+        del model.opset_import[:]
+        model.opset_import.extend(keep)
+        write_bytes(path, model.SerializeToString())
+
