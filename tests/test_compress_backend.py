@@ -48,8 +48,8 @@ def test_not_a_mapping_is_refused():
 
 
 def test_recipe_keeps_its_backend_through_load(tmp_path):
-    (tmp_path / "r.yaml").write_text(f"output: run\nmodel: {{arch: resnet, width: 4, depth: 1, train: {{epochs: 1}}}}\n"
-                                     f"data: {{kind: demo}}\ncompression:\n  backend: sparseml\n  recipe: |\n"
+    (tmp_path / "r.yaml").write_text("output: run\nmodel: {arch: resnet, width: 4, depth: 1, train: {epochs: 1}}\n"
+                                     "data: {kind: demo}\ncompression:\n  backend: sparseml\n  recipe: |\n"
                                      + "".join(f"    {line}\n" for line in RECIPE.splitlines()))
     assert load_run_config(tmp_path / "r.yaml").compression.backend == "sparseml"
 

@@ -107,17 +107,18 @@ def test_schedule_matches_sparseml_modifier():
     modifier = next(m for m in manager.iter_modifiers() if type(m).__name__ == "GMPruningModifier")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     steps_per_epoch = 7
-    from compress_gate.models.training import quiet_sparseml_loggers
+    from compress_gate.models.training import quiet_sparseml
 
-    wrapped = manager.modify(model, optimizer, steps_per_epoch=steps_per_epoch, loggers=quiet_sparseml_loggers())
     theirs = []
-    for k in range(5 * steps_per_epoch):
-        before = modifier._applied_sparsity  # a new list on every mask update
-        model(torch.ones(1, 40)).sum().backward()
-        wrapped.step()
-        if modifier._applied_sparsity is not before:
-            theirs.append((k, float(modifier._applied_sparsity[0])))
-    manager.finalize(model)
+    with quiet_sparseml() as loggers:
+        wrapped = manager.modify(model, optimizer, steps_per_epoch=steps_per_epoch, loggers=loggers)
+        for k in range(5 * steps_per_epoch):
+            before = modifier._applied_sparsity  # a new list on every mask update
+            model(torch.ones(1, 40)).sum().backward()
+            wrapped.step()
+            if modifier._applied_sparsity is not before:
+                theirs.append((k, float(modifier._applied_sparsity[0])))
+        manager.finalize(model)
     ours = _run(GMPSchedule(init_sparsity=0.05, final_sparsity=0.85, start_epoch=0.5, end_epoch=3.5,
                             update_frequency=0.4), 5 * steps_per_epoch, steps_per_epoch)
     assert len(theirs) >= 5  # start, three periodic updates, end

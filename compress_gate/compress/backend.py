@@ -9,6 +9,8 @@ backend     what                                                extra (environme
 ==========  ==================================================  =====================
 sparseml    SparseML 1.8 recipes (GMP, QAT, distillation);      ``[sparseml]``
             INT8 graphs for DeepSparse and ONNX Runtime         (Python 3.11)
+torch       GMP (unstructured, N:M), Torch-Pruning channels,    ``[torch]``
+            post-training INT8 (dynamic, static), KD            (Python 3.11, numpy 2)
 ==========  ==================================================  =====================
 
 Adding a backend is one entry in :data:`BACKENDS` plus its config model in
@@ -97,6 +99,8 @@ class Backend:
 BACKENDS: dict[str, Backend] = {
     "sparseml": Backend("compress_gate.compress.sparseml_backend", "SparseMLCompressor",
                         ("torch", "sparseml"), "sparseml", "3.11"),
+    "torch": Backend("compress_gate.compress.torch_backend.compressor", "make_torch_compressor",
+                     ("torch", "torch_pruning"), "torch", "3.11"),
 }
 
 

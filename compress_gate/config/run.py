@@ -44,6 +44,7 @@ from compress_gate.config._load import StrictLoader, read_yaml, validate
 from compress_gate.config.audit import AuditConfig, resolve_audit_paths
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
+from compress_gate.config.torch_backend import TorchCompressionConfig
 from compress_gate.engines._registry import ENGINE_KINDS
 from compress_gate.errors import InputError
 
@@ -148,12 +149,13 @@ class SparseMLCompressionConfig(BaseModel):
         return self.recipe if self.recipe is not None else self.recipe_path  # type: ignore[return-value]
 
 
-CompressionConfig = Annotated[Union[SparseMLCompressionConfig], Field(discriminator="backend")]
+CompressionConfig = Annotated[Union[SparseMLCompressionConfig, TorchCompressionConfig], Field(discriminator="backend")]
 """The ``compression:`` section: one backend's settings, chosen by ``backend``."""
 
 #: ``backend`` value -> its config model. The backend's code is registered in
 #: :data:`compress_gate.compress.backend.BACKENDS` (a test keeps the two equal).
-COMPRESSION_BACKENDS: dict[str, type[BaseModel]] = {"sparseml": SparseMLCompressionConfig}
+COMPRESSION_BACKENDS: dict[str, type[BaseModel]] = {"sparseml": SparseMLCompressionConfig,
+                                                     "torch": TorchCompressionConfig}
 
 #: A ``compression:`` section without ``backend`` is a SparseML recipe: every recipe written
 #: before the backend seam keeps its meaning.

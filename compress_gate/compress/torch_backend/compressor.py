@@ -40,10 +40,11 @@ if TYPE_CHECKING:
 
     from compress_gate.compress.torch_backend.schedule import GMPSchedule
     from compress_gate.compress.torch_backend.structured import ChannelPruning
+    from compress_gate.config.run import ExportConfig
     from compress_gate.config.torch_backend import TorchCompressionConfig
     from compress_gate.models.training import ProgressCallback, Task
 
-__all__ = ["TorchCompressor", "PARITY_ATOL_INT8"]
+__all__ = ["TorchCompressor", "PARITY_ATOL_INT8", "make_torch_compressor"]
 
 #: Largest |score difference| accepted between an INT8 graph and the FP32 torch student
 #: (post-training quantization moves scores; the SparseML backend's re-quantized default).
@@ -147,6 +148,7 @@ class TorchCompressor:
         RuntimeFailure
             An exporter or quantizer failed, or an artefact's parity exceeds its tolerance.
         """
+        from compress_gate.compress.backend import write_parity
         from compress_gate.compress.export import check_parity
         from compress_gate.compress.torch_backend.export import export_fp32
         from compress_gate.compress.torch_backend.quantize import quantize_dynamic_int8, quantize_static_int8
@@ -171,7 +173,18 @@ class TorchCompressor:
                     else quantize_dynamic_int8(fp32, target))
             check(int8, self.quantized_parity_atol, f"student (torch, FP32; the graph is {quantization} INT8)")
             artefacts["onnxruntime"] = int8
+        write_parity(directory, self.parity)
         return artefacts
+
+
+def make_torch_compressor(config: TorchCompressionConfig, export: ExportConfig) -> TorchCompressor:
+    """The registry's factory: parity tolerances from the recipe's ``export`` section.
+
+    The FP32 graph is held to ``parity_atol``; an INT8 graph (ONNX Runtime's quantizer on the
+    FP32 export, as for the SparseML backend's QDQ graph) to ``requantized_parity_atol``.
+    """
+    return TorchCompressor(config, parity_atol=export.parity_atol,
+                           quantized_parity_atol=export.requantized_parity_atol)
 
 
 def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: int, end_epoch: float) -> None:
