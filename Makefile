@@ -17,7 +17,7 @@ STAMP        := $(VENV)/.installed
 CORE_STAMP   := $(CORE_VENV)/.installed
 TORCH_STAMP  := $(TORCH_VENV)/.installed
 
-.PHONY: install install-core install-torch install-gpu demo test test-sparseml test-core test-torch \
+.PHONY: install install-core install-torch install-ray install-gpu demo test test-sparseml test-core test-torch \
         test-slow bench clean
 
 $(STAMP): pyproject.toml
@@ -42,6 +42,10 @@ $(TORCH_STAMP): pyproject.toml
 
 install: $(STAMP)
 install-torch: $(TORCH_STAMP)
+
+# Ray joins the demo's environment for the slow Ray tests (a local cluster each).
+install-ray: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[sparseml,openvino,ray,test]"
 
 # onnxruntime-gpu provides the same `onnxruntime` module as the CPU wheel that sparsezoo
 # requires, so the CPU wheel is removed after the GPU one is installed.
@@ -73,10 +77,11 @@ test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
 endif
 
-# Slot for the [torch] world: the torch backend's tests (tests/test_torch_backend_*.py) and its
-# end-to-end run join here when the backend lands; until then the core suite runs in its venv.
+# The [torch] world: the fast suite (tests of other worlds skip with the reason), then the
+# torch backend's end-to-end run of `compress-gate run` (tests/test_torch_backend_run.py).
 test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
+	$(TORCH_VENV)/bin/python -m pytest -m slow -q tests/test_torch_backend_run.py
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

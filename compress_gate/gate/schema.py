@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from compress_gate.config.gate import GATED_METRICS
 from compress_gate.errors import InputError
@@ -33,7 +34,14 @@ SCHEMA_VERSION = 2
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
 SCHEMA_SHA256 = "73169a74eae25482ababadd724aae1b6375f65f45839ebba47dfff7fc03bf20b"
 
-Number = Annotated[float | Literal["inf", "-inf"] | None,
+def _one_convention(value: Any) -> Any:
+    """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+Number = Annotated[float | Literal["inf", "-inf"] | None, BeforeValidator(_one_convention),
                    Field(description='a number; null = undefined (NaN); "inf"/"-inf" = infinite')]
 Interval = tuple[Number, Number] | None
 Outcome = Literal["pass", "fail", "not_enough_evidence"]

@@ -345,7 +345,7 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
             from compress_gate.gate.schema import RunSection
 
             headline = metrics_summary(gate.report, compression=compression)
-            summary = headline.model_dump(mode="json")
+            summary = json_ready(headline.model_dump(mode="json"))
             facts = {k: v for k, v in record.as_dict().items() if k in RunSection.model_fields}
             gate = gate.with_run(RunSection(**json_ready({**facts, "compression": compression, "export": {
                 **exported.describe(), "ships": shipped.name}}), summary=headline))
