@@ -103,7 +103,7 @@ def test_student_recipe_round_trips_with_only_output_cache_and_sparsity_changed(
     assert student.output == tmp_path / "sweep" / "sparsity-0.8"
     assert student.cache_dir == config.cache_dir == tmp_path / ".cache"     # one teacher for every student
     assert "final_sparsity: 0.8\n" in student.compression.recipe
-    assert "compression:\n  recipe: |" in written.read_text()              # readable block, not an escaped string
+    assert "\n  recipe: |\n" in written.read_text()   # the SparseML recipe as a readable block, not an escaped string
     same = {"output": student.output, "model": config.model.model_copy(update={"cache_dir": config.cache_dir}),
             "compression": config.compression.model_copy(update={"recipe": student.compression.recipe})}
     assert student.model_dump() == config.model_copy(update=same).model_dump()
