@@ -20,7 +20,7 @@ from compress_gate.errors import InputError, RuntimeFailure
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ProgressCallback", "Task", "train_model", "task_loss", "quiet_sparseml",
+__all__ = ["ProgressCallback", "Task", "train_model", "build_optimizer", "task_loss", "quiet_sparseml",
            "has_distillation_modifier"]
 
 #: ``progress(done_steps, total_steps, loss)``, called after every optimizer step.
@@ -83,12 +83,7 @@ def train_model(
     total_steps = math.ceil(epochs * steps_per_epoch)
 
     torch.manual_seed(seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer == "sgd":
-        base_optimizer: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum,
-                                                                weight_decay=weight_decay)
-    else:
-        base_optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    base_optimizer = build_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
     # train mode before the manager sees the model: a QAT start at epoch 0 fuses conv-BN-ReLU right
     # away, and torch fuses an eval-mode model by folding BN away, which SparseML's QAT does not expect
     model.train()
@@ -125,6 +120,17 @@ def train_model(
             if manager is not None:
                 manager.finalize(model)
     return model.eval()
+
+
+def build_optimizer(model: torch.nn.Module, optimizer: str, *, lr: float, momentum: float,
+                    weight_decay: float) -> torch.optim.Optimizer:
+    """SGD (with ``momentum``) or Adam over ``model``'s trainable parameters."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def task_loss(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> torch.Tensor:

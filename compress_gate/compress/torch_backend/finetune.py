@@ -64,7 +64,7 @@ def fine_tune(
 
     from compress_gate.compress.torch_backend.distill import combined_loss
     from compress_gate.compress.torch_backend.schedule import step_epoch
-    from compress_gate.models.training import task_loss
+    from compress_gate.models.training import build_optimizer, task_loss
 
     if optimizer not in ("sgd", "adam"):
         raise InputError(f"compression.optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
@@ -78,12 +78,7 @@ def fine_tune(
     total_steps = math.ceil(epochs * steps_per_epoch)
 
     torch.manual_seed(seed)
-    params = [p for p in student.parameters() if p.requires_grad]
-    opt: torch.optim.Optimizer
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt = build_optimizer(student, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if teacher is not None:
         teacher.eval()
     student.train()
