@@ -13,4 +13,4 @@ COPY compress_gate ./compress_gate
 COPY recipes ./recipes
 RUN pip install ".[sparseml]"
 
-CMD ["compress-gate", "run", "recipes/demo.yaml"]
+CMD ["compress-gate", "sweep", "recipes/multilabel.yaml", "--sparsity", "0.5", "0.8", "0.95", "--release"]

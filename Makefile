@@ -17,7 +17,7 @@ STAMP        := $(VENV)/.installed
 CORE_STAMP   := $(CORE_VENV)/.installed
 TORCH_STAMP  := $(TORCH_VENV)/.installed
 
-.PHONY: install install-core install-torch install-ray install-gpu demo test test-sparseml test-core test-torch \
+.PHONY: install install-core install-torch install-ray install-gpu demo demo-digits test test-sparseml test-core test-torch \
         test-slow bench clean
 
 $(STAMP): pyproject.toml
@@ -54,8 +54,16 @@ install-gpu: $(STAMP)
 	$(BIN)/pip uninstall --yes onnxruntime
 	$(BIN)/pip install --quiet --force-reinstall --no-deps "onnxruntime-gpu==1.18.1"
 
-# Exit 1 is the gate refusing release: a finished demo, not a failed make.
+# The embedded demo: the multi-label sweep (one teacher, a gated student per sparsity, the most
+# compressed passing student released). Exit 1 is the gate refusing every student: a finished
+# demo, not a failed make.
 demo: $(STAMP)
+	@$(BIN)/compress-gate sweep recipes/multilabel.yaml --sparsity 0.5 0.8 0.95 --release; code=$$?; \
+	if [ $$code -eq 1 ]; then echo "demo finished: no student passed the gate (see runs/multilabel/sweep.html)"; \
+	elif [ $$code -ne 0 ]; then exit $$code; fi
+
+# The second, faster example: one run on the biased digits (the gate refuses it).
+demo-digits: $(STAMP)
 	@$(BIN)/compress-gate run recipes/demo.yaml; code=$$?; \
 	if [ $$code -eq 1 ]; then echo "demo finished: the gate refused release (see runs/demo/refused/report.html)"; \
 	elif [ $$code -ne 0 ]; then exit $$code; \
