@@ -366,6 +366,15 @@ RECIPE_CASES = [
      ["unknown key `export.opsett`", "docs/recipe.md"]),
     ("data-key-cites-docs", lambda p: write_recipe(p, data={"kind": "demo", "image_size": "8"}),
      ["`data.image_size` = '8' is a string", "docs/data.md"]),
+    ("synthetic-size-string", lambda p: write_recipe(p, data={"kind": "synthetic", "n_test": "20000"}),
+     ["`data.n_test` = '20000' is a string"]),
+    ("torch-sparsity-string", lambda p: write_recipe(p, compression={
+        "backend": "torch", "epochs": 2, "pruning": {"params": ["re:.*"], "final_sparsity": "0.9",
+                                                     "end_epoch": 1, "update_frequency": 0.5}}),
+     ["`compression.pruning.final_sparsity` = '0.9' is a string"]),
+    ("torch-epochs-bool", lambda p: write_recipe(p, compression={"backend": "torch", "epochs": True,
+                                                                  "distillation": {}}),
+     ["`compression.epochs` = True is a boolean"]),
 ]
 
 

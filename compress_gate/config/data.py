@@ -237,13 +237,13 @@ class SyntheticDataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["synthetic"] = "synthetic"
-    seed: int = Field(0, ge=0, le=2**32 - 1)
-    image_size: int = Field(16, ge=12, le=64)
-    n_train: int = Field(12_000, ge=100, le=1_000_000)
-    n_calib: int = Field(4_000, ge=100, le=1_000_000)
-    n_test: int = Field(20_000, ge=100, le=1_000_000)
-    keep_fraction: float = Field(0.2, gt=0, le=1)
-    noise: float = Field(0.1, ge=0, le=0.5)
+    seed: int = Field(0, ge=0, le=2**32 - 1, strict=True)
+    image_size: int = Field(16, ge=12, le=64, strict=True)
+    n_train: int = Field(12_000, ge=100, le=1_000_000, strict=True)
+    n_calib: int = Field(4_000, ge=100, le=1_000_000, strict=True)
+    n_test: int = Field(20_000, ge=100, le=1_000_000, strict=True)
+    keep_fraction: float = Field(0.2, gt=0, le=1, strict=True)
+    noise: float = Field(0.1, ge=0, le=0.5, strict=True)
 
 
 DataConfig = Annotated[Union[DemoDataConfig, CelebADataConfig, CsvDataConfig, NpzDataConfig,

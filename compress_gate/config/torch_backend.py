@@ -59,11 +59,11 @@ class GMPConfig(BaseModel):
 
     model_config = _Frozen
     params: tuple[str, ...] = Field(min_length=1)
-    init_sparsity: float = Field(0.05, ge=0, lt=1)
-    final_sparsity: float = Field(gt=0, lt=1)
-    start_epoch: float = Field(0.0, ge=0)
-    end_epoch: float = Field(gt=0)
-    update_frequency: float = Field(gt=0)
+    init_sparsity: float = Field(0.05, ge=0, lt=1, strict=True)
+    final_sparsity: float = Field(gt=0, lt=1, strict=True)
+    start_epoch: float = Field(0.0, ge=0, strict=True)
+    end_epoch: float = Field(gt=0, strict=True)
+    update_frequency: float = Field(gt=0, strict=True)
     inter_func: Literal["cubic", "linear"] = "cubic"
     mask: str = "unstructured"
 
@@ -107,9 +107,9 @@ class StructuredConfig(BaseModel):
     """
 
     model_config = _Frozen
-    ratio: float = Field(gt=0, lt=1)
+    ratio: float = Field(gt=0, lt=1, strict=True)
     importance: Literal["l1", "l2"] = "l2"
-    round_to: int | None = Field(None, ge=1, le=1024)
+    round_to: int | None = Field(None, ge=1, le=1024, strict=True)
 
 
 class DistillationConfig(BaseModel):
@@ -121,8 +121,8 @@ class DistillationConfig(BaseModel):
     """
 
     model_config = _Frozen
-    hardness: float = Field(0.5, ge=0, le=1)
-    temperature: float = Field(2.0, gt=0, le=100)
+    hardness: float = Field(0.5, ge=0, le=1, strict=True)
+    temperature: float = Field(2.0, gt=0, le=100, strict=True)
 
 
 class TorchCompressionConfig(BaseModel):
@@ -130,10 +130,10 @@ class TorchCompressionConfig(BaseModel):
 
     model_config = _Frozen
     backend: Literal["torch"]
-    epochs: float | None = Field(None, gt=0, le=1000)
-    lr: float = Field(0.01, gt=0, le=10)
+    epochs: float | None = Field(None, gt=0, le=1000, strict=True)
+    lr: float = Field(0.01, gt=0, le=10, strict=True)
     optimizer: Literal["sgd", "adam"] = "sgd"
-    batch_size: int = Field(64, ge=1, le=65536)
+    batch_size: int = Field(64, ge=1, le=65536, strict=True)
     pruning: GMPConfig | None = None
     structured: StructuredConfig | None = None
     quantization: Literal["none", "dynamic", "static"] = "none"
