@@ -142,6 +142,20 @@ def test_quantize_for_ort_checks_its_inputs(tmp_path):
         quantize_for_ort(qdq, tmp_path / "qq.onnx", _inputs(4))
 
 
+def test_dynamic_quantization_refuses_every_quantized_format(tmp_path):
+    # one check for both quantizers: a QDQ graph and a dynamic (QOperator) graph are both refused
+    from compress_gate.compress.torch_backend.quantize import quantize_dynamic_int8
+
+    fp32 = export_onnx(_model(), tmp_path / "fp32.onnx", input_shape=SHAPE, task="multilabel")
+    qdq = quantize_for_ort(fp32, tmp_path / "q.onnx", _inputs(4))
+    dynamic = quantize_dynamic_int8(fp32, tmp_path / "d.onnx")
+    for quantized in (qdq, dynamic):
+        with pytest.raises(InputError, match=f"{quantized}: the graph is already quantized; dynamic quantization"):
+            quantize_dynamic_int8(quantized, tmp_path / "dd.onnx")
+        with pytest.raises(InputError, match="already quantized; quantize_for_ort needs the FP32 export"):
+            quantize_for_ort(quantized, tmp_path / "qq.onnx", _inputs(4))
+
+
 @needs_sparseml
 def test_qat_model_exports_for_deepsparse_and_its_float_twin(tmp_path):
     recipe = ("version: 1.1.0\nmodifiers:\n  - !EpochRangeModifier\n    start_epoch: 0.0\n    end_epoch: 2.0\n"

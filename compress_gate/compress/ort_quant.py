@@ -18,7 +18,7 @@ import numpy as np
 from compress_gate._atomic import atomic_path
 from compress_gate.errors import InputError, RuntimeFailure
 
-__all__ = ["quantize_for_ort", "CALIBRATION_BATCH_SIZE"]
+__all__ = ["quantize_for_ort", "check_float_graph", "QUANTIZED_OPS", "CALIBRATION_BATCH_SIZE"]
 
 #: Inputs per calibration batch fed to ONNX Runtime's MinMax calibrator.
 CALIBRATION_BATCH_SIZE = 16
@@ -63,11 +63,8 @@ def quantize_for_ort(
 
     fp32_onnx, out_path = Path(fp32_onnx), Path(out_path)
     model = load_onnx(fp32_onnx)
-    quantized_ops = {"QuantizeLinear", "DequantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv",
-                     "QLinearMatMul"}
-    if any(node.op_type in quantized_ops for node in model.graph.node):
-        raise InputError(f"{fp32_onnx}: the graph is already quantized; quantize_for_ort needs the FP32 export "
-                         "(export_onnx(..., quantized=False)).")
+    check_float_graph(model, fp32_onnx, needs="quantize_for_ort needs the FP32 export "
+                      "(export_onnx(..., quantized=False))")
     input_name, inputs = _check_calibration(model, calibration_inputs, fp32_onnx)
     try:
         with tempfile.TemporaryDirectory(dir=out_path.parent if out_path.parent.exists() else None,
@@ -89,6 +86,20 @@ def quantize_for_ort(
         raise RuntimeFailure(f"ONNX Runtime could not quantize {fp32_onnx} ({type(err).__name__}: {err}). "
                              f"Nothing was written to {out_path}.") from err
     return out_path
+
+
+#: Operators that only a quantized graph holds (QDQ and QOperator formats).
+QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "ConvInteger", "MatMulInteger", "QLinearConv",
+                           "QLinearMatMul"})
+
+
+def check_float_graph(model: Any, path: Path, *, needs: str) -> None:
+    """InputError naming ``path`` when the ONNX ``model`` is already quantized (holds a :data:`QUANTIZED_OPS` node).
+
+    ``needs`` ends the message: what the caller needs instead.
+    """
+    if any(node.op_type in QUANTIZED_OPS for node in model.graph.node):
+        raise InputError(f"{path}: the graph is already quantized; {needs}.")
 
 
 def _name_nodes_and_find_outputs(path: Path) -> list[str]:

@@ -43,12 +43,11 @@ def quantize_dynamic_int8(fp32_onnx: str | Path, out_path: str | Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from compress_gate.compress.export import QUANTIZED_KEY, annotate_onnx, load_onnx
+    from compress_gate.compress.ort_quant import check_float_graph
 
     fp32_onnx, out_path = Path(fp32_onnx), Path(out_path)
     model = load_onnx(fp32_onnx)
-    if any(node.op_type in ("QuantizeLinear", "DequantizeLinear", "ConvInteger", "MatMulInteger")
-           for node in model.graph.node):
-        raise InputError(f"{fp32_onnx}: the graph is already quantized; dynamic quantization needs the FP32 export.")
+    check_float_graph(model, fp32_onnx, needs="dynamic quantization needs the FP32 export")
     try:
         with atomic_path(out_path) as tmp:
             quantize_dynamic(str(fp32_onnx), str(tmp), weight_type=QuantType.QUInt8, per_channel=True,
