@@ -141,3 +141,22 @@ def test_binary_pairs_make_softmax_kl_a_binary_kl():
     pairs = binary_pairs(z)
     assert pairs.shape == (1, 2, 2)
     assert torch.allclose(pairs.softmax(-1)[..., 0], torch.sigmoid(z))
+
+
+def test_training_steps_cycles_the_loader_and_stops_mid_pass():
+    from compress_gate.models.training import training_steps
+
+    fetched = []
+
+    class Loader:
+        def __iter__(self):
+            for i in range(3):
+                fetched.append(i)
+                yield f"x{i}", f"y{i}"
+
+    # 7 steps over 3 batches: two full passes and one batch of a third; no batch fetched beyond it
+    steps = list(training_steps(Loader(), 7))
+    assert [s for s, _, _ in steps] == list(range(7))
+    assert [x for _, x, _ in steps] == ["x0", "x1", "x2"] * 2 + ["x0"]
+    assert fetched == [0, 1, 2, 0, 1, 2, 0]
+    assert list(training_steps([], 5)) == [] and list(training_steps(Loader(), 0)) == []

@@ -20,7 +20,7 @@ from compress_gate.errors import InputError, RuntimeFailure
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ProgressCallback", "Task", "train_model", "build_optimizer", "task_loss", "quiet_sparseml",
+__all__ = ["ProgressCallback", "Task", "train_model", "training_steps", "build_optimizer", "task_loss", "quiet_sparseml",
            "has_distillation_modifier"]
 
 #: ``progress(done_steps, total_steps, loss)``, called after every optimizer step.
@@ -93,33 +93,42 @@ def train_model(
         if manager is not None:
             step_optimizer = _modify(manager, model, base_optimizer, steps_per_epoch, teacher, task,
                                      sparseml_loggers)
-        done = 0
         try:
-            while done < total_steps:
-                for inputs, targets in loader:
-                    logits = model(inputs)
-                    loss = task_loss(logits, targets, task)
-                    if manager is not None:
-                        loss = manager.loss_update(
-                            loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
-                            student_outputs=_distillation_view(logits, task), student_inputs=inputs,
-                        )
-                    value = float(loss.detach())
-                    if not math.isfinite(value):
-                        raise RuntimeFailure(f"training diverged: the loss is {value} at step {done + 1} of "
-                                             f"{total_steps}. Lower the learning rate (lr = {lr}).")
-                    step_optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    step_optimizer.step()
-                    done += 1
-                    if progress is not None:
-                        progress(done, total_steps, value)
-                    if done >= total_steps:
-                        break
+            for step, inputs, targets in training_steps(loader, total_steps):
+                logits = model(inputs)
+                loss = task_loss(logits, targets, task)
+                if manager is not None:
+                    loss = manager.loss_update(
+                        loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
+                        student_outputs=_distillation_view(logits, task), student_inputs=inputs,
+                    )
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise RuntimeFailure(f"training diverged: the loss is {value} at step {step + 1} of "
+                                         f"{total_steps}. Lower the learning rate (lr = {lr}).")
+                step_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                step_optimizer.step()
+                if progress is not None:
+                    progress(step + 1, total_steps, value)
         finally:
             if manager is not None:
                 manager.finalize(model)
     return model.eval()
+
+
+def training_steps(loader: Iterable[tuple[Any, Any]], total_steps: int) -> Iterator[tuple[int, Any, Any]]:
+    """``(step, inputs, targets)`` for steps ``0 .. total_steps - 1``, passing over ``loader`` again
+    as often as needed (a fractional last epoch stops mid-pass). An empty loader yields nothing."""
+    step = 0
+    while step < total_steps:
+        for inputs, targets in loader:
+            yield step, inputs, targets
+            step += 1
+            if step >= total_steps:   # stop before fetching a batch that would not be used
+                return
+        if step == 0:
+            return
 
 
 def build_optimizer(model: torch.nn.Module, optimizer: str, *, lr: float, momentum: float,

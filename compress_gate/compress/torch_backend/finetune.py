@@ -64,7 +64,7 @@ def fine_tune(
 
     from compress_gate.compress.torch_backend.distill import combined_loss
     from compress_gate.compress.torch_backend.schedule import step_epoch
-    from compress_gate.models.training import build_optimizer, task_loss
+    from compress_gate.models.training import build_optimizer, task_loss, training_steps
 
     if optimizer not in ("sgd", "adam"):
         raise InputError(f"compression.optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
@@ -82,32 +82,27 @@ def fine_tune(
     if teacher is not None:
         teacher.eval()
     student.train()
-    done = 0
-    while done < total_steps:
-        for inputs, targets in loader:
-            logits = student(inputs)
-            loss = task_loss(logits, targets, task)
-            if distillation is not None:
-                with torch.no_grad():
-                    teacher_logits = teacher(inputs)  # type: ignore[misc]
-                loss = combined_loss(loss, logits, teacher_logits, hardness=distillation.hardness,
-                                     temperature=distillation.temperature, task=task)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise RuntimeFailure(f"compression training diverged: the loss is {value} at step {done + 1} of "
-                                     f"{total_steps}. Lower compression.lr (now {lr}).")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if schedule is not None:
-                sparsity = schedule.step(step_epoch(done, steps_per_epoch))
-                if sparsity is not None:
-                    masks.update(sparsity)  # type: ignore[union-attr]
-            opt.step()
-            if masks is not None:
-                masks.apply()
-            done += 1
-            if progress is not None:
-                progress(done, total_steps, value)
-            if done >= total_steps:
-                break
+    for step, inputs, targets in training_steps(loader, total_steps):
+        logits = student(inputs)
+        loss = task_loss(logits, targets, task)
+        if distillation is not None:
+            with torch.no_grad():
+                teacher_logits = teacher(inputs)  # type: ignore[misc]
+            loss = combined_loss(loss, logits, teacher_logits, hardness=distillation.hardness,
+                                 temperature=distillation.temperature, task=task)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise RuntimeFailure(f"compression training diverged: the loss is {value} at step {step + 1} of "
+                                 f"{total_steps}. Lower compression.lr (now {lr}).")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if schedule is not None:
+            sparsity = schedule.step(step_epoch(step, steps_per_epoch))
+            if sparsity is not None:
+                masks.update(sparsity)  # type: ignore[union-attr]
+        opt.step()
+        if masks is not None:
+            masks.apply()
+        if progress is not None:
+            progress(step + 1, total_steps, value)
     return student.eval()
