@@ -10,9 +10,10 @@ from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
-__all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "GROUP_PREFIX"]
+__all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "GROUP_PREFIX", "SCORE_TOLERANCE"]
 
-_SCORE_TOLERANCE = 1e-6      # float32 rounding beyond [0, 1] that is clipped, not refused
+#: float32 rounding beyond [0, 1] that is clipped, not refused (prediction files and model outputs alike).
+SCORE_TOLERANCE = 1e-6
 _SHOW = 5                    # ids named in a message
 
 
@@ -209,7 +210,7 @@ def check_prediction_columns(columns: dict[str, np.ndarray], source: str) -> Pre
         raise InputError(f"{source}: `scores` holds {int((~finite).sum())} NaN/inf value(s), e.g. for id "
                          f"{str(ids[row])!r}. Fix the model or inputs that produce them; the gate does "
                          "not guess scores.")
-    outside = (scores < -_SCORE_TOLERANCE) | (scores > 1 + _SCORE_TOLERANCE)
+    outside = (scores < -SCORE_TOLERANCE) | (scores > 1 + SCORE_TOLERANCE)
     if outside.any():
         row, col = (int(v) for v in np.argwhere(outside)[0])
         raise InputError(f"{source}: `scores` must be probabilities in [0, 1]; {int(outside.sum())} "

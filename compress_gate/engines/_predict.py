@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compress_gate.data._contract_checks import SCORE_TOLERANCE
 from compress_gate.engines._base import Engine
 from compress_gate.engines._registry import open_engine, open_engine_with_fallback
 from compress_gate.errors import InputError, RuntimeFailure
@@ -56,8 +57,6 @@ def score_model(model: str | os.PathLike[str], inputs: np.ndarray, *, engine: st
     with opened:
         scores = predict_scores(opened, inputs, progress=progress)
         return ModelScores(scores, opened.kind, reasons[0] if reasons else None)
-
-_TOLERANCE = 1e-6    # float32 rounding beyond [0, 1] that is clipped, not refused
 
 
 def predict_scores(engine: Engine, inputs: np.ndarray, *, progress: Callable[[int], None] | None = None,
@@ -106,7 +105,7 @@ def predict_scores(engine: Engine, inputs: np.ndarray, *, progress: Callable[[in
                          f"{', ...' if bad_rows.size > 10 else ''}). The gate does not guess scores: check "
                          "the model export and the preprocessing of those rows.")
     if probabilities:
-        outside = (result < -_TOLERANCE) | (result > 1 + _TOLERANCE)
+        outside = (result < -SCORE_TOLERANCE) | (result > 1 + SCORE_TOLERANCE)
         if outside.any():
             row, col = (int(v) for v in np.argwhere(outside)[0])
             raise InputError(f"{engine.model_path}: the model's output {engine.info.output_name!r} is not "
