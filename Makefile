@@ -4,20 +4,25 @@
 #   .venv        core + [sparseml] + [openvino] + [test], Python 3.11: the demo, `make test-sparseml`, `make test-slow`
 #   .venv-core   core + [test] on the newest Python (3.13), numpy 2, no torch: `make test-core`
 #   .venv-torch  core + [torch] + [test], Python 3.11: the maintained backend's world
+#   .venv-core312  core + [test] on Python 3.12 with numpy 1.26 (the other end of the numpy range): CI only
 PYTHON       ?= python3.11
 # The newest Python here (the first python3.13 that runs; pyenv's shim does not unless selected);
 # `make test` skips the core world, saying so, where there is none.
 CORE_PYTHON  ?= $(shell for p in python3.13 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
                     $$p -c pass 2>/dev/null && { command -v $$p; break; }; done)
+CORE312_PYTHON ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12; do \
+                    $$p -c pass 2>/dev/null && { command -v $$p; break; }; done)
 VENV         ?= .venv
 CORE_VENV    ?= .venv-core
 TORCH_VENV   ?= .venv-torch
+CORE312_VENV ?= .venv-core312
 BIN          := $(VENV)/bin
 STAMP        := $(VENV)/.installed
 CORE_STAMP   := $(CORE_VENV)/.installed
 TORCH_STAMP  := $(TORCH_VENV)/.installed
+CORE312_STAMP := $(CORE312_VENV)/.installed
 
-.PHONY: install install-core install-torch install-ray install-gpu demo demo-digits test test-sparseml test-core test-torch \
+.PHONY: install install-core install-torch install-ray install-gpu demo demo-digits test test-sparseml test-core test-core312 test-torch \
         test-slow bench clean
 
 $(STAMP): pyproject.toml
@@ -31,6 +36,13 @@ $(CORE_STAMP): pyproject.toml
 	$(CORE_VENV)/bin/pip install --quiet --upgrade "pip>=24"
 	$(CORE_VENV)/bin/pip install --quiet -e ".[test]"
 	touch $(CORE_STAMP)
+
+# The core on Python 3.12 with numpy 1.26: the light install's other corner (3.13 gets numpy 2).
+$(CORE312_STAMP): pyproject.toml
+	$(CORE312_PYTHON) -m venv $(CORE312_VENV)
+	$(CORE312_VENV)/bin/pip install --quiet --upgrade "pip>=24"
+	$(CORE312_VENV)/bin/pip install --quiet -e ".[test]" "numpy<2"
+	touch $(CORE312_STAMP)
 
 # torch 2.13.0's CPU wheel exists for Python 3.11 only: never build this world on 3.12/3.13,
 # where pip finds only the multi-GB CUDA builds.
@@ -85,6 +97,14 @@ test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
 endif
 
+ifeq ($(strip $(CORE312_PYTHON)),)
+test-core312:
+	@echo "$@ skipped: no python3.12 on this machine (set CORE312_PYTHON=/path/to/python3.12)"
+else
+test-core312: $(CORE312_STAMP)
+	$(CORE312_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
+endif
+
 # The [torch] world: the fast suite (tests of other worlds skip with the reason), then the
 # torch backend's end-to-end run of `compress-gate run` (tests/test_torch_backend_run.py).
 test-torch: $(TORCH_STAMP)
@@ -100,4 +120,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_stages.py
 
 clean:
-	rm -rf $(VENV) $(CORE_VENV) $(TORCH_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(CORE_VENV) $(CORE312_VENV) $(TORCH_VENV) runs .pytest_cache
