@@ -1,0 +1,96 @@
+"""Coverage of 95 % percentile intervals: counter-based Poisson weights against the multinomial bootstrap.
+
+Each simulated data set d of n samples (ids ``d-0 .. d-(n-1)``, seed d) has a true label
+y ~ Bernoulli(0.3), a teacher that is correct with p = 0.8 and a student that flips the
+teacher's outcome with p = 0.1 (accuracy 0.8 * 0.9 + 0.2 * 0.1 = 0.74), and a student
+prediction for the FNR that misses a positive with p = 0.2. Three statistics, each
+resampled with both weight schemes on the *same* data sets:
+
+- ``proportion``: the teacher's accuracy, truth 0.8;
+- ``paired difference``: student accuracy - teacher accuracy, truth -0.06 (teacher and
+  student share each resample's weights, as in the gate);
+- ``ratio (FNR)``: FN / (FN + TP) = sum w y miss / sum w y, truth 0.2 (a ratio whose
+  denominator, the resampled number of positives, is itself random; a resample without
+  positives is ``nan`` and ignored, as :func:`percentile_interval` does).
+
+Weights: :func:`poisson_weights` (seed d) and :func:`bootstrap_weights` (seed d). The
+coverage is the share of data sets whose interval holds the truth; its Monte-Carlo
+standard error is sqrt(c (1 - c) / D) for D data sets.
+
+    PYTHONPATH=$PWD python benchmarks/bootstrap_coverage.py                 # n in 50 .. 1000, D = 4000
+    PYTHONPATH=$PWD python benchmarks/bootstrap_coverage.py --sizes 1000 --datasets 500
+
+Writes benchmarks/results/bootstrap_coverage.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from compress_gate.metrics import bootstrap_weights, percentile_interval
+from compress_gate.metrics.poisson_bootstrap import hash_ids, poisson_weights
+
+STATISTICS = {"proportion": 0.8, "paired difference": -0.06, "ratio (FNR)": 0.2}
+SCHEMES = ("poisson", "multinomial")
+
+
+def _statistics(w: np.ndarray, y: np.ndarray, teacher: np.ndarray, student: np.ndarray,
+                miss: np.ndarray) -> dict[str, np.ndarray]:
+    """The three resampled statistics of the module docstring, one value per row of ``w``."""
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"proportion": w @ teacher / total,
+                "paired difference": w @ (student - teacher) / total,
+                "ratio (FNR)": w @ (y * miss) / (w @ y)}
+
+
+def coverage(n_samples: int, n_datasets: int, *, n_resamples: int) -> dict[str, dict[str, float]]:
+    """``{scheme: {statistic: coverage}}`` over ``n_datasets`` simulated data sets of ``n_samples``."""
+    rng = np.random.default_rng(2025 + n_samples)
+    covered = {scheme: dict.fromkeys(STATISTICS, 0) for scheme in SCHEMES}
+    for d in range(n_datasets):
+        y = (rng.random(n_samples) < 0.3).astype(np.float64)
+        teacher = (rng.random(n_samples) < 0.8).astype(np.float64)
+        student = np.where(rng.random(n_samples) < 0.1, 1.0 - teacher, teacher)
+        miss = (rng.random(n_samples) < 0.2).astype(np.float64)
+        ids = np.char.add(f"{d}-", np.arange(n_samples).astype(str))
+        weights = {"poisson": poisson_weights(hash_ids(ids), seed=d, n_resamples=n_resamples),
+                   "multinomial": next(bootstrap_weights(n_samples, n_resamples=n_resamples, seed=d))}
+        for scheme, w in weights.items():
+            for name, values in _statistics(w.astype(np.float64), y, teacher, student, miss).items():
+                lo, hi = percentile_interval(values)
+                covered[scheme][name] += bool(lo <= STATISTICS[name] <= hi)
+    return {scheme: {name: hits / n_datasets for name, hits in row.items()} for scheme, row in covered.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 1000])
+    parser.add_argument("--datasets", type=int, default=4000)
+    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bootstrap_coverage.json")
+    args = parser.parse_args()
+    rows = []
+    for n in args.sizes:
+        start = time.perf_counter()
+        found = coverage(n, args.datasets, n_resamples=args.resamples)
+        for scheme, row in found.items():
+            for name, value in row.items():
+                se = (value * (1 - value) / args.datasets) ** 0.5
+                rows.append({"n": n, "scheme": scheme, "statistic": name, "coverage": value, "mc_se": se})
+                print(f"n={n:5d} {scheme:11s} {name:18s} {value:.4f} +- {se:.4f}", flush=True)
+        print(f"n={n}: {time.perf_counter() - start:.0f} s", flush=True)
+    result = {"benchmark": "bootstrap_coverage",
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "datasets": args.datasets, "resamples": args.resamples, "confidence": 0.95, "rows": rows}
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
