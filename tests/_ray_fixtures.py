@@ -79,14 +79,11 @@ class RefuseShard:
         return item.upper()
 
 
-@dataclass(frozen=True)
-class NodeOf:
-    """A task body returning (item, the id of the Ray node it ran on)."""
+def shard_sum_and_node(item: int) -> tuple[tuple[int, float], str]:
+    """(:func:`shard_sum` of ``item``, the id of the Ray node the task ran on)."""
+    import ray
 
-    def __call__(self, item: int) -> tuple[int, str]:
-        import ray
-
-        return item, ray.get_runtime_context().get_node_id()
+    return shard_sum(item), ray.get_runtime_context().get_node_id()
 
 
 @contextlib.contextmanager
@@ -101,6 +98,21 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _auth_token(token: dict[str, str]) -> Iterator[None]:
+    """This process uses ``token`` (RAY_AUTH_MODE / RAY_AUTH_TOKEN) while inside. Ray caches its
+    auth mode and token per process, so the cache is reset on the way in and out, as Ray's own
+    tests do (``ray._private.authentication_test_utils.reset_auth_token_state``)."""
+    from ray._private.authentication_test_utils import reset_auth_token_state
+
+    try:
+        with _environment(**token):
+            reset_auth_token_state()
+            yield
+    finally:
+        reset_auth_token_state()
 
 
 def _pythonpath() -> str:
@@ -179,11 +191,11 @@ def two_node_cluster() -> Iterator[str]:
     try:
         nodes.append(_ray_start(["--head", "--port", str(port), "--temp-dir", str(root / "head"),
                                  "--include-dashboard", "false", "--dashboard-port", str(_free_port()),
-                                 "--ray-client-server-port", str(_free_port()), "--resources", '{"node1": 1}'],
+                                 "--resources", '{"node1": 1}'],
                                 root / "head.log", env))
         nodes.append(_ray_start(["--address", f"127.0.0.1:{port}", "--temp-dir", str(root / "node2"),
                                  "--resources", '{"node2": 1}'], root / "node2.log", env))
-        with _environment(**token):
+        with _auth_token(token):
             yield f"127.0.0.1:{port}"
     finally:
         for node in reversed(nodes):
