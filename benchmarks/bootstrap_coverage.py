@@ -13,11 +13,15 @@ resampled with both weight schemes on the *same* data sets:
   denominator, the resampled number of positives, is itself random; a resample without
   positives is ``nan`` and ignored, as :func:`percentile_interval` does).
 
-Weights: :func:`poisson_weights` (seed d) and :func:`bootstrap_weights` (seed d). The
-coverage is the share of data sets whose interval holds the truth; its Monte-Carlo
+Weights: ``counter`` :func:`poisson_weights` (seed d), ``numpy-poisson`` NumPy's Poisson(1)
+draws (``default_rng(d)``), and ``multinomial`` :func:`bootstrap_weights` (seed d), the gate's
+bootstrap today. The coverage is the share of data sets whose interval holds the truth,
+``lo <= truth <= hi`` as the gate compares bounds (``strict``: ``lo < truth < hi``, which
+tells how much of it is intervals that end exactly on the truth: a multinomial resample of
+a proportion lies on the lattice k / n, and so does each truth here); its Monte-Carlo
 standard error is sqrt(c (1 - c) / D) for D data sets.
 
-    PYTHONPATH=$PWD python benchmarks/bootstrap_coverage.py                 # n in 50 .. 1000, D = 4000
+    PYTHONPATH=$PWD python benchmarks/bootstrap_coverage.py                 # n in 50 .. 5000, D = 4000
     PYTHONPATH=$PWD python benchmarks/bootstrap_coverage.py --sizes 1000 --datasets 500
 
 Writes benchmarks/results/bootstrap_coverage.json.
@@ -37,7 +41,7 @@ from compress_gate.metrics import bootstrap_weights, percentile_interval
 from compress_gate.metrics.poisson_bootstrap import hash_ids, poisson_weights
 
 STATISTICS = {"proportion": 0.8, "paired difference": -0.06, "ratio (FNR)": 0.2}
-SCHEMES = ("poisson", "multinomial")
+SCHEMES = ("counter", "numpy-poisson", "multinomial")
 
 
 def _statistics(w: np.ndarray, y: np.ndarray, teacher: np.ndarray, student: np.ndarray,
@@ -50,28 +54,32 @@ def _statistics(w: np.ndarray, y: np.ndarray, teacher: np.ndarray, student: np.n
                 "ratio (FNR)": w @ (y * miss) / (w @ y)}
 
 
-def coverage(n_samples: int, n_datasets: int, *, n_resamples: int) -> dict[str, dict[str, float]]:
-    """``{scheme: {statistic: coverage}}`` over ``n_datasets`` simulated data sets of ``n_samples``."""
+def coverage(n_samples: int, n_datasets: int, *, n_resamples: int) -> dict[str, dict[str, list[float]]]:
+    """``{scheme: {statistic: [coverage, strict coverage]}}`` over ``n_datasets`` data sets of ``n_samples``."""
     rng = np.random.default_rng(2025 + n_samples)
-    covered = {scheme: dict.fromkeys(STATISTICS, 0) for scheme in SCHEMES}
+    covered = {scheme: {name: [0, 0] for name in STATISTICS} for scheme in SCHEMES}
     for d in range(n_datasets):
         y = (rng.random(n_samples) < 0.3).astype(np.float64)
         teacher = (rng.random(n_samples) < 0.8).astype(np.float64)
         student = np.where(rng.random(n_samples) < 0.1, 1.0 - teacher, teacher)
         miss = (rng.random(n_samples) < 0.2).astype(np.float64)
         ids = np.char.add(f"{d}-", np.arange(n_samples).astype(str))
-        weights = {"poisson": poisson_weights(hash_ids(ids), seed=d, n_resamples=n_resamples),
+        weights = {"counter": poisson_weights(hash_ids(ids), seed=d, n_resamples=n_resamples),
+                   "numpy-poisson": np.random.default_rng(d).poisson(1.0, (n_resamples, n_samples)),
                    "multinomial": next(bootstrap_weights(n_samples, n_resamples=n_resamples, seed=d))}
         for scheme, w in weights.items():
             for name, values in _statistics(w.astype(np.float64), y, teacher, student, miss).items():
                 lo, hi = percentile_interval(values)
-                covered[scheme][name] += bool(lo <= STATISTICS[name] <= hi)
-    return {scheme: {name: hits / n_datasets for name, hits in row.items()} for scheme, row in covered.items()}
+                truth = STATISTICS[name]
+                covered[scheme][name][0] += bool(lo <= truth <= hi)
+                covered[scheme][name][1] += bool(lo < truth < hi)
+    return {scheme: {name: [hits / n_datasets for hits in pair] for name, pair in row.items()}
+            for scheme, row in covered.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 1000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 1000, 5000])
     parser.add_argument("--datasets", type=int, default=4000)
     parser.add_argument("--resamples", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "bootstrap_coverage.json")
@@ -81,10 +89,11 @@ def main() -> None:
         start = time.perf_counter()
         found = coverage(n, args.datasets, n_resamples=args.resamples)
         for scheme, row in found.items():
-            for name, value in row.items():
+            for name, (value, strict) in row.items():
                 se = (value * (1 - value) / args.datasets) ** 0.5
-                rows.append({"n": n, "scheme": scheme, "statistic": name, "coverage": value, "mc_se": se})
-                print(f"n={n:5d} {scheme:11s} {name:18s} {value:.4f} +- {se:.4f}", flush=True)
+                rows.append({"n": n, "scheme": scheme, "statistic": name, "coverage": value, "mc_se": se,
+                             "strict_coverage": strict})
+                print(f"n={n:5d} {scheme:13s} {name:18s} {value:.4f} +- {se:.4f} (strict {strict:.4f})", flush=True)
         print(f"n={n}: {time.perf_counter() - start:.0f} s", flush=True)
     result = {"benchmark": "bootstrap_coverage",
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

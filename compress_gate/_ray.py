@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 from compress_gate.errors import CompressGateError, InputError, RuntimeFailure
 
-__all__ = ["RAY_RETRIES", "require_ray", "ray_session", "map_tasks"]
+__all__ = ["RAY_RETRIES", "BACKENDS", "check_backend", "require_ray", "ray_session", "map_tasks"]
 
 RAY_RETRIES = 3            # restarts of a dead actor / retries of a task whose worker died
+BACKENDS = ("local", "ray")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -29,6 +30,22 @@ def require_ray(what: str) -> Any:
                          "extra: pip install 'compress-gate[ray]' (or drop --backend ray to run in this "
                          "process).") from err
     return ray
+
+
+def check_backend(backend: str, *, what: str) -> str:
+    """``backend`` when it is one of :data:`BACKENDS` (and, for ``"ray"``, Ray is installed).
+
+    Raises
+    ------
+    InputError
+        An unknown backend (the known ones are listed), or ``"ray"`` without the ``[ray]`` extra.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"--backend {backend!r} is not known. It should be one of {list(BACKENDS)}: 'local' "
+                         "(this process, the default) or 'ray' (Ray tasks, with the [ray] extra).")
+    if backend == "ray":
+        require_ray(what)
+    return backend
 
 
 @contextlib.contextmanager
