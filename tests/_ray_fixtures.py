@@ -161,8 +161,8 @@ def _ray_start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Po
 
 def _stop(process: subprocess.Popen) -> None:
     """Stop one ``ray start --block`` and every process it started: signal its own process group only
-    (SIGTERM; SIGKILL after 20 s). Never ``ray stop``, which stops every Ray process on the machine."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+    (SIGTERM; SIGKILL after 10 s). Never ``ray stop``, which stops every Ray process on the machine."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
