@@ -98,7 +98,9 @@ def map_tasks(fn: Callable[[T], R], items: Sequence[T], *, address: str | None, 
     The job stops at the first failed task (the others are cancelled). Its error comes
     back as :func:`ray_session` maps it (ours as ours, anything else a
     :class:`RuntimeFailure`), prefixed with ``what`` and the failed item's index and
-    short ``repr``. No items: no Ray session is opened, ``[]``.
+    short ``repr``. No items: no Ray session is opened, ``[]``. Every result is held in the
+    returned list, so for many large results give each task a group of items whose results
+    it adds (docs/scaling.md: bytes moved per merge).
 
     Raises
     ------
