@@ -119,17 +119,18 @@ def map_tasks(fn: Callable[[T], R], items: Sequence[T], *, address: str | None, 
         index = {ref: i for i, ref in enumerate(refs)}
         results: list[Any] = [None] * len(refs)
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            i = index[done[0]]
-            try:
-                results[i] = ray.get(done[0])
-            except Exception as err:  # noqa: BLE001 - Ray's wrappers of the worker's error
-                for ref in pending:
-                    ray.cancel(ref)
-                cause = _unwrap(err, what)
-                raise type(cause)(f"{what}: task {i + 1} of {len(refs)} (item {i}: "
-                                  f"{reprlib.repr(items[i])}) failed: {cause}") from err
+        while pending:        # whatever finished within a second: one wait per second, not per task
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+            for ref in done:
+                i = index[ref]
+                try:
+                    results[i] = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - Ray's wrappers of the worker's error
+                    for other in pending:
+                        ray.cancel(other)
+                    cause = _unwrap(err, what)
+                    raise type(cause)(f"{what}: task {i + 1} of {len(refs)} (item {i}: "
+                                      f"{reprlib.repr(items[i])}) failed: {cause}") from err
         return results
 
 
@@ -154,4 +155,5 @@ def _unwrap(err: BaseException, what: str) -> CompressGateError:
             return type(seen)(str(seen))
         else:
             seen = seen.__cause__
-    return RuntimeFailure(f"{what} failed on Ray after up to {RAY_RETRIES} retries per task ({err}).")
+    return RuntimeFailure(f"{what} failed on Ray ({err}); a task whose worker died was retried up to "
+                          f"{RAY_RETRIES} times.")
