@@ -202,36 +202,3 @@ def two_node_cluster() -> Iterator[str]:
             _stop(node)
         shutil.rmtree(root, ignore_errors=True)
 
-
-def fake_sweep_teacher(recipe_path: Path) -> str:
-    """Stands in for the sweep's teacher task: records its pid in ``<cache_dir>/teacher.pid``."""
-    from compress_gate.config.run import load_run_config
-
-    cache = load_run_config(recipe_path).cache_dir
-    cache.mkdir(parents=True, exist_ok=True)
-    (cache / "teacher.pid").write_text(str(os.getpid()))
-    return "trained"
-
-
-def fake_sweep_student(recipe_path: Path):
-    """Stands in for one student's run (as tests/test_sweep.py's stub does): passes when its sparsity is
-    < 0.85, writes a report and a bundle, and records its pid and whether the teacher task ran before it."""
-    import json
-
-    from compress_gate.config.run import load_run_config
-    from compress_gate.pipeline.run import RunOutcome
-    from tests.test_sweep import _report
-
-    config = load_run_config(recipe_path)
-    sparsity = float(config.compression.recipe.split("final_sparsity: ")[1].split("\n")[0])
-    passed = sparsity < 0.85
-    run_dir = config.output
-    bundle = run_dir / ("release" if passed else "refused")
-    bundle.mkdir(parents=True)
-    (run_dir / "gate").mkdir()
-    (bundle / "model.onnx").write_text(f"student {sparsity}")
-    (run_dir / "student.pid").write_text(f"{os.getpid()} teacher first: {(config.cache_dir / 'teacher.pid').exists()}")
-    report = _report("pass" if passed else "fail", accuracy=0.9 - sparsity / 10, ba=sparsity / 10)
-    (run_dir / "gate" / "report.json").write_text(json.dumps(report))
-    return RunOutcome(passed=passed, run_dir=run_dir, bundle_dir=bundle, report=report, summary={},
-                      stage_seconds={"teacher": 1.0})
