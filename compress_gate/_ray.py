@@ -1,20 +1,24 @@
-"""Ray, when the ``[ray]`` extra is installed: one session helper, and worker errors mapped back to ours.
+"""Ray, when the ``[ray]`` extra is installed: a session helper, a task map, and worker errors mapped back.
 
 Ray is never required: only code paths that the user asks to run on Ray (``--backend ray``)
-import it, through :func:`ray_session`.
+import it, through :func:`ray_session` (and :func:`map_tasks`, which opens one).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+import reprlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from compress_gate.errors import CompressGateError, InputError, RuntimeFailure
 
-__all__ = ["RAY_RETRIES", "require_ray", "ray_session"]
+__all__ = ["RAY_RETRIES", "BACKENDS", "check_backend", "require_ray", "ray_session", "map_tasks"]
 
 RAY_RETRIES = 3            # restarts of a dead actor / retries of a task whose worker died
+BACKENDS = ("local", "ray")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def require_ray(what: str) -> Any:
@@ -26,6 +30,22 @@ def require_ray(what: str) -> Any:
                          "extra: pip install 'compress-gate[ray]' (or drop --backend ray to run in this "
                          "process).") from err
     return ray
+
+
+def check_backend(backend: str, *, what: str) -> str:
+    """``backend`` when it is one of :data:`BACKENDS` (and, for ``"ray"``, Ray is installed).
+
+    Raises
+    ------
+    InputError
+        An unknown backend (the known ones are listed), or ``"ray"`` without the ``[ray]`` extra.
+    """
+    if backend not in BACKENDS:
+        raise InputError(f"--backend {backend!r} is not known. It should be one of {list(BACKENDS)}: 'local' "
+                         "(this process, the default) or 'ray' (Ray tasks, with the [ray] extra).")
+    if backend == "ray":
+        require_ray(what)
+    return backend
 
 
 @contextlib.contextmanager
@@ -53,19 +73,87 @@ def ray_session(address: str | None, *, what: str) -> Iterator[Any]:
                              "with `ray start --head`, or drop --address to start a local one.") from err
     try:
         yield ray
-    except CompressGateError:
-        raise
     except Exception as err:  # Ray wraps what its workers raise: give back ours, else a runtime failure
+        if isinstance(err, CompressGateError) and not _wraps(err):
+            raise
         raise _unwrap(err, what) from err
     finally:
         if started:
             ray.shutdown()
 
 
+def map_tasks(fn: Callable[[T], R], items: Sequence[T], *, address: str | None, what: str,
+              num_cpus_per_task: float = 1,
+              resources: Callable[[T], Mapping[str, float]] | None = None) -> list[R]:
+    """``[fn(item) for item in items]``, computed as one Ray task per item; results in item order.
+
+    Each task asks for ``num_cpus_per_task`` CPUs (and ``resources(item)``, custom resources
+    that pin it to the nodes offering them, e.g. ``{"node2": 1}``). A task whose worker
+    process dies is retried up to :data:`RAY_RETRIES` times (``max_retries``); an exception
+    that ``fn`` raises is never retried (``retry_exceptions=False``): an :class:`InputError`
+    is as bad the second time. ``fn`` and the items must pickle (``fn`` is stored once in
+    the object store), and a retried ``fn(item)`` must give the same result, so a job's
+    result does not depend on which worker died.
+
+    The job stops at the first failed task (the others are cancelled). Its error comes
+    back as :func:`ray_session` maps it (ours as ours, anything else a
+    :class:`RuntimeFailure`), prefixed with ``what`` and the failed item's index and
+    short ``repr``. No items: no Ray session is opened, ``[]``. Every result is held in the
+    returned list, so for many large results give each task a group of items whose results
+    it adds (docs/scaling.md: bytes moved per merge).
+
+    Raises
+    ------
+    InputError
+        Ray is not installed, no cluster answers at ``address``, or ``fn`` raised one.
+    RuntimeFailure
+        ``fn`` raised anything else, or a task's worker died more than RAY_RETRIES times.
+    """
+    if not items:
+        return []
+    with ray_session(address, what=what) as ray:
+        call, fn_ref = ray.remote(_call), ray.put(fn)
+        options = {"num_cpus": num_cpus_per_task, "max_retries": RAY_RETRIES, "retry_exceptions": False}
+        refs = [call.options(**options, resources=dict(resources(item)) if resources else None).remote(fn_ref, item)
+                for item in items]
+        index = {ref: i for i, ref in enumerate(refs)}
+        results: list[Any] = [None] * len(refs)
+        pending = list(refs)
+        while pending:        # whatever finished within a second: one wait per second, not per task
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=1.0)
+            for ref in done:
+                i = index[ref]
+                try:
+                    results[i] = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - Ray's wrappers of the worker's error
+                    for other in pending:
+                        ray.cancel(other)
+                    cause = _unwrap(err, what)
+                    raise type(cause)(f"{what}: task {i + 1} of {len(refs)} (item {i}: "
+                                      f"{reprlib.repr(items[i])}) failed: {cause}") from err
+        return results
+
+
+def _call(fn: Callable[[T], R], item: T) -> R:
+    """The body of a :func:`map_tasks` task (Ray resolves ``fn`` from its object reference)."""
+    return fn(item)
+
+
+def _wraps(err: BaseException) -> bool:
+    """Whether ``err`` is Ray's wrapper of a worker's exception (a ``RayTaskError``, whose class Ray
+    derives from the cause's class too, and whose message is the worker's traceback)."""
+    return isinstance(getattr(err, "cause", None), BaseException)
+
+
 def _unwrap(err: BaseException, what: str) -> CompressGateError:
+    """Ours (with its own message) when ``err`` wraps one of our errors, else a :class:`RuntimeFailure`."""
     seen: BaseException | None = err
     while seen is not None:
-        if isinstance(seen, CompressGateError):
+        if _wraps(seen):
+            seen = seen.cause
+        elif isinstance(seen, CompressGateError):
             return type(seen)(str(seen))
-        seen = getattr(seen, "cause", None) or seen.__cause__
-    return RuntimeFailure(f"{what} failed on Ray after up to {RAY_RETRIES} retries per task ({err}).")
+        else:
+            seen = seen.__cause__
+    return RuntimeFailure(f"{what} failed on Ray ({err}); a task whose worker died was retried up to "
+                          f"{RAY_RETRIES} times.")

@@ -206,14 +206,18 @@ def init(
 # --- audit -------------------------------------------------------------------------
 @app.command()
 def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `audit:` section sets the "
-                                        "population size, top-k and splits.")) -> None:
+                                        "population size, top-k and splits."),
+          backend: str = typer.Option("local", "--backend", help="local (one model after another) or ray "
+                                      "(one Ray task per model pair)."),
+          address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
+          ) -> None:
     """Find compression-identified exemplars (CIEs) for human review."""
     from compress_gate.audit import run_audit, summary_lines
     from compress_gate.config.run import load_run_config
 
     with exit_codes(), err_console.status("auditing") as status:
         config = load_run_config(recipe)
-        result = run_audit(config, config.audit, say=status.update)
+        result = run_audit(config, config.audit, say=status.update, backend=backend, address=address)
     for line in summary_lines(result):
         out_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -249,6 +253,9 @@ def sweep(
     recipe: Path = typer.Argument(..., help="The run recipe (YAML); its SparseML recipe defines `final_sparsity`."),
     sparsity: list[float] = typer.Option(..., "--sparsity", "-s", help="Sparsities to try: `--sparsity 0.5 0.8 0.9`."),
     release: bool = typer.Option(False, "--release", help="Copy the chosen student's bundle to SWEEP/release."),
+    backend: str = typer.Option("local", "--backend", help="local (one student after another) or ray (one Ray "
+                                "task per student, the teacher first)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
 ) -> None:
     """Run RECIPE once per sparsity (one teacher) and mark the most compressed student that passes.
 
@@ -259,7 +266,7 @@ def sweep(
 
     with exit_codes():
         values = parse_sparsities([*map(str, sparsity), *ctx.args])
-        outcome = run_sweep(recipe, values, release=release, console=out_console)
+        outcome = run_sweep(recipe, values, release=release, console=out_console, backend=backend, address=address)
     best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}"
     out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"
                       + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False,

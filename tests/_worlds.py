@@ -24,3 +24,6 @@ needs_torch = pytest.mark.skipif(bool(_missing("torch")),
 #: DeepSparse's worker process (the crash and fallback tests fake the engine but not its install check).
 needs_deepsparse = pytest.mark.skipif(bool(_missing("deepsparse")),
                                       reason="needs DeepSparse, in the [sparseml] extra: `make install`")
+
+#: Ray (the [ray] extra): ``--backend ray`` and the local or two-node clusters of the Ray tests.
+needs_ray = pytest.mark.skipif(bool(_missing("ray")), reason="needs Ray, the [ray] extra: `make install-ray`")

@@ -35,29 +35,38 @@ class AuditResult:
     findings: AuditFindings
 
 
-def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], None] | None = None) -> AuditResult:
+def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], None] | None = None,
+              backend: str = "local", address: str | None = None) -> AuditResult:
     """Run the audit the module docstring describes; return the paths written and the summary.
+
+    ``backend="ray"`` trains the populations as Ray tasks on the cluster at ``address`` (or a
+    local one): :func:`compress_gate.audit.population.obtain_populations`. It is checked
+    before any work.
 
     Raises
     ------
     InputError
         Bad data or prediction files, or a recipe whose teacher is a fixed checkpoint
-        (see :func:`compress_gate.audit.population.obtain_populations`).
+        (see :func:`compress_gate.audit.population.obtain_populations`); an unknown backend,
+        or ``"ray"`` without the ``[ray]`` extra.
     RuntimeFailure
         Training diverged.
     """
+    from compress_gate._ray import check_backend
     from compress_gate.audit.analysis import analyse_populations
     from compress_gate.audit.outputs import render_audit_html, write_audit_csv, write_audit_json
     from compress_gate.audit.population import obtain_populations
     from compress_gate.data.sources import load_dataset
 
+    check_backend(backend, what="training the audit populations")
     started = time.perf_counter()
     say = say or (lambda message: None)
     out_dir = audit.output or config.output / "audit"
     with output_directory(out_dir, what="audit output directory") as tmp:
         data = load_dataset(config.data, base_dir=config.output.parent)
         mask = data.mask(*audit.splits)
-        dense, compressed = obtain_populations(config, audit, data, mask, say=say)
+        dense, compressed = obtain_populations(config, audit, data, mask, say=say, backend=backend,
+                                               address=address)
         audited = data.subset(mask)
         findings = analyse_populations(audited, dense.scores, compressed.scores, seed=config.seed)
         summary = {"n_samples": int(audited.n_samples), "splits": list(audit.splits),

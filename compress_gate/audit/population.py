@@ -96,8 +96,9 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
         of different seeds) and no prediction files are given; an unknown ``backend``, or
         ``"ray"`` without Ray installed.
     """
-    if backend not in ("local", "ray"):
-        raise InputError(f"backend {backend!r} is not known. It should be 'local' or 'ray'.")
+    from compress_gate._ray import check_backend
+
+    check_backend(backend, what="training the audit populations")
     if audit.dense_predictions is not None and audit.compressed_predictions is not None:
         return (_loaded("dense", audit.dense_predictions, data, mask),
                 _loaded("compressed", audit.compressed_predictions, data, mask))
@@ -123,15 +124,25 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
 
 def _pairs_on_ray(configs: list[RunConfig], data: EvalData, eval_rows: np.ndarray, labels: list[str], say: Say,
                   address: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`_model_pair` of each config as one Ray task; results in config order."""
-    from compress_gate._ray import RAY_RETRIES, ray_session
+    """:func:`_model_pair` of each config as one Ray task (:func:`compress_gate._ray.map_tasks`); results in
+    config order."""
+    from compress_gate._ray import map_tasks
 
-    with ray_session(address, what="training the audit populations") as ray:
-        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_model_pair)
-        data_ref = ray.put(data)
-        refs = [task.remote(c, data_ref, eval_rows, _quiet, label) for c, label in zip(configs, labels)]
-        say(f"{len(refs)} model pairs submitted to Ray")
-        return ray.get(refs)
+    say(f"{len(configs)} model pairs submitted to Ray")
+    return map_tasks(_PairTask(data, eval_rows), list(zip(configs, labels)), address=address,
+                     what="training the audit populations")
+
+
+@dataclass(frozen=True)
+class _PairTask:
+    """One Ray task of :func:`_pairs_on_ray`: the model pair of a (config, label) item, quietly."""
+
+    data: EvalData
+    eval_rows: np.ndarray
+
+    def __call__(self, item: tuple[RunConfig, str]) -> tuple[np.ndarray, np.ndarray]:
+        config, label = item
+        return _model_pair(config, self.data, self.eval_rows, _quiet, label)
 
 
 def _quiet(message: str) -> None:

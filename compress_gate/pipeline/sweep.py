@@ -22,6 +22,15 @@ Outputs in the sweep directory (the recipe's ``output``)::
 
 The **chosen** student is the most compressed one (highest requested sparsity) whose
 verdict is ``pass``; ``None`` when none passes.
+
+With ``backend="ray"`` (``compress-gate sweep --backend ray [--address ADDR]``) the teacher is
+trained first, as one Ray task, into the recipe's teacher cache; then each student's run is one
+Ray task (:func:`compress_gate._ray.map_tasks`: one CPU, retried when its worker dies), so a
+cluster runs the students in parallel, each loading the cached teacher. The recipes, seeds,
+cache and outputs are those of the local default, which runs the students one after another;
+the driver then reads the reports and writes the calibrated reruns, ``sweep.json`` and
+``sweep.html`` as the local default does. On several machines the sweep directory and the
+cache must be on a filesystem every node shares.
 """
 
 from __future__ import annotations
@@ -46,6 +55,8 @@ from compress_gate.report._tables import largest_increase
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from compress_gate.pipeline.run import RunOutcome
 
 __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "student_recipe",
            "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities"]
@@ -272,23 +283,28 @@ def _release(sweep_dir: Path, student_dir: Path) -> Path:
 
 
 def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = False,
-              console: Console | None = None) -> SweepOutcome:
+              console: Console | None = None, backend: str = "local", address: str | None = None) -> SweepOutcome:
     """Run the recipe at ``path`` once per sparsity and mark the most compressed passing student.
 
     Writes the outputs of the module docstring. With ``release``, copies the chosen
     student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
+    ``backend="ray"`` runs the students as Ray tasks on the cluster at ``address`` (or a
+    local one), the teacher first (module docstring).
 
     Raises
     ------
     InputError
-        Bad recipe or sparsities, or a SparseML recipe without a ``final_sparsity`` variable.
+        Bad recipe or sparsities, or a SparseML recipe without a ``final_sparsity`` variable;
+        an unknown backend, or ``"ray"`` without the ``[ray]`` extra (all before any work).
     RuntimeFailure
         A student's run failed; the students completed before it stay on disk.
     """
+    from compress_gate._ray import check_backend
     from compress_gate.compress import load_recipe
     from compress_gate.pipeline._sweep_html import write_sweep_html
     from compress_gate.pipeline.run import run_recipe
 
+    check_backend(backend, what="the sweep's students")
     source = Path(path).resolve()
     config = load_run_config(source)
     values = _check_sparsities(sparsities, source)
@@ -297,11 +313,14 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
     sweep_dir = config.output
     _prepare_sweep_dir(sweep_dir, source)
     rows: list[dict[str, Any]] = []
+    recipe_paths = []
     for sparsity in values:
         recipe = student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source)
-        recipe_path = sweep_dir / "recipes" / f"{student_dir_name(sparsity)}.yaml"
-        write_text(recipe_path, yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
-        outcome = run_recipe(recipe_path, console=console)
+        recipe_paths.append(sweep_dir / "recipes" / f"{student_dir_name(sparsity)}.yaml")
+        write_text(recipe_paths[-1], yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
+    outcomes = _students_on_ray(recipe_paths, address) if backend == "ray" \
+        else (run_recipe(recipe_path, console=console) for recipe_path in recipe_paths)   # one after another
+    for sparsity, outcome in zip(values, outcomes):
         report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
         row = {"requested_sparsity": sparsity, "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
                "stage_seconds": outcome.stage_seconds, **student_numbers(report), "ba_increase_calibrated": None}
@@ -321,3 +340,36 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
     write_json(sweep_dir / "sweep.json", json_ready(summary))
     write_sweep_html(summary, sweep_dir / "sweep.html")
     return SweepOutcome(sweep_dir=sweep_dir, rows=rows, chosen=chosen, released=released)
+
+
+def _students_on_ray(recipe_paths: list[Path], address: str | None) -> list[RunOutcome]:
+    """The teacher as one Ray task (:func:`_train_teacher`), then each student's run as one Ray task
+    (:func:`_run_student`), in one Ray session; outcomes in recipe order."""
+    from compress_gate._ray import map_tasks, ray_session
+
+    with ray_session(address, what="the sweep's students"):
+        map_tasks(_train_teacher, recipe_paths[:1], address=address, what="the sweep's teacher")
+        return map_tasks(_run_student, recipe_paths, address=address, what="the sweep's students")
+
+
+def _train_teacher(recipe_path: Path) -> str:
+    """Train (or find) the dense teacher of a student recipe in its teacher cache, as ``compress-gate run``
+    would; returns where it came from (``trained``, ``cache`` or ``checkpoint``)."""
+    import tempfile
+
+    from compress_gate.data import load_dataset
+    from compress_gate.pipeline.teacher import obtain_teacher
+
+    config = load_run_config(recipe_path)
+    data = load_dataset(config.data, base_dir=recipe_path.parent)
+    with tempfile.TemporaryDirectory() as tmp:
+        return obtain_teacher(config, data, save_to=Path(tmp) / "teacher.pt")[1].source
+
+
+def _run_student(recipe_path: Path) -> RunOutcome:
+    """One student's ``compress-gate run`` in a Ray worker (its progress is not shown)."""
+    from rich.console import Console
+
+    from compress_gate.pipeline.run import run_recipe
+
+    return run_recipe(recipe_path, console=Console(stderr=True, quiet=True))
