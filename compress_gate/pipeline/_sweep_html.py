@@ -46,8 +46,8 @@ def _errorbar(ax: Any, xs: Sequence[float], ys: Sequence[float], cis: Sequence[A
     """``ys`` with asymmetric error bars to each interval (``None``: no bar)."""
     low = [y - ci[0] if ci else 0.0 for y, ci in zip(ys, cis)]
     high = [ci[1] - y if ci else 0.0 for y, ci in zip(ys, cis)]
-    ax.errorbar(xs, ys, yerr=[[max(v, 0.0) for v in low], [max(v, 0.0) for v in high]], marker="o",
-                capsize=3, **style)
+    ax.errorbar(xs, ys, yerr=[[max(v, 0.0) for v in low], [max(v, 0.0) for v in high]],
+                **{"marker": "o", "capsize": 3, **style})
 
 
 def _plain(ax: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[tuple[str, str, str]]) -> None:
