@@ -14,14 +14,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MIN_POINTS", "correlation"]
+__all__ = ["MIN_POINTS", "correlation", "is_defined"]
 
 #: Fewest students with both values for a correlation to be computed at all.
 MIN_POINTS = 3
 _EXACT_UP_TO = 8
 
 
-def _defined(value: Any) -> bool:
+def is_defined(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -62,7 +62,7 @@ def correlation(xs: Sequence[Any], ys: Sequence[Any]) -> dict[str, Any]:
     """
     if len(xs) != len(ys):
         raise ValueError(f"xs has {len(xs)} values and ys {len(ys)}; they must pair one to one")
-    pairs = [(float(x), float(y)) for x, y in zip(xs, ys) if _defined(x) and _defined(y)]
+    pairs = [(float(x), float(y)) for x, y in zip(xs, ys) if is_defined(x) and is_defined(y)]
     n = len(pairs)
     out: dict[str, Any] = {"n": n, "pearson": None, "pearson_p": None, "spearman": None, "spearman_p": None,
                            "reason": None}

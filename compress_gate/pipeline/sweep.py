@@ -55,6 +55,8 @@ from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_
 from compress_gate.config.torch_backend import parse_nm
 from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
+from compress_gate.pipeline._sweep_similarity import similarity_correlations, student_similarity
+from compress_gate.pipeline._sweep_masks import nm_sparsity, parse_masks, split_values
 from compress_gate.report._tables import largest_increase
 
 if TYPE_CHECKING:
@@ -67,9 +69,6 @@ __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "s
 #: What a sweep writes directly in its directory besides the students' run directories.
 SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release")
 _VARIABLE = re.compile(r"^final_sparsity:[^\n]*$", re.MULTILINE)
-#: The pairs sweep.json's ``correlations`` relate: similarity (x) against bias (y).
-SIMILARITY_KEYS = ("cka", "svcca")
-BIAS_KEYS = ("cev", "sde", "ba_increase")
 
 
 @dataclass(frozen=True)
@@ -118,38 +117,6 @@ def parse_sparsities(texts: Sequence[str]) -> list[float]:
     return values
 
 
-def split_values(texts: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The command line's loose values (after ``--sparsity`` or ``--mask``) told apart by form.
-
-    ``"2:4"`` (a colon) is a mask, anything else a sparsity: ``--sparsity 0.5 0.75 --mask 2:4 1:4``
-    leaves ``["0.75", "1:4"]`` over, which gives (``["0.75"]``, ``["1:4"]``).
-    """
-    return [t for t in texts if ":" not in t], [t for t in texts if ":" in t]
-
-
-def parse_masks(texts: Sequence[str]) -> list[str]:
-    """The command line's N:M masks (``--mask 2:4 1:4 1:8``), each once, with 0 < N < M.
-
-    Raises
-    ------
-    InputError
-        A value that is not ``N:M`` with 0 < N < M, or one given twice.
-    """
-    for text in texts:
-        nm = parse_nm(text)
-        if nm is None or not 0 < nm[0] < nm[1]:
-            raise InputError(f"--mask {text!r} is not an N:M mask: give N:M with 0 < N < M (keep N of every M "
-                             "consecutive weights), e.g. `--mask 2:4 1:4 1:8`.")
-    if len(set(texts)) != len(texts):
-        raise InputError(f"--mask lists a mask more than once ({list(texts)}); list each mask once.")
-    return list(texts)
-
-
-def _nm_sparsity(mask: str) -> float:
-    n, m = parse_nm(mask) or (0, 1)
-    return 1 - n / m
-
-
 def _check_students(config: RunConfig, sparsities: Sequence[float], masks: Sequence[str],
                     source: Path) -> list[tuple[float, str | None]]:
     """The students as (sparsity, mask or None), sorted by sparsity, unstructured first; refused when the
@@ -169,7 +136,7 @@ def _check_students(config: RunConfig, sparsities: Sequence[float], masks: Seque
                          "fixed at 1 - N/M. Set `mask: unstructured` in the recipe (the N:M students then come "
                          "from --mask), or drop --sparsity.")
     values = _check_sparsities(sparsities, source, allow_none=bool(masks))
-    return sorted([(s, None) for s in values] + [(_nm_sparsity(m), m) for m in parse_masks(masks)],
+    return sorted([(s, None) for s in values] + [(nm_sparsity(m), m) for m in parse_masks(masks)],
                   key=lambda student: (student[0], student[1] is not None))
 
 
@@ -308,29 +275,6 @@ def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:
 def _chosen_row(rows: Sequence[Mapping[str, Any]], chosen: float | None) -> Mapping[str, Any] | None:
     """The first passing row at the ``chosen`` sparsity (rows: unstructured before N:M at equal sparsity)."""
     return next((row for row in rows if row.get("verdict") == "pass" and row["requested_sparsity"] == chosen), None)
-
-
-def student_similarity(run_dir: Path) -> dict[str, Any]:
-    """A student's similarity to its teacher from ``run_dir/similarity.json``, read defensively.
-
-    Returns ``cka`` and ``svcca`` (means over layers) and ``similarity_layers``
-    (``{layer: {"cka", "svcca"}}``); ``None`` / ``{}`` when the file or a value is missing.
-    """
-    path = run_dir / "similarity.json"
-    found = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    layers = _get(found, "layers")
-    return {"cka": _number(_get(found, "mean", "cka")), "svcca": _number(_get(found, "mean", "svcca")),
-            "similarity_layers": {str(name): {k: _number(_get(row, k)) for k in SIMILARITY_KEYS}
-                                  for name, row in layers.items()} if isinstance(layers, Mapping) else {}}
-
-
-def similarity_correlations(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """``{"<similarity> vs <bias>": correlation}`` across the students, for CKA and SVCCA against CEV, SDE
-    and the worst BA increase (raw); see :func:`compress_gate.pipeline._correlation.correlation`."""
-    from compress_gate.pipeline._correlation import correlation
-
-    return {f"{x} vs {y}": correlation([row.get(x) for row in rows], [row.get(y) for row in rows])
-            for x in SIMILARITY_KEYS for y in BIAS_KEYS}
 
 
 def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str, Any] | None:
