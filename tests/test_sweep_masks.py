@@ -159,6 +159,7 @@ def test_mask_rows_sit_beside_unstructured_ones_and_the_tie_goes_to_the_first(tm
     html = (sweep_dir / "sweep.html").read_text()
     assert '<section id="similarity">' in html and "<th>CKA</th><th>SVCCA</th>" in html
     assert "0.5 (2:4)" in html and "pass (chosen)" in html and "a correlation means little" in html
+    assert "passes the gate: sparsity 0.75 (1:4)." in html
     assert html.count("data:image/png;base64,") == 2                      # the curves and similarity vs bias
 
 

@@ -215,7 +215,9 @@ def _rows(summary: Mapping[str, Any]) -> list[list[Any]]:
 def write_sweep_html(summary: Mapping[str, Any], path: Path) -> Path:
     """Render ``summary`` (the content of sweep.json) to a self-contained HTML page at ``path``."""
     chosen = summary.get("chosen")
-    verdict = (f"The most compressed student that passes the gate: sparsity {chosen:g}." if chosen is not None
+    row = next((r for r in summary["students"] if r.get("student") == summary.get("chosen_student")), None)
+    label = _label(row) if row is not None else f"{chosen:g}" if chosen is not None else ""
+    verdict = (f"The most compressed student that passes the gate: sparsity {label}." if chosen is not None
                else "No student passes the gate.")
     headers = ["sparsity", "achieved", "verdict", "accuracy", "mitigated", "uncertainty", "TCB",
                "worst BA +", "calibrated", "mitigated", "CEV [CI]", "SDE [CI]", "CKA", "SVCCA", "speed-up", "limits"]
