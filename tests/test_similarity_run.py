@@ -32,12 +32,22 @@ def model(width: int = 4, seed: int = 0) -> torch.nn.Module:
     return small_resnet(num_outputs=2, width=width, depth=1).eval()
 
 
-def test_layers_are_the_stage_outputs_and_the_penultimate_features():
-    assert similarity_layers(model(), model()) == ["layer1", "layer2", "layer3", "avgpool"]
+def test_layers_are_the_stage_outputs():
+    assert similarity_layers(model(), model()) == ["layer1", "layer2", "layer3"]
     mobile = MobileNetV1(num_outputs=2, alpha=0.25)
-    assert similarity_layers(mobile, mobile) == [f"layer{i}" for i in range(1, 14)] + ["avgpool"]
-    with pytest.raises(InputError, match="no top-level `layer<i>` or `avgpool`"):
+    assert similarity_layers(mobile, mobile) == [f"layer{i}" for i in range(1, 14)]
+    with pytest.raises(InputError, match="no top-level `layer<i>` module"):
         similarity_layers(torch.nn.Sequential(torch.nn.ReLU()), torch.nn.Sequential(torch.nn.ReLU()))
+
+
+def test_the_last_stage_pooled_is_the_penultimate_features():
+    from compress_gate.models.layer_similarity import layer_similarity
+
+    teacher, student = model(seed=0), model(seed=1)
+    inputs = torch.from_numpy(eval_data(100).inputs)
+    pooled = layer_similarity(teacher, student, inputs, layers=["layer3"], spatial_mean=True)["layer3"]
+    features = layer_similarity(teacher, student, inputs, layers=["avgpool"])["avgpool"]   # the classifier's input
+    assert pooled == pytest.approx(features)
 
 
 def test_rows_are_a_fixed_seeded_sorted_calib_subset():
@@ -56,7 +66,7 @@ def test_teacher_against_itself_is_one_on_every_layer_and_written_atomically(tmp
     facts = run_similarity(teacher, teacher, eval_data(200), seed=0, run_dir=tmp_path)
     written = json.loads((tmp_path / "similarity.json").read_text())
     assert written["n_rows"] == 200 and written["split"] == "calib" and written["keep"] == 0.99
-    assert list(written["layers"]) == ["layer1", "layer2", "layer3", "avgpool"]
+    assert list(written["layers"]) == ["layer1", "layer2", "layer3"]
     for row in written["layers"].values():
         assert row["cka"] == pytest.approx(1.0) and row["svcca"] == pytest.approx(1.0)
     assert written["mean"] == pytest.approx({"cka": 1.0, "svcca": 1.0})
@@ -73,14 +83,14 @@ def test_a_different_and_narrower_student_is_less_similar_but_defined(tmp_path):
 
 def test_a_constant_layer_is_undefined_and_left_out_of_the_mean(tmp_path):
     teacher, student = model(), model()
-    with torch.no_grad():             # every BN of stage 3 outputs its bias: layer3 and avgpool are constant
+    with torch.no_grad():             # every BN of stage 3 outputs its bias: layer3 is constant
         for module in student.layer3.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.weight.zero_()
                 module.bias.fill_(1.0)
     facts = run_similarity(teacher, student, eval_data(100), seed=0, run_dir=tmp_path)
     written = json.loads((tmp_path / "similarity.json").read_text())
-    assert written["layers"]["layer3"] == written["layers"]["avgpool"] == {"cka": None, "svcca": None}
+    assert written["layers"]["layer3"] == {"cka": None, "svcca": None}
     assert facts["mean"]["cka"] == pytest.approx((facts["layers"]["layer1"]["cka"] + facts["layers"]["layer2"]["cka"]) / 2)
     assert facts["mean"]["cka"] == pytest.approx(1.0)     # stages 1 and 2 are untouched
 

@@ -36,7 +36,7 @@ def test_a_channel_pruned_run_has_per_layer_similarity_in_its_directory_and_repo
     assert result.exit_code == 0, result.output
     run_dir = tmp_path / "run"
     similarity = json.loads((run_dir / "similarity.json").read_text())
-    assert list(similarity["layers"]) == ["layer1", "layer2", "layer3", "avgpool"]
+    assert list(similarity["layers"]) == ["layer1", "layer2", "layer3"]
     assert similarity["split"] == "calib" and similarity["n_rows"] == min(512, similarity["n_rows"])
     for row in similarity["layers"].values():
         assert 0.0 <= row["cka"] <= 1.0 and 0.0 <= row["svcca"] <= 1.0

@@ -7,12 +7,13 @@ through :func:`compress_gate.models.layer_similarity.layer_similarity`) and writ
 (:func:`add_similarity_table`). Blakeney et al. ("Simon Says") relate SVCCA between a
 pruned and its dense model to the bias that pruning induces; a sweep plots the two.
 
-**Layers**: each residual stage's output (the model's top-level ``layer<i>`` modules: the
-ResNets' stages, MobileNetV1's blocks) and the penultimate features (``avgpool``, the
-input of the classifier), in the teacher's module order. A stage output (n, C, H, W) is
-averaged over H and W to (n, C), its per-channel means, so the feature count (at most a
-few hundred) stays well below the number of rows and SVCCA's 99 % subspaces cannot meet
-by chance (with flattened maps, n ≤ m_x + m_y forces correlations near 1). Widths may
+**Layers**: each residual stage's output, the model's top-level ``layer<i>`` modules (the
+ResNets' stages, MobileNetV1's blocks), in the teacher's module order. A stage output
+(n, C, H, W) is averaged over H and W to (n, C), its per-channel means, so the feature
+count (at most a few hundred) stays well below the number of rows and SVCCA's 99 %
+subspaces cannot meet by chance (with flattened maps, n <= m_x + m_y forces correlations
+near 1). The last stage's per-channel means are exactly the penultimate features (the
+global average pool the classifier reads), so that layer is not listed twice. Widths may
 differ (a channel-pruned student): both measures compare (n, C_teacher) with (n, C_student).
 
 **Rows**: ``SIMILARITY_ROWS`` = 512 calib rows drawn without replacement by
@@ -24,7 +25,7 @@ INT8 is applied to the ONNX graph later and so is not seen here).
 ``similarity.json``::
 
     {"n_rows": 512, "seed": 0, "split": "calib", "keep": 0.99, "pooling": "spatial mean",
-     "layers": {"layer1": {"cka": 0.98, "svcca": 0.91}, ...},
+     "layers": {"layer1": {"cka": 0.98, "svcca": 0.91}, "layer2": ..., "layer3": ...},
      "mean": {"cka": ..., "svcca": ...}, "seconds": 0.4}
 
 ``mean`` is over the layers where the value is defined; a layer whose output is constant
@@ -61,7 +62,7 @@ _KEEP = 0.99
 
 
 def similarity_layers(teacher: torch.nn.Module, student: torch.nn.Module) -> list[str]:
-    """The top-level ``layer<i>`` modules and ``avgpool`` of ``teacher`` that ``student`` also has, in order.
+    """The top-level ``layer<i>`` modules of ``teacher`` that ``student`` also has, in order.
 
     Raises
     ------
@@ -70,9 +71,9 @@ def similarity_layers(teacher: torch.nn.Module, student: torch.nn.Module) -> lis
     """
     in_student = {name for name, _ in student.named_children()}
     names = [name for name, _ in teacher.named_children()
-             if (_STAGE.match(name) or name == "avgpool") and name in in_student]
+             if _STAGE.match(name) and name in in_student]
     if not names:
-        raise InputError(f"the teacher ({type(teacher).__name__}) has no top-level `layer<i>` or `avgpool` module "
+        raise InputError(f"the teacher ({type(teacher).__name__}) has no top-level `layer<i>` module "
                          "that the student has too, so no representation similarity can be measured. Use one of "
                          "the architectures of `model.arch` (resnet, resnet18, mobilenet_v1).")
     return names
