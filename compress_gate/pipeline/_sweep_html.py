@@ -51,13 +51,17 @@ def _errorbar(ax: Any, xs: Sequence[float], ys: Sequence[float], cis: Sequence[A
 
 
 def _plain(ax: Any, rows: Sequence[Mapping[str, Any]], keys: Sequence[tuple[str, str, str]]) -> None:
+    """Each ``"-"`` series per family (unstructured: a line, N:M: squares); any other style (the teacher's
+    dashed reference) once over all rows."""
     for suffix, members in _families(rows):
         for key, label, style in keys:
             xs, ys = _series(members, key)
-            if xs and suffix:
-                ax.plot(xs, ys, "s", label=label + suffix)
-            elif xs:
-                ax.plot(xs, ys, style, marker="o" if style == "-" else None, label=label)
+            if xs and style == "-":
+                ax.plot(xs, ys, "s" if suffix else "o-", label=label + suffix)
+    for key, label, style in keys:
+        points = sorted(zip(*_series(rows, key)))
+        if points and style != "-":
+            ax.plot([x for x, _ in points], [y for _, y in points], style, label=label)
 
 
 def _limit_panels(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -99,23 +103,28 @@ def sweep_figure(summary: Mapping[str, Any]) -> Any:
                           **({"linestyle": "none", "marker": "s"} if suffix else {}))
         ax.set_title(f"{key.upper()} (bootstrap interval)")
     engines = sorted({name for row in rows for name in row.get("speedup", {})})
-    for engine in engines:
-        points = [(row["requested_sparsity"], row["speedup"][engine]) for row in rows
-                  if engine in row.get("speedup", {})]
-        axes[6].plot([p[0] for p in points], [p[1] for p in points], "-", marker="o", label=engine)
+    for suffix, members in _families(rows):
+        for engine in engines:
+            points = [(row["requested_sparsity"], row["speedup"][engine]) for row in members
+                      if engine in row.get("speedup", {})]
+            axes[6].plot([p[0] for p in points], [p[1] for p in points], "s" if suffix else "o-",
+                         label=engine + suffix)
     axes[6].axhline(1.0, color="grey", linestyle=":")
     axes[6].set_title("speed-up (teacher time / student time)")
     _plain(axes[7], rows, [("cka", "CKA", "-"), ("svcca", "SVCCA", "-")])
     axes[7].set_title("similarity to the teacher (mean over layers)")
     for ax, name in zip(axes[8:], limits):
-        entries = [(row["requested_sparsity"], e) for row in rows for e in row.get("limits", [])
-                   if e.get("name") == name and isinstance(e.get("observed"), (int, float))]
-        if entries:
-            _errorbar(ax, [x for x, _ in entries], [e["observed"] for _, e in entries],
-                      [e.get("ci") for _, e in entries], label="gated number")
-            value = next((e["limit"] for _, e in entries if isinstance(e.get("limit"), (int, float))), None)
-            if value is not None:
-                ax.axhline(value, color="#b42318", linestyle=":", label="limit")
+        value = None
+        for suffix, members in _families(rows):
+            entries = [(row["requested_sparsity"], e) for row in members for e in row.get("limits", [])
+                       if e.get("name") == name and isinstance(e.get("observed"), (int, float))]
+            if entries:
+                _errorbar(ax, [x for x, _ in entries], [e["observed"] for _, e in entries],
+                          [e.get("ci") for _, e in entries], label="gated number" + suffix,
+                          **({"linestyle": "none", "marker": "s"} if suffix else {}))
+                value = next((e["limit"] for _, e in entries if isinstance(e.get("limit"), (int, float))), value)
+        if value is not None:
+            ax.axhline(value, color="#b42318", linestyle=":", label="limit")
         ax.set_title(f"limit: {name}", fontsize=9)
     for ax in axes:
         if chosen is not None:
@@ -144,7 +153,7 @@ def similarity_figure(summary: Mapping[str, Any]) -> Any:
                       if isinstance(row.get(x), (int, float)) and isinstance(row.get(key), (int, float))]
             if points:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker, linestyle="none", label=x.upper())
-            lines.append(f"{x.upper()}: {_correlation_text(correlations.get(f'{x} vs {key}'))}")
+            lines.append(f"{x.upper()}: {_correlation_text(correlations.get(f'{x} vs {key}'), short=True)}")
         ax.set_title(f"{title}\n" + "\n".join(lines), fontsize=8)
         ax.set_xlabel("similarity to the teacher (mean over layers)")
         if ax.get_legend_handles_labels()[0]:
@@ -153,11 +162,14 @@ def similarity_figure(summary: Mapping[str, Any]) -> Any:
     return fig
 
 
-def _correlation_text(found: Any) -> str:
+def _correlation_text(found: Any, *, short: bool = False) -> str:
     if not isinstance(found, Mapping):
         return "not computed"
     if found.get("reason"):
-        return f"undefined (n = {found.get('n')}: {found['reason']})"
+        return f"undefined (n = {found.get('n')})" if short else f"undefined (n = {found.get('n')}: {found['reason']})"
+    if short:
+        return (f"r = {found['pearson']:.2f} (p {found['pearson_p']:.2g}), ρ = {found['spearman']:.2f} "
+                f"(p {found['spearman_p']:.2g}), n = {found['n']}")
     return (f"Pearson r = {found['pearson']:.2f} (p = {found['pearson_p']:.2g}), "
             f"Spearman ρ = {found['spearman']:.2f} (p = {found['spearman_p']:.2g}), n = {found['n']}")
 
