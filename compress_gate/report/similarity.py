@@ -26,7 +26,8 @@ def similarity_section(similarity: Mapping[str, Any]) -> str:
     rows = [[name, _value(row.get("cka")), _value(row.get("svcca"))] for name, row in layers.items()]
     rows.append([Cell("mean over layers"), _value(mean.get("cka")), _value(mean.get("svcca"))])
     note = (f"Teacher vs student activations on {similarity.get('n_rows')} fixed {similarity.get('split')} rows "
-            f"(seed {similarity.get('seed')}); each stage's output averaged over space to per-channel means. "
+            f"(seed {similarity.get('seed')}); each stage's output averaged over space to per-channel means (the "
+            "last stage's are the penultimate features, the classifier's input). "
             f"SVCCA keeps {similarity.get('keep', 0.99):.0%} of each representation's variance. 1 = the same "
             "representation up to rotation and scale; lower = the student represents the inputs differently.")
     return section("similarity", "Representation similarity (teacher vs student)", paragraph(note, css="note"),
