@@ -251,23 +251,28 @@ def score(
 def sweep(
     ctx: typer.Context,
     recipe: Path = typer.Argument(..., help="The run recipe (YAML); its SparseML recipe defines `final_sparsity`."),
-    sparsity: list[float] = typer.Option(..., "--sparsity", "-s", help="Sparsities to try: `--sparsity 0.5 0.8 0.9`."),
+    sparsity: list[float] = typer.Option([], "--sparsity", "-s", help="Sparsities to try: `--sparsity 0.5 0.8 0.9`."),
+    mask: list[str] = typer.Option([], "--mask", "-m", help="Torch-backend recipes: N:M masks, `--mask 2:4 1:4 1:8`."),
     release: bool = typer.Option(False, "--release", help="Copy the chosen student's bundle to SWEEP/release."),
     backend: str = typer.Option("local", "--backend", help="local (one student after another) or ray (one Ray "
                                 "task per student, the teacher first)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
 ) -> None:
-    """Run RECIPE once per sparsity (one teacher) and mark the most compressed student that passes.
+    """Run RECIPE once per sparsity and N:M mask (one teacher) and mark the most compressed student that passes.
 
     Exit 0: a student passes (with --release: released to SWEEP/release); 1: none passes;
-    2: bad recipe or sparsities; 3: a student's run failed (completed students kept).
+    2: bad recipe, sparsities or masks; 3: a student's run failed (completed students kept).
     """
-    from compress_gate.pipeline.sweep import parse_sparsities, run_sweep
+    from compress_gate.pipeline.sweep import parse_masks, parse_sparsities, run_sweep, split_values
 
     with exit_codes():
-        values = parse_sparsities([*map(str, sparsity), *ctx.args])
-        outcome = run_sweep(recipe, values, release=release, console=out_console, backend=backend, address=address)
-    best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}"
+        loose_sparsities, loose_masks = split_values(ctx.args)
+        values = parse_sparsities([*map(str, sparsity), *loose_sparsities])
+        masks = parse_masks([*mask, *loose_masks])
+        outcome = run_sweep(recipe, values, masks=masks, release=release, console=out_console, backend=backend,
+                            address=address)
+    best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}" + (
+        f" ({outcome.chosen_mask})" if outcome.chosen_mask else "")
     out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"
                       + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False,
                       soft_wrap=True)

@@ -9,7 +9,7 @@ from compress_gate.gate.schema import Report
 
 #: Test modules that write a stand-in report.json by hand (the bundle tests need a file, not a report;
 #: the sweep tests stand in for whole student runs).
-_STAND_INS = {"test_bundle_runtime.py", "test_sweep.py", "test_core_install.py"}
+_STAND_INS = {"test_bundle_runtime.py", "test_sweep.py", "test_sweep_masks.py", "test_core_install.py"}
 
 
 @pytest.fixture(autouse=True)

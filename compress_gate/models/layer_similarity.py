@@ -26,8 +26,12 @@ def _default_layers(teacher: torch.nn.Module, student: torch.nn.Module) -> list[
             if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and name in in_student]
 
 
-def _activations(model: torch.nn.Module, inputs: torch.Tensor, layers: list[str], which: str) -> dict[str, np.ndarray]:
-    """Each layer's output on ``inputs`` as (n_samples, features) float64, model in eval mode under no_grad."""
+def _activations(model: torch.nn.Module, inputs: torch.Tensor, layers: list[str], which: str,
+                 spatial_mean: bool = False) -> dict[str, np.ndarray]:
+    """Each layer's output on ``inputs`` as (n_samples, features) float64, model in eval mode under no_grad.
+
+    With ``spatial_mean``, an output of shape (n, C, *spatial) is first averaged over its spatial dims to (n, C).
+    """
     import torch
 
     modules = dict(model.named_modules())
@@ -51,11 +55,15 @@ def _activations(model: torch.nn.Module, inputs: torch.Tensor, layers: list[str]
     if repeated:
         raise InputError(f"layers {repeated} of the {which} did not run exactly once in a forward pass; "
                          "choose layers that run once per input (not shared or unused modules).")
+    if spatial_mean:
+        seen = {name: [outs[0].mean(dim=tuple(range(2, outs[0].dim())))] if outs[0].dim() > 2 else outs
+                for name, outs in seen.items()}
     return {name: outs[0].reshape(outs[0].shape[0], -1).double().cpu().numpy() for name, outs in seen.items()}
 
 
 def layer_similarity(teacher: torch.nn.Module, student: torch.nn.Module, inputs: torch.Tensor, *,
-                     layers: list[str] | None = None, keep: float = 0.99) -> dict[str, dict[str, float]]:
+                     layers: list[str] | None = None, keep: float = 0.99,
+                     spatial_mean: bool = False) -> dict[str, dict[str, float]]:
     """Linear CKA and SVCCA between the teacher's and the student's output of each layer.
 
     Both models run once on the same batch ``inputs`` (eval mode, no gradients; their
@@ -70,6 +78,8 @@ def layer_similarity(teacher: torch.nn.Module, student: torch.nn.Module, inputs:
     layers : module names present in both models; default every Conv2d and Linear of the
         teacher that the student has under the same name
     keep : share of variance SVCCA keeps, default 0.99
+    spatial_mean : average a layer's (n, C, H, W) output over H, W to (n, C) before comparing
+        (per-channel means; keeps n_samples well above the feature count), default False
 
     Returns
     -------
@@ -83,6 +93,7 @@ def layer_similarity(teacher: torch.nn.Module, student: torch.nn.Module, inputs:
     if not names:
         raise InputError("no layer to compare: the teacher has no Conv2d or Linear module that the student has "
                          "under the same name. Pass `layers=[...]` with module names of both models.")
-    ours, theirs = _activations(teacher, inputs, names, "teacher"), _activations(student, inputs, names, "student")
+    ours = _activations(teacher, inputs, names, "teacher", spatial_mean)
+    theirs = _activations(student, inputs, names, "student", spatial_mean)
     return {name: {"cka": linear_cka(ours[name], theirs[name]), "svcca": svcca(ours[name], theirs[name], keep=keep)}
             for name in names}

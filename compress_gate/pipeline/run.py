@@ -10,6 +10,7 @@ config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml`` (Sparse
 data                ``data.npz`` (the eval-data contract, with ``inputs``)
 teacher             ``teacher.pt`` (state_dict; trained ones also cached, see ``teacher.py``)
 compress            ``student.pt`` (state_dict), ``compression.json`` (backend, target, mask digests)
+similarity          ``similarity.json`` (per-layer CKA / SVCCA, teacher vs student; :mod:`.similarity`)
 export              ``onnx/*.onnx``, ``onnx/parity.json``, ``onnx/export.json`` (artefact per engine,
                     parity); ``compression.json`` gains the sparsity measured on the shipped graph
 predict             ``predictions/<engine>/{teacher,student}.npz``, ``engines.json``
@@ -113,6 +114,7 @@ def _save_state(model: torch.nn.Module, path: Path) -> None:
 #: What each stage writes in the run directory. A stage that fails or is interrupted has
 #: these removed (partial output); the run directory itself is new for every run.
 STAGE_ARTEFACTS = {"data": ("data.npz",), "teacher": ("teacher.pt",), "compress": ("student.pt", "compression.json"),
+                   "similarity": ("similarity.json",),
                    "export": ("onnx",), "predict": ("predictions", "engines.json"), "benchmark": ("benchmarks.json",),
                    "report": ("gate",), "bundle": ("release", "refused")}
 
@@ -304,6 +306,10 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                 record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
             with _stage(record, "compress"):
                 result, compression = _compress(config, data, teacher, compressor, progress)
+            with _stage(record, "similarity"):
+                from compress_gate.pipeline.similarity import run_similarity
+
+                similarity = run_similarity(teacher, result.model, data, seed=config.seed, run_dir=run_dir)
             with _stage(record, "export"):
                 from compress_gate.pipeline.export import export_models
 
@@ -350,6 +356,9 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
             gate = gate.with_run(RunSection(**json_ready({**facts, "compression": compression, "export": {
                 **exported.describe(), "ships": shipped.name}}), summary=headline))
             write_gate_outputs(gate, run_dir / "gate")
+            from compress_gate.pipeline.similarity import add_similarity_table
+
+            add_similarity_table(run_dir / "gate" / "report.html", similarity)
         with _stage(record, "bundle"):
             bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,
                                        digest=digest, summary=summary)

@@ -1,7 +1,12 @@
-"""``run_sweep``: one teacher, one student per sparsity, each run and gated; the best one marked.
+"""``run_sweep``: one teacher, one student per sparsity (or N:M mask), each run and gated; the best one marked.
 
 For each sparsity s the recipe's SparseML schedule is run with its top-level variable
-``final_sparsity`` set to s (the pruning modifiers read it as ``eval(final_sparsity)``).
+``final_sparsity`` set to s (the pruning modifiers read it as ``eval(final_sparsity)``);
+a torch-backend recipe gets ``compression.pruning.final_sparsity: s`` (its own mask,
+which must be ``unstructured``). Torch-backend recipes also take N:M masks
+(``--mask 2:4 1:4 1:8``, Iofinova et al., Appendix F): the student of mask N:M gets
+``compression.pruning.mask: "N:M"`` and ``final_sparsity: 1 - N/M``, runs in
+``<sweep>/mask-<N>of<M>/`` and is a row beside the unstructured ones at that sparsity.
 Each student is a complete ``compress-gate run`` (:func:`~compress_gate.pipeline.run_recipe`:
 export, predictions, benchmark, gate, bundle) of a generated recipe,
 ``<sweep>/recipes/sparsity-<s>.yaml``: the validated recipe with absolute paths, its own
@@ -21,7 +26,14 @@ Outputs in the sweep directory (the recipe's ``output``)::
     release/          with ``--release``: a copy of the chosen student's release bundle
 
 The **chosen** student is the most compressed one (highest requested sparsity) whose
-verdict is ``pass``; ``None`` when none passes.
+verdict is ``pass``; ``None`` when none passes. Between passing students of equal sparsity
+the first in row order wins (rows are sorted by sparsity, unstructured before N:M); its
+run directory's name is ``chosen_student`` in sweep.json.
+
+Each row also carries the student's representation similarity to the teacher (its run's
+``similarity.json``: mean CKA and SVCCA over layers, and per layer), and sweep.json's
+``correlations`` relate each similarity to CEV, SDE and the worst BA increase across the
+students (Pearson and Spearman, with n; :mod:`compress_gate.pipeline._correlation`).
 
 With ``backend="ray"`` (``compress-gate sweep --backend ray [--address ADDR]``) the teacher is
 trained first, as one Ray task, into the recipe's teacher cache; then each student's run is one
@@ -48,9 +60,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from compress_gate._atomic import atomic_directory, write_json, write_text
-from compress_gate.config.run import RunConfig, load_run_config
+from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config
+from compress_gate.config.torch_backend import parse_nm
 from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
+from compress_gate.pipeline._sweep_similarity import similarity_correlations, student_similarity
+from compress_gate.pipeline._sweep_masks import nm_sparsity, parse_masks, split_values
 from compress_gate.report._tables import largest_increase
 
 if TYPE_CHECKING:
@@ -59,7 +74,8 @@ if TYPE_CHECKING:
     from compress_gate.pipeline.run import RunOutcome
 
 __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "student_recipe",
-           "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities"]
+           "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities", "parse_masks",
+           "split_values", "student_similarity", "similarity_correlations"]
 
 #: What a sweep writes directly in its directory besides the students' run directories.
 SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release")
@@ -68,12 +84,14 @@ _VARIABLE = re.compile(r"^final_sparsity:[^\n]*$", re.MULTILINE)
 
 @dataclass(frozen=True)
 class SweepOutcome:
-    """What a sweep found: one row per sparsity (see :func:`student_numbers`), the chosen sparsity."""
+    """What a sweep found: one row per student (see :func:`student_numbers`), the chosen sparsity (and its
+    N:M mask when the chosen student is an N:M one)."""
 
     sweep_dir: Path
     rows: list[dict[str, Any]]
     chosen: float | None
     released: Path | None
+    chosen_mask: str | None = None
 
 
 def set_final_sparsity(text: str, sparsity: float, *, source: str | Path) -> str:
@@ -110,10 +128,34 @@ def parse_sparsities(texts: Sequence[str]) -> list[float]:
     return values
 
 
-def _check_sparsities(sparsities: Sequence[float], source: Path) -> list[float]:
+def _check_students(config: RunConfig, sparsities: Sequence[float], masks: Sequence[str],
+                    source: Path) -> list[tuple[float, str | None]]:
+    """The students as (sparsity, mask or None), sorted by sparsity, unstructured first; refused when the
+    recipe's backend cannot take them (module docstring)."""
+    if isinstance(config.compression, SparseMLCompressionConfig):
+        if masks:
+            raise InputError(f"{source}: --mask {' '.join(masks)} sets the torch backend's N:M mask, but this "
+                             "recipe uses the SparseML backend. Run N:M students from a recipe with `compression: "
+                             "{backend: torch, pruning: {...}}` (e.g. recipes/torch/multilabel_sweep.yaml), or drop "
+                             "--mask and sweep sparsities with --sparsity.")
+    elif config.compression.pruning is None:
+        raise InputError(f"{source}: a sweep sets `compression.pruning.final_sparsity` (and `mask`), but the "
+                         "recipe has no `compression.pruning` section. Add one (docs/recipe.md, the torch backend).")
+    elif sparsities and parse_nm(config.compression.pruning.mask) is not None:
+        raise InputError(f"{source}: --sparsity sets `compression.pruning.final_sparsity`, but the recipe's "
+                         f"`compression.pruning.mask` is {config.compression.pruning.mask!r}, whose sparsity is "
+                         "fixed at 1 - N/M. Set `mask: unstructured` in the recipe (the N:M students then come "
+                         "from --mask), or drop --sparsity.")
+    values = _check_sparsities(sparsities, source, allow_none=bool(masks))
+    return sorted([(s, None) for s in values] + [(nm_sparsity(m), m) for m in parse_masks(masks)],
+                  key=lambda student: (student[0], student[1] is not None))
+
+
+def _check_sparsities(sparsities: Sequence[float], source: Path, *, allow_none: bool = False) -> list[float]:
     values = [float(s) for s in sparsities]
-    if not values:
-        raise InputError(f"{source}: give at least one sparsity, e.g. `--sparsity 0.5 0.8 0.9`.")
+    if not values and not allow_none:
+        raise InputError(f"{source}: give at least one sparsity, e.g. `--sparsity 0.5 0.8 0.9` (or, for a "
+                         "torch-backend recipe, N:M masks: `--mask 2:4 1:4`).")
     bad = [s for s in values if not (0.0 < s < 1.0)]
     if bad:
         raise InputError(f"--sparsity {bad[0]!r} is not a sparsity: each must lie strictly between 0 and 1 (the "
@@ -131,24 +173,31 @@ _BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
     "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
 
 
-def student_recipe(config: RunConfig, sparseml_text: str, sparsity: float, *, sweep_dir: Path,
-                   source: str | Path) -> dict[str, Any]:
+def student_recipe(config: RunConfig, sparseml_text: str | None, sparsity: float, *, sweep_dir: Path,
+                   source: str | Path, mask: str | None = None) -> dict[str, Any]:
     """The run recipe (a YAML-ready mapping) of the student at ``sparsity`` (module docstring).
 
     ``config`` is the validated sweep recipe (absolute paths); ``None`` values are left out,
-    so every key takes its default as in the original recipe.
+    so every key takes its default as in the original recipe. ``sparseml_text`` is the
+    SparseML recipe, or ``None`` for a torch-backend recipe, whose
+    ``compression.pruning.final_sparsity`` is set instead (and ``mask``, when given).
     """
     raw = config.model_dump(mode="json", exclude_none=True)
-    raw["output"] = str(sweep_dir / student_dir_name(sparsity))
+    raw["output"] = str(sweep_dir / student_dir_name(sparsity, mask))
     raw["model"]["cache_dir"] = str(config.cache_dir)
+    if sparseml_text is None:
+        raw["compression"]["pruning"]["final_sparsity"] = sparsity
+        if mask is not None:
+            raw["compression"]["pruning"]["mask"] = mask
+        return raw
     raw["compression"].pop("recipe_path", None)
     raw["compression"]["recipe"] = set_final_sparsity(sparseml_text, sparsity, source=source)
     return raw
 
 
-def student_dir_name(sparsity: float) -> str:
-    """``sparsity-0.8``: the run directory of the student at ``sparsity`` inside the sweep directory."""
-    return f"sparsity-{sparsity:g}"
+def student_dir_name(sparsity: float, mask: str | None = None) -> str:
+    """``sparsity-0.8`` (or ``mask-2of4`` for an N:M student): its run directory inside the sweep directory."""
+    return f"sparsity-{sparsity:g}" if mask is None else "mask-" + mask.replace(":", "of")
 
 
 def _number(value: Any) -> float | None:
@@ -234,6 +283,11 @@ def choose_student(rows: Sequence[Mapping[str, Any]]) -> float | None:
     return max(passing) if passing else None
 
 
+def _chosen_row(rows: Sequence[Mapping[str, Any]], chosen: float | None) -> Mapping[str, Any] | None:
+    """The first passing row at the ``chosen`` sparsity (rows: unstructured before N:M at equal sparsity)."""
+    return next((row for row in rows if row.get("verdict") == "pass" and row["requested_sparsity"] == chosen), None)
+
+
 def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str, Any] | None:
     """The student's gate rerun on its own predictions with thresholds only (override budget 0).
 
@@ -282,20 +336,23 @@ def _release(sweep_dir: Path, student_dir: Path) -> Path:
     return sweep_dir / "release"
 
 
-def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = False,
+def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[str] = (), release: bool = False,
               console: Console | None = None, backend: str = "local", address: str | None = None) -> SweepOutcome:
-    """Run the recipe at ``path`` once per sparsity and mark the most compressed passing student.
+    """Run the recipe at ``path`` once per sparsity (and N:M mask) and mark the most compressed passing student.
 
     Writes the outputs of the module docstring. With ``release``, copies the chosen
     student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
-    ``backend="ray"`` runs the students as Ray tasks on the cluster at ``address`` (or a
-    local one), the teacher first (module docstring).
+    ``masks`` (``"2:4"``, ...) need a torch-backend recipe. ``backend="ray"`` runs the
+    students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first
+    (module docstring).
 
     Raises
     ------
     InputError
-        Bad recipe or sparsities, or a SparseML recipe without a ``final_sparsity`` variable;
-        an unknown backend, or ``"ray"`` without the ``[ray]`` extra (all before any work).
+        Bad recipe, sparsities or masks, a SparseML recipe without a ``final_sparsity``
+        variable, or masks for a SparseML recipe; an unknown backend, or ``"ray"`` without
+        the ``[ray]`` extra (all before any work; every student recipe is validated before
+        the first one runs).
     RuntimeFailure
         A student's run failed; the students completed before it stay on disk.
     """
@@ -307,23 +364,29 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
     check_backend(backend, what="the sweep's students")
     source = Path(path).resolve()
     config = load_run_config(source)
-    values = _check_sparsities(sparsities, source)
-    sparseml_text = load_recipe(config.compression.source)
-    set_final_sparsity(sparseml_text, values[0], source=source)   # refuse before any work
+    students = _check_students(config, sparsities, masks, source)
+    values = sorted(s for s, mask in students if mask is None)
+    sparseml_text = None
+    if isinstance(config.compression, SparseMLCompressionConfig):
+        sparseml_text = load_recipe(config.compression.source)
+        set_final_sparsity(sparseml_text, students[0][0], source=source)   # refuse before any work
     sweep_dir = config.output
     _prepare_sweep_dir(sweep_dir, source)
-    rows: list[dict[str, Any]] = []
     recipe_paths = []
-    for sparsity in values:
-        recipe = student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source)
-        recipe_paths.append(sweep_dir / "recipes" / f"{student_dir_name(sparsity)}.yaml")
+    for sparsity, mask in students:
+        recipe = student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source, mask=mask)
+        recipe_paths.append(sweep_dir / "recipes" / f"{student_dir_name(sparsity, mask)}.yaml")
         write_text(recipe_paths[-1], yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
+        load_run_config(recipe_paths[-1])                                  # every student valid before any work
+    rows: list[dict[str, Any]] = []
     outcomes = _students_on_ray(recipe_paths, address) if backend == "ray" \
         else (run_recipe(recipe_path, console=console) for recipe_path in recipe_paths)   # one after another
-    for sparsity, outcome in zip(values, outcomes):
+    for (sparsity, mask), outcome in zip(students, outcomes):
         report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
-        row = {"requested_sparsity": sparsity, "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
-               "stage_seconds": outcome.stage_seconds, **student_numbers(report), "ba_increase_calibrated": None}
+        row = {"requested_sparsity": sparsity, "mask": mask, "student": outcome.run_dir.name,
+               "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
+               "stage_seconds": outcome.stage_seconds, **student_numbers(report),
+               **student_similarity(outcome.run_dir), "ba_increase_calibrated": None}
         start = time.perf_counter()
         calibrated = _calibrated_report(config, outcome.run_dir, sweep_dir / "calibrated" / outcome.run_dir.name)
         if calibrated is not None:
@@ -332,14 +395,18 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, release: bool = 
                                     "gate (calibrated only)": round(time.perf_counter() - start, 3)}
         rows.append(row)
     chosen = choose_student(rows)
+    chosen_row = _chosen_row(rows, chosen)
     released = None
-    if release and chosen is not None:
-        released = _release(sweep_dir, sweep_dir / student_dir_name(chosen))
-    summary = {"recipe": str(source), "sparsities": values, "chosen": chosen,
-               "released": None if released is None else str(released), "students": rows}
+    if release and chosen_row is not None:
+        released = _release(sweep_dir, Path(chosen_row["run_dir"]))
+    summary = {"recipe": str(source), "sparsities": values, "masks": list(masks), "chosen": chosen,
+               "chosen_student": None if chosen_row is None else chosen_row["student"],
+               "released": None if released is None else str(released), "students": rows,
+               "correlations": similarity_correlations(rows)}
     write_json(sweep_dir / "sweep.json", json_ready(summary))
     write_sweep_html(summary, sweep_dir / "sweep.html")
-    return SweepOutcome(sweep_dir=sweep_dir, rows=rows, chosen=chosen, released=released)
+    return SweepOutcome(sweep_dir=sweep_dir, rows=rows, chosen=chosen, released=released,
+                        chosen_mask=None if chosen_row is None else chosen_row["mask"])
 
 
 def _students_on_ray(recipe_paths: list[Path], address: str | None) -> list[RunOutcome]:

@@ -1,0 +1,136 @@
+"""The run's representation-similarity step: teacher vs student, per layer, on a fixed calib subset.
+
+After compression, while both torch models exist, :func:`run_similarity` compares them
+layer by layer with linear CKA and SVCCA (:mod:`compress_gate.metrics.similarity`,
+through :func:`compress_gate.models.layer_similarity.layer_similarity`) and writes
+``<run>/similarity.json``; the report stage adds its per-layer table to ``report.html``
+(:func:`add_similarity_table`). Blakeney et al. ("Simon Says") relate SVCCA between a
+pruned and its dense model to the bias that pruning induces; a sweep plots the two.
+
+**Layers**: each residual stage's output, the model's top-level ``layer<i>`` modules (the
+ResNets' stages, MobileNetV1's blocks), in the teacher's module order. A stage output
+(n, C, H, W) is averaged over H and W to (n, C), its per-channel means, so the feature
+count (at most a few hundred) stays well below the number of rows and SVCCA's 99 %
+subspaces cannot meet by chance (with flattened maps, n <= m_x + m_y forces correlations
+near 1). The last stage's per-channel means are exactly the penultimate features (the
+global average pool the classifier reads), so that layer is not listed twice. Widths may
+differ (a channel-pruned student): both measures compare (n, C_teacher) with (n, C_student).
+
+**Rows**: ``SIMILARITY_ROWS`` = 512 calib rows drawn without replacement by
+``numpy.random.default_rng(seed)`` (all calib rows when there are fewer), sorted, so the
+subset is the same for every student of a recipe. The student is the torch model the
+backend returned (QAT fake-quantize modules included; the torch backend's post-training
+INT8 is applied to the ONNX graph later and so is not seen here).
+
+``similarity.json``::
+
+    {"n_rows": 512, "seed": 0, "split": "calib", "keep": 0.99, "pooling": "spatial mean",
+     "layers": {"layer1": {"cka": 0.98, "svcca": 0.91}, "layer2": ..., "layer3": ...},
+     "mean": {"cka": ..., "svcca": ...}, "seconds": 0.4}
+
+``mean`` is over the layers where the value is defined; a layer whose output is constant
+over the rows has ``null`` (undefined), and ``mean`` is ``null`` when no layer is defined.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from compress_gate._atomic import write_json, write_text
+from compress_gate.errors import InputError, RuntimeFailure
+from compress_gate.pipeline._record import json_ready
+
+if TYPE_CHECKING:
+    import torch
+
+    from compress_gate.data.contract import EvalData
+
+__all__ = ["SIMILARITY_ROWS", "SIMILARITY_FILE", "similarity_layers", "similarity_rows", "compare_models",
+           "run_similarity", "add_similarity_table"]
+
+SIMILARITY_ROWS = 512
+SIMILARITY_FILE = "similarity.json"
+_STAGE = re.compile(r"^layer\d+$")
+_KEEP = 0.99
+
+
+def similarity_layers(teacher: torch.nn.Module, student: torch.nn.Module) -> list[str]:
+    """The top-level ``layer<i>`` modules of ``teacher`` that ``student`` also has, in order.
+
+    Raises
+    ------
+    InputError
+        Neither model has such a module (an architecture this step does not know).
+    """
+    in_student = {name for name, _ in student.named_children()}
+    names = [name for name, _ in teacher.named_children()
+             if _STAGE.match(name) and name in in_student]
+    if not names:
+        raise InputError(f"the teacher ({type(teacher).__name__}) has no top-level `layer<i>` module "
+                         "that the student has too, so no representation similarity can be measured. Use one of "
+                         "the architectures of `model.arch` (resnet, resnet18, mobilenet_v1).")
+    return names
+
+
+def similarity_rows(data: EvalData, *, seed: int, n_rows: int = SIMILARITY_ROWS) -> np.ndarray:
+    """Indices (sorted) of ``n_rows`` calib rows of ``data`` drawn with ``default_rng(seed)``; all when fewer."""
+    calib = np.flatnonzero(data.mask("calib"))
+    if len(calib) <= n_rows:
+        return calib
+    return np.sort(np.random.default_rng(seed).choice(calib, size=n_rows, replace=False))
+
+
+def _mean(values: list[float]) -> float | None:
+    defined = [v for v in values if not math.isnan(v)]
+    return sum(defined) / len(defined) if defined else None
+
+
+def compare_models(teacher: torch.nn.Module, student: torch.nn.Module, inputs: np.ndarray) -> dict[str, Any]:
+    """Per-layer linear CKA and SVCCA of ``teacher`` and ``student`` on ``inputs`` (module docstring).
+
+    Returns ``{"layers": {name: {"cka", "svcca"}}, "mean": {"cka", "svcca"}}``; an undefined
+    value is ``nan`` per layer, and a mean over no defined layer is ``None``.
+    """
+    import torch
+
+    from compress_gate.models.layer_similarity import layer_similarity
+
+    layers = layer_similarity(teacher, student, torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)),
+                              layers=similarity_layers(teacher, student), keep=_KEEP, spatial_mean=True)
+    mean = {key: _mean([row[key] for row in layers.values()]) for key in ("cka", "svcca")}
+    return {"layers": layers, "mean": mean}
+
+
+def run_similarity(teacher: torch.nn.Module, student: torch.nn.Module, data: EvalData, *, seed: int,
+                   run_dir: Path) -> dict[str, Any]:
+    """Compare the models on the fixed calib subset and write ``run_dir/similarity.json`` (atomically)."""
+    if data.inputs is None:
+        raise InputError("representation similarity needs the preprocessed inputs, and the eval data has no "
+                         "`inputs` column; the run's data loader always provides it, so this is a bug in the data "
+                         "stage.")
+    start = time.perf_counter()
+    rows = similarity_rows(data, seed=seed)
+    found = compare_models(teacher, student, data.inputs[rows])
+    facts = {"n_rows": int(len(rows)), "seed": seed, "split": "calib", "keep": _KEEP, "pooling": "spatial mean",
+             **found, "seconds": round(time.perf_counter() - start, 3)}
+    write_json(run_dir / SIMILARITY_FILE, json_ready(facts))
+    return facts
+
+
+def add_similarity_table(html_path: Path, similarity: Mapping[str, Any]) -> Path:
+    """Insert the per-layer similarity section before ``</body>`` of the report at ``html_path`` (atomically)."""
+    from compress_gate.report.similarity import similarity_section
+
+    html = html_path.read_text(encoding="utf-8")
+    end = html.rfind("</body>")
+    if end < 0:
+        raise RuntimeFailure(f"{html_path}: no `</body>` to insert the similarity table before; the report "
+                         "stage wrote an unexpected page.")
+    return write_text(html_path, html[:end] + similarity_section(similarity) + "\n" + html[end:])
