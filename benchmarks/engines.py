@@ -252,14 +252,14 @@ def _measure(arch: str, variants: dict[str, dict[str, Any]], args: argparse.Name
     }
 
 
-def versus_ort_dense(results: list[dict[str, Any]], reference: str = "dense") -> list[dict[str, Any]]:
-    """Paired speedup of every measured (variant, engine) over ``reference`` on ONNX Runtime CPU, per batch size."""
+def versus_ort_dense(results: list[dict[str, Any]], base_model: str = "dense") -> list[dict[str, Any]]:
+    """Paired speedup of every measured (variant, engine) over ``base_model`` on ONNX Runtime CPU, per batch size."""
     import numpy as np
 
     from compress_gate.engines import paired_speedup
 
     out = []
-    for base in (r for r in results if (r["model"], r["engine"], r["status"]) == (reference, "onnxruntime", "ok")):
+    for base in (r for r in results if (r["model"], r["engine"], r["status"]) == (base_model, "onnxruntime", "ok")):
         for row in results:
             if row["batch_size"] != base["batch_size"] or row["status"] != "ok" or row is base:
                 continue

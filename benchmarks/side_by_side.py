@@ -116,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         sparseml = engine_table.prepare_variants("resnet18", [0.9], Path(scratch), swapped=False,
                                                  input_shape=(3, size, size))
         models = {row.label: _artefacts(row, sparseml, folder, manifest) for row in rows}
+        accuracy = None if args.no_accuracy else demo_accuracy(rows, folder, manifest, Path(scratch) / "demo")
         _say(f"timing {sum(len(m) for m in models.values())} (row, engine) pairs at batch {args.batch}: "
              f"{iterations} interleaved rounds")
         with LoadSampler() as load:
             run = benchmark_models(models, [*CPU_KINDS, *GPU_KINDS], input_shape=(3, size, size),
                                    batch_sizes=(args.batch,), warmup=warmup, iterations=iterations,
                                    num_threads=args.threads, progress=_say)
-        accuracy = None if args.no_accuracy else demo_accuracy(rows, folder, manifest, Path(scratch) / "demo")
     report = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
@@ -151,7 +151,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="64x64 inputs, R = 0.5, 3 rounds (development)")
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.5, 0.6], help="structured pruning ratios")
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--iterations", type=int, default=12, help="timed interleaved rounds")
+    parser.add_argument("--iterations", type=int, default=10, help="timed interleaved rounds")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None, help="threads per engine (default: all CPUs)")
     parser.add_argument("--no-accuracy", action="store_true", help="skip the demo students (development)")
@@ -323,7 +323,7 @@ def table_rows(rows: list[Row], results: list[dict[str, Any]], sparseml: dict[st
     ``macs_vs_dense``: nonzero-weight MACs / dense MACs for the SparseML rows (unstructured
     zeros), Torch-Pruning's MACs / dense MACs for the torch rows (channels removed).
     """
-    versus = {(s["model"], s["engine"]): s for s in engine_table.versus_ort_dense(results, reference=REFERENCE)}
+    versus = {(s["model"], s["engine"]): s for s in engine_table.versus_ort_dense(results, base_model=REFERENCE)}
     measured = {(r["model"], r["engine"]): r for r in results}
     graphs = manifest["graphs"]
     out = []
@@ -370,7 +370,7 @@ def print_report(report: dict[str, Any]) -> None:
     table = Table(title=f"ResNet-18 {settings['input_shape'][1]}x{settings['input_shape'][2]}, batch "
                         f"{settings['batch_sizes'][0]}: paired median speed-up over {REFERENCE} on ONNX Runtime, "
                         f"one run of {settings['iterations']} interleaved rounds", title_justify="left")
-    for header in ("row", "engine", "MACs", "items/s", "x [IQR]", "demo accuracy (vs teacher)"):
+    for header in ("row", "engine", "MACs vs dense", "items/s", "x [IQR]", "demo accuracy (vs teacher)"):
         table.add_column(header, justify="left" if header in ("row", "engine") else "right")
     for row in report["rows"]:
         if row["engine"] in GPU_KINDS and row["status"] == "skipped":

@@ -5,6 +5,7 @@ shapes, not on the weights' values), each as
 
 - ``dense``: the FP32 export;
 - ``dense+int8``: its static QDQ INT8 graph (the torch backend's ``quantization: static``);
+- ``dense+dynamic int8``: its dynamic-range INT8 graph (``quantization: dynamic``);
 - ``structured R``: Torch-Pruning removes the share R of every inner layer's output
   channels (L2 magnitude, channel counts rounded to multiples of 8, the classifier's
   outputs kept), as ``compression.structured: {ratio: R, round_to: 8}`` does; FP32 export;
@@ -18,6 +19,7 @@ median from one run. MACs are Torch-Pruning's count of one forward pass.
     /work/venvs/torch/bin/python benchmarks/torch_backend.py            # R = 0.5, 0.6; batch 32
     /work/venvs/torch/bin/python benchmarks/torch_backend.py --ratios 0.5 --iterations 5
     /work/venvs/torch/bin/python benchmarks/torch_backend.py --accuracy   # recipes/torch/*.yaml on the demo
+    /work/venvs/torch/bin/python benchmarks/torch_backend.py --build DIR  # side_by_side.py's build step
 
 Writes benchmarks/results/torch_backend.json (machine description and date included).
 ``--accuracy`` instead runs every ``recipes/torch/*.yaml`` compression section on the
@@ -26,6 +28,9 @@ here with the recipe's ``model.train``) and reports the test accuracy of each st
 shipped ONNX Runtime artefact next to the teacher's; writes
 benchmarks/results/torch_backend_accuracy.json. Needs the ``[torch]`` environment
 (torch, torch-pruning, onnxruntime; scikit-learn for the demo digits).
+``--build DIR`` times nothing: it writes the graphs and the demo students that
+``side_by_side.py`` times beside DeepSparse and OpenVINO in the ``[sparseml]``
+environment (see :func:`build`); ``side_by_side.py`` runs it and caches DIR.
 """
 
 from __future__ import annotations
