@@ -73,6 +73,8 @@ BUILD_SOURCES = ("benchmarks/torch_backend.py", "compress_gate/_atomic.py", "com
 TORCH_VERSIONS = ("torch", "torch-pruning", "onnx", "onnxruntime", "numpy")
 CPU_KINDS, GPU_KINDS = engine_table.CPU_KINDS, engine_table.GPU_KINDS
 REFERENCE = "dense FP32"
+#: A deployable student's largest accuracy drop: the accuracy limit of recipes/torch/structured_static_int8.yaml.
+ACCURACY_LIMIT = -0.05
 SHORT = {"onnxruntime": "ONNX Runtime", "deepsparse": "DeepSparse", "openvino": "OpenVINO"}
 
 
@@ -344,10 +346,15 @@ def table_rows(rows: list[Row], results: list[dict[str, Any]], sparseml: dict[st
 
 
 def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Issue 11's target: the torch backend's best structured + static INT8 row >= 4x (stretch 5x), beside
-    DeepSparse 90 % + INT8 from the same run."""
+    """Issue 11's target: the torch backend's best deployable structured + static INT8 row >= 4x (stretch 5x),
+    beside DeepSparse 90 % + INT8 from the same run.
+
+    Deployable: its demo accuracy cost is within :data:`ACCURACY_LIMIT` (or was not measured);
+    the fastest such row counts.
+    """
     deployable = [r for r in rows if r["source"] == "torch" and r["variant"].startswith("structured")
-                  and r["variant"].endswith("+int8") and r["ratio"] is not None]
+                  and r["variant"].endswith("+int8") and r["ratio"] is not None
+                  and (r.get("accuracy_cost") is None or r["accuracy_cost"] >= ACCURACY_LIMIT)]
     best = max(deployable, key=lambda r: r["ratio"], default=None)
     sparse = next((r for r in rows if (r["variant"], r["engine"]) == ("90%+int8", "deepsparse")), None)
 
@@ -356,7 +363,8 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return row and {k: row.get(k) for k in keys}
 
     ratio = best["ratio"] if best else None
-    return {"torch_backend_best_deployable": {**(pick(best) or {}), "target": 4.0, "stretch": 5.0,
+    return {"torch_backend_best_deployable": {**(pick(best) or {}), "accuracy_limit": ACCURACY_LIMIT,
+                                              "target": 4.0, "stretch": 5.0,
                                               "reached": bool(ratio and ratio >= 4.0),
                                               "stretch_reached": bool(ratio and ratio >= 5.0)},
             "deepsparse_90_int8_same_run": pick(sparse)}
