@@ -2,7 +2,7 @@
 
 ResNet-18 at 224x224 (1000 outputs, freshly initialised weights: speed depends on the
 graph's shapes and zeros, not on the weights' values), batch 32, on the CPU engines.
-Rows (``ROWS``):
+Rows (:func:`rows_for`):
 
 - dense FP32 (the SparseML path's export): ONNX Runtime (**the reference**), DeepSparse,
   OpenVINO; and the torch backend's own FP32 export on ONNX Runtime (a check that both
