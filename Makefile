@@ -119,5 +119,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/gate_scaling.py
 	$(BIN)/python benchmarks/run_stages.py
 
+# Every engine and deployable student (SparseML and torch backends) timed in one run (about 20 min on 2 cores).
+.PHONY: bench-side-by-side
+bench-side-by-side: $(STAMP) $(TORCH_STAMP)
+	$(BIN)/python benchmarks/side_by_side.py --torch-python $(TORCH_VENV)/bin/python
+
 clean:
 	rm -rf $(VENV) $(CORE_VENV) $(CORE312_VENV) $(TORCH_VENV) runs .pytest_cache

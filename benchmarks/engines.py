@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.keep or scratch)
         for arch in archs:
             _say(f"[{arch}] preparing variants")
-            variants = _prepare(arch, sparsities, work / arch, swapped=swapped)
+            variants = prepare_variants(arch, sparsities, work / arch, swapped=swapped)
             report["archs"][arch] = _measure(arch, variants, args)
             _print_table(arch, report["archs"][arch], args.batch)
     report["targets"] = _targets(report, args.batch)
@@ -113,7 +113,8 @@ def _say(message: str) -> None:
 # --- variants ---------------------------------------------------------------------
 
 
-def _prepare(arch: str, sparsities: list[float], folder: Path, *, swapped: bool) -> dict[str, dict[str, Any]]:
+def prepare_variants(arch: str, sparsities: list[float], folder: Path, *, swapped: bool,
+                     input_shape: tuple[int, int, int] = INPUT_SHAPE) -> dict[str, dict[str, Any]]:
     """Build, prune, quantize and export every variant; return name -> {artefacts, theory}."""
     import numpy as np
     import torch
@@ -124,27 +125,27 @@ def _prepare(arch: str, sparsities: list[float], folder: Path, *, swapped: bool)
     apply_compat()
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    calibration = np.random.default_rng(0).standard_normal((32, *INPUT_SHAPE), dtype=np.float32)
-    dense = build_model(arch, num_outputs=1000, input_size=INPUT_SHAPE[1]).eval()
-    dense_macs, _ = _macs(dense)
+    calibration = np.random.default_rng(0).standard_normal((32, *input_shape), dtype=np.float32)
+    dense = build_model(arch, num_outputs=1000, input_size=input_shape[1]).eval()
+    dense_macs, _ = _macs(dense, input_shape)
     variants: dict[str, dict[str, Any]] = {}
-    path = export_onnx(dense, folder / "dense.onnx", input_shape=INPUT_SHAPE, task="multiclass")
+    path = export_onnx(dense, folder / "dense.onnx", input_shape=input_shape, task="multiclass")
     variants["dense"] = {"artefacts": {kind: str(path) for kind in (*CPU_KINDS, *GPU_KINDS)},
                          "sparsity": 0.0, "quantized": False, "dense_gmacs": dense_macs / 1e9,
                          "theoretical_speedup": 1.0}
     for sparsity in sparsities:
         label = f"{round(sparsity * 100):d}%"
         _say(f"[{arch}] {label}: prune, export, quantize")
-        pruned = _prune(build_model(arch, num_outputs=1000, input_size=INPUT_SHAPE[1]), dense, sparsity)
-        total, nonzero = _macs(pruned)
+        pruned = _prune(build_model(arch, num_outputs=1000, input_size=input_shape[1]), dense, sparsity)
+        total, nonzero = _macs(pruned, input_shape)
         theory = {"sparsity": sparsity, "dense_gmacs": total / 1e9, "nonzero_gmacs": nonzero / 1e9,
                   "theoretical_speedup": total / nonzero}
-        fp32 = export_onnx(pruned, folder / f"s{label[:-1]}.onnx", input_shape=INPUT_SHAPE, task="multiclass")
+        fp32 = export_onnx(pruned, folder / f"s{label[:-1]}.onnx", input_shape=input_shape, task="multiclass")
         variants[label] = {"artefacts": {kind: str(fp32) for kind in (*CPU_KINDS, *GPU_KINDS)},
                            "quantized": False, **theory}
         qdq = quantize_for_ort(fp32, folder / f"s{label[:-1]}_qdq.onnx", calibration)
         converted = export_onnx(_sparseml_quantize(pruned, calibration), folder / f"s{label[:-1]}_int8.onnx",
-                                input_shape=INPUT_SHAPE, task="multiclass", quantized=True)
+                                input_shape=input_shape, task="multiclass", quantized=True)
         variants[f"{label}+int8"] = {"artefacts": {"deepsparse": str(converted), "onnxruntime": str(qdq),
                                                    "onnxruntime-cuda": str(qdq), "onnxruntime-tensorrt": str(qdq),
                                                    "openvino": str(qdq)},
@@ -170,8 +171,8 @@ def _prune(model: Any, dense: Any, sparsity: float) -> Any:
     return model.eval()
 
 
-def _macs(model: Any) -> tuple[int, int]:
-    """(dense MACs, nonzero-weight MACs) of one 224x224 sample over Conv2d and Linear layers.
+def _macs(model: Any, input_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(dense MACs, nonzero-weight MACs) of one ``input_shape`` sample over Conv2d and Linear layers.
 
     A Conv2d output pixel costs weight.numel() MACs (groups are in the weight's shape),
     so MACs = H_out * W_out * numel and nonzero MACs = H_out * W_out * nnz(weight).
@@ -188,7 +189,7 @@ def _macs(model: Any) -> tuple[int, int]:
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     hooks = [layer.register_forward_hook(count) for layer in layers]
     with torch.no_grad():
-        model.eval()(torch.zeros(1, *INPUT_SHAPE))
+        model.eval()(torch.zeros(1, *input_shape))
     for hook in hooks:
         hook.remove()
     return totals[0], totals[1]
@@ -247,18 +248,18 @@ def _measure(arch: str, variants: dict[str, dict[str, Any]], args: argparse.Name
             kind: Path(p).name for kind, p in variant["artefacts"].items()}} for name, variant in variants.items()},
         "results": results,
         "speedups_same_engine": [s for run in runs for s in run["speedups"]],
-        "vs_onnxruntime_dense": _versus_ort_dense(results),
+        "vs_onnxruntime_dense": versus_ort_dense(results),
     }
 
 
-def _versus_ort_dense(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Paired speedup of every measured (variant, engine) over dense on ONNX Runtime CPU, per batch size."""
+def versus_ort_dense(results: list[dict[str, Any]], base_model: str = "dense") -> list[dict[str, Any]]:
+    """Paired speedup of every measured (variant, engine) over ``base_model`` on ONNX Runtime CPU, per batch size."""
     import numpy as np
 
     from compress_gate.engines import paired_speedup
 
     out = []
-    for base in (r for r in results if (r["model"], r["engine"], r["status"]) == ("dense", "onnxruntime", "ok")):
+    for base in (r for r in results if (r["model"], r["engine"], r["status"]) == (base_model, "onnxruntime", "ok")):
         for row in results:
             if row["batch_size"] != base["batch_size"] or row["status"] != "ok" or row is base:
                 continue
