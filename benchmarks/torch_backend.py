@@ -177,7 +177,12 @@ def _accuracy(output: Path) -> int:
         _say(f"compressing with {name}")
         config = TorchCompressionConfig.model_validate(recipe["compression"])
         compressor = TorchCompressor(config)
-        result = compressor.compress(teacher, loader(config.batch_size, 0), task=data.task, seed=0)
+        if compressor.needs_groups:  # FairGRAPE: batches carry the joint identity groups
+            from compress_gate.compress.saliency import group_training_loader
+            train_loader = group_training_loader(data, batch_size=config.batch_size, seed=0)
+        else:
+            train_loader = loader(config.batch_size, 0)
+        result = compressor.compress(teacher, train_loader, task=data.task, seed=0)
         with tempfile.TemporaryDirectory() as folder:
             artefacts = compressor.export(result, Path(folder), sample=calib[:64], task=data.task, calib=calib)
             scores = run_onnx_cpu(artefacts["onnxruntime"], test_x)
