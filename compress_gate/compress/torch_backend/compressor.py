@@ -61,17 +61,17 @@ class TorchCompressor:
 
     name = "torch"
 
-    @property
-    def needs_groups(self) -> bool:
-        """Whether ``compress`` needs ``(inputs, targets, groups)`` batches (FairGRAPE's joint groups)."""
-        return self.config.saliency is not None and self.config.saliency.method == "fairgrape"
-
     def __init__(self, config: TorchCompressionConfig, *, parity_atol: float = 1e-4,
                  quantized_parity_atol: float = PARITY_ATOL_INT8) -> None:
         self.config = config
         self.parity_atol, self.quantized_parity_atol = parity_atol, quantized_parity_atol
         self.channel_pruning: ChannelPruning | None = None
         self.parity: dict[str, dict[str, Any]] = {}
+
+    @property
+    def needs_groups(self) -> bool:
+        """Whether ``compress`` needs ``(inputs, targets, groups)`` batches (FairGRAPE's joint groups)."""
+        return self.config.saliency is not None and self.config.saliency.method == "fairgrape"
 
     def compress(self, teacher: torch.nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
                  task: Task, seed: int, progress: ProgressCallback | None = None) -> CompressionResult:
@@ -229,7 +229,7 @@ def _saliency_masks(student: torch.nn.Module, loader: Any, saliency: SaliencyCon
     found = PRUNERS[saliency.method](student, loader, sparsity=saliency.sparsity, params=saliency.params,
                                      task=task, seed=seed, batches=saliency.batches, **options)
     held = MaskSet({name: param for name, param in student.named_parameters() if name in found})
-    held.masks = found
+    held.masks = found   # fixed: no schedule ever calls held.update()
     return held
 
 
