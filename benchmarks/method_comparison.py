@@ -247,7 +247,8 @@ def _markdown(report: dict[str, Any]) -> str:
 
     lines.append("| teacher | " + " | ".join(group_cells(first["teacher_groups"])) + " | |")
     for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(group_cells(row["groups"])) + f" | {_ci(row['std_delta_accuracy'], 2)} |")
+        spread = _ci(row["std_delta_accuracy"], 2)
+        lines.append(f"| {name} | " + " | ".join(group_cells(row["groups"])) + f" | {spread} |")
     lines += ["", "**The gate's numbers** (report.json; accuracy change in points, worst BA increase over "
               "(attribute, identity) pairs, CEV/SDE; speed = ONNX Runtime teacher/student time at batch "
               f"{first['speed']['batch_size']}):", "",

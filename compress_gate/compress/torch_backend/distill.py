@@ -114,8 +114,9 @@ class FeatureDistiller:
             teacher_logits = self.teacher(inputs)
         cfg = self.config
         if cfg.kind == "hinton":
-            return combined_loss(task_loss, student_logits, teacher_logits, hardness=cfg.hardness,  # type: ignore[arg-type]
-                                 temperature=cfg.temperature, task=self.task)  # type: ignore[arg-type]
+            return combined_loss(task_loss, student_logits, teacher_logits,  # the config fills both for hinton
+                                 hardness=cfg.hardness, temperature=cfg.temperature,  # type: ignore[arg-type]
+                                 task=self.task)
         if cfg.kind == "crd" and inputs.shape[0] < 2:
             return task_loss
         student = [self._seen["student"][name] for name in self.layers]
