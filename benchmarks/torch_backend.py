@@ -157,7 +157,8 @@ def _demo_setup() -> dict[str, Any]:
 
     Returns ``{"recipes": {stem: recipe}, "data": data section, "model": model section,
     "task", "teacher", "num_outputs", "arrays": {train_x, train_y, calib_x, test_x, test_y}, "loader":
-    (batch_size, seed) -> shuffled train DataLoader, "teacher_accuracy"}``.
+    (batch_size, seed, groups=False) -> shuffled train DataLoader (with the joint identity groups in each
+    batch when ``groups``), "teacher_accuracy"}``.
     """
     import torch
     import yaml
@@ -176,9 +177,12 @@ def _demo_setup() -> dict[str, Any]:
     test_x, test_y = training_arrays(data, split="test")
     inputs, targets = torch.from_numpy(train_x), torch.from_numpy(train_y)
 
-    def loader(batch_size: int, seed: int) -> Any:
+    def loader(batch_size: int, seed: int, *, groups: bool = False) -> Any:
         from torch.utils.data import DataLoader, TensorDataset
 
+        if groups:      # FairGRAPE: batches carry the joint identity groups
+            from compress_gate.compress.saliency import group_training_loader
+            return group_training_loader(data, batch_size=batch_size, seed=seed)
         return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=True,
                           generator=torch.Generator().manual_seed(seed))
 
@@ -209,7 +213,8 @@ def _compress_demo(demo: dict[str, Any], section: dict[str, Any], folder: Path) 
 
     config = TorchCompressionConfig.model_validate(section)
     compressor = TorchCompressor(config)
-    result = compressor.compress(demo["teacher"], demo["loader"](config.batch_size, 0), task=demo["task"], seed=0)
+    train_loader = demo["loader"](config.batch_size, 0, groups=compressor.needs_groups)
+    result = compressor.compress(demo["teacher"], train_loader, task=demo["task"], seed=0)
     calib = demo["arrays"]["calib_x"]
     folder.mkdir(parents=True, exist_ok=True)
     artefacts = compressor.export(result, folder, sample=calib[:64], task=demo["task"], calib=calib)

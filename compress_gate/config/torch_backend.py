@@ -20,21 +20,25 @@ Same vocabulary as SparseML's ``GMPruningModifier`` where it means the same thin
         mask: unstructured           # or "2:4" (N:M; final_sparsity must be 1 - N/M)
       structured: {ratio: 0.5, importance: l2, round_to: 8}    # Torch-Pruning, optional
       quantization: static           # none | dynamic | static (calibrated on the calib split)
-      distillation: {hardness: 0.5, temperature: 2.0}          # optional
+      distillation: {hardness: 0.5, temperature: 2.0}          # optional; Hinton KD, or
+                                     # {kind: attention | similarity | crd, ...} (DistillationConfig)
+      saliency: {method: fairgrape, params: [...], sparsity: 0.8}  # instead of `pruning`: one-shot
+                                     # SNIP/GraSP or iterative FairGRAPE before fine-tuning (SaliencyConfig)
 
 Every section is optional; a recipe that names none of ``pruning``, ``structured``,
-``quantization`` (other than ``none``) or ``distillation`` is refused, since it would
+``quantization`` (other than ``none``), ``distillation`` or ``saliency`` is refused, since it would
 ship the teacher.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["GMPConfig", "StructuredConfig", "DistillationConfig", "TorchCompressionConfig", "parse_nm"]
+__all__ = ["GMPConfig", "StructuredConfig", "DistillationConfig", "SaliencyConfig", "TorchCompressionConfig",
+           "parse_nm"]
 
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 _NM = re.compile(r"^(\d+):(\d+)$")
@@ -113,16 +117,88 @@ class StructuredConfig(BaseModel):
 
 
 class DistillationConfig(BaseModel):
-    """Hinton knowledge distillation from the dense teacher.
+    """Distillation from the dense teacher: Hinton's output KD or one of the feature variants.
 
-    Example: ``{hardness: 0.5, temperature: 2.0}``: loss = (1 − hardness) · task loss +
-    hardness · T² · KL(teacher_T ‖ student_T), as SparseML's ``DistillationModifier``
-    (``hardness: 1`` trains on the teacher alone).
+    Examples (each paper's default weights are filled in for the keys left out)::
+
+        {kind: hinton, hardness: 0.5, temperature: 2.0}   # the default kind
+        {kind: attention, weight: 1000}                   # Zagoruyko & Komodakis, beta = 1000
+        {kind: similarity, weight: 3000}                  # Tung & Mori, gamma = 3000
+        {kind: crd, weight: 0.8, temperature: 0.07, feat_dim: 128}   # Tian et al.
+
+    ``hinton``: loss = (1 − hardness) · task loss + hardness · T² · KL(teacher_T ‖ student_T),
+    as SparseML's ``DistillationModifier`` (``hardness: 1`` trains on the teacher alone).
+    The others add their term to the task loss, loss = task loss + term, with the term of
+    :mod:`compress_gate.models.distill_losses` on features hooked from the same places in
+    teacher and student (:mod:`compress_gate.compress.torch_backend.distill`): attention
+    transfer on the output of every top-level ``layer<k>`` stage, similarity-preserving KD
+    on the last stage's output, CRD on the pooled features entering the classifier (``fc``),
+    each side projected to ``feat_dim`` by a linear head trained with the student.
+    ``temperature`` is Hinton's T or CRD's τ; ``hardness`` belongs to ``hinton`` only,
+    ``weight`` to the other kinds, ``feat_dim`` to ``crd``.
     """
 
     model_config = _Frozen
-    hardness: float = Field(0.5, ge=0, le=1, strict=True)
-    temperature: float = Field(2.0, gt=0, le=100, strict=True)
+    kind: Literal["hinton", "attention", "similarity", "crd"] = "hinton"
+    hardness: float | None = Field(None, ge=0, le=1, strict=True)
+    temperature: float | None = Field(None, gt=0, le=100, strict=True)
+    weight: float | None = Field(None, gt=0, le=1e6, strict=True)
+    feat_dim: int | None = Field(None, ge=1, le=65536, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _paper_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("kind", "hinton")
+        allowed, defaults = _DISTILLATION_KEYS.get(kind, (None, {}))
+        if allowed is not None:
+            extra = sorted(key for key in data if key not in allowed and key != "kind" and key in _KIND_KEYS)
+            if extra:
+                raise ValueError(f"{', '.join(extra)} do(es) not apply to distillation kind {kind!r}; its keys are "
+                                 f"{sorted(allowed)}. Delete {', '.join(extra)}.")
+        return {**defaults, **data}
+
+
+#: kind -> (keys it takes besides ``kind``, the paper's defaults for them).
+_DISTILLATION_KEYS: dict[str, tuple[set[str], dict[str, float | int]]] = {
+    "hinton": ({"hardness", "temperature"}, {"hardness": 0.5, "temperature": 2.0}),
+    "attention": ({"weight"}, {"weight": 1000.0}),
+    "similarity": ({"weight"}, {"weight": 3000.0}),
+    "crd": ({"weight", "temperature", "feat_dim"}, {"weight": 0.8, "temperature": 0.07, "feat_dim": 128}),
+}
+_KIND_KEYS = {"hardness", "temperature", "weight", "feat_dim"}
+
+
+class SaliencyConfig(BaseModel):
+    """Saliency pruning before fine-tuning (:mod:`compress_gate.compress.saliency`), instead of GMP.
+
+    Example: ``{method: fairgrape, params: ['re:^layer\\d+\\..*conv\\d+\\.weight$'], sparsity: 0.8,
+    steps: 5, batches: 8}``. ``snip`` and ``grasp`` prune once, over all ``params`` together,
+    from the first ``batches`` training batches; ``fairgrape`` prunes every selected tensor to
+    ``sparsity`` in ``steps`` iterations (geometric schedule, importance recomputed on the
+    masked model), with per-group importance over the training split's joint identity
+    groups (every pattern of the ``group__*`` columns). Then the student is fine-tuned for
+    ``epochs`` with the masks held. ``steps`` belongs to ``fairgrape``, ``temperature`` (the
+    authors' 200) to ``grasp``.
+    """
+
+    model_config = _Frozen
+    method: Literal["fairgrape", "snip", "grasp"]
+    params: tuple[str, ...] = Field(min_length=1)
+    sparsity: float = Field(gt=0, lt=1, strict=True)
+    batches: int = Field(4, ge=1, le=100000, strict=True)
+    steps: int | None = Field(None, ge=1, le=100, strict=True)
+    temperature: float | None = Field(None, gt=0, strict=True)
+
+    @model_validator(mode="after")
+    def _method_keys(self) -> SaliencyConfig:
+        if self.steps is not None and self.method != "fairgrape":
+            raise ValueError(f"steps applies to method 'fairgrape' only, not {self.method!r}; delete `steps`")
+        if self.temperature is not None and self.method != "grasp":
+            raise ValueError(f"temperature applies to method 'grasp' only, not {self.method!r}; delete "
+                             "`temperature`")
+        return self
 
 
 class TorchCompressionConfig(BaseModel):
@@ -138,14 +214,18 @@ class TorchCompressionConfig(BaseModel):
     structured: StructuredConfig | None = None
     quantization: Literal["none", "dynamic", "static"] = "none"
     distillation: DistillationConfig | None = None
+    saliency: SaliencyConfig | None = None
 
     @model_validator(mode="after")
     def _compresses_something(self) -> TorchCompressionConfig:
         if (self.pruning is None and self.structured is None and self.quantization == "none"
-                and self.distillation is None):
+                and self.distillation is None and self.saliency is None):
             raise ValueError("the torch backend has nothing to do: add `pruning`, `structured`, "
-                             "`quantization: static|dynamic` or `distillation`")
-        trains = self.pruning is not None or self.structured is not None or self.distillation is not None
+                             "`quantization: static|dynamic`, `distillation` or `saliency`")
+        if self.pruning is not None and self.saliency is not None:
+            raise ValueError("`pruning` (GMP) and `saliency` both prune the weights; keep one of them")
+        trains = (self.pruning is not None or self.structured is not None or self.distillation is not None
+                  or self.saliency is not None)
         if trains and self.epochs is None:
             raise ValueError("`epochs` is required: pruning, structured pruning and distillation fine-tune the "
                              "student (e.g. `epochs: 10`)")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from compress_gate.compress.torch_backend.schedule import GMPSchedule
     from compress_gate.compress.torch_backend.structured import ChannelPruning
     from compress_gate.config.run import ExportConfig
-    from compress_gate.config.torch_backend import TorchCompressionConfig
+    from compress_gate.config.torch_backend import SaliencyConfig, TorchCompressionConfig
     from compress_gate.models.training import ProgressCallback, Task
 
 __all__ = ["TorchCompressor", "PARITY_ATOL_INT8", "make_torch_compressor"]
@@ -68,13 +68,21 @@ class TorchCompressor:
         self.channel_pruning: ChannelPruning | None = None
         self.parity: dict[str, dict[str, Any]] = {}
 
+    @property
+    def needs_groups(self) -> bool:
+        """Whether ``compress`` needs ``(inputs, targets, groups)`` batches (FairGRAPE's joint groups)."""
+        return self.config.saliency is not None and self.config.saliency.method == "fairgrape"
+
     def compress(self, teacher: torch.nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
                  task: Task, seed: int, progress: ProgressCallback | None = None) -> CompressionResult:
         """Compress a copy of ``teacher`` (not modified) and report the sparsity it reached.
 
-        ``sparsity`` is keyed by the pruned weights' names (the ``pruning.params`` matches),
-        ``overall_sparsity`` pools them, ``target_sparsity`` is ``pruning.final_sparsity``;
-        without ``pruning`` they are ``{}``, ``nan``, ``nan``.
+        ``sparsity`` is keyed by the pruned weights' names (the ``pruning.params`` or
+        ``saliency.params`` matches), ``overall_sparsity`` pools them, ``target_sparsity`` is
+        ``pruning.final_sparsity`` or ``saliency.sparsity``; without either they are ``{}``,
+        ``nan``, ``nan``. With ``saliency: {method: fairgrape}`` the loader's batches must be
+        ``(inputs, targets, groups)`` (:attr:`needs_groups`); the group column is dropped for
+        fine-tuning.
 
         Raises
         ------
@@ -118,6 +126,9 @@ class TorchCompressor:
 
             _check_schedule_ends(new_schedule(), cfg.epochs, len(loader), gmp.end_epoch)  # type: ignore[arg-type]
             schedule = new_schedule()
+        if cfg.saliency is not None:
+            masks = _saliency_masks(student, loader, cfg.saliency, task=task, seed=seed)
+            loader = _TwoItems(loader)
         if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
@@ -129,7 +140,8 @@ class TorchCompressor:
             model=student.eval(),
             sparsity={name: zeros / size for name, (zeros, size) in counts.items()},
             overall_sparsity=sum(z for z, _ in counts.values()) / total if total else math.nan,
-            target_sparsity=gmp.final_sparsity if gmp is not None else math.nan,
+            target_sparsity=(gmp.final_sparsity if gmp is not None
+                             else cfg.saliency.sparsity if cfg.saliency is not None else math.nan),
             quantized=False, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
             recipe=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
@@ -199,7 +211,42 @@ def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: 
                          "`pruning.end_epoch` or raise `epochs`.")
 
 
+def _saliency_masks(student: torch.nn.Module, loader: Any, saliency: SaliencyConfig, *, task: Task,
+                    seed: int) -> Any:
+    """Prune ``student`` in place with ``saliency.method``; a :class:`.masks.MaskSet` holding its masks.
+
+    SNIP and GraSP see the first ``batches`` batches once; FairGRAPE ``steps`` passes of
+    ``batches`` batches each, with the loader's group column (FairGRAPE's joint groups).
+    """
+    from compress_gate.compress.saliency import PRUNERS
+    from compress_gate.compress.torch_backend.masks import MaskSet
+
+    options: dict[str, Any] = {}
+    if saliency.steps is not None:
+        options["steps"] = saliency.steps
+    if saliency.temperature is not None:
+        options["temperature"] = saliency.temperature
+    found = PRUNERS[saliency.method](student, loader, sparsity=saliency.sparsity, params=saliency.params,
+                                     task=task, seed=seed, batches=saliency.batches, **options)
+    held = MaskSet({name: param for name, param in student.named_parameters() if name in found})
+    held.masks = found   # fixed: no schedule ever calls held.update()
+    return held
+
+
+class _TwoItems:
+    """A view of a loader yielding ``(inputs, targets)`` whatever extra items its batches carry."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Any:
+        return (tuple(batch[:2]) for batch in self.loader)
+
+
 def _first_inputs(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    for inputs, _ in loader:
-        return inputs
+    for batch in loader:
+        return batch[0]
     raise InputError("the training loader yields no batches: give it at least one sample.")

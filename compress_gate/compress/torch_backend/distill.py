@@ -11,18 +11,23 @@ distributions compared (SparseML's ``kl_logsoftmax``). Multiclass: one softmax o
 the classes per sample (n = B). Multilabel: each logit z becomes the pair (z, 0),
 whose softmax is (sigmoid(z), 1 − sigmoid(z)), so the term is the mean binary KL per
 attribute (n = B · K), as in the SparseML backend.
+
+The other kinds of ``distillation:`` (attention transfer, similarity-preserving KD, CRD)
+add a feature term to the task loss: :class:`FeatureDistiller` says which features.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
+    from compress_gate.config.torch_backend import DistillationConfig
     from compress_gate.models.training import Task
 
-__all__ = ["distillation_loss", "combined_loss"]
+__all__ = ["distillation_loss", "combined_loss", "FeatureDistiller"]
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, *, temperature: float,
@@ -46,3 +51,110 @@ def combined_loss(task_loss: torch.Tensor, student_logits: torch.Tensor, teacher
     """L = (1 − h) · task_loss + h · L_KD (module docstring)."""
     kd = distillation_loss(student_logits, teacher_logits, temperature=temperature, task=task)
     return (1.0 - hardness) * task_loss + hardness * kd
+
+
+class FeatureDistiller:
+    """The loss term of a ``distillation: {kind: ...}`` section, with its feature hooks.
+
+    Which features (forward hooks on the same module names in teacher and student, so
+    a structured-pruned student with fewer channels still pairs up):
+
+    - ``attention``: the output of every top-level ``layer<k>`` module (the ResNet's
+      stages; MobileNetV1's blocks), :class:`~compress_gate.models.distill_losses.AttentionTransfer`;
+    - ``similarity``: the last ``layer<k>``'s output (Tung & Mori's last group),
+      :class:`~compress_gate.models.distill_losses.SimilarityPreserving`;
+    - ``crd``: the input of the classifier ``fc`` (pooled, flattened features),
+      :class:`~compress_gate.models.distill_losses.ContrastiveRepresentation`, whose two
+      linear heads project each side to ``feat_dim`` (so channel counts may differ);
+      train them with the student (:meth:`parameters`). A batch of one sample has no
+      negatives, so its CRD term is 0.
+    - ``hinton``: no hooks; :func:`combined_loss` on the logits.
+
+    ``loss(task_loss, inputs, student_logits)`` must follow the student's forward on
+    ``inputs``: it reads the hooked student features, runs the teacher (no gradient) and
+    returns the recipe's total loss. ``close()`` removes the hooks.
+    """
+
+    def __init__(self, config: DistillationConfig, student: torch.nn.Module, teacher: torch.nn.Module, *,
+                 task: Task) -> None:
+        from compress_gate.errors import InputError
+        from compress_gate.models import distill_losses as losses
+
+        self.config, self.teacher, self.task = config, teacher, task
+        self._seen: dict[str, dict[str, torch.Tensor]] = {"student": {}, "teacher": {}}
+        self._hooks: list[Any] = []
+        self.layers = _feature_layers(config.kind, student)
+        missing = [name for name in self.layers if name not in dict(teacher.named_modules())]
+        if missing:
+            raise InputError(f"compression.distillation.kind = {config.kind!r}: the teacher has no module "
+                             f"{missing}; distil between models of the same architecture.")
+        for side, model in (("student", student), ("teacher", teacher)):
+            modules = dict(model.named_modules())
+            for name in self.layers:
+                self._hooks.append(_record(modules[name], self._seen[side], name, before=config.kind == "crd"))
+        self.term: torch.nn.Module | None = None
+        if config.kind == "attention":
+            self.term = losses.AttentionTransfer(weight=config.weight)
+        elif config.kind == "similarity":
+            self.term = losses.SimilarityPreserving(weight=config.weight)
+        elif config.kind == "crd":
+            dims = (student.fc.in_features, teacher.fc.in_features)  # type: ignore[union-attr]
+            self.term = losses.ContrastiveRepresentation(*dims, feat_dim=config.feat_dim,
+                                                         temperature=config.temperature, weight=config.weight)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters of the term (CRD's heads; none for the other kinds)."""
+        return list(self.term.parameters()) if self.term is not None else []
+
+    def loss(self, task_loss: torch.Tensor, inputs: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
+        """The total loss of the class docstring for one batch."""
+        import torch
+
+        with torch.no_grad():
+            teacher_logits = self.teacher(inputs)
+        cfg = self.config
+        if cfg.kind == "hinton":
+            return combined_loss(task_loss, student_logits, teacher_logits,  # the config fills both for hinton
+                                 hardness=cfg.hardness, temperature=cfg.temperature,  # type: ignore[arg-type]
+                                 task=self.task)
+        if cfg.kind == "crd" and inputs.shape[0] < 2:
+            return task_loss
+        student = [self._seen["student"][name] for name in self.layers]
+        teacher = [self._seen["teacher"][name] for name in self.layers]
+        if cfg.kind == "crd":
+            return task_loss + self.term(student[0], teacher[0])  # type: ignore[misc]
+        return task_loss + self.term(student, teacher)  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Remove every hook (the student is exported without them)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+
+def _feature_layers(kind: str, model: torch.nn.Module) -> list[str]:
+    """Module names whose features ``kind`` compares (:class:`FeatureDistiller`)."""
+    from torch import nn
+
+    from compress_gate.errors import InputError
+
+    if kind == "hinton":
+        return []
+    if kind == "crd":
+        if not isinstance(getattr(model, "fc", None), nn.Linear):
+            raise InputError("compression.distillation.kind = 'crd' needs a model whose classifier is a linear "
+                             "module named `fc` (the ResNets and MobileNet here).")
+        return ["fc"]
+    stages = sorted((name for name, _ in model.named_children() if re.fullmatch(r"layer\d+", name)),
+                    key=lambda name: int(name[5:]))
+    if not stages:
+        raise InputError(f"compression.distillation.kind = {kind!r} needs stage modules named `layer1`, "
+                         "`layer2`, ... (the ResNets and MobileNet here); this model has none.")
+    return stages if kind == "attention" else stages[-1:]
+
+
+def _record(module: torch.nn.Module, into: dict[str, torch.Tensor], name: str, *, before: bool) -> Any:
+    """Hook storing ``module``'s output (or, ``before``, its first input) in ``into[name]``."""
+    if before:
+        return module.register_forward_pre_hook(lambda _m, args: into.__setitem__(name, args[0]))
+    return module.register_forward_hook(lambda _m, _args, out: into.__setitem__(name, out))

@@ -49,8 +49,10 @@ def fine_tune(
     Optimizer and losses as :func:`compress_gate.models.train_model` (SGD with
     ``momentum`` or Adam, both with ``weight_decay``; BCE-with-logits or
     cross-entropy). With ``distillation``, ``teacher`` (kept in eval mode, no
-    gradients) is mixed in with :func:`.distill.combined_loss`. ``schedule`` and
-    ``masks`` go together (module docstring). ``torch.manual_seed(seed)`` first.
+    gradients) is mixed in by :class:`.distill.FeatureDistiller` (Hinton's
+    :func:`.distill.combined_loss`, or task loss + a feature term). ``schedule`` needs
+    ``masks`` (module docstring); ``masks`` alone are held fixed (re-applied after every
+    step). ``torch.manual_seed(seed)`` first.
 
     Raises
     ------
@@ -62,7 +64,7 @@ def fine_tune(
     """
     import torch
 
-    from compress_gate.compress.torch_backend.distill import combined_loss
+    from compress_gate.compress.torch_backend.distill import FeatureDistiller
     from compress_gate.compress.torch_backend.schedule import step_epoch
     from compress_gate.models.training import build_optimizer, task_loss, training_steps
 
@@ -70,8 +72,8 @@ def fine_tune(
         raise InputError(f"compression.optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
     if distillation is not None and teacher is None:
         raise InputError("compression.distillation needs the dense teacher; none was given.")
-    if (schedule is None) != (masks is None):
-        raise InputError("a pruning schedule needs its masks (and masks need a schedule).")
+    if schedule is not None and masks is None:
+        raise InputError("a pruning schedule needs its masks.")
     steps_per_epoch = len(loader)  # type: ignore[arg-type]
     if steps_per_epoch == 0:
         raise InputError("the training loader yields no batches: give it at least one sample.")
@@ -81,15 +83,15 @@ def fine_tune(
     opt = build_optimizer(student, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if teacher is not None:
         teacher.eval()
+    distiller = None if distillation is None else FeatureDistiller(distillation, student, teacher, task=task)
+    if distiller is not None and distiller.parameters():   # CRD's projection heads train with the student
+        opt.add_param_group({"params": distiller.parameters()})
     student.train()
     for step, inputs, targets in training_steps(loader, total_steps):
         logits = student(inputs)
         loss = task_loss(logits, targets, task)
-        if distillation is not None:
-            with torch.no_grad():
-                teacher_logits = teacher(inputs)  # type: ignore[misc]
-            loss = combined_loss(loss, logits, teacher_logits, hardness=distillation.hardness,
-                                 temperature=distillation.temperature, task=task)
+        if distiller is not None:
+            loss = distiller.loss(loss, inputs, logits)
         value = float(loss.detach())
         if not math.isfinite(value):
             raise RuntimeFailure(f"compression training diverged: the loss is {value} at step {step + 1} of "
@@ -105,4 +107,6 @@ def fine_tune(
             masks.apply()
         if progress is not None:
             progress(step + 1, total_steps, value)
+    if distiller is not None:
+        distiller.close()
     return student.eval()
