@@ -44,7 +44,8 @@ def _block_rows(n_columns: int) -> int:
 
 
 def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns: int,
-                 weights: np.ndarray | None, bounds: np.ndarray | None = None) -> np.ndarray:
+                 weights: np.ndarray | None, bounds: np.ndarray | None = None,
+                 dtype: type | None = None) -> np.ndarray:
     r"""Weighted column sums :math:`S_{bj} = \sum_i w_{bi} X_{ij}` of ``X = build(rows)``.
 
     ``build(rows)`` returns the (rows, n_columns) block of X for a slice of samples.
@@ -52,7 +53,9 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
     and (B, n_columns) for (B, n). With ``bounds`` (U + 1 increasing offsets, samples
     sorted by unit) the sums are per unit: shape (..., U, n_columns). float32 weights
     multiply in float32 (exact for integer resample counts while a block's sums stay
-    below 2**24), anything else in float64; blocks accumulate in float64.
+    below 2**24), anything else in float64; ``dtype=np.float64`` forces float64 products
+    (exact for integer weights and values while a block's sums stay below 2**53); blocks
+    accumulate in float64.
     """
     per_unit = bounds is not None
     if bounds is None:
@@ -61,7 +64,8 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
     two_d = weights is not None and weights.ndim == 2
     lead = (weights.shape[0],) if two_d else ()
     out = np.zeros(lead + (n_units, n_columns), dtype=np.float64)
-    dtype = np.float32 if weights is not None and weights.dtype == np.float32 else np.float64
+    if dtype is None:
+        dtype = np.float32 if weights is not None and weights.dtype == np.float32 else np.float64
     step = _block_rows(n_columns)
     for unit in range(n_units):
         for start in range(int(bounds[unit]), int(bounds[unit + 1]), step):
@@ -71,7 +75,7 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
                 out[..., unit, :] += (np.count_nonzero(block, axis=0) if block.dtype == bool
                                       else block.sum(axis=0, dtype=np.float64))
             else:
-                out[..., unit, :] += weights[..., rows] @ block.astype(dtype, copy=False)
+                out[..., unit, :] += weights[..., rows].astype(dtype, copy=False) @ block.astype(dtype, copy=False)
     return out if per_unit else out[..., 0, :]
 
 
