@@ -17,7 +17,8 @@ from compress_gate.metrics.calibration import (CalibrationCounts, UncertaintyCou
                                                uncertainty, uncertainty_counts, uncertainty_from_counts)
 from compress_gate.metrics.change import combined_error_variance, normalized_change, symmetric_distance_error
 from compress_gate.metrics.cie import ModalCIE, modal_cie, rank_by_score, taxicab_score, weighted_jaccard_similarity
-from compress_gate.metrics.interrelation import label_interrelation
+from compress_gate.metrics.interrelation import (InterrelationCounts, interrelation_counts, label_interrelation,
+                                                 label_interrelation_from_counts)
 from compress_gate.metrics.rates import (ConfusionCounts, accuracy, accuracy_from_counts, confusion_counts,
                                          error_rate, error_rate_from_counts, false_negative_rate,
                                          false_negative_rate_from_counts, false_positive_rate,
@@ -30,6 +31,7 @@ __all__ = [
     "BiasAmplification",
     "CalibrationCounts",
     "ConfusionCounts",
+    "InterrelationCounts",
     "ModalCIE",
     "SubgroupCounts",
     "SubgroupTable",
@@ -51,7 +53,9 @@ __all__ = [
     "false_negative_rate_from_counts",
     "false_positive_rate",
     "false_positive_rate_from_counts",
+    "interrelation_counts",
     "label_interrelation",
+    "label_interrelation_from_counts",
     "modal_cie",
     "normalized_change",
     "percentile_interval",

@@ -5,7 +5,8 @@ Every count-based metric is ``weights @ X`` for a matrix ``X`` of per-sample ind
 at a time, so memory stays bounded for any number of samples, and with bootstrap
 weights of shape (B, n) each block is one BLAS matrix product for all B resamples.
 
-Weight matrices made by :func:`compress_gate.metrics.bootstrap_weights` are read-only
+Weight matrices made by :func:`compress_gate.metrics.bootstrap_weights` (and by
+:func:`~compress_gate.metrics.poisson_bootstrap.poisson_weight_chunks`) are read-only
 and registered here with a memo: count tables computed from them are kept (keyed by
 the identity of the input arrays) for as long as the matrix lives, so the metrics of
 one resample chunk share their matrix products.
@@ -22,12 +23,14 @@ _BLOCK_BYTES = 8 * 2**20        # one block of X in float32
 _MEMOS: dict[int, tuple[weakref.ref, dict]] = {}
 
 
-def _register_memo(weights: np.ndarray, row_total: float) -> None:
+def _register_memo(weights: np.ndarray, row_total: float | np.ndarray) -> None:
     """Make ``weights`` read-only and give it a memo that lives as long as it does;
-    ``row_total`` is what every row sums to (n for bootstrap counts)."""
+    ``row_total`` is what every row sums to (n for multinomial bootstrap counts; a (B,)
+    array of the row sums for Poisson counts)."""
     weights.flags.writeable = False
     key = id(weights)
-    _MEMOS[key] = (weakref.ref(weights), {("total",): ((), np.full(weights.shape[0], float(row_total)))})
+    total = np.broadcast_to(np.asarray(row_total, dtype=np.float64), (weights.shape[0],)).copy()
+    _MEMOS[key] = (weakref.ref(weights), {("total",): ((), total)})
     weakref.finalize(weights, _MEMOS.pop, key, None)
 
 
