@@ -14,6 +14,7 @@ from compress_gate.config.gate import GateConfig, load_gate_config
 from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
                                          save_predictions)
 from compress_gate.errors import InputError
+from compress_gate.gate._sharded import judge_shards
 from compress_gate.gate.evaluate import GateResult, evaluate
 from compress_gate.gate.schema import Report
 from compress_gate.mitigation import write_overrides, write_thresholds
@@ -80,6 +81,8 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     should leave unread; any other column it does not know is an input error.
     ``out`` is checked before anything is read and built as one new directory
     (:mod:`compress_gate._outdir`): a call that fails leaves no earlier report there.
+    ``data`` a directory: the eval data and the predictions (``teacher``, ``students``)
+    are directories of shards, streamed shard by shard (:func:`compress_gate.gate._sharded.judge_shards`).
 
     Raises
     ------
@@ -105,6 +108,13 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
                          "(--teacher T.npz --student S.npz) or as ONNX models (--teacher-model T.onnx "
                          "--student-model S.onnx), not a mix.")
     config = load_gate_config(limits) if limits is not None else GateConfig()
+    if Path(data).is_dir():
+        if not have_files:
+            raise InputError(f"{data} is a directory of shards: give the predictions as shard directories "
+                             "too (--teacher DIR --student DIR); scoring ONNX models needs one data.npz.")
+        say(f"streaming the shards of {data} ({config.n_resamples} bootstrap resamples)")
+        result = judge_shards(data, teacher, students, config, extra_columns=extra_columns)  # type: ignore[arg-type]
+        return result, _write_files(result, tmp, out)
     say(f"loading {data}")
     eval_data = load_eval_data(data, extra_columns=extra_columns)
     rows = eval_data.mask("calib", "test")
