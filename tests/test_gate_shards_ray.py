@@ -14,10 +14,13 @@ pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra): Ray tests skipped")
 
 from tests._ray_fixtures import local_cluster  # noqa: E402
-from tests.test_gate_shards import _gate, _report, _write, models  # noqa: E402,F401  (fixture)
+from tests import test_gate_shards as local_tests  # noqa: E402
+from tests.test_gate_shards import _gate, _report, _write  # noqa: E402
+
+models = local_tests.models                    # the fixture: the data and the models' scores
 
 
-def test_ray_tasks_give_the_local_report_bit_for_bit(tmp_path, models):  # noqa: F811
+def test_ray_tasks_give_the_local_report_bit_for_bit(tmp_path, models):
     dirs = _write(tmp_path / "in", models, 5, 3, seed=7)
     local, local_out = _gate(tmp_path, dirs, "local")
     with local_cluster(num_cpus=2):
