@@ -171,3 +171,15 @@ def test_model_files_with_a_shard_directory_are_refused(tmp_path, models):
     result = CliRunner().invoke(app, ["gate", "--data", str(dirs["data"]), "--teacher-model", "t.onnx",
                                       "--student-model", "s.onnx", "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "directory of shards" in result.output
+
+
+@pytest.mark.parametrize("backend, message", [("spark", "'spark' is not known"),
+                                              ("ray", "runs the gate on a directory of shards")])
+def test_a_bad_backend_is_exit_2(tmp_path, models, backend, message):
+    data, scores = models
+    rows = data.mask("calib", "test")
+    files = {"data": save_eval_data(data, tmp_path / "data.npz")}
+    for model, values in scores.items():
+        files[model] = save_predictions(tmp_path / f"{model}.npz", data.ids[rows], values)
+    result, out = _gate(tmp_path, files, "out", "--backend", backend)
+    assert result.exit_code == 2 and message in result.output and not out.exists()

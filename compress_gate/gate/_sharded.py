@@ -25,9 +25,16 @@ from compress_gate.gate._measures import Layout
 from compress_gate.gate._stats import ShardInput
 from compress_gate.gate.evaluate import GateResult, ShardMap, evaluate_shards
 
-__all__ = ["BACKENDS", "StreamedShards", "judge_shards"]
+__all__ = ["BACKENDS", "StreamedShards", "check_backend", "judge_shards"]
 
 BACKENDS = ("local", "ray")
+
+
+def check_backend(backend: str) -> str:
+    """``backend`` when it is one of :data:`BACKENDS`, else an :class:`InputError` listing them."""
+    if backend not in BACKENDS:
+        raise InputError(f"--backend {backend!r} is not known; use one of {list(BACKENDS)}.")
+    return backend
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,7 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
     :func:`~compress_gate.gate.evaluate.evaluate_shards`, shard by shard in this process
     (``backend="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, else a
     local one)."""
-    if backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r} is not known; use one of {list(BACKENDS)}.")
+    check_backend(backend)
     sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns)
     layout = Layout(sharded.task, sharded.attribute_names, sharded.group_names)
     inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}

@@ -14,7 +14,7 @@ from compress_gate.config.gate import GateConfig, load_gate_config
 from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
                                          save_predictions)
 from compress_gate.errors import InputError
-from compress_gate.gate._sharded import judge_shards
+from compress_gate.gate._sharded import check_backend, judge_shards
 from compress_gate.gate.evaluate import GateResult, evaluate
 from compress_gate.gate.schema import Report
 from compress_gate.mitigation import write_overrides, write_thresholds
@@ -111,6 +111,9 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
                          "(--teacher T.npz --student S.npz) or as ONNX models (--teacher-model T.onnx "
                          "--student-model S.onnx), not a mix.")
     config = load_gate_config(limits) if limits is not None else GateConfig()
+    if check_backend(backend) != "local" and not Path(data).is_dir():
+        raise InputError(f"--backend {backend} runs the gate on a directory of shards; {data} is one file. "
+                         "Drop --backend, or write the data and predictions as shard directories.")
     if Path(data).is_dir():
         if not have_files:
             raise InputError(f"{data} is a directory of shards: give the predictions as shard directories "
@@ -119,9 +122,6 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
         result = judge_shards(data, teacher, students, config, extra_columns=extra_columns,  # type: ignore[arg-type]
                               backend=backend, address=address)
         return result, _write_files(result, tmp, out)
-    if backend != "local":
-        raise InputError(f"--backend {backend} runs the gate on a directory of shards; {data} is one file. "
-                         "Drop --backend, or write the data and predictions as shard directories.")
     say(f"loading {data}")
     eval_data = load_eval_data(data, extra_columns=extra_columns)
     rows = eval_data.mask("calib", "test")
