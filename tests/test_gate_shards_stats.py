@@ -82,3 +82,11 @@ def test_the_per_shard_functions_are_picklable():
     a, b = job(shard), again(pickle.loads(pickle.dumps(shard)))
     assert a.candidates.ids[0].tolist() == b.candidates.ids[0].tolist()
     np.testing.assert_array_equal(a.teacher.tp, b.teacher.tp)
+
+
+def test_resample_chunks_change_nothing(monkeypatch):
+    data, teacher, student = _scores()
+    shards = [_shard(data, teacher, student, np.arange(data.n_samples), "all")]
+    whole = _report(shards, data)
+    monkeypatch.setattr("compress_gate.gate._stats.CHUNK_BYTES", 4 * 1200 * 3)    # 3 resamples per chunk
+    assert _report(shards, data) == whole

@@ -17,7 +17,8 @@ Every table holds integers in float64 (counts, and ECE's fixed-point bin sums), 
 tables are exact and do not depend on the number of shards, their order or the order of
 the rows within them. Both functions are pure top-level functions of picklable arguments,
 so any executor (``map``, Ray tasks) can run them; memory per call is one shard's rows,
-the B-sized tables and one Poisson weight chunk (at most 512 MiB).
+the B-sized tables and one Poisson weight chunk of at most :data:`CHUNK_BYTES` (twice
+that while the count tables sort its columns by group cell).
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ from compress_gate.data.contract import EvalData
 from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
 from compress_gate.mitigation import Overrides, apply_overrides, apply_thresholds, overridden_rows
 
-__all__ = ["FAMILIES", "SCORE_FAMILIES", "ShardInput", "TestRows", "MemberRows", "MemberSpec", "PreludePlan",
+__all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ShardInput", "TestRows", "MemberRows", "MemberSpec", "PreludePlan",
            "Prelude", "Plan", "Stats", "shard_prelude", "shard_statistics", "merge"]
+
+
+#: Bytes of one float32 Poisson weight chunk (resamples x a shard's test rows).
+CHUNK_BYTES = 128 * 2**20
 
 
 @dataclass(frozen=True)
@@ -276,7 +281,9 @@ def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
               for i in range(len(members[key])) for family in families]
     if wanted and plan.n_resamples > 0:
         chunks: dict[tuple, list] = {k: [] for k in wanted}
-        for weights in poisson_weight_chunks(rows.id_hash, seed=plan.seed, n_resamples=plan.n_resamples):
+        chunk = max(1, CHUNK_BYTES // (4 * max(ids.size, 1)))
+        for weights in poisson_weight_chunks(rows.id_hash, seed=plan.seed, n_resamples=plan.n_resamples,
+                                             chunk_size=chunk):
             for key, i, family in wanted:
                 chunks[key, i, family].append(FAMILIES[family](rows, members[key][i], weights))
             del weights                  # free this chunk before the next one is drawn
