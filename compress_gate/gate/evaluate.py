@@ -138,7 +138,7 @@ def _overrides(candidates: Candidates, attributes: list[str], layout: Layout) ->
     return out
 
 
-def _populations(config: GateConfig, n_students: int, thresholds: list[np.ndarray] | None, has_overrides: bool
+def _populations(n_students: int, thresholds: list[np.ndarray] | None, has_overrides: bool
                  ) -> tuple[dict[str, tuple[MemberSpec, ...]], dict[str, str]]:
     """Members per population and the aliases of populations that predict like another."""
     students = range(1, n_students + 1)
@@ -165,7 +165,8 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
     wanted = {f for m in member_metrics for f in MEMBER_MEASURES[m].families}
     boot: dict[str, set[str]] = {}
     for key in dict.fromkeys(["teacher", judged, *balance_keys]):
-        families = (wanted if key in ("teacher", judged) else set()) | ({"confusion"} if balance_keys else set())
+        # CEV and SDE of every balance key: its FPR/FNR and the teacher's, in every resample
+        families = (wanted if key in ("teacher", judged) else set()) | {"confusion"}
         own = key if key == "teacher" else "raw"      # a student's score families are its raw ones
         boot.setdefault(own, set()).update(families & SCORE_FAMILIES)
         boot.setdefault(key, set()).update(families - SCORE_FAMILIES)
@@ -216,7 +217,7 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
         override_attrs = [name for name, keep in zip(layout.attribute_names, positive) if keep]
         overrides = _overrides(prelude.candidates, override_attrs, layout)
     applied = mitigation.calibrate_thresholds or mitigation.override_budget > 0
-    specs, aliases = _populations(config, n_students, thresholds, bool(overrides))
+    specs, aliases = _populations(n_students, thresholds, bool(overrides))
     judged = aliases.get(JUDGED_POPULATION[config.judge], JUDGED_POPULATION[config.judge])
     member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
     balance_keys = list(dict.fromkeys(aliases.get(k, k) for k in ["raw", judged] + (["mitigated"] if applied else [])))
