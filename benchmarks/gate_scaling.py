@@ -16,9 +16,16 @@ metric that has an interval). Every run is its own process, so its peak memory i
 ``--mode metrics`` times the metric functions directly instead (one teacher and one
 student, chunked bootstrap weights, per metric family), without the gate around them.
 
+``--shards S`` writes each size's data and predictions as S npz shards first (a separate
+process, not timed), then times the gate streaming them in one process
+(:func:`compress_gate.gate._sharded.judge_shards`): its peak RSS is the streaming gate's
+own (no in-memory copy of the inputs). Each shard is made by :func:`make_inputs` with its
+own seed (N / S test rows, and calib and train rows in the same proportions).
+
     .venv/bin/python benchmarks/gate_scaling.py            # N in 1e4, 1e5, 1e6; K in 10, 40
     .venv/bin/python benchmarks/gate_scaling.py --quick    # N in 1e4, 1e5
     .venv/bin/python benchmarks/gate_scaling.py --sizes 1000000x40 --mode metrics
+    .venv/bin/python benchmarks/gate_scaling.py --sizes 100000x40 1000000x40 --shards 10 --limits required
 
 Writes benchmarks/results/gate_scaling.json with the date (``created``), the machine
 (:func:`compress_gate.engines.machine_description`, the schema every results file uses) and
@@ -32,9 +39,11 @@ import datetime
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
+import tempfile
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -67,13 +76,14 @@ LIMITS["all"] = LIMITS["required"] + [
 
 
 # --- data ------------------------------------------------------------------------------------
-def make_inputs(n_test: int, k: int, seed: int = 0) -> dict[str, Any]:
+def make_inputs(n_test: int, k: int, seed: int = 0, prefix: str = "s") -> dict[str, Any]:
     """Synthetic multi-label data with group-correlated labels; teacher and a student's scores.
 
     Rows: ``n_test`` test, max(1000, n_test // 10) calib, max(2000, n_test // 5) train.
     Labels depend on the groups; the teacher is ``sigmoid(2.5 (2y - 1) + N(0, 1.5))``,
     the student the teacher's logit plus N(0, 0.5) noise, pushed up for ``young`` on
     the first attribute (some bias for BA to find). float32 throughout to stay small.
+    Ids are ``prefix`` + row number.
     """
     import numpy as np
 
@@ -90,7 +100,7 @@ def make_inputs(n_test: int, k: int, seed: int = 0) -> dict[str, Any]:
     teacher_logit = 2.5 * (2 * y - 1) + rng.normal(0, 1.5, y.shape).astype(np.float32)
     student_logit = teacher_logit + rng.normal(0, 0.5, y.shape).astype(np.float32)
     student_logit[:, 0] += np.where(groups[scored, 1], 1.0, -1.0).astype(np.float32)
-    return {"ids": np.char.add("s", np.arange(n).astype(str)), "labels": labels, "split": split, "groups": groups,
+    return {"ids": np.char.add(prefix, np.arange(n).astype(str)), "labels": labels, "split": split, "groups": groups,
             "teacher": (1 / (1 + np.exp(-teacher_logit))).astype(np.float32),
             "student": (1 / (1 + np.exp(-student_logit))).astype(np.float32)}
 
@@ -107,6 +117,35 @@ def run_evaluate(inputs: dict[str, Any], resamples: int, limits: str) -> dict[st
     config = GateConfig(n_resamples=resamples, seed=0, judge="raw", limits=LIMITS[limits])
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     result = evaluate(data, inputs["teacher"], [inputs["student"]], config)
+    return {"wall_s": time.perf_counter() - start_wall, "cpu_s": time.process_time() - start_cpu,
+            "verdict": result.report.verdict, "n_limits": len(result.report.limits)}
+
+
+def write_shards(root: Path, n_test: int, k: int, n_shards: int) -> None:
+    """The data and the teacher's and student's predictions as ``n_shards`` npz shards each under ``root``."""
+    import numpy as np
+
+    from compress_gate.data._columns import GROUP_PREFIX
+    from compress_gate.data._shard_files import write_shard
+
+    for shard, rows in enumerate(np.array_split(np.arange(n_test), n_shards)):
+        inputs = make_inputs(rows.size, k, seed=shard, prefix=f"s{shard}-")
+        scored = inputs["split"] != "train"
+        columns = {"ids": inputs["ids"], "labels": inputs["labels"], "split": inputs["split"],
+                   "attribute_names": np.asarray([f"a{j}" for j in range(k)]), "task": np.asarray("multilabel")}
+        columns.update({GROUP_PREFIX + g: inputs["groups"][:, j].astype(np.uint8) for j, g in enumerate(GROUPS)})
+        write_shard(root / "data" / f"part-{shard:05d}.npz", columns)
+        for model in ("teacher", "student"):
+            write_shard(root / model / f"part-{shard:05d}.npz", {"ids": inputs["ids"][scored], "scores": inputs[model]})
+
+
+def run_shards(root: Path, resamples: int, limits: str) -> dict[str, Any]:
+    from compress_gate.config.gate import GateConfig
+    from compress_gate.gate._sharded import judge_shards
+
+    config = GateConfig(n_resamples=resamples, seed=0, judge="raw", limits=LIMITS[limits])
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    result = judge_shards(root / "data", root / "teacher", [root / "student"], config)
     return {"wall_s": time.perf_counter() - start_wall, "cpu_s": time.process_time() - start_cpu,
             "verdict": result.report.verdict, "n_limits": len(result.report.limits)}
 
@@ -151,16 +190,20 @@ def run_metrics(inputs: dict[str, Any], resamples: int, limits: str) -> dict[str
             "finite_check": bool(np.isfinite(m.accuracy(y, models[0][1], task="multilabel")))}
 
 
-def one_size(n_test: int, k: int, resamples: int, mode: str, limits: str) -> dict[str, Any]:
+def one_size(n_test: int, k: int, resamples: int, mode: str, limits: str, shards_dir: Path | None = None
+             ) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    inputs = make_inputs(n_test, k)
+    inputs = make_inputs(n_test, k) if shards_dir is None else {}
     rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tracemalloc.start()
-    out = (run_evaluate if mode == "evaluate" else run_metrics)(inputs, resamples, limits)
+    if shards_dir is not None:
+        out = run_shards(shards_dir, resamples, limits)
+    else:
+        out = (run_evaluate if mode == "evaluate" else run_metrics)(inputs, resamples, limits)
     traced_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {"n_samples": n_test, "n_attributes": k, "n_groups": len(GROUPS), "n_resamples": resamples,
-            "mode": mode, "limits": limits, **out,
+            "mode": mode if shards_dir is None else "shards", "limits": limits, **out,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_after_inputs_mib": rss_inputs, "peak_traced_mib": traced_peak / 2**20,
             "load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -189,26 +232,42 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limits", choices=("required", "all", "both"), default="both",
                         help="which limit set the gate judges (both: one row per set and size)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per size")
+    parser.add_argument("--shards", type=int, help="write the data as this many shards and time the streaming gate")
     parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--from-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.one and args.write:
+        n, k = (int(v) for v in args.one.split("x"))
+        write_shards(args.write, n, k, args.shards)
+        return 0
     if args.one:
         n, k = (int(v) for v in args.one.split("x"))
-        print(json.dumps(one_size(n, k, args.resamples, args.mode, args.limits)))
+        print(json.dumps(one_size(n, k, args.resamples, args.mode, args.limits, args.from_dir)))
         return 0
+    if args.shards is not None and (args.shards < 1 or args.mode != "evaluate"):
+        raise SystemExit("--shards needs a count >= 1 and --mode evaluate")
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     limit_sets = ("required", "all") if args.limits == "both" else (args.limits,)
     rows = []
     print(f"{'limits':>8} {'N':>9} {'K':>3} {'wall s':>8} {'cpu s':>8} {'peak RSS MiB':>13} {'extra MiB':>10} "
           f"{'load':>5}")
     for size in sizes:
+        shards_dir = None
+        if args.shards is not None:
+            shards_dir = Path(tempfile.mkdtemp(prefix="gate_scaling_"))
+            subprocess.run([sys.executable, __file__, "--one", size, "--shards", str(args.shards),
+                            "--write", str(shards_dir)], check=True)
         for limits in limit_sets:
             command = [sys.executable, __file__, "--one", size, "--resamples", str(args.resamples),
                        "--mode", args.mode, "--limits", limits]
+            if shards_dir is not None:
+                command += ["--from-dir", str(shards_dir)]
             try:
                 done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
             except subprocess.TimeoutExpired:
@@ -226,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['load_before']:>5.1f}")
             if "breakdown_s" in row:
                 print("          " + ", ".join(f"{k}: {v:.2f}s" for k, v in row["breakdown_s"].items()))
+        if shards_dir is not None:
+            shutil.rmtree(shards_dir)
     met = {r["limits"]: bool(r["wall_s"] < TARGET["wall_s"] and r["peak_rss_mib"] < TARGET["peak_mib"])
            for r in rows if r.get("n_samples") == TARGET["n_samples"]
            and r.get("n_attributes") == TARGET["n_attributes"] and "wall_s" in r}
@@ -233,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {"benchmark": "gate_scaling",
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "mode": args.mode, "n_resamples": args.resamples, "groups": GROUPS,
+              "mode": args.mode, "shards": args.shards, "n_resamples": args.resamples, "groups": GROUPS,
               "limit_sets": {name: LIMITS[name] for name in limit_sets}, "machine": machine_description(),
               "blas": blas(), "target": TARGET, "rows": rows, "target_met": met or None}
     from compress_gate._atomic import write_json

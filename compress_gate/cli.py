@@ -96,10 +96,14 @@ def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML).")) -> No
 # --- gate --------------------------------------------------------------------------
 @app.command()
 def gate(
-    data: Path = typer.Option(..., "--data", help="Eval data (data.npz: ids, labels, split, group__*)."),
+    data: Path = typer.Option(..., "--data", help="Eval data (data.npz: ids, labels, split, group__*), or a "
+                              "directory of shards (then --teacher/--student are shard directories too)."),
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher predictions (npz: ids, scores)."),  # noqa: UP007
     student: Optional[list[Path]] = typer.Option(  # noqa: UP007
         None, "--student", help="Student predictions; repeat for a population (the first ships)."),
+    backend: str = typer.Option("local", "--backend", help="Shard directories: local (stream them in this "
+                                "process) or ray (one Ray task per shard)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),  # noqa: UP007
     teacher_model: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--teacher-model", help="Teacher ONNX model, scored with ONNX Runtime on the data's inputs."),
     student_model: Optional[list[Path]] = typer.Option(  # noqa: UP007
@@ -121,7 +125,8 @@ def gate(
     with exit_codes(), err_console.status("gate") as status:
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
                                  teacher_model=teacher_model, student_models=student_model or [],
-                                 extra_columns=allow_column or [], say=status.update)
+                                 extra_columns=allow_column or [], backend=backend, address=address,
+                                 say=status.update)
     if as_json:
         typer.echo(json.dumps(result.report.to_json(), indent=2))
     else:

@@ -2,8 +2,8 @@
 
 ``data`` may be a directory of shards, each one holding some rows of the contract's
 ``data.npz`` (same columns; see :mod:`compress_gate.data._shard_files` for the npz and
-Parquet layouts and the manifest), and each model's predictions a directory of shards
-of ``<model>.npz``. The two need not be sharded alike: rows join on ``ids`` within and
+Parquet layouts and the manifest), and each model's predictions (the teacher's, and
+each student's of a population) a directory of shards of ``<model>.npz``. The two need not be sharded alike: rows join on ``ids`` within and
 across shards.
 
 :func:`open_shards` reads every shard once and checks what the one-file loaders check
@@ -52,14 +52,20 @@ class ShardBlock:
     ----------
     shard : the data shard file
     data : every row of the shard (train rows included: BA and TCB need them)
-    teacher, student : ndarray of shape (n_scored, K), float32
+    teacher : ndarray of shape (n_scored, K), float32
         Scores of the shard's calib and test rows (``data.split != "train"``), in data order.
+    students : tuple of such arrays, one per student directory (the first ships)
     """
 
     shard: Path
     data: EvalData
     teacher: np.ndarray
-    student: np.ndarray
+    students: tuple[np.ndarray, ...]
+
+    @property
+    def student(self) -> np.ndarray:
+        """The first student's scores."""
+        return self.students[0]
 
     @property
     def scored(self) -> np.ndarray:
@@ -120,21 +126,22 @@ class ShardedInputs:
 
     data_shards: tuple[Path, ...]
     n_samples: int
+    n_test: int
     task: Task
     attribute_names: tuple[str, ...]
     group_names: tuple[str, ...]
     extra_columns: tuple[str, ...]
-    _predictions: tuple[_Index, _Index]
+    _predictions: tuple[_Index, ...]
 
     def __iter__(self) -> Iterator[ShardBlock]:
-        cache: list[dict[tuple[int, ...], Predictions]] = [{}, {}]
+        cache: list[dict[tuple[int, ...], Predictions]] = [{} for _ in self._predictions]
         for path in self.data_shards:
             data = read_data_shard(path, extra_columns=self.extra_columns)
             scored = data.split != "train"
             wanted = hash_ids(data.ids[scored])
             scores = [self._scores(data, scored, wanted, index, memo)
                       for index, memo in zip(self._predictions, cache)]
-            yield ShardBlock(shard=path, data=data, teacher=scores[0], student=scores[1])
+            yield ShardBlock(shard=path, data=data, teacher=scores[0], students=tuple(scores[1:]))
 
     @staticmethod
     def _scores(data: EvalData, scored: np.ndarray, wanted: np.ndarray, index: _Index,
@@ -153,9 +160,11 @@ class ShardedInputs:
         return align_scores(data, Predictions(preds.ids[keep], preds.scores[keep], preds.source), scored)
 
 
-def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str | Path, *,
+def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str | Path | Sequence[str | Path], *,
                 extra_columns: Sequence[str] = ()) -> ShardedInputs:
-    """Check the shard directories of the eval data and of two models' predictions (module docstring).
+    """Check the shard directories of the eval data and of the models' predictions (module docstring).
+
+    ``student_dir`` is one directory, or a sequence of them (a population of students).
 
     Raises
     ------
@@ -197,9 +206,13 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     data_index = _Index(hashes, shards)
     data_index.check_unique(lambda p: read_data_shard(p, extra_columns=extra_columns).ids, "eval data")
     needed = [(h[m], path) for h, m, path in zip(hashes, scored_rows, shards)]
+    students = [student_dir] if isinstance(student_dir, (str, Path)) else list(student_dir)
+    if not students:
+        raise InputError("no student predictions directory was given; pass at least one.")
     indexes = tuple(_prediction_index(Path(d), data_index, needed, data_dir, extra_columns)
-                    for d in (teacher_dir, student_dir))
-    return ShardedInputs(data_shards=tuple(shards), n_samples=int(sum(h.size for h in hashes)), task=task,
+                    for d in (teacher_dir, *students))
+    return ShardedInputs(data_shards=tuple(shards), n_samples=int(sum(h.size for h in hashes)), n_test=n_test,
+                         task=task,
                          attribute_names=attribute_names, group_names=group_names,
                          extra_columns=tuple(extra_columns), _predictions=indexes)
 

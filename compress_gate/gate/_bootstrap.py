@@ -1,4 +1,12 @@
-"""Bootstrap resamples of the gated numbers: one (B, n) weight matrix, chunked, no loop over samples."""
+"""Bootstrap resamples of the gated numbers, finished from the merged resample tables.
+
+The resamples are Poisson bootstrap resamples over the test rows: the weight of a row in
+resample r is a counter-based Poisson(1) draw keyed by (``gate.seed``, a hash of the row's
+id, r) (:mod:`compress_gate.metrics.poisson_bootstrap`), counted shard by shard in
+:func:`compress_gate.gate._stats.shard_statistics`. Teacher and students share the weights
+of each resample (a paired bootstrap), and the intervals do not depend on how the data is
+split into shards or ordered.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compress_gate import metrics
-from compress_gate.config.gate import GateConfig
 from compress_gate.gate._measures import Measurer
 
-__all__ = ["Resamples", "bootstrap"]
+__all__ = ["Resamples", "resamples"]
+
 
 @dataclass(frozen=True)
 class Resamples:
@@ -21,31 +28,17 @@ class Resamples:
     balance: dict[str, dict[str, np.ndarray]]
 
 
-def bootstrap(measurer: Measurer, config: GateConfig, *, judged: str, metrics_wanted: list[str],
-              balance_keys: list[str]) -> Resamples | None:
-    """Resample the test rows ``config.n_resamples`` times (seeded) and measure.
+def resamples(measurer: Measurer, *, judged: str, metrics_wanted: list[str],
+              balance_keys: list[str]) -> Resamples:
+    """The resampled values the limits and the report need.
 
-    For each metric in ``metrics_wanted`` the teacher and the ``judged`` population are
-    measured with the same weights (a paired bootstrap); CEV and SDE are measured for
-    each population in ``balance_keys``. None when ``config.n_resamples`` is 0. The chunk
-    size is the metrics' default (a bounded weight matrix); each chunk's weight matrix is
-    shared by every call, so the metrics can reuse their count tables within it.
+    For each metric in ``metrics_wanted``, the teacher and the ``judged`` population (the
+    same resamples: paired); CEV and SDE for each population in ``balance_keys``.
     """
-    if config.n_resamples == 0:
-        return None
-    n = measurer.test.y_true.shape[0]
-    values: dict[tuple[str, str], list[np.ndarray]] = {
-        (key, metric): [] for metric in metrics_wanted for key in ("teacher", judged)}
-    balance: dict[str, dict[str, list[np.ndarray]]] = {key: {"cev": [], "sde": []} for key in balance_keys}
-    for weights in metrics.bootstrap_weights(n, n_resamples=config.n_resamples, seed=config.seed):
-        measurer.start_chunk()
-        for key, metric in values:
-            values[key, metric].append(measurer.values(key, metric, weights))
-        for key in balance_keys:
-            cev, sde, _, _ = measurer.error_balance(key, weights)
-            balance[key]["cev"].append(cev)
-            balance[key]["sde"].append(sde)
-        del weights                      # free this chunk before the next one is drawn
-    measurer.start_chunk()
-    return Resamples(values={k: np.concatenate(v, axis=0) for k, v in values.items()},
-                     balance={k: {m: np.concatenate(v) for m, v in d.items()} for k, d in balance.items()})
+    values = {(key, metric): measurer.values(key, metric, resampled=True)
+              for metric in metrics_wanted for key in ("teacher", judged)}
+    balance = {}
+    for key in balance_keys:
+        cev, sde, _, _ = measurer.error_balance(key, resampled=True)
+        balance[key] = {"cev": cev, "sde": sde}
+    return Resamples(values=values, balance=balance)

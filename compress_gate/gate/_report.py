@@ -15,10 +15,9 @@ import numpy as np
 from compress_gate import metrics
 from compress_gate._json import json_safe
 from compress_gate.config.gate import GateConfig
-from compress_gate.data.contract import EvalData
 from compress_gate.gate._bootstrap import Resamples
 from compress_gate.gate._limits import compared_change
-from compress_gate.gate._measures import Measurer, Member
+from compress_gate.gate._measures import Layout, Measurer
 from compress_gate.gate.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
 
 __all__ = ["build_report"]
@@ -39,22 +38,24 @@ def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
 
 def _model_summary(measurer: Measurer, key: str) -> dict:
     """Accuracy and the per-attribute numbers of population ``key`` (means over its members)."""
-    names = measurer.test.attribute_names
-    columns = {m: measurer.values(key, m, None) for m in PER_ATTRIBUTE}
-    r2 = np.mean([metrics.label_interrelation(m.y_pred) for m in measurer.populations[key]], axis=0)
+    names = measurer.layout.attribute_names
+    columns = {m: measurer.values(key, m) for m in PER_ATTRIBUTE}
+    r2 = np.mean([metrics.label_interrelation_from_counts(measurer.tables(key, i)["interrelation"])
+                  for i in range(measurer.sizes[key])], axis=0)
     per_attribute = {name: {**{m: columns[m][i] for m in PER_ATTRIBUTE}, "r2": r2[i]}
                      for i, name in enumerate(names)}
-    return {"accuracy": measurer.values(key, "accuracy", None)[0], "per_attribute": per_attribute}
+    return {"accuracy": measurer.values(key, "accuracy")[0], "per_attribute": per_attribute}
 
 
 def _error_balance(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
     """δFPR/δFNR per attribute, CEV and SDE with their intervals and the attributes left out."""
-    cev, sde, d_fpr, d_fnr = measurer.error_balance(key, None)
-    names = measurer.test.attribute_names
+    cev, sde, d_fpr, d_fnr = measurer.error_balance(key)
+    names = measurer.layout.attribute_names
     excluded = [n for n, a, b in zip(names, d_fpr, d_fnr) if np.isnan(a) or np.isnan(b)]
     out = {"delta": {"fpr": dict(zip(names, d_fpr)), "fnr": dict(zip(names, d_fnr))}}
     for name, value in (("cev", cev), ("sde", sde)):
-        samples = None if boot is None or key not in boot.balance else boot.balance[key][name]
+        own = measurer.key(key)
+        samples = None if boot is None or own not in boot.balance else boot.balance[own][name]
         entry = {"value": float(value), "ci": _ci(samples, confidence), "excluded": excluded}
         if math.isnan(float(value)):
             entry["undefined"] = "no attribute has a nonzero teacher FPR and FNR"
@@ -70,29 +71,23 @@ def _ba_entry(value: float, reasons: list[object]) -> float | dict:
     return {"undefined": why}
 
 
-def _ba_tables(measurer: Measurer, key: str, rows: np.ndarray | None = None) -> tuple[dict, dict, dict]:
+def _ba_tables(measurer: Measurer, key: str, family: str = "confusion") -> tuple[dict, dict, dict]:
     """(teacher, student, increase) as attribute -> identity -> number | {"undefined": reason}.
 
     A population's BA is the mean over its members: undefined when any member's is. The
     increase is :func:`~compress_gate.gate._limits.compared_change` (absolute), as a BA limit gates it.
-    ``rows`` (a boolean mask of test rows) measures on those rows only.
+    ``family="uncovered"`` measures on the test rows without an override.
     """
-    def ba(member: Member) -> metrics.BiasAmplification:
-        if rows is None:
-            return measurer.bias_amplification(member, None)
-        t = measurer.test
-        return metrics.bias_amplification(t.y_true, member.y_pred, t.groups, train_labels=t.train_labels,
-                                          train_groups=t.train_groups, sample_weight=rows.astype(np.float64))
-    teacher = ba(measurer.populations["teacher"][0])
-    members = [ba(m) for m in measurer.populations[key]]
+    teacher = measurer.bias_amplification("teacher", 0, family=family)
+    members = [measurer.bias_amplification(key, i, family=family) for i in range(measurer.sizes[measurer.key(key)])]
     student = np.mean([m.values for m in members], axis=0)
     increase = compared_change("absolute", student, teacher.values)
     t_out: dict = {}
     s_out: dict = {}
     inc_out: dict = {}
-    for i, attr in enumerate(measurer.test.attribute_names):
+    for i, attr in enumerate(measurer.layout.attribute_names):
         t_out[attr], s_out[attr], inc_out[attr] = {}, {}, {}
-        for j, group in enumerate(measurer.test.group_names):
+        for j, group in enumerate(measurer.layout.group_names):
             t_val = _ba_entry(float(teacher.values[i, j]), [teacher.reasons[i, j]])
             s_val = _ba_entry(float(student[i, j]), [m.reasons[i, j] for m in members])
             t_out[attr][group], s_out[attr][group] = t_val, s_val
@@ -108,8 +103,8 @@ def _ba_tables(measurer: Measurer, key: str, rows: np.ndarray | None = None) -> 
 def _subgroups(measurer: Measurer, key: str) -> list[dict]:
     """Pooled error/FPR/FNR per subgroup row: sizes, teacher, student (population mean), and the
     normalized difference in percent (Hooker et al.)."""
-    teacher = measurer.subgroup_table(measurer.populations["teacher"][0])
-    tables = [measurer.subgroup_table(m) for m in measurer.populations[key]]
+    teacher = measurer.subgroup_table("teacher", 0)
+    tables = [measurer.subgroup_table(key, i) for i in range(measurer.sizes[measurer.key(key)])]
     rates = ("error", "fpr", "fnr")
     student = {r: np.mean([getattr(tb, f"pooled_{r}") for tb in tables], axis=0) for r in rates}
     averaged = metrics.SubgroupTable(names=teacher.names, sizes=teacher.sizes,
@@ -123,28 +118,24 @@ def _subgroups(measurer: Measurer, key: str) -> list[dict]:
 
 
 def _histogram(measurer: Measurer, key: str) -> list[float]:
-    counts = [np.histogram(m.y_score, bins=len(_HISTOGRAM_EDGES) - 1, range=(0.0, 1.0))[0]
-              for m in measurer.populations[key]]
+    counts = [measurer.tables(key, i)["histogram"] for i in range(measurer.sizes[key])]
     return np.mean(counts, axis=0).tolist()
 
 
-def _cie(measurer: Measurer, key: str, seed: int) -> dict:
-    """Modal CIEs (Hooker et al.) of population ``key`` against the teacher(s), and how uncertain
+def _cie(measurer: Measurer) -> dict:
+    """Modal CIEs (Hooker et al.) of the raw students against the teacher(s), and how uncertain
     the models are on them: the share of the CIEs' scores inside (0.1, 0.9), averaged over
     the population, next to the teacher's share on every test sample."""
-    teacher, students = measurer.populations["teacher"], measurer.populations[key]
-    found = metrics.modal_cie(np.stack([m.y_pred for m in teacher]), np.stack([m.y_pred for m in students]),
-                              task=measurer.test.task, seed=seed)
-    rows = found.is_cie
+    tables = measurer.stats.tables
+    count, n_test = float(tables[("cie", "count")]), float(tables[("n_test",)])
 
-    def share(members: list, mask: np.ndarray) -> float:
-        if not mask.any():
-            return float("nan")
-        return float(np.mean([metrics.uncertainty(m.y_score[mask]).mean() for m in members]))
-    everyone = np.ones_like(rows)
-    return {"count": int(rows.sum()), "share": float(rows.mean()),
-            "share_uncertain_teacher": share(teacher, rows), "share_uncertain_student": share(students, rows),
-            "share_uncertain_all_teacher": share(teacher, everyone)}
+    def share(inside: np.ndarray) -> float:
+        return float("nan") if count == 0 else float(np.mean([(row / count).mean() for row in inside]))
+    everyone = [metrics.uncertainty_from_counts(measurer.tables("teacher", i)["uncertainty"]).mean()
+                for i in range(measurer.sizes["teacher"])]
+    return {"count": int(count), "share": count / n_test, "share_uncertain_teacher": share(tables[("cie", "teacher")]),
+            "share_uncertain_student": share(tables[("cie", "student")]),
+            "share_uncertain_all_teacher": float(np.mean(everyone))}
 
 
 def _metrics_section(measurer: Measurer, key: str, boot: Resamples | None, config: GateConfig) -> dict:
@@ -159,29 +150,28 @@ def _metrics_section(measurer: Measurer, key: str, boot: Resamples | None, confi
         "uncertainty_histogram": {"edges": _HISTOGRAM_EDGES.tolist(),
                                   "teacher": _histogram(measurer, "teacher"),
                                   "student": _histogram(measurer, key)},
-        "cie": _cie(measurer, key, config.seed),
+        "cie": _cie(measurer),
     }
 
 
 def _after_section(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
     balance = _error_balance(measurer, key, boot, confidence)
     _, ba_s, ba_inc = _ba_tables(measurer, key)
-    return {"accuracy": measurer.values(key, "accuracy", None)[0], "cev": balance["cev"],
+    return {"accuracy": measurer.values(key, "accuracy")[0], "cev": balance["cev"],
             "sde": balance["sde"], "ba": {"student": ba_s, "increase": ba_inc}, "delta": balance["delta"]}
 
 
-def _uncovered(measurer: Measurer, overridden: np.ndarray) -> dict:
+def _uncovered(measurer: Measurer) -> dict:
     """Teacher and shipped student (thresholds; overrides do not apply there) on the test rows
     without an override: accuracy and BA. What a catalogue verdict says about other inputs."""
-    rows = ~overridden
-    t = measurer.test
-
     def accuracy(key: str) -> float:
-        return float(np.mean([metrics.accuracy(t.y_true, m.y_pred, task=t.task, sample_weight=rows.astype(float))
-                              for m in measurer.populations[key]]))
-    ba_t, ba_s, ba_inc = _ba_tables(measurer, "mitigated", rows)
-    return {"n_rows": int(rows.sum()), "teacher_accuracy": accuracy("teacher"), "accuracy": accuracy("mitigated"),
-            "ba": {"teacher": ba_t, "student": ba_s, "increase": ba_inc}}
+        return float(np.mean([metrics.accuracy_from_counts(measurer.tables(key, i)["uncovered"],
+                                                           task=measurer.layout.task)
+                              for i in range(measurer.sizes[key])]))
+    ba_t, ba_s, ba_inc = _ba_tables(measurer, "mitigated", "uncovered")
+    uncovered = measurer.tables("teacher", 0)["uncovered"]
+    return {"n_rows": int(uncovered.size[0]), "teacher_accuracy": accuracy("teacher"),
+            "accuracy": accuracy("mitigated"), "ba": {"teacher": ba_t, "student": ba_s, "increase": ba_inc}}
 
 
 def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncovered: dict | None) -> str:
@@ -206,24 +196,24 @@ def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncove
     return text
 
 
-def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entries: list[dict],
+def build_report(*, layout: Layout, config: GateConfig, measurer: Measurer, entries: list[dict],
                  outcome: str, judged: str, boot: Resamples | None, applied: bool,
-                 thresholds: np.ndarray | None, overridden: np.ndarray, override_attrs: list[str],
+                 thresholds: np.ndarray | None, n_overridden: int, override_attrs: list[str],
                  n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,
                  benchmarks: dict | None, inputs: dict | None) -> Report:
     """The typed report (schema: :mod:`compress_gate.gate.schema`), built once; the run adds its section."""
-    uncovered = _uncovered(measurer, overridden) if overridden.any() else None
+    uncovered = _uncovered(measurer) if n_overridden else None
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "verdict": "pass" if outcome == "pass" else "fail",
         "outcome": outcome,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "inputs": {**(inputs or {}), "task": data.task, "n_calib": n_calib, "n_test": n_test,
-                   "n_students": len(measurer.populations["raw"]),
-                   "attribute_names": list(data.attribute_names), "group_names": list(data.group_names)},
+        "inputs": {**(inputs or {}), "task": layout.task, "n_calib": n_calib, "n_test": n_test,
+                   "n_students": measurer.sizes["raw"],
+                   "attribute_names": list(layout.attribute_names), "group_names": list(layout.group_names)},
         "config": config.model_dump(mode="json"),
         "judged": judged,
-        "scope": _scope(judged, config.mitigation.calibrate_thresholds, n_test, int(overridden.sum()), uncovered),
+        "scope": _scope(judged, config.mitigation.calibrate_thresholds, n_test, n_overridden, uncovered),
         "limits": entries,
     }
     if not entries:
@@ -232,8 +222,8 @@ def build_report(*, data: EvalData, config: GateConfig, measurer: Measurer, entr
                           "(see docs/gate.md) to gate release.")
     report["metrics"] = _metrics_section(measurer, "raw", boot, config)
     report["mitigation"] = None if not applied else {
-        "thresholds": None if thresholds is None else dict(zip(data.attribute_names, thresholds)),
-        "overrides": {"count": int(overridden.sum()), "share": float(overridden.mean()),
+        "thresholds": None if thresholds is None else dict(zip(layout.attribute_names, thresholds)),
+        "overrides": {"count": n_overridden, "share": n_overridden / n_test,
                       "budget": config.mitigation.override_budget, "attributes": override_attrs},
         "calibrated": (_after_section(measurer, "thresholds", boot, config.confidence)
                        if config.mitigation.calibrate_thresholds else None),

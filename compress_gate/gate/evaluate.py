@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,20 +13,26 @@ from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
-from compress_gate.gate._bootstrap import bootstrap
+from compress_gate.gate._bootstrap import resamples
 from compress_gate.gate._limits import Measured, judge_limit
-from compress_gate.gate._measures import Measurer, Member, TestSet
+from compress_gate.gate._measures import MEMBER_MEASURES, Layout, Measurer
 from compress_gate.gate._report import build_report
+from compress_gate.gate._stats import (SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
+                                       shard_prelude, shard_statistics)
 from compress_gate.gate.schema import Report, RunSection
-from compress_gate.mitigation import (Overrides, apply_overrides, apply_thresholds, calibrate_thresholds,
-                                      overridden_rows, select_overrides)
+from compress_gate.mitigation import Overrides, calibrate_thresholds
+from compress_gate.mitigation.overrides import _budget_count
 
-__all__ = ["GateResult", "evaluate", "run_outcome", "JUDGED_POPULATION"]
+__all__ = ["GateResult", "evaluate", "evaluate_shards", "run_outcome", "JUDGED_POPULATION"]
 
 #: ``gate.judge`` -> the population the limits judge: the raw student, the student with its
 #: calibrated thresholds (the default: no label of a judged row enters), or with its thresholds
 #: and overrides (``catalogue``: a closed set of known inputs).
 JUDGED_POPULATION = {"raw": "raw", "thresholds": "thresholds", "catalogue": "mitigated"}
+#: Point families per population: the teacher and the raw students get every report number.
+_REPORT_FAMILIES = ("confusion", "calibration", "uncertainty", "interrelation", "histogram")
+#: Runs a per-shard function over the shards, yielding results as they come (``map`` by default).
+ShardMap = Callable[[Callable[[ShardInput], Any], Iterable[ShardInput]], Iterator[Any]]
 
 
 @dataclass(frozen=True)
@@ -58,59 +65,6 @@ def _check_scores(scores: Any, n: int, k: int, what: str) -> np.ndarray:
         raise InputError(f"{what}: scores must be finite probabilities in [0, 1]. Load them with "
                          "compress_gate.data.load_predictions, which names the bad rows.")
     return arr
-
-
-def _split_rows(data: EvalData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    scored = data.mask("calib", "test")
-    split = data.split[scored]
-    return scored, split == "calib", split == "test"
-
-
-def _test_set(data: EvalData, scored: np.ndarray, test: np.ndarray) -> TestSet:
-    train = data.mask("train")
-    if not train.any():
-        raise InputError("the eval data has no row with split = 'train'. BA and TCB take their direction "
-                         "from training labels: add the training rows' labels and groups with "
-                         "split = 'train' (they need no scores).")
-    return TestSet(y_true=data.labels[scored][test], groups=data.groups[scored][test],
-                   group_names=data.group_names, attribute_names=data.attribute_names, task=data.task,
-                   train_labels=data.labels[train], train_groups=data.groups[train])
-
-
-def _mitigate(config: GateConfig, measurer: Measurer, ids_test: np.ndarray, calib_labels: np.ndarray,
-              calib_scores: list[np.ndarray]
-              ) -> tuple[list[Member], list[Member], list[np.ndarray] | None, Overrides, list[str]]:
-    """Students with thresholds, with thresholds and overrides, the thresholds, the overrides and
-    the overridden attributes.
-
-    Thresholds are calibrated per student on its calib scores; overrides are chosen once
-    from the teacher (attributes with a positive teacher BA) and applied to every student.
-    """
-    mitigation, test_set = config.mitigation, measurer.test
-    students = measurer.populations["raw"]
-    thresholds = None
-    preds = [m.y_pred for m in students]
-    if mitigation.calibrate_thresholds:
-        if test_set.task == "multiclass":
-            raise InputError("gate.mitigation.calibrate_thresholds: true applies to multi-label data only; "
-                             "this data is multi-class (the prediction is the argmax class). Set it to "
-                             "false.")
-        thresholds = [calibrate_thresholds(calib_labels, s) for s in calib_scores]
-        preds = [apply_thresholds(m.y_score, t) for m, t in zip(students, thresholds)]
-    calibrated = [Member(y_pred=p, y_score=m.y_score) for p, m in zip(preds, students)]
-    overrides: Overrides = {}
-    attributes: list[str] = []
-    if mitigation.override_budget > 0:
-        teacher = measurer.populations["teacher"][0]
-        ba = measurer.bias_amplification(teacher, None).values
-        positive = np.nan_to_num(ba, nan=-np.inf).max(axis=1) > 0
-        attributes = [name for name, keep in zip(test_set.attribute_names, positive) if keep]
-        overrides = select_overrides(ids_test, teacher.y_score, test_set.attribute_names,
-                                     attributes=attributes, budget=mitigation.override_budget,
-                                     task=test_set.task, y_true=test_set.y_true)
-        preds = [apply_overrides(ids_test, p, overrides, test_set.attribute_names) for p in preds]
-    members = [Member(y_pred=p, y_score=m.y_score) for p, m in zip(preds, students)]
-    return calibrated, members, thresholds, overrides, attributes
 
 
 def _engine_measures(engine_checks: Sequence[dict] | None) -> dict[str, Measured]:
@@ -146,72 +100,160 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
     benchmarks : the engines' benchmark results, copied into the report
     inputs : file names for the report's ``inputs`` (``data``, ``teacher``, ``students``)
 
-    Every number of DESIGN.md is computed for the teacher and the student population on
-    the test split; the gated numbers get seeded bootstrap percentile intervals over
-    test samples (one weight matrix shared by teacher and students, so changes are
-    paired). Limits judge the population :data:`JUDGED_POPULATION` names for ``config.judge``:
-    by default the student with its calibrated thresholds, so no override (no human label
-    of a judged row) enters the judged predictions and the verdict does not depend on the
-    override budget. Each limit passes, fails or has not enough evidence; the run passes
-    only if every limit passes (:func:`run_outcome`); with no limits it passes and says so.
+    The data in memory is one shard of :func:`evaluate_shards`, which says what is computed.
     """
-    scored, calib, test = _split_rows(data)
+    scored = data.mask("calib", "test")
     k = data.n_attributes
     if not student_scores:
         raise InputError("the gate needs at least one student's scores (--student S.npz).")
     teacher_arr = _check_scores(teacher_scores, int(scored.sum()), k, "teacher")
     students = [_check_scores(s, int(scored.sum()), k, f"student {i + 1}") for i, s in enumerate(student_scores)]
-    test_set = _test_set(data, scored, test)
-    ids_test = data.ids[scored][test]
+    shard = ShardInput.from_data(data, teacher_arr, students, name="eval data")
+    return evaluate_shards([shard], Layout(data.task, data.attribute_names, data.group_names), config,
+                           n_test=int((data.split == "test").sum()), n_students=len(students),
+                           engine_checks=engine_checks, benchmarks=benchmarks, inputs=inputs,
+                           deployment_engine=deployment_engine)
 
-    def member(scores: np.ndarray) -> Member:
-        return Member(metrics.predict_labels(scores[test], task=data.task), scores[test])
-    teacher = member(teacher_arr)
-    measurer = Measurer(test_set, {"teacher": [teacher], "raw": [member(s) for s in students]})
-    calibrated, mitigated, thresholds, overrides, override_attrs = _mitigate(
-        config, measurer, ids_test, data.labels[scored][calib], [s[calib] for s in students])
-    applied = config.mitigation.calibrate_thresholds or config.mitigation.override_budget > 0
-    measurer.populations["thresholds"] = (calibrated if config.mitigation.calibrate_thresholds
-                                          else measurer.populations["raw"])
-    measurer.populations["mitigated"] = mitigated if applied else measurer.populations["raw"]
-    judged = JUDGED_POPULATION[config.judge]
-    if measurer.populations[judged] is measurer.populations["raw"]:
-        judged = "raw"                   # the same predictions: measured and resampled once
 
+def _fold(results: Iterable[Any]) -> Any:
+    """The sum of per-shard statistics, added as they arrive (one merged table in memory)."""
+    total = None
+    for part in results:
+        total = part if total is None else total + part
+    return total
+
+
+def _overrides(candidates: Candidates, attributes: list[str], layout: Layout) -> Overrides:
+    """``overrides.json``'s entries from the merged candidates of the chosen attributes (the
+    human label; multi-class: the whole prediction, ``{"class": name}``)."""
+    names = list(layout.attribute_names)
+    out: Overrides = {}
+    for attr in attributes:
+        i = names.index(attr)
+        for sample, label in zip(candidates.ids[i].tolist(), candidates.labels[i].tolist()):
+            if layout.task == "multiclass":
+                out[str(sample)] = {"class": names[label]}
+            else:
+                out.setdefault(str(sample), {})[attr] = int(label)
+    return out
+
+
+def _populations(n_students: int, thresholds: list[np.ndarray] | None, has_overrides: bool
+                 ) -> tuple[dict[str, tuple[MemberSpec, ...]], dict[str, str]]:
+    """Members per population and the aliases of populations that predict like another."""
+    students = range(1, n_students + 1)
+    specs = {"teacher": (MemberSpec(0),), "raw": tuple(MemberSpec(i) for i in students)}
+    aliases = {}
+    if thresholds is not None:
+        specs["thresholds"] = tuple(MemberSpec(i, thresholds=True) for i in students)
+    else:
+        aliases["thresholds"] = "raw"
+    if has_overrides:
+        specs["mitigated"] = tuple(MemberSpec(i, thresholds=thresholds is not None, overrides=True) for i in students)
+    else:
+        aliases["mitigated"] = aliases.get("thresholds", "thresholds")
+    return specs, aliases
+
+
+def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresholds: list[np.ndarray] | None,
+          overrides: Overrides, judged: str, member_metrics: list[str], balance_keys: list[str]) -> Plan:
+    point = {key: ("confusion",) for key in specs}
+    point["teacher"] = point["raw"] = _REPORT_FAMILIES
+    if overrides:
+        point["teacher"] += ("uncovered",)
+        point[aliases.get("mitigated", "mitigated")] += ("uncovered",)
+    wanted = {f for m in member_metrics for f in MEMBER_MEASURES[m].families}
+    boot: dict[str, set[str]] = {}
+    for key in dict.fromkeys(["teacher", judged, *balance_keys]):
+        # CEV and SDE of every balance key: its FPR/FNR and the teacher's, in every resample
+        families = (wanted if key in ("teacher", judged) else set()) | {"confusion"}
+        own = key if key == "teacher" else "raw"      # a student's score families are its raw ones
+        boot.setdefault(own, set()).update(families & SCORE_FAMILIES)
+        boot.setdefault(key, set()).update(families - SCORE_FAMILIES)
+    return Plan(task=layout.task, attribute_names=layout.attribute_names, populations=specs, point=point,
+                boot={k: tuple(sorted(v)) for k, v in boot.items() if v}, n_resamples=config.n_resamples,
+                seed=config.seed, thresholds=tuple(thresholds) if thresholds is not None else
+                (None,) * len(specs["raw"]), overrides=overrides)
+
+
+def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateConfig, *, n_test: int,
+                    n_students: int, map_shards: ShardMap = map, engine_checks: list[dict] | None = None,
+                    benchmarks: dict | None = None, inputs: dict | None = None,
+                    deployment_engine: str = "onnxruntime") -> GateResult:
+    """Judge students against their teacher from per-shard statistics: two passes over ``shards``.
+
+    ``shards`` is iterated twice (a list, or a re-iterable reader); ``map_shards(fn, shards)``
+    runs the pure per-shard functions (:func:`~compress_gate.gate._stats.shard_prelude`,
+    :func:`~compress_gate.gate._stats.shard_statistics`) and yields their results, which are
+    added as they arrive. ``n_test`` (test rows in all shards) sizes the override budget.
+
+    Every number of DESIGN.md is computed for the teacher and the student population on
+    the test split; the gated numbers get Poisson bootstrap percentile intervals over
+    test samples (weights keyed by seed, id hash and resample, shared by teacher and
+    students, so changes are paired and nothing depends on the sharding). Limits judge the
+    population :data:`JUDGED_POPULATION` names for ``config.judge``: by default the student
+    with its calibrated thresholds, so no override (no human label of a judged row) enters
+    the judged predictions and the verdict does not depend on the override budget. Each
+    limit passes, fails or has not enough evidence; the run passes only if every limit
+    passes (:func:`run_outcome`); with no limits it passes and says so.
+    """
+    mitigation = config.mitigation
+    if mitigation.calibrate_thresholds and layout.task == "multiclass":
+        raise InputError("gate.mitigation.calibrate_thresholds: true applies to multi-label data only; "
+                         "this data is multi-class (the prediction is the argmax class). Set it to false.")
+    count = _budget_count(mitigation.override_budget, n_test) if mitigation.override_budget > 0 else 0
+    prelude = _fold(map_shards(partial(shard_prelude, plan=PreludePlan(layout.task, count)), shards))
+    if float(prelude.train.n) == 0:
+        raise InputError("the eval data has no row with split = 'train'. BA and TCB take their direction "
+                         "from training labels: add the training rows' labels and groups with "
+                         "split = 'train' (they need no scores).")
+    thresholds = ([calibrate_thresholds(prelude.calib_labels, s) for s in prelude.calib_scores]
+                  if mitigation.calibrate_thresholds else None)
+    overrides: Overrides = {}
+    override_attrs: list[str] = []
+    if mitigation.override_budget > 0:
+        ba = metrics.bias_amplification_from_counts(prelude.teacher, prelude.train).values
+        positive = np.nan_to_num(ba, nan=-np.inf).max(axis=1) > 0
+        override_attrs = [name for name, keep in zip(layout.attribute_names, positive) if keep]
+        overrides = _overrides(prelude.candidates, override_attrs, layout)
+    applied = mitigation.calibrate_thresholds or mitigation.override_budget > 0
+    specs, aliases = _populations(n_students, thresholds, bool(overrides))
+    judged = aliases.get(JUDGED_POPULATION[config.judge], JUDGED_POPULATION[config.judge])
     member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
-    balance_keys = list(dict.fromkeys(["raw", judged] + (["mitigated"] if applied else [])))
-    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=member_metrics, balance_keys=balance_keys)
-
+    balance_keys = list(dict.fromkeys(aliases.get(k, k) for k in ["raw", judged] + (["mitigated"] if applied else [])))
+    plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, member_metrics, balance_keys)
+    stats = _fold(map_shards(partial(shard_statistics, plan=plan), shards))
+    measurer = Measurer(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
+                        aliases=aliases)
+    boot = None if config.n_resamples == 0 else resamples(measurer, judged=judged, metrics_wanted=member_metrics,
+                                                          balance_keys=balance_keys)
+    n_overridden = int(stats.tables[("n_overridden",)])
     measured = _engine_measures(engine_checks)
-    share = float(overridden_rows(ids_test, overrides).mean())  # the override-share limit, whatever is judged
-    measured["override_share"] = Measured(("model",), np.array([share]))
+    measured["override_share"] = Measured(("model",), np.array([n_overridden / n_test]))
     for name in (m for m, spec in GATED_METRICS.items() if spec.source == "balance"):
-        point = measurer.error_balance(judged, None)[0 if name == "cev" else 1]
+        point = measurer.error_balance(judged)[0 if name == "cev" else 1]
         measured[name] = Measured(("model",), point.reshape(1),
                                   student_boot=None if boot is None else boot.balance[judged][name][:, None],
                                   undefined_reason="no attribute has a nonzero teacher FPR and FNR")
     for metric in member_metrics:
-        ba_reasons = _ba_not_measured(measurer, teacher) if metric == "ba" else {}
+        ba_reasons = _ba_not_measured(measurer) if metric == "ba" else {}
         measured[metric] = Measured(
-            measurer.units(metric), measurer.values(judged, metric, None),
-            teacher=measurer.values("teacher", metric, None),
+            measurer.units(metric), measurer.values(judged, metric),
+            teacher=measurer.values("teacher", metric),
             student_boot=None if boot is None else boot.values[(judged, metric)],
             teacher_boot=None if boot is None else boot.values[("teacher", metric)],
             not_measured=ba_reasons,
-            undefined_reason=_ba_undefined_reason(data) if metric == "ba" else "")
-    n_test = int(test.sum())
+            undefined_reason=_ba_undefined_reason(layout) if metric == "ba" else "")
     entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test)
                for limit in config.limits]
     outcome = run_outcome([entry["outcome"] for entry in entries])
-    overridden = overridden_rows(ids_test, overrides)
+    shipped = None if thresholds is None else thresholds[0]
     report = build_report(
-        data=data, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
-        boot=boot, applied=applied, thresholds=None if thresholds is None else thresholds[0],
-        overridden=overridden, override_attrs=override_attrs, n_calib=int(calib.sum()), n_test=n_test,
-        engine_checks=engine_checks, deployment_engine=deployment_engine, benchmarks=benchmarks,
-        inputs=inputs)
-    return GateResult(report=report, passed=outcome == "pass",
-                      thresholds=None if thresholds is None else thresholds[0], overrides=overrides)
+        layout=layout, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
+        boot=boot, applied=applied, thresholds=shipped, n_overridden=n_overridden, override_attrs=override_attrs,
+        n_calib=int(prelude.calib_labels.shape[0]), n_test=n_test, engine_checks=engine_checks,
+        deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs)
+    return GateResult(report=report, passed=outcome == "pass", thresholds=shipped, overrides=overrides)
 
 
 def run_outcome(outcomes: Sequence[str]) -> str:
@@ -222,16 +264,16 @@ def run_outcome(outcomes: Sequence[str]) -> str:
     return "not_enough_evidence" if "not_enough_evidence" in outcomes else "pass"
 
 
-def _ba_not_measured(measurer: Measurer, teacher: Member) -> dict[str, str]:
+def _ba_not_measured(measurer: Measurer) -> dict[str, str]:
     """unit -> reason for the (attribute, identity) pairs whose BA is not computed."""
-    reasons = measurer.bias_amplification(teacher, None).reasons
+    reasons = measurer.bias_amplification("teacher", 0).reasons
     units = measurer.units("ba")
     return {unit: str(reason) for unit, reason in zip(units, np.asarray(reasons).reshape(-1)) if reason}
 
 
-def _ba_undefined_reason(data: EvalData) -> str:
+def _ba_undefined_reason(layout: Layout) -> str:
     """Why BA is undefined: no identity group at all, else a model without positive predictions."""
-    if not data.group_names:
+    if not layout.group_names:
         return ("the eval data has no identity group column (`group__<name>`), so BA has no "
                 "(attribute, identity) pair to measure; add the group columns to data.npz")
     return "a model has no positive prediction"

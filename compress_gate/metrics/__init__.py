@@ -8,42 +8,72 @@ count-based metric a leading resample axis (matrix products, no loop over sample
 resamples). Undefined values are ``nan``, documented per function, never 0.
 """
 
-from compress_gate.metrics.bias import BiasAmplification, bias_amplification, train_class_balance
+from compress_gate.metrics.bias import (BiasAmplification, TrainCounts, bias_amplification,
+                                        bias_amplification_from_counts, train_class_balance,
+                                        train_class_balance_from_counts, train_counts)
 from compress_gate.metrics.bootstrap import bootstrap_weights, percentile_interval
-from compress_gate.metrics.calibration import expected_calibration_error, uncertainty
+from compress_gate.metrics.calibration import (CalibrationCounts, UncertaintyCounts, calibration_counts,
+                                               expected_calibration_error, expected_calibration_error_from_counts,
+                                               uncertainty, uncertainty_counts, uncertainty_from_counts)
 from compress_gate.metrics.change import combined_error_variance, normalized_change, symmetric_distance_error
 from compress_gate.metrics.cie import ModalCIE, modal_cie, rank_by_score, taxicab_score, weighted_jaccard_similarity
-from compress_gate.metrics.interrelation import label_interrelation
-from compress_gate.metrics.rates import (ConfusionCounts, accuracy, confusion_counts, error_rate,
-                                         false_negative_rate, false_positive_rate, predict_labels)
-from compress_gate.metrics.subgroups import SubgroupTable, subgroup_normalized_difference, subgroup_rates
+from compress_gate.metrics.interrelation import (InterrelationCounts, interrelation_counts, label_interrelation,
+                                                 label_interrelation_from_counts)
+from compress_gate.metrics.rates import (ConfusionCounts, accuracy, accuracy_from_counts, confusion_counts,
+                                         error_rate, error_rate_from_counts, false_negative_rate,
+                                         false_negative_rate_from_counts, false_positive_rate,
+                                         false_positive_rate_from_counts, predict_labels)
+from compress_gate.metrics.subgroups import (SubgroupCounts, SubgroupTable, subgroup_counts, subgroup_names,
+                                             subgroup_normalized_difference, subgroup_rates,
+                                             subgroup_rates_from_counts)
 
 __all__ = [
     "BiasAmplification",
+    "CalibrationCounts",
     "ConfusionCounts",
+    "InterrelationCounts",
     "ModalCIE",
+    "SubgroupCounts",
     "SubgroupTable",
+    "TrainCounts",
+    "UncertaintyCounts",
     "accuracy",
+    "accuracy_from_counts",
     "bias_amplification",
+    "bias_amplification_from_counts",
     "bootstrap_weights",
+    "calibration_counts",
     "combined_error_variance",
     "confusion_counts",
     "error_rate",
+    "error_rate_from_counts",
     "expected_calibration_error",
+    "expected_calibration_error_from_counts",
     "false_negative_rate",
+    "false_negative_rate_from_counts",
     "false_positive_rate",
+    "false_positive_rate_from_counts",
+    "interrelation_counts",
     "label_interrelation",
+    "label_interrelation_from_counts",
     "modal_cie",
     "normalized_change",
     "percentile_interval",
     "predict_labels",
     "rank_by_score",
+    "subgroup_counts",
+    "subgroup_names",
     "subgroup_normalized_difference",
     "subgroup_rates",
+    "subgroup_rates_from_counts",
     "symmetric_distance_error",
     "taxicab_score",
     "train_class_balance",
+    "train_class_balance_from_counts",
+    "train_counts",
     "uncertainty",
+    "uncertainty_counts",
+    "uncertainty_from_counts",
     "weighted_jaccard_similarity",
 ]
 

@@ -5,7 +5,8 @@ Every count-based metric is ``weights @ X`` for a matrix ``X`` of per-sample ind
 at a time, so memory stays bounded for any number of samples, and with bootstrap
 weights of shape (B, n) each block is one BLAS matrix product for all B resamples.
 
-Weight matrices made by :func:`compress_gate.metrics.bootstrap_weights` are read-only
+Weight matrices made by :func:`compress_gate.metrics.bootstrap_weights` (and by
+:func:`~compress_gate.metrics.poisson_bootstrap.poisson_weight_chunks`) are read-only
 and registered here with a memo: count tables computed from them are kept (keyed by
 the identity of the input arrays) for as long as the matrix lives, so the metrics of
 one resample chunk share their matrix products.
@@ -22,12 +23,14 @@ _BLOCK_BYTES = 8 * 2**20        # one block of X in float32
 _MEMOS: dict[int, tuple[weakref.ref, dict]] = {}
 
 
-def _register_memo(weights: np.ndarray, row_total: float) -> None:
+def _register_memo(weights: np.ndarray, row_total: float | np.ndarray) -> None:
     """Make ``weights`` read-only and give it a memo that lives as long as it does;
-    ``row_total`` is what every row sums to (n for bootstrap counts)."""
+    ``row_total`` is what every row sums to (n for multinomial bootstrap counts; a (B,)
+    array of the row sums for Poisson counts)."""
     weights.flags.writeable = False
     key = id(weights)
-    _MEMOS[key] = (weakref.ref(weights), {("total",): ((), np.full(weights.shape[0], float(row_total)))})
+    total = np.broadcast_to(np.asarray(row_total, dtype=np.float64), (weights.shape[0],)).copy()
+    _MEMOS[key] = (weakref.ref(weights), {("total",): ((), total)})
     weakref.finalize(weights, _MEMOS.pop, key, None)
 
 
@@ -44,7 +47,8 @@ def _block_rows(n_columns: int) -> int:
 
 
 def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns: int,
-                 weights: np.ndarray | None, bounds: np.ndarray | None = None) -> np.ndarray:
+                 weights: np.ndarray | None, bounds: np.ndarray | None = None,
+                 dtype: type | None = None) -> np.ndarray:
     r"""Weighted column sums :math:`S_{bj} = \sum_i w_{bi} X_{ij}` of ``X = build(rows)``.
 
     ``build(rows)`` returns the (rows, n_columns) block of X for a slice of samples.
@@ -52,7 +56,9 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
     and (B, n_columns) for (B, n). With ``bounds`` (U + 1 increasing offsets, samples
     sorted by unit) the sums are per unit: shape (..., U, n_columns). float32 weights
     multiply in float32 (exact for integer resample counts while a block's sums stay
-    below 2**24), anything else in float64; blocks accumulate in float64.
+    below 2**24), anything else in float64; ``dtype=np.float64`` forces float64 products
+    (exact for integer weights and values while a block's sums stay below 2**53); blocks
+    accumulate in float64.
     """
     per_unit = bounds is not None
     if bounds is None:
@@ -61,7 +67,8 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
     two_d = weights is not None and weights.ndim == 2
     lead = (weights.shape[0],) if two_d else ()
     out = np.zeros(lead + (n_units, n_columns), dtype=np.float64)
-    dtype = np.float32 if weights is not None and weights.dtype == np.float32 else np.float64
+    if dtype is None:
+        dtype = np.float32 if weights is not None and weights.dtype == np.float32 else np.float64
     step = _block_rows(n_columns)
     for unit in range(n_units):
         for start in range(int(bounds[unit]), int(bounds[unit + 1]), step):
@@ -71,7 +78,7 @@ def _column_sums(build: Callable[[slice], np.ndarray], n_samples: int, n_columns
                 out[..., unit, :] += (np.count_nonzero(block, axis=0) if block.dtype == bool
                                       else block.sum(axis=0, dtype=np.float64))
             else:
-                out[..., unit, :] += weights[..., rows] @ block.astype(dtype, copy=False)
+                out[..., unit, :] += weights[..., rows].astype(dtype, copy=False) @ block.astype(dtype, copy=False)
     return out if per_unit else out[..., 0, :]
 
 

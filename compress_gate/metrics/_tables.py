@@ -76,14 +76,27 @@ def _layout(groups: np.ndarray | None, n_samples: int) -> _Layout:
 
 
 @dataclass(frozen=True)
-class _RowCounts:
-    """Weighted counts per subgroup row: ``size`` (..., R) and, per attribute, ``positives``
-    N(A=1), ``predicted`` N(Â=1) and ``tp`` N(A=1, Â=1), each (..., R, K)."""
+class SubgroupCounts:
+    """Weighted confusion counts per subgroup row: the sufficient statistics of the rates,
+    TCB, BA and the subgroup rates.
+
+    ``size`` (..., R) and, per attribute, ``positives`` N(A=1), ``predicted`` N(Â=1) and
+    ``tp`` N(A=1, Â=1), each (..., R, K); rows ``all``, each group, then the pairwise
+    intersections (:func:`compress_gate.metrics.subgroup_counts`). Tables of disjoint sets
+    of samples merge by addition (``a + b``). With integer weights (unit weights,
+    bootstrap counts) every count is an integer, exact in float64 below 2**53, so a merged
+    table does not depend on how the samples were split or in which order they were added.
+    """
 
     size: np.ndarray
     positives: np.ndarray
     predicted: np.ndarray
     tp: np.ndarray
+
+    def __add__(self, other: SubgroupCounts) -> SubgroupCounts:
+        """Field-wise sum: the counts of the union of two disjoint sets of samples."""
+        return SubgroupCounts(self.size + other.size, self.positives + other.positives,
+                              self.predicted + other.predicted, self.tp + other.tp)
 
     @property
     def fp(self) -> np.ndarray:
@@ -97,9 +110,9 @@ class _RowCounts:
     def tn(self) -> np.ndarray:
         return self.size[..., None] - self.positives - self.predicted + self.tp
 
-    def row(self, index: int) -> _RowCounts:
+    def row(self, index: int) -> SubgroupCounts:
         """The counts of one row, without the row axis."""
-        return _RowCounts(self.size[..., index], self.positives[..., index, :],
+        return SubgroupCounts(self.size[..., index], self.positives[..., index, :],
                           self.predicted[..., index, :], self.tp[..., index, :])
 
 
@@ -117,7 +130,7 @@ def _memo_put(memo: dict | None, key: tuple, refs: tuple, value: object) -> obje
     return value
 
 
-def _cached_overall(y_true: object, y_pred: object, sample_weight: object) -> _RowCounts | None:
+def _cached_overall(y_true: object, y_pred: object, sample_weight: object) -> SubgroupCounts | None:
     """Row ``all`` of any table already memoized for these very arrays and weights, else None."""
     memo = _memo_of(sample_weight)
     for key, entry in list((memo or {}).items()):
@@ -130,7 +143,7 @@ def _cached_overall(y_true: object, y_pred: object, sample_weight: object) -> _R
 
 
 def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
-                    sample_weight: object) -> _RowCounts:
+                    sample_weight: object) -> SubgroupCounts:
     """Checked inputs -> confusion counts per subgroup row (only row ``all`` when
     ``groups`` is None). Raises InputError naming a bad argument."""
     t = _check_indicators(y_true, "y_true")
@@ -175,9 +188,9 @@ def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
     return _aggregate(labels, predictions, layout.to_rows, k)
 
 
-def _aggregate(labels: np.ndarray, predictions: np.ndarray, to_rows: np.ndarray, k: int) -> _RowCounts:
+def _aggregate(labels: np.ndarray, predictions: np.ndarray, to_rows: np.ndarray, k: int) -> SubgroupCounts:
     """Per-cell sums (..., C, 1 + K) and (..., C, 2K) -> per-row counts."""
     rows_labels = to_rows @ labels
     rows_pred = to_rows @ predictions
-    return _RowCounts(size=rows_labels[..., 0], positives=rows_labels[..., 1:],
+    return SubgroupCounts(size=rows_labels[..., 0], positives=rows_labels[..., 1:],
                       predicted=rows_pred[..., :k], tp=rows_pred[..., k:])

@@ -13,9 +13,11 @@ import numpy as np
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import _check_indicators
 from compress_gate.metrics._counts import _ratio
-from compress_gate.metrics._tables import _confusion_rows
+from compress_gate.metrics._tables import SubgroupCounts, _confusion_rows
 
-__all__ = ["NO_POSITIVE_PREDICTIONS", "BiasAmplification", "bias_amplification", "train_class_balance"]
+__all__ = ["NO_POSITIVE_PREDICTIONS", "BiasAmplification", "TrainCounts", "bias_amplification",
+           "bias_amplification_from_counts", "train_counts", "train_class_balance",
+           "train_class_balance_from_counts"]
 
 NO_POSITIVE_PREDICTIONS = "the model predicts no positives for this attribute (BA undefined)"
 
@@ -47,14 +49,54 @@ class BiasAmplification:
         return ~np.isnan(self.values)
 
 
-def _train_direction(train_labels: np.ndarray, train_groups: np.ndarray,
-                     min_relative_difference: float) -> tuple[np.ndarray, np.ndarray]:
-    """(direction (K, G) int8, reasons (K, G) object) from the training labels."""
-    in_group = train_groups.sum(axis=0).astype(np.float64)                        # (G,)
-    out_group = train_groups.shape[0] - in_group
-    exact = np.float32 if train_labels.shape[0] < 2**24 else np.float64           # integer counts stay exact
-    pos_in = (train_labels.T.astype(exact) @ train_groups.astype(exact)).astype(np.float64)  # (K, G)
-    pos_out = train_labels.sum(axis=0).astype(np.float64)[:, None] - pos_in
+@dataclass(frozen=True)
+class TrainCounts:
+    """Counts of the training rows that BA and TCB take their direction from (additive).
+
+    ``n`` () rows, ``in_group`` (G,) rows per identity group, ``positives`` (K,) positive
+    labels per attribute, ``positives_in`` (K, G) positive labels inside each group; all
+    float64 integers, so tables of disjoint rows merge exactly by addition (``a + b``).
+    """
+
+    n: np.ndarray
+    in_group: np.ndarray
+    positives: np.ndarray
+    positives_in: np.ndarray
+
+    def __add__(self, other: TrainCounts) -> TrainCounts:
+        """Field-wise sum: the counts of the union of two disjoint sets of training rows."""
+        return TrainCounts(self.n + other.n, self.in_group + other.in_group, self.positives + other.positives,
+                           self.positives_in + other.positives_in)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """(K,) share of positive training labels per attribute (``nan`` without rows)."""
+        return _ratio(self.positives, np.broadcast_to(self.n, self.positives.shape))
+
+
+def train_counts(train_labels: np.ndarray, train_groups: np.ndarray) -> TrainCounts:
+    r"""The additive counts of the training rows (:class:`TrainCounts`):
+    :math:`n`, :math:`\sum_i I_{ig}`, :math:`\sum_i A_{ik}`, :math:`\sum_i A_{ik} I_{ig}`.
+
+    Parameters
+    ----------
+    train_labels : ndarray of shape (n_train, n_attributes), values in {0, 1}
+    train_groups : ndarray of shape (n_train, n_groups), values in {0, 1}
+    """
+    labels = _check_indicators(train_labels, "train_labels")
+    groups = _check_indicators(train_groups, "train_groups", n_samples=labels.shape[0])
+    exact = np.float32 if labels.shape[0] < 2**24 else np.float64                  # integer counts stay exact
+    positives_in = (labels.T.astype(exact) @ groups.astype(exact)).astype(np.float64)  # (K, G)
+    return TrainCounts(n=np.asarray(float(labels.shape[0])), in_group=groups.sum(axis=0).astype(np.float64),
+                       positives=labels.sum(axis=0).astype(np.float64), positives_in=positives_in)
+
+
+def _train_direction(train: TrainCounts, min_relative_difference: float) -> tuple[np.ndarray, np.ndarray]:
+    """(direction (K, G) int8, reasons (K, G) object) from the training counts."""
+    in_group = train.in_group                                                      # (G,)
+    out_group = train.n - in_group
+    pos_in = train.positives_in
+    pos_out = train.positives[:, None] - pos_in
     pos = _ratio(pos_in, np.broadcast_to(in_group, pos_in.shape))
     neg = _ratio(pos_out, np.broadcast_to(out_group, pos_out.shape))
     low = np.minimum(pos, neg)
@@ -122,7 +164,17 @@ def bias_amplification(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarra
     if tg.shape[1] != n_groups:
         raise InputError(f"train_groups has {tg.shape[1]} columns but groups has {n_groups}: pass the same "
                          "identity columns for the training and the test rows.")
-    direction, train_reasons = _train_direction(tl, tg, min_relative_difference)
+    return bias_amplification_from_counts(counts, train_counts(tl, tg), min_positives=min_positives,
+                                          min_relative_difference=min_relative_difference)
+
+
+def bias_amplification_from_counts(counts: SubgroupCounts, train: TrainCounts, *, min_positives: int = 10,
+                                   min_relative_difference: float = 0.1) -> BiasAmplification:
+    """BA from the test rows' count table (:func:`~compress_gate.metrics.subgroup_counts`, with
+    groups) and the training counts (:func:`train_counts`): formula and rules of
+    :func:`bias_amplification`, which is this function on the counts of its arguments."""
+    n_groups = train.in_group.shape[0]
+    direction, train_reasons = _train_direction(train, min_relative_difference)
     everyone, in_group = counts.row(0), slice(1, 1 + n_groups)      # rows: all, then each group
     pred_all = everyone.predicted[..., None]                         # (..., K, 1)
     true_all = everyone.positives[..., None]
@@ -167,7 +219,14 @@ def train_class_balance(y_true: np.ndarray, y_pred: np.ndarray, *, train_mean: n
     ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
         >= 0. ``nan`` where the test split has no sample of the rare value (N(A=.) = 0).
     """
-    c = _confusion_rows(y_true, y_pred, None, sample_weight).row(0)
+    return train_class_balance_from_counts(_confusion_rows(y_true, y_pred, None, sample_weight),
+                                           train_mean=train_mean)
+
+
+def train_class_balance_from_counts(counts: SubgroupCounts, *, train_mean: np.ndarray) -> np.ndarray:
+    """TCB from row ``all`` of the test rows' count table (:func:`~compress_gate.metrics.subgroup_counts`)
+    and the training mean per attribute (:attr:`TrainCounts.mean`); formula: :func:`train_class_balance`."""
+    c = counts.row(0)
     k = c.positives.shape[-1]
     mean = np.asarray(train_mean, dtype=np.float64)
     if mean.shape != (k,) or not np.all((mean >= 0) & (mean <= 1)):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compress_gate._id_hash import GAMMA, mix
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import _check_indicators, _check_one_hot, _check_task
 
@@ -52,33 +53,51 @@ def _check_populations(dense_pred: object, compressed_pred: object, task: str) -
     return dense, comp
 
 
-def _modal(pred: np.ndarray, task: str, rng: np.random.Generator) -> np.ndarray:
-    """Most frequent label per sample; a tie is broken uniformly at random (draws only for ties)."""
+def _tie_uniforms(id_hash: np.ndarray, seed: int, stream: int, n_columns: int) -> np.ndarray:
+    """(n, n_columns) uniforms in [0, 1), each a function of (seed, stream, id hash, column) only:
+    u = (mix(mix(h xor key) + (column + 1) gamma) >> 11) 2^-53, key = mix(seed xor mix((stream + 1) gamma))."""
+    with np.errstate(over="ignore"):
+        key = mix(np.uint64(int(seed) & (2**64 - 1)) ^ mix(np.uint64(stream + 1) * GAMMA))
+        columns = (np.arange(n_columns, dtype=np.uint64) + np.uint64(1)) * GAMMA
+        x = mix(mix(id_hash.astype(np.uint64)[:, None] ^ key) + columns[None, :])
+    return (x >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def _modal(pred: np.ndarray, task: str, draw) -> np.ndarray:
+    """Most frequent label per sample; a tie is broken uniformly at random: ``draw(mask)`` gives
+    the uniforms of the tied entries of ``mask`` (n, K) (multi-class: of the rows, column 0)."""
     votes = pred.sum(axis=0, dtype=np.int32)                       # (n, K)
     if task == "multilabel":
         modal = 2 * votes > pred.shape[0]
         tie = 2 * votes == pred.shape[0]
-        modal[tie] = rng.random(int(tie.sum())) < 0.5
+        modal[tie] = draw(tie) < 0.5
         return modal.astype(np.uint8)
     is_top = votes == votes.max(axis=1, keepdims=True, initial=0)
     n_top = is_top.sum(axis=1)
     pick = np.zeros(votes.shape[0], dtype=np.int64)                # which of a row's top classes wins
-    tied = np.flatnonzero(n_top > 1)
-    pick[tied] = np.floor(rng.random(tied.size) * n_top[tied]).astype(np.int64)
+    tie_rows = np.zeros(votes.shape, dtype=bool)
+    tie_rows[:, 0] = n_top > 1
+    tied = np.flatnonzero(tie_rows[:, 0])
+    pick[tied] = np.floor(draw(tie_rows) * n_top[tied]).astype(np.int64)
     winner = np.argmax(is_top & (np.cumsum(is_top, axis=1) == pick[:, None] + 1), axis=1)
     modal = np.zeros(votes.shape, dtype=np.uint8)
     modal[np.arange(votes.shape[0]), winner] = 1
     return modal
 
 
-def modal_cie(dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: str, seed: int) -> ModalCIE:
+def modal_cie(dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: str, seed: int,
+              id_hash: np.ndarray | None = None) -> ModalCIE:
     """Modal CIEs: samples whose modal label in the compressed population differs from
     the dense population's.
 
     Modal label: multi-class, the class most models predict; multi-label, per attribute
     the value (0 or 1) most models predict, and a sample is a CIE when any attribute's
     modal value differs. Ties are broken uniformly at random with ``seed`` (the dense
-    population draws first, then the compressed one), so a run is reproducible.
+    population draws first, then the compressed one), so a run is reproducible. With
+    ``id_hash`` (:func:`~compress_gate.metrics.poisson_bootstrap.hash_ids` of the sample ids)
+    a tie's draw is instead a counter-based uniform keyed by (seed, population, id hash,
+    attribute), so the result of a sample does not depend on the other samples, their
+    order or how they are split into shards.
 
     Parameters
     ----------
@@ -86,15 +105,25 @@ def modal_cie(dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: str,
         The populations may have different numbers of models.
     task : "multilabel" or "multiclass"
     seed : int
+    id_hash : ndarray of shape (n_samples,), uint64, default=None
 
     Returns
     -------
     ModalCIE
     """
     dense, comp = _check_populations(dense_pred, compressed_pred, task)
-    rng = np.random.default_rng(seed)
-    dense_modal = _modal(dense, task, rng)
-    comp_modal = _modal(comp, task, rng)
+    if id_hash is None:
+        rng = np.random.default_rng(seed)
+        draws = [lambda mask: rng.random(int(mask.sum()))] * 2
+    else:
+        hashes = np.asarray(id_hash)
+        if hashes.dtype != np.uint64 or hashes.shape != (dense.shape[1],):
+            raise InputError(f"id_hash must be the ({dense.shape[1]},) uint64 hashes of the sample ids "
+                             f"(hash_ids); got dtype {hashes.dtype}, shape {hashes.shape}.")
+        draws = [lambda mask, stream=stream: _tie_uniforms(hashes, seed, stream, mask.shape[1])[mask]
+                 for stream in (0, 1)]
+    dense_modal = _modal(dense, task, draws[0])
+    comp_modal = _modal(comp, task, draws[1])
     return ModalCIE(dense_modal=dense_modal, compressed_modal=comp_modal,
                     is_cie=(dense_modal != comp_modal).any(axis=1))
 

@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import _check_indicators, _check_sample_weight
 
-__all__ = ["label_interrelation"]
+__all__ = ["InterrelationCounts", "interrelation_counts", "label_interrelation", "label_interrelation_from_counts"]
+
+
+@dataclass(frozen=True)
+class InterrelationCounts:
+    r"""The additive statistics of :func:`label_interrelation`: ``total`` () :math:`\sum_i w_i`,
+    ``first`` (K,) :math:`\sum_i w_i \hat y_i` and ``raw`` (K, K) :math:`\sum_i w_i \hat y_i \hat y_i^\top`;
+    integers (exact) for integer weights, merged by addition (``a + b``)."""
+
+    total: np.ndarray
+    first: np.ndarray
+    raw: np.ndarray
+
+    def __add__(self, other: InterrelationCounts) -> InterrelationCounts:
+        return InterrelationCounts(self.total + other.total, self.first + other.first, self.raw + other.raw)
+
+
+def interrelation_counts(y_pred: np.ndarray, *, sample_weight: np.ndarray | None = None) -> InterrelationCounts:
+    """The weighted first and second moments of the 0/1 predictions (:class:`InterrelationCounts`).
+
+    Parameters
+    ----------
+    y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    sample_weight : None or ndarray of shape (n_samples,)
+    """
+    x = _check_indicators(y_pred, "y_pred").astype(np.float64)
+    n = x.shape[0]
+    w = _check_sample_weight(sample_weight, n)
+    if w is not None and w.ndim != 1:
+        raise InputError(f"sample_weight has shape {w.shape}; label_interrelation takes one weight per "
+                         f"sample, shape ({n},).")
+    if w is None:
+        return InterrelationCounts(np.asarray(float(n)), x.sum(axis=0), x.T @ x)
+    w = w.astype(np.float64)
+    return InterrelationCounts(np.asarray(float(w.sum())), w @ x, x.T @ (x * w[:, None]))
 
 
 def label_interrelation(y_pred: np.ndarray, *, sample_weight: np.ndarray | None = None) -> np.ndarray:
@@ -36,17 +72,13 @@ def label_interrelation(y_pred: np.ndarray, *, sample_weight: np.ndarray | None 
         to explain) and for every attribute when the total weight is 0. With a single
         attribute there is nothing to regress on: R² = 0.
     """
-    x = _check_indicators(y_pred, "y_pred").astype(np.float64)
-    n, k = x.shape
-    w = _check_sample_weight(sample_weight, n)
-    if w is not None and w.ndim != 1:
-        raise InputError(f"sample_weight has shape {w.shape}; label_interrelation takes one weight per "
-                         f"sample, shape ({n},).")
-    if w is None:
-        total, first, raw = float(n), x.sum(axis=0), x.T @ x
-    else:
-        w = w.astype(np.float64)
-        total, first, raw = float(w.sum()), w @ x, x.T @ (x * w[:, None])
+    return label_interrelation_from_counts(interrelation_counts(y_pred, sample_weight=sample_weight))
+
+
+def label_interrelation_from_counts(counts: InterrelationCounts) -> np.ndarray:
+    """R² per attribute from :func:`interrelation_counts` (formula and edge cases: :func:`label_interrelation`)."""
+    total, first, raw = float(counts.total), counts.first, counts.raw
+    k = first.shape[0]
     if total <= 0:
         return np.full(k, np.nan)
     gram = raw - np.outer(first, first) / total                                 # centred, (K, K)

@@ -58,6 +58,7 @@ from compress_gate._id_hash import M1 as _M1
 from compress_gate._id_hash import M2 as _M2
 from compress_gate._id_hash import hash_ids, mix as _mix
 from compress_gate.errors import InputError
+from compress_gate.metrics._counts import _register_memo
 
 __all__ = ["hash_ids", "poisson_weights", "poisson_weight_chunks"]
 
@@ -138,7 +139,9 @@ def poisson_weight_chunks(id_hash: np.ndarray, *, seed: int, n_resamples: int,
     """:func:`poisson_weights` of resamples 0 .. ``n_resamples`` - 1, ``chunk_size`` rows at a time.
 
     The chunks concatenate to ``poisson_weights(id_hash, seed=seed, n_resamples=n_resamples)``
-    whatever ``chunk_size`` is; None keeps one float32 chunk under 512 MiB.
+    whatever ``chunk_size`` is; None keeps one float32 chunk under 512 MiB. Each chunk is
+    read-only and registered with the metrics' memo (as :func:`~compress_gate.metrics.bootstrap_weights`'s
+    are): the count tables computed from it are shared by every metric while it lives.
     """
     total = int(n_resamples)
     if total < 1:
@@ -146,4 +149,6 @@ def poisson_weight_chunks(id_hash: np.ndarray, *, seed: int, n_resamples: int,
     n = max(int(np.asarray(id_hash).size), 1)
     chunk = max(1, min(total, int(chunk_size) if chunk_size is not None else _CHUNK_BYTES // (4 * n)))
     for start in range(0, total, chunk):
-        yield poisson_weights(id_hash, seed=seed, n_resamples=min(chunk, total - start), start=start)
+        weights = poisson_weights(id_hash, seed=seed, n_resamples=min(chunk, total - start), start=start)
+        _register_memo(weights, row_total=weights.sum(axis=1, dtype=np.float64))
+        yield weights

@@ -17,10 +17,11 @@ from compress_gate.errors import InputError
 from compress_gate.metrics._checks import (_check_indicators, _check_one_hot, _check_sample_weight, _check_scores,
                                            _check_task)
 from compress_gate.metrics._counts import _column_sums, _ratio, _total_weight
-from compress_gate.metrics._tables import _cached_overall, _confusion_rows
+from compress_gate.metrics._tables import SubgroupCounts, _cached_overall, _confusion_rows
 
 __all__ = ["ConfusionCounts", "predict_labels", "confusion_counts", "false_positive_rate",
-           "false_negative_rate", "error_rate", "accuracy"]
+           "false_negative_rate", "error_rate", "accuracy", "false_positive_rate_from_counts",
+           "false_negative_rate_from_counts", "error_rate_from_counts", "accuracy_from_counts"]
 
 def _check_binary_targets(y_true: object, y_pred: object, sample_weight: object
                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -137,7 +138,13 @@ def false_positive_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
     >>> false_positive_rate(np.array([[0], [0], [1]]), np.array([[1], [0], [1]]))
     array([0.5])
     """
-    c = _confusion_rows(y_true, y_pred, None, sample_weight).row(0)
+    return false_positive_rate_from_counts(_confusion_rows(y_true, y_pred, None, sample_weight))
+
+
+def false_positive_rate_from_counts(counts: SubgroupCounts) -> np.ndarray:
+    r"""FPR per attribute from row ``all`` of a count table (:func:`~compress_gate.metrics.subgroup_counts`):
+    :math:`\hat P_k - TP_k` over :math:`N - P_k`; ``nan`` where there are no negatives."""
+    c = counts.row(0)
     return _ratio(c.fp, c.size[..., None] - c.positives)
 
 
@@ -157,7 +164,13 @@ def false_negative_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
     >>> false_negative_rate(np.array([[1], [1], [0]]), np.array([[1], [0], [0]]))
     array([0.5])
     """
-    c = _confusion_rows(y_true, y_pred, None, sample_weight).row(0)
+    return false_negative_rate_from_counts(_confusion_rows(y_true, y_pred, None, sample_weight))
+
+
+def false_negative_rate_from_counts(counts: SubgroupCounts) -> np.ndarray:
+    r"""FNR per attribute from row ``all`` of a count table: :math:`(P_k - TP_k) / P_k`;
+    ``nan`` where there are no positives."""
+    c = counts.row(0)
     return _ratio(c.fn, c.positives)
 
 
@@ -172,7 +185,13 @@ def error_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
     ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
         In [0, 1]. ``nan`` when the total weight is 0 (no samples).
     """
-    c = _confusion_rows(y_true, y_pred, None, sample_weight).row(0)
+    return error_rate_from_counts(_confusion_rows(y_true, y_pred, None, sample_weight))
+
+
+def error_rate_from_counts(counts: SubgroupCounts) -> np.ndarray:
+    r"""Error rate per attribute from row ``all`` of a count table: :math:`(FP_k + FN_k) / N`;
+    ``nan`` when N = 0."""
+    c = counts.row(0)
     return _ratio(c.fp + c.fn, np.broadcast_to(c.size[..., None], c.fp.shape))
 
 
@@ -203,13 +222,30 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray, *, task: str,
         _check_one_hot(p, "y_pred")
     cached = _cached_overall(y_true, y_pred, sample_weight)
     if cached is not None:                  # a memoized table (bootstrap chunk): no new product
-        c = cached.row(0)
-        correct = c.tp.sum(axis=-1) if task == "multiclass" else (c.tp + c.tn).sum(axis=-1)
-        total = c.size
-    else:                                   # one column: correct labels per sample
-        per_sample = (lambda rows: np.count_nonzero(t[rows] & p[rows], axis=1)[:, None]) if task == "multiclass" \
-            else (lambda rows: t.shape[1] - np.count_nonzero(t[rows] != p[rows], axis=1)[:, None])
-        correct = _column_sums(per_sample, t.shape[0], 1, w)[..., 0]
-        total = np.asarray(_total_weight(w, t.shape[0]))
+        return accuracy_from_counts(cached, task=task)
+    # one column: correct labels per sample
+    per_sample = (lambda rows: np.count_nonzero(t[rows] & p[rows], axis=1)[:, None]) if task == "multiclass" \
+        else (lambda rows: t.shape[1] - np.count_nonzero(t[rows] != p[rows], axis=1)[:, None])
+    correct = _column_sums(per_sample, t.shape[0], 1, w)[..., 0]
+    total = np.asarray(_total_weight(w, t.shape[0]))
     value = _ratio(correct, total * (1 if task == "multiclass" else t.shape[1]))
+    return float(value) if value.ndim == 0 else value
+
+
+def accuracy_from_counts(counts: SubgroupCounts, *, task: str) -> float | np.ndarray:
+    r"""Accuracy from row ``all`` of a count table (:func:`~compress_gate.metrics.subgroup_counts`).
+
+    Multi-label: :math:`\sum_k (TP_k + TN_k) / (K N)`; multi-class (one-hot rows):
+    :math:`\sum_k TP_k / N`. The same number as :func:`accuracy` on the samples counted.
+
+    Returns
+    -------
+    float, or ndarray of shape (n_resamples,) for a table with a resample axis
+        ``nan`` when N = 0 or there are no attributes.
+    """
+    task = _check_task(task)
+    c = counts.row(0)
+    k = c.tp.shape[-1]
+    correct = c.tp.sum(axis=-1) if task == "multiclass" else (c.tp + c.tn).sum(axis=-1)
+    value = _ratio(correct, c.size * (1 if task == "multiclass" else k))
     return float(value) if value.ndim == 0 else value

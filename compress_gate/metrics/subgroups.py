@@ -14,10 +14,11 @@ import numpy as np
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import _check_groups
 from compress_gate.metrics._counts import _ratio
-from compress_gate.metrics._tables import _confusion_rows, _subgroup_rows
+from compress_gate.metrics._tables import SubgroupCounts, _confusion_rows, _subgroup_rows
 from compress_gate.metrics.change import normalized_change
 
-__all__ = ["SubgroupTable", "subgroup_rates", "subgroup_normalized_difference"]
+__all__ = ["SubgroupCounts", "SubgroupTable", "subgroup_counts", "subgroup_names", "subgroup_rates",
+           "subgroup_rates_from_counts", "subgroup_normalized_difference"]
 
 
 @dataclass(frozen=True)
@@ -45,18 +46,44 @@ class SubgroupTable:
     fnr: np.ndarray | None = None
 
 
+def subgroup_counts(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray | None = None, *,
+                    sample_weight: np.ndarray | None = None) -> SubgroupCounts:
+    r"""Weighted confusion counts per subgroup row: the additive statistics of the rates.
+
+    For row r (``all``, each group, then per pair of groups the four intersections, as
+    :func:`subgroup_names`) and attribute k:
+    :math:`N_r = \sum_{i \in r} w_i`, :math:`P_{rk} = \sum_{i \in r} w_i y_{ik}`,
+    :math:`\hat P_{rk} = \sum_{i \in r} w_i \hat y_{ik}`, :math:`TP_{rk} = \sum_{i \in r} w_i y_{ik} \hat y_{ik}`.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}, default=None
+        None: only row ``all``.
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    SubgroupCounts
+        ``size`` (..., R), the others (..., R, K); ``(...)`` is the resample axis of 2-D
+        weights. Counts of disjoint samples add (``a + b``); with integer weights they are
+        exact, so the sum does not depend on the split or the order (no samples: zeros).
+    """
+    return _confusion_rows(y_true, y_pred, groups, sample_weight)
+
+
+def subgroup_names(group_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The row names of a subgroup table: ``all``, each group, then per pair (a, b) of groups
+    ``a & b``, ``a & not b``, ``not a & b``, ``not a & not b``."""
+    return tuple(_subgroup_rows(tuple(group_names))[0])
+
+
 def subgroup_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, group_names: tuple[str, ...],
                    *, sample_weight: np.ndarray | None = None, per_attribute: bool = True) -> SubgroupTable:
     r"""Error, FPR and FNR per subgroup row, per attribute and pooled over attributes.
 
-    For row r with weighted counts over its samples,
-
-    .. math:: \mathrm{err}_{rk} = \frac{FP_{rk} + FN_{rk}}{N_r},\quad
-              \mathrm{FPR}_{rk} = \frac{FP_{rk}}{FP_{rk} + TN_{rk}},\quad
-              \mathrm{FNR}_{rk} = \frac{FN_{rk}}{FN_{rk} + TP_{rk}}
-
-    and pooled: :math:`\sum_k (FP_{rk}+FN_{rk}) / (K N_r)`,
-    :math:`\sum_k FP_{rk} / \sum_k (FP_{rk}+TN_{rk})`, :math:`\sum_k FN_{rk} / \sum_k (FN_{rk}+TP_{rk})`.
+    ``subgroup_rates_from_counts(subgroup_counts(y_true, y_pred, groups, sample_weight=...), names)``;
+    the formulas are :func:`subgroup_rates_from_counts`'s.
 
     Parameters
     ----------
@@ -75,10 +102,31 @@ def subgroup_rates(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray, g
     """
     counts = _confusion_rows(y_true, y_pred, groups, sample_weight)
     _, names = _check_groups(groups, np.shape(y_true)[0], group_names)
+    return subgroup_rates_from_counts(counts, names, per_attribute=per_attribute)
+
+
+def subgroup_rates_from_counts(counts: SubgroupCounts, group_names: tuple[str, ...], *,
+                               per_attribute: bool = True) -> SubgroupTable:
+    r"""Error, FPR and FNR per subgroup row from its counts (:func:`subgroup_counts`).
+
+    For row r with weighted counts over its samples,
+
+    .. math:: \mathrm{err}_{rk} = \frac{FP_{rk} + FN_{rk}}{N_r},\quad
+              \mathrm{FPR}_{rk} = \frac{FP_{rk}}{FP_{rk} + TN_{rk}},\quad
+              \mathrm{FNR}_{rk} = \frac{FN_{rk}}{FN_{rk} + TP_{rk}}
+
+    and pooled: :math:`\sum_k (FP_{rk}+FN_{rk}) / (K N_r)`,
+    :math:`\sum_k FP_{rk} / \sum_k (FP_{rk}+TN_{rk})`, :math:`\sum_k FN_{rk} / \sum_k (FN_{rk}+TP_{rk})`.
+
+    Returns
+    -------
+    SubgroupTable
+        ``nan`` where a denominator is 0 (an empty row; a row without negatives or positives).
+    """
     size, positives, fp, fn = counts.size, counts.positives, counts.fp, counts.fn
     k = positives.shape[-1]
     pos_all, fp_all, fn_all = positives.sum(axis=-1), fp.sum(axis=-1), fn.sum(axis=-1)
-    table = SubgroupTable(names=tuple(_subgroup_rows(names)[0]), sizes=size,
+    table = SubgroupTable(names=subgroup_names(tuple(group_names)), sizes=size,
                           pooled_error=_ratio(fp_all + fn_all, k * size),
                           pooled_fpr=_ratio(fp_all, k * size - pos_all),
                           pooled_fnr=_ratio(fn_all, pos_all))

@@ -1,0 +1,303 @@
+"""The gate's sufficient statistics: what one shard of the eval data contributes, merged by addition.
+
+The gate reads its data in two passes over the shards (in memory, the data is one shard):
+
+1. :func:`shard_prelude` -> :class:`Prelude`: training counts (BA's and TCB's direction),
+   the calib rows (thresholds are calibrated on them, so they are gathered in memory:
+   ``n_calib * K * (1 + 4 * n_students)`` bytes), the teacher's test counts (which
+   attributes get overrides) and, per attribute, the override candidates: the shard's
+   ``k`` test rows the teacher is least certain about, ordered by (|p - 0.5|, id), so the
+   global top k is the top k of the merged candidates whatever the shard order.
+2. :func:`shard_statistics` -> :class:`Stats`: per population member, additive count
+   tables (:data:`FAMILIES`) for the point estimate and for each of B resamples, whose
+   Poisson weights come from the shard's own ids
+   (:func:`~compress_gate.metrics.poisson_bootstrap.poisson_weight_chunks`).
+
+Every table holds integers in float64 (counts, and ECE's fixed-point bin sums), so merged
+tables are exact and do not depend on the number of shards, their order or the order of
+the rows within them. Both functions are pure top-level functions of picklable arguments,
+so any executor (``map``, Ray tasks) can run them; memory per call is one shard's rows,
+the B-sized tables and one Poisson weight chunk of at most :data:`CHUNK_BYTES` (twice
+that while the count tables sort its columns by group cell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+import numpy as np
+
+from compress_gate import metrics
+from compress_gate._id_hash import hash_ids
+from compress_gate.data.contract import EvalData
+from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
+from compress_gate.mitigation import Overrides, apply_overrides, apply_thresholds, overridden_rows
+
+__all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ShardInput", "TestRows", "MemberRows", "MemberSpec", "PreludePlan",
+           "Prelude", "Plan", "Stats", "shard_prelude", "shard_statistics", "merge"]
+
+
+#: Bytes of one float32 Poisson weight chunk (resamples x a shard's test rows).
+CHUNK_BYTES = 128 * 2**20
+
+
+@dataclass(frozen=True)
+class ShardInput:
+    """One shard's rows: its scored (calib and test) rows with every model's scores, and its
+    training rows (labels and groups only). ``name`` is the shard file, for messages."""
+
+    name: str
+    ids: np.ndarray                  # (n,) str
+    split: np.ndarray                # (n,) "calib" | "test"
+    labels: np.ndarray               # (n, K) uint8
+    groups: np.ndarray               # (n, G) bool
+    teacher: np.ndarray              # (n, K) float32
+    students: tuple[np.ndarray, ...]  # each (n, K) float32
+    train_labels: np.ndarray         # (n_train, K)
+    train_groups: np.ndarray         # (n_train, G)
+
+    @classmethod
+    def from_data(cls, data: EvalData, teacher: np.ndarray, students: list[np.ndarray], name: str) -> ShardInput:
+        """The shard of ``data`` whose calib and test rows have the scores ``teacher``, ``students``
+        (aligned to ``data.mask("calib", "test")``)."""
+        scored, train = data.mask("calib", "test"), data.mask("train")
+        return cls(name=name, ids=data.ids[scored], split=data.split[scored], labels=data.labels[scored],
+                   groups=data.groups[scored], teacher=teacher, students=tuple(students),
+                   train_labels=data.labels[train], train_groups=data.groups[train])
+
+    def scores(self, model: int) -> np.ndarray:
+        """Scores of model ``model``: 0 the teacher, i >= 1 student i."""
+        return self.teacher if model == 0 else self.students[model - 1]
+
+
+@dataclass(frozen=True)
+class TestRows:
+    """A shard's test rows: what every count table is counted over."""
+
+    ids: np.ndarray
+    id_hash: np.ndarray
+    y_true: np.ndarray
+    groups: np.ndarray
+    uncovered: np.ndarray | None     # (n,) float64 1/0: rows without an override (None: no overrides)
+
+
+@dataclass(frozen=True)
+class MemberRows:
+    """One population member's labels and scores on a shard's test rows."""
+
+    y_pred: np.ndarray
+    y_score: np.ndarray
+
+
+Family = Callable[[TestRows, MemberRows, "np.ndarray | None"], Any]
+
+
+def _histogram(test: TestRows, member: MemberRows, w: np.ndarray | None) -> np.ndarray:
+    return np.histogram(member.y_score, bins=10, range=(0.0, 1.0))[0].astype(np.float64)
+
+
+#: family name -> its count table of (test rows, member, weights None or (b, n)); every table
+#: adds (``a + b``) and holds integers. ``histogram``, ``interrelation`` and ``uncovered`` are
+#: point tables only (the report's); ``uncovered`` counts the rows without an override.
+FAMILIES: dict[str, Family] = {
+    "confusion": lambda t, m, w: metrics.subgroup_counts(t.y_true, m.y_pred, t.groups, sample_weight=w),
+    "calibration": lambda t, m, w: metrics.calibration_counts(t.y_true, m.y_score, sample_weight=w),
+    "uncertainty": lambda t, m, w: metrics.uncertainty_counts(m.y_score, sample_weight=w),
+    "interrelation": lambda t, m, w: metrics.interrelation_counts(m.y_pred),
+    "histogram": _histogram,
+    "uncovered": lambda t, m, w: metrics.subgroup_counts(t.y_true, m.y_pred, t.groups, sample_weight=t.uncovered),
+}
+#: Families that depend on a member's scores only: thresholds and overrides do not change them.
+SCORE_FAMILIES = frozenset({"calibration", "uncertainty", "histogram"})
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """A population member: model 0 (teacher) or i (student i), with its thresholds and/or the overrides."""
+
+    model: int
+    thresholds: bool = False
+    overrides: bool = False
+
+
+def _member_rows(shard: ShardInput, test: np.ndarray, spec: MemberSpec, task: str,
+                 thresholds: tuple[np.ndarray | None, ...], overrides: Overrides,
+                 attribute_names: tuple[str, ...]) -> MemberRows:
+    scores = shard.scores(spec.model)[test]
+    if spec.thresholds:
+        y_pred = apply_thresholds(scores, thresholds[spec.model - 1])
+    else:
+        y_pred = metrics.predict_labels(scores, task=task)
+    if spec.overrides:
+        y_pred = apply_overrides(shard.ids[test], y_pred, overrides, attribute_names)
+    return MemberRows(y_pred=y_pred, y_score=scores)
+
+
+# --- pass 1 ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PreludePlan:
+    """What :func:`shard_prelude` collects: ``override_count`` candidates per attribute (0: none)."""
+
+    task: str
+    override_count: int
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Per attribute, override candidates sorted by (certainty |p - 0.5|, id): ``certainty``,
+    ``ids`` and ``labels`` (the human label: 0/1, or the class index for multi-class), each
+    a list of K arrays of at most ``count`` rows."""
+
+    count: int
+    certainty: tuple[np.ndarray, ...]
+    ids: tuple[np.ndarray, ...]
+    labels: tuple[np.ndarray, ...]
+
+    def __add__(self, other: Candidates) -> Candidates:
+        parts = [_smallest(np.concatenate([a, b]), np.concatenate([ia, ib]), np.concatenate([la, lb]), self.count)
+                 for a, b, ia, ib, la, lb in zip(self.certainty, other.certainty, self.ids, other.ids,
+                                                 self.labels, other.labels)]
+        return Candidates(self.count, *(tuple(p[j] for p in parts) for j in range(3)))
+
+
+def _smallest(certainty: np.ndarray, ids: np.ndarray, labels: np.ndarray, count: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``count`` rows with the smallest (certainty, id), in that order (ties by id string)."""
+    if certainty.size > count > 0:                 # narrow to the rows at or below the count-th value
+        keep = certainty <= np.partition(certainty, count - 1)[count - 1]
+        certainty, ids, labels = certainty[keep], ids[keep], labels[keep]
+    order = np.lexsort((ids, certainty))[:count]
+    return certainty[order], ids[order], labels[order]
+
+
+@dataclass(frozen=True)
+class Prelude:
+    """Pass 1 of the gate (module docstring); merged by ``+`` (calib rows concatenated: the
+    thresholds depend on them as a set, not on their order)."""
+
+    n_test: np.ndarray
+    train: metrics.TrainCounts
+    teacher: metrics.SubgroupCounts
+    calib_labels: np.ndarray
+    calib_scores: tuple[np.ndarray, ...]
+    candidates: Candidates
+
+    def __add__(self, other: Prelude) -> Prelude:
+        return Prelude(self.n_test + other.n_test, self.train + other.train, self.teacher + other.teacher,
+                       np.concatenate([self.calib_labels, other.calib_labels]),
+                       tuple(np.concatenate([a, b]) for a, b in zip(self.calib_scores, other.calib_scores)),
+                       self.candidates + other.candidates)
+
+
+def shard_prelude(shard: ShardInput, plan: PreludePlan) -> Prelude:
+    """Pass 1 of the gate on one shard (module docstring)."""
+    test, calib = shard.split == "test", shard.split == "calib"
+    y_true = shard.labels[test]
+    teacher = shard.teacher[test]
+    pred = metrics.predict_labels(teacher, task=plan.task)
+    certainty = np.abs(teacher.astype(np.float64) - 0.5)
+    label = y_true.argmax(axis=1) if plan.task == "multiclass" else None
+    parts = [_smallest(certainty[:, k], shard.ids[test].astype(str),
+                       (y_true[:, k] if label is None else label).astype(np.int64), plan.override_count)
+             for k in range(teacher.shape[1])]
+    return Prelude(n_test=np.asarray(float(test.sum())),
+                   train=metrics.train_counts(shard.train_labels, shard.train_groups),
+                   teacher=metrics.subgroup_counts(y_true, pred, shard.groups[test]),
+                   calib_labels=shard.labels[calib], calib_scores=tuple(s[calib] for s in shard.students),
+                   candidates=Candidates(plan.override_count, *(tuple(p[j] for p in parts) for j in range(3))))
+
+
+# --- pass 2 ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`shard_statistics` counts.
+
+    ``populations``: key -> members; ``point`` / ``boot``: key -> the families counted for the
+    point estimate / for each of ``n_resamples`` Poisson resamples (seeded with ``seed``);
+    ``thresholds`` per student (None: not calibrated); ``overrides`` as shipped;
+    ``cie``: the population whose modal CIEs against the teacher are counted.
+    """
+
+    task: str
+    attribute_names: tuple[str, ...]
+    populations: dict[str, tuple[MemberSpec, ...]]
+    point: dict[str, tuple[str, ...]]
+    boot: dict[str, tuple[str, ...]]
+    n_resamples: int
+    seed: int
+    thresholds: tuple[np.ndarray | None, ...]
+    overrides: Overrides = field(default_factory=dict)
+    cie: str = "raw"
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Merged statistics: ``tables[key]`` for keys ``("point" | "boot", population, member, family)``,
+    ``("n_test",)``, ``("n_overridden",)`` and ``("cie", "count" | "teacher" | "student")``
+    (CIE count and, per member, the weight of uncertain scores on the CIE rows per attribute)."""
+
+    tables: dict[tuple, Any]
+
+    def __add__(self, other: Stats) -> Stats:
+        return Stats({key: value + other.tables[key] for key, value in self.tables.items()})
+
+
+def merge(parts: list[Any]) -> Any:
+    """The sum of mergeable statistics (:class:`Stats`, :class:`Prelude`), left to right."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _stack(tables: list[Any]) -> Any:
+    """Resample chunks of one table concatenated along the resample axis."""
+    first = tables[0]
+    if is_dataclass(first):
+        return type(first)(**{f.name: np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(first)})
+    return np.concatenate(tables)
+
+
+def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
+    """Pass 2 of the gate on one shard: its :class:`Stats` (module docstring)."""
+    test = shard.split == "test"
+    ids = shard.ids[test]
+    overridden = overridden_rows(ids, plan.overrides)
+    rows = TestRows(ids=ids, id_hash=hash_ids(ids), y_true=shard.labels[test], groups=shard.groups[test],
+                    uncovered=(~overridden).astype(np.float64) if plan.overrides else None)
+    cache: dict[MemberSpec, MemberRows] = {}
+    members = {key: [cache.setdefault(spec, _member_rows(shard, test, spec, plan.task, plan.thresholds,
+                                                         plan.overrides, plan.attribute_names))
+                     for spec in specs] for key, specs in plan.populations.items()}
+    tables: dict[tuple, Any] = {("n_test",): np.asarray(float(test.sum())),
+                                ("n_overridden",): np.asarray(float(overridden.sum()))}
+    for key, families in plan.point.items():
+        for i, member in enumerate(members[key]):
+            for family in families:
+                tables["point", key, i, family] = FAMILIES[family](rows, member, None)
+    wanted = [(key, i, family) for key, families in plan.boot.items()
+              for i in range(len(members[key])) for family in families]
+    if wanted and plan.n_resamples > 0:
+        chunks: dict[tuple, list] = {k: [] for k in wanted}
+        chunk = max(1, CHUNK_BYTES // (4 * max(ids.size, 1)))
+        for weights in poisson_weight_chunks(rows.id_hash, seed=plan.seed, n_resamples=plan.n_resamples,
+                                             chunk_size=chunk):
+            for key, i, family in wanted:
+                chunks[key, i, family].append(FAMILIES[family](rows, members[key][i], weights))
+            del weights                  # free this chunk before the next one is drawn
+        tables.update({("boot",) + k: _stack(v) for k, v in chunks.items()})
+    tables.update(_cie_tables(rows, members["teacher"], members[plan.cie], plan))
+    return Stats(tables)
+
+
+def _cie_tables(rows: TestRows, teacher: list[MemberRows], students: list[MemberRows], plan: Plan) -> dict:
+    """Modal CIEs (ties keyed by id hash, so per sample) and each member's uncertain scores on them."""
+    found = metrics.modal_cie(np.stack([m.y_pred for m in teacher]), np.stack([m.y_pred for m in students]),
+                              task=plan.task, seed=plan.seed, id_hash=rows.id_hash)
+
+    def inside(members: list[MemberRows]) -> np.ndarray:
+        return np.stack([metrics.uncertainty_counts(m.y_score[found.is_cie]).uncertain for m in members])
+    return {("cie", "count"): np.asarray(float(found.is_cie.sum())), ("cie", "teacher"): inside(teacher),
+            ("cie", "student"): inside(students)}

@@ -1,0 +1,92 @@
+"""The gate's per-shard statistics at library level: a shard without test rows, the override
+candidates' top-k merge, and the pure per-shard function's picklability."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+from functools import partial
+
+import numpy as np
+
+from compress_gate.config.gate import parse_gate_config
+from compress_gate.data import EvalData
+from compress_gate.gate._measures import Layout
+from compress_gate.gate._stats import Candidates, PreludePlan, ShardInput, shard_prelude
+from compress_gate.gate.evaluate import evaluate_shards
+from tests._gate_data import _sigmoid, make_data, student_logits, teacher_logits
+
+CONFIG = parse_gate_config({"n_resamples": 20, "seed": 1,
+                            "mitigation": {"calibrate_thresholds": True, "override_budget": 0.05},
+                            "limits": [{"metric": "ba", "change": "absolute", "max": 0.03},
+                                       {"metric": "ece", "change": "absolute", "max": 0.05}]},
+                           source="test")
+
+
+def _scores():
+    data = make_data()
+    teacher = teacher_logits(data)
+    rows = data.mask("calib", "test")
+    return data, _sigmoid(teacher[rows]).astype(np.float32), \
+        _sigmoid(student_logits(data, teacher, biased=True)[rows]).astype(np.float32)
+
+
+def _subset(data: EvalData, rows: np.ndarray) -> EvalData:
+    return replace(data, ids=data.ids[rows], labels=data.labels[rows], split=data.split[rows],
+                   groups=data.groups[rows])
+
+
+def _shard(data, teacher, student, rows, name):
+    scored = np.flatnonzero(data.mask("calib", "test"))
+    at = np.searchsorted(scored, rows[np.isin(rows, scored)])    # score rows of the shard's rows, in its order
+    return ShardInput.from_data(_subset(data, rows), teacher[at], [student[at]], name=name)
+
+
+def _report(shards, data):
+    result = evaluate_shards(shards, Layout(data.task, data.attribute_names, data.group_names), CONFIG,
+                             n_test=int((data.split == "test").sum()), n_students=1)
+    report = result.report.to_json()
+    report.pop("created")
+    return report, result.overrides
+
+
+def test_a_shard_without_test_rows_changes_nothing():
+    data, teacher, student = _scores()
+    everything = np.arange(data.n_samples)
+    train = np.flatnonzero(data.split == "train")
+    rest = np.flatnonzero(data.split != "train")
+    whole = _report([_shard(data, teacher, student, everything, "all")], data)
+    split = _report([_shard(data, teacher, student, train, "train only"),
+                     _shard(data, teacher, student, rest[::-1], "the rest, reversed")], data)
+    assert whole == split
+    assert whole[0]["mitigation"]["overrides"]["count"] > 0
+
+
+def test_override_candidates_merge_to_the_global_top_k_with_ties_by_id():
+    # certainty ties at 0.1 between ids b, c, e: the two smallest (certainty, id) are a (0.05), then b
+    def candidates(certainty, ids):
+        c = np.array(certainty)
+        return Candidates(2, (c,), (np.array(ids),), (np.zeros(len(ids), np.int64),))
+    one = candidates([0.1, 0.3], ["e", "d"])
+    two = candidates([0.1, 0.05], ["c", "a"])
+    three = candidates([0.1], ["b"])
+    for total in (one + two + three, three + two + one, (two + three) + one):
+        assert total.ids[0].tolist() == ["a", "b"] and total.certainty[0].tolist() == [0.05, 0.1]
+
+
+def test_the_per_shard_functions_are_picklable():
+    data, teacher, student = _scores()
+    shard = _shard(data, teacher, student, np.arange(data.n_samples), "all")
+    job = partial(shard_prelude, plan=PreludePlan("multilabel", 5))
+    again = pickle.loads(pickle.dumps(job))
+    a, b = job(shard), again(pickle.loads(pickle.dumps(shard)))
+    assert a.candidates.ids[0].tolist() == b.candidates.ids[0].tolist()
+    np.testing.assert_array_equal(a.teacher.tp, b.teacher.tp)
+
+
+def test_resample_chunks_change_nothing(monkeypatch):
+    data, teacher, student = _scores()
+    shards = [_shard(data, teacher, student, np.arange(data.n_samples), "all")]
+    whole = _report(shards, data)
+    monkeypatch.setattr("compress_gate.gate._stats.CHUNK_BYTES", 4 * 1200 * 3)    # 3 resamples per chunk
+    assert _report(shards, data) == whole
