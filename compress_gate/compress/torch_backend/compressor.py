@@ -131,8 +131,8 @@ class TorchCompressor:
         qat = None
         if cfg.quantization == "qat":
             qat_config = cfg.qat or QATConfig()
-            _check_qat_starts(qat_config.start_epoch, cfg.epochs, len(loader))  # type: ignore[arg-type]
             qat = FakeQuantization(qat_config, input_shape=tuple(_first_inputs(loader).shape[1:]))
+            _check_qat_starts(qat_config.start_epoch, cfg.epochs, len(loader))  # type: ignore[arg-type]
         if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,

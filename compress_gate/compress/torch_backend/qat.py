@@ -72,7 +72,8 @@ def check_qat_installed() -> None:
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Silence torchao's and the exporter's import-time and progress chatter (CUDA kernels it cannot load here)."""
-    loggers = [logging.getLogger(name) for name in ("torchao", "torch.onnx", "torch.export", "torch._export")]
+    loggers = [logging.getLogger(name)
+               for name in ("torchao", "torch.onnx", "torch.export", "torch._export", "torch.utils._pytree")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.ERROR)
