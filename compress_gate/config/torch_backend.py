@@ -134,7 +134,8 @@ class QATConfig(BaseModel):
     are folded into their convolutions (running statistics frozen from then on, as deployed)
     and it trains with torchao's fake quantization (INT8 per-channel symmetric weights, UINT8
     activations, ``X86InductorQuantizer``). From ``disable_quantization_observer_epoch`` on
-    (default: never) the observed ranges, hence the scales, stop moving.
+    (default: never) the observed ranges, hence the scales, stop moving. Start QAT once the
+    student has recovered from pruning: with BatchNorm folded it recovers far more slowly.
     """
 
     model_config = _Frozen
