@@ -109,7 +109,7 @@ endif
 # torch backend's end-to-end run of `compress-gate run` (tests/test_torch_backend_run.py).
 test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
-	$(TORCH_VENV)/bin/python -m pytest -m slow -q tests/test_torch_backend_run.py
+	$(TORCH_VENV)/bin/python -m pytest -m slow -q tests/test_torch_backend_run.py tests/test_torch_backend_qat.py
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

@@ -24,6 +24,9 @@ def test_epochs_only_when_something_trains():
         _config(quantization="dynamic")
     with pytest.raises(ValidationError, match="`epochs` is required"):
         TorchCompressionConfig(backend="torch", structured={"ratio": 0.5})
+    with pytest.raises(ValidationError, match="`epochs` is required"):  # QAT fine-tunes
+        TorchCompressionConfig(backend="torch", quantization="qat")
+    assert _config(quantization="qat").qat is None  # defaults: QAT from epoch 0, observers never frozen
 
 
 def test_defaults_match_sparseml_vocabulary():
@@ -47,7 +50,12 @@ def test_parse_nm():
     ({"pruning": {**GMP, "inter_func": "inverse_cubic"}}, "cubic"),
     ({"pruning": {**GMP, "mask_type": "unstructured"}}, "Extra inputs are not permitted"),
     ({"structured": {"ratio": 1.0}}, "less than 1"),
-    ({"quantization": "qat"}, "'none', 'dynamic' or 'static'"),
+    ({"quantization": "int4"}, "'none', 'dynamic', 'static' or 'qat'"),
+    ({"distillation": {}, "qat": {"start_epoch": 1.0}}, "set `quantization: qat`"),
+    ({"quantization": "qat", "qat": {"start_epoch": 3.0}}, r"qat.start_epoch \(3.0\) must be before the end"),
+    ({"quantization": "qat", "qat": {"start_epoch": 1.0, "disable_quantization_observer_epoch": 1.0}},
+     "must be greater than start_epoch"),
+    ({"quantization": "qat", "qat": {"disable_quantization_observer_epoch": 3.5}}, "must be before the end"),
     ({"distillation": {"hardness": 1.5}}, "less than or equal to 1"),
 ])
 def test_bad_sections_are_refused(section, message):
@@ -66,6 +74,7 @@ def test_every_recipe_option_has_a_recipe():
     assert any(c.pruning is not None and c.pruning.mask == "2:4" for c in configs)
     assert any(c.structured is not None and c.quantization == "static" for c in configs)
     assert any(c.quantization == "dynamic" for c in configs)
+    assert any(c.quantization == "qat" and c.structured is not None for c in configs)
     assert any(c.distillation is not None for c in configs)
 
 

@@ -10,7 +10,7 @@ backend     what                                                extra (environme
 sparseml    SparseML 1.8 recipes (GMP, QAT, distillation);      ``[sparseml]``
             INT8 graphs for DeepSparse and ONNX Runtime         (Python 3.11)
 torch       GMP (unstructured, N:M), Torch-Pruning channels,    ``[torch]``
-            post-training INT8 (dynamic, static), KD            (Python 3.11, numpy 2)
+            INT8 (dynamic, static, QAT with torchao), KD        (Python 3.11, numpy 2)
 ==========  ==================================================  =====================
 
 Adding a backend is one entry in :data:`BACKENDS` plus its config model in

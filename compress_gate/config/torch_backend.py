@@ -19,7 +19,8 @@ Same vocabulary as SparseML's ``GMPruningModifier`` where it means the same thin
         inter_func: cubic
         mask: unstructured           # or "2:4" (N:M; final_sparsity must be 1 - N/M)
       structured: {ratio: 0.5, importance: l2, round_to: 8}    # Torch-Pruning, optional
-      quantization: static           # none | dynamic | static (calibrated on the calib split)
+      quantization: static           # none | dynamic | static (calibrated on the calib split) | qat
+      qat: {start_epoch: 7.0, disable_quantization_observer_epoch: 9.0}   # with quantization: qat, optional
       distillation: {hardness: 0.5, temperature: 2.0}          # optional; Hinton KD, or
                                      # {kind: attention | similarity | crd, ...} (DistillationConfig)
       saliency: {method: fairgrape, params: [...], sparsity: 0.8}  # instead of `pruning`: one-shot
@@ -37,8 +38,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["GMPConfig", "StructuredConfig", "DistillationConfig", "SaliencyConfig", "TorchCompressionConfig",
-           "parse_nm"]
+__all__ = ["GMPConfig", "StructuredConfig", "DistillationConfig", "SaliencyConfig", "QATConfig",
+           "TorchCompressionConfig", "parse_nm"]
 
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 _NM = re.compile(r"^(\d+):(\d+)$")
@@ -201,6 +202,31 @@ class SaliencyConfig(BaseModel):
         return self
 
 
+class QATConfig(BaseModel):
+    """Quantization-aware training (``quantization: qat``) inside the fine-tuning loop, SparseML's names.
+
+    Example: ``{start_epoch: 7.0, disable_quantization_observer_epoch: 9.0}``. From the first
+    step at or past ``start_epoch`` (default 0: the whole fine-tuning) the student's BatchNorms
+    are folded into their convolutions (running statistics frozen from then on, as deployed)
+    and it trains with torchao's fake quantization (INT8 per-channel symmetric weights, UINT8
+    activations, ``X86InductorQuantizer``). From ``disable_quantization_observer_epoch`` on
+    (default: never) the observed ranges, hence the scales, stop moving. Start QAT once the
+    student has recovered from pruning: with BatchNorm folded it recovers far more slowly.
+    """
+
+    model_config = _Frozen
+    start_epoch: float = Field(0.0, ge=0, strict=True)
+    disable_quantization_observer_epoch: float | None = Field(None, gt=0, strict=True)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QATConfig:
+        frozen = self.disable_quantization_observer_epoch
+        if frozen is not None and not frozen > self.start_epoch:
+            raise ValueError(f"disable_quantization_observer_epoch ({frozen}) must be greater than start_epoch "
+                             f"({self.start_epoch})")
+        return self
+
+
 class TorchCompressionConfig(BaseModel):
     """The torch backend's ``compression:`` section (module docstring shows the YAML)."""
 
@@ -212,7 +238,8 @@ class TorchCompressionConfig(BaseModel):
     batch_size: int = Field(64, ge=1, le=65536, strict=True)
     pruning: GMPConfig | None = None
     structured: StructuredConfig | None = None
-    quantization: Literal["none", "dynamic", "static"] = "none"
+    quantization: Literal["none", "dynamic", "static", "qat"] = "none"
+    qat: QATConfig | None = None
     distillation: DistillationConfig | None = None
     saliency: SaliencyConfig | None = None
 
@@ -221,14 +248,22 @@ class TorchCompressionConfig(BaseModel):
         if (self.pruning is None and self.structured is None and self.quantization == "none"
                 and self.distillation is None and self.saliency is None):
             raise ValueError("the torch backend has nothing to do: add `pruning`, `structured`, "
-                             "`quantization: static|dynamic`, `distillation` or `saliency`")
+                             "`quantization: static|dynamic|qat`, `distillation` or `saliency`")
         if self.pruning is not None and self.saliency is not None:
             raise ValueError("`pruning` (GMP) and `saliency` both prune the weights; keep one of them")
+        if self.qat is not None and self.quantization != "qat":
+            raise ValueError(f"`qat` is set but quantization = {self.quantization!r}; set `quantization: qat`, or "
+                             "delete `qat`")
+        if (self.quantization == "qat" and self.distillation is not None
+                and self.distillation.kind != "hinton"):
+            raise ValueError(f"distillation kind {self.distillation.kind!r} hooks the student's layers, which QAT "
+                             "replaces by its exported graph when it starts; use `kind: hinton` with "
+                             "`quantization: qat`, or `quantization: static`")
         trains = (self.pruning is not None or self.structured is not None or self.distillation is not None
-                  or self.saliency is not None)
+                  or self.saliency is not None or self.quantization == "qat")
         if trains and self.epochs is None:
-            raise ValueError("`epochs` is required: pruning, structured pruning and distillation fine-tune the "
-                             "student (e.g. `epochs: 10`)")
+            raise ValueError("`epochs` is required: pruning, structured pruning, distillation and QAT fine-tune "
+                             "the student (e.g. `epochs: 10`)")
         if not trains and self.epochs is not None:
             raise ValueError("`epochs` is set but nothing is trained (post-training quantization only); "
                              "delete `epochs`, or add `pruning`, `structured` or `distillation`")
@@ -237,4 +272,10 @@ class TorchCompressionConfig(BaseModel):
                              f"(epochs = {self.epochs}): the schedule is stepped before each optimizer step, so "
                              "an end at the last epoch is never reached. Raise `epochs` or lower "
                              "`pruning.end_epoch`")
+        qat = self.qat
+        for key, epoch in (("start_epoch", qat and qat.start_epoch),
+                           ("disable_quantization_observer_epoch", qat and qat.disable_quantization_observer_epoch)):
+            if epoch is not None and self.epochs is not None and epoch >= self.epochs:
+                raise ValueError(f"qat.{key} ({epoch}) must be before the end of training (epochs = {self.epochs}). "
+                                 f"Raise `epochs` or lower `qat.{key}`")
         return self

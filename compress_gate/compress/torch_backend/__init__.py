@@ -1,9 +1,9 @@
 """The maintained torch compression backend (``compression: {backend: torch}``).
 
 Gradual magnitude pruning on SparseML's schedule (unstructured or N:M masks),
-structured channel pruning with Torch-Pruning, Hinton distillation, and
-post-training INT8 (dynamic or static QDQ) with ONNX Runtime's quantizer; no
-SparseML import anywhere. Importing this package imports neither torch nor
+structured channel pruning with Torch-Pruning, Hinton distillation,
+post-training INT8 (dynamic or static QDQ) with ONNX Runtime's quantizer, and
+quantization-aware training with torchao (:mod:`.qat`); no SparseML import anywhere. Importing this package imports neither torch nor
 onnxruntime; each function imports what it needs.
 """
 

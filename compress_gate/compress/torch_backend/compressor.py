@@ -14,12 +14,15 @@ file                        what                                            engi
                                                                             onnxruntime-tensorrt; and
                                                                             onnxruntime without quantization
 ``student.ort.onnx``        ``quantization: static``: QDQ INT8 (calibrated  onnxruntime
-                            on ``calib``); ``dynamic``: dynamic-range INT8
+                            on ``calib``); ``dynamic``: dynamic-range INT8;
+                            ``qat``: the QAT student converted to QDQ INT8
 ==========================  ==============================================  =============================
 
-The INT8 graphs are post-training (Hooker et al.'s two ways), so
-``CompressionResult.quantized`` stays ``False``: it means QAT, which this backend
-does not do (docs/compression.md says why).
+``static`` and ``dynamic`` are post-training (Hooker et al.'s two ways) and leave
+``CompressionResult.quantized`` ``False``; ``qat`` (:mod:`.qat`, torchao) trains with
+fake quantization, sets it ``True`` and returns a :class:`.qat.QATStudent`, whose FP32
+artefact is its float weights and whose INT8 graph is held to ``qat_parity_atol``
+against the fake-quantized torch model.
 """
 
 from __future__ import annotations
@@ -44,11 +47,14 @@ if TYPE_CHECKING:
     from compress_gate.config.torch_backend import SaliencyConfig, TorchCompressionConfig
     from compress_gate.models.training import ProgressCallback, Task
 
-__all__ = ["TorchCompressor", "PARITY_ATOL_INT8", "make_torch_compressor"]
+__all__ = ["TorchCompressor", "PARITY_ATOL_INT8", "PARITY_ATOL_QAT", "make_torch_compressor"]
 
 #: Largest |score difference| accepted between an INT8 graph and the FP32 torch student
 #: (post-training quantization moves scores; the SparseML backend's re-quantized default).
 PARITY_ATOL_INT8 = 0.25
+#: Largest |score difference| between the QAT INT8 graph and the fake-quantized torch model
+#: (integer kernels round differently from fake quantization; the SparseML QAT default).
+PARITY_ATOL_QAT = 0.05
 
 
 class TorchCompressor:
@@ -62,9 +68,10 @@ class TorchCompressor:
     name = "torch"
 
     def __init__(self, config: TorchCompressionConfig, *, parity_atol: float = 1e-4,
-                 quantized_parity_atol: float = PARITY_ATOL_INT8) -> None:
+                 quantized_parity_atol: float = PARITY_ATOL_INT8, qat_parity_atol: float = PARITY_ATOL_QAT) -> None:
         self.config = config
         self.parity_atol, self.quantized_parity_atol = parity_atol, quantized_parity_atol
+        self.qat_parity_atol = qat_parity_atol
         self.channel_pruning: ChannelPruning | None = None
         self.parity: dict[str, dict[str, Any]] = {}
 
@@ -82,13 +89,15 @@ class TorchCompressor:
         ``pruning.final_sparsity`` or ``saliency.sparsity``; without either they are ``{}``,
         ``nan``, ``nan``. With ``saliency: {method: fairgrape}`` the loader's batches must be
         ``(inputs, targets, groups)`` (:attr:`needs_groups`); the group column is dropped for
-        fine-tuning.
+        fine-tuning. With ``quantization: qat`` the model is a :class:`.qat.QATStudent` and
+        ``quantized`` is ``True``.
 
         Raises
         ------
         InputError
             A bad loader, params that match nothing, N:M on weights whose input
-            channels are not a multiple of M, a missing Torch-Pruning install.
+            channels are not a multiple of M, a missing Torch-Pruning install,
+            QAT without torchao/onnxscript or with a ``qat.start_epoch`` no step reaches.
         RuntimeFailure
             Training diverged.
         """
@@ -97,9 +106,10 @@ class TorchCompressor:
 
         from compress_gate.compress.torch_backend.finetune import fine_tune
         from compress_gate.compress.torch_backend.masks import MaskSet, match_params
+        from compress_gate.compress.torch_backend.qat import FakeQuantization
         from compress_gate.compress.torch_backend.schedule import GMPSchedule
         from compress_gate.compress.torch_backend.structured import prune_channels
-        from compress_gate.config.torch_backend import parse_nm
+        from compress_gate.config.torch_backend import QATConfig, parse_nm
 
         cfg, gmp = self.config, self.config.pruning
         torch.manual_seed(seed)
@@ -129,20 +139,25 @@ class TorchCompressor:
         if cfg.saliency is not None:
             masks = _saliency_masks(student, loader, cfg.saliency, task=task, seed=seed)
             loader = _TwoItems(loader)
+        qat = None
+        if cfg.quantization == "qat":
+            qat_config = cfg.qat or QATConfig()
+            qat = FakeQuantization(qat_config, input_shape=tuple(_first_inputs(loader).shape[1:]))
+            _check_qat_starts(qat_config.start_epoch, cfg.epochs, len(loader))  # type: ignore[arg-type]
         if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
-                      progress=progress)
+                      qat=qat, progress=progress)
         with torch.no_grad():
             counts = {name: (int((p == 0).sum()), p.numel()) for name, p in (masks.params if masks else {}).items()}
         total = sum(size for _, size in counts.values())
         return CompressionResult(
-            model=student.eval(),
+            model=qat.finish() if qat is not None else student.eval(),
             sparsity={name: zeros / size for name, (zeros, size) in counts.items()},
             overall_sparsity=sum(z for z, _ in counts.values()) / total if total else math.nan,
             target_sparsity=(gmp.final_sparsity if gmp is not None
                              else cfg.saliency.sparsity if cfg.saliency is not None else math.nan),
-            quantized=False, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
+            quantized=qat is not None, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
             recipe=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
     def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: Task,
@@ -163,6 +178,7 @@ class TorchCompressor:
         from compress_gate.compress.backend import write_parity
         from compress_gate.compress.export import check_parity
         from compress_gate.compress.torch_backend.export import export_fp32
+        from compress_gate.compress.torch_backend.qat import export_qat_int8
         from compress_gate.compress.torch_backend.quantize import quantize_dynamic_int8, quantize_static_int8
 
         probe = np.asarray(sample)
@@ -171,19 +187,27 @@ class TorchCompressor:
         directory = Path(directory)
         self.parity = {}
 
-        def check(path: Path, atol: float, reference: str) -> None:
-            difference = check_parity(result.model, path, probe, task=task, atol=atol)
+        def check(model: torch.nn.Module, path: Path, atol: float, reference: str) -> None:
+            difference = check_parity(model, path, probe, task=task, atol=atol)
             self.parity[path.name] = {"max_score_difference": difference, "tolerance": atol, "reference": reference}
 
-        fp32 = export_fp32(result.model, directory / "student.onnx", input_shape=probe.shape[1:], task=task)
-        check(fp32, self.parity_atol, "student (torch, FP32)")
-        artefacts = {"onnxruntime": fp32, "deepsparse": fp32, "onnxruntime-cuda": fp32, "onnxruntime-tensorrt": fp32}
         quantization = self.config.quantization
-        if quantization != "none":
+        student = result.model.float_model if quantization == "qat" else result.model
+        fp32 = export_fp32(student, directory / "student.onnx", input_shape=probe.shape[1:], task=task)
+        check(student, fp32, self.parity_atol,
+              "student (torch, FP32" + ("; the QAT weights without fake quantization)" if quantization == "qat"
+                                         else ")"))
+        artefacts = {"onnxruntime": fp32, "deepsparse": fp32, "onnxruntime-cuda": fp32, "onnxruntime-tensorrt": fp32}
+        if quantization == "qat":
+            int8 = export_qat_int8(result.model, directory / "student.ort.onnx", input_shape=probe.shape[1:],
+                                   task=task)
+            check(result.model, int8, self.qat_parity_atol, "student (torch, fake-quantized QAT model)")
+            artefacts["onnxruntime"] = int8
+        elif quantization != "none":
             target = directory / "student.ort.onnx"
             int8 = (quantize_static_int8(fp32, target, calib) if quantization == "static"
                     else quantize_dynamic_int8(fp32, target))
-            check(int8, self.quantized_parity_atol, f"student (torch, FP32; the graph is {quantization} INT8)")
+            check(student, int8, self.quantized_parity_atol, f"student (torch, FP32; the graph is {quantization} INT8)")
             artefacts["onnxruntime"] = int8
         write_parity(directory, self.parity)
         return artefacts
@@ -193,10 +217,13 @@ def make_torch_compressor(config: TorchCompressionConfig, export: ExportConfig) 
     """The registry's factory: parity tolerances from the recipe's ``export`` section.
 
     The FP32 graph is held to ``parity_atol``; an INT8 graph (ONNX Runtime's quantizer on the
-    FP32 export, as for the SparseML backend's QDQ graph) to ``requantized_parity_atol``.
+    FP32 export, as for the SparseML backend's QDQ graph) to ``requantized_parity_atol``; the
+    QAT graph (against the fake-quantized model, as SparseML's converted QAT graph) to
+    ``quantized_parity_atol``.
     """
     return TorchCompressor(config, parity_atol=export.parity_atol,
-                           quantized_parity_atol=export.requantized_parity_atol)
+                           quantized_parity_atol=export.requantized_parity_atol,
+                           qat_parity_atol=export.quantized_parity_atol)
 
 
 def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: int, end_epoch: float) -> None:
@@ -244,6 +271,17 @@ class _TwoItems:
 
     def __iter__(self) -> Any:
         return (tuple(batch[:2]) for batch in self.loader)
+
+
+def _check_qat_starts(start_epoch: float, epochs: float, steps_per_epoch: int) -> None:
+    """InputError, before any training, when no training step's epoch reaches ``qat.start_epoch``."""
+    from compress_gate.compress.torch_backend.schedule import step_epoch
+
+    last = step_epoch(math.ceil(epochs * steps_per_epoch) - 1, steps_per_epoch)
+    if last < start_epoch:
+        raise InputError(f"compression.qat.start_epoch = {start_epoch} is never reached: with {steps_per_epoch} "
+                         f"steps per epoch the last training step starts at epoch {last:g} (epochs = {epochs}). "
+                         "Lower `qat.start_epoch` or raise `epochs`.")
 
 
 def _first_inputs(loader: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:

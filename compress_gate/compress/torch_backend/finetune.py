@@ -5,7 +5,10 @@ of :mod:`.distill`), backward; then, before the optimizer step, the schedule is
 consulted at the epoch reached so far (:func:`.schedule.step_epoch`, SparseML's
 formula), and
 masks are recomputed when it says so; the optimizer steps; the masks are applied
-again (momentum and weight decay cannot revive a pruned weight).
+again (momentum and weight decay cannot revive a pruned weight). With QAT
+(:class:`.qat.FakeQuantization`), before each forward pass the epoch reached so far
+decides whether the student is swapped for its fake-quantized graph (same
+parameters; the optimizer is rebuilt over them) and whether observers freeze.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     import torch
 
     from compress_gate.compress.torch_backend.masks import MaskSet
+    from compress_gate.compress.torch_backend.qat import FakeQuantization
     from compress_gate.compress.torch_backend.schedule import GMPSchedule
     from compress_gate.config.torch_backend import DistillationConfig
     from compress_gate.models.training import ProgressCallback, Task
@@ -42,9 +46,13 @@ def fine_tune(
     distillation: DistillationConfig | None = None,
     schedule: GMPSchedule | None = None,
     masks: MaskSet | None = None,
+    qat: FakeQuantization | None = None,
     progress: ProgressCallback | None = None,
 ) -> torch.nn.Module:
     """Train ``student`` in place for ``ceil(epochs · len(loader))`` steps and return it in eval mode.
+
+    The returned module is ``student``, or with ``qat`` the fake-quantized graph that
+    trained from ``qat``'s start on (sharing ``student``'s parameters).
 
     Optimizer and losses as :func:`compress_gate.models.train_model` (SGD with
     ``momentum`` or Adam, both with ``weight_decay``; BCE-with-logits or
@@ -88,6 +96,12 @@ def fine_tune(
         opt.add_param_group({"params": distiller.parameters()})
     student.train()
     for step, inputs, targets in training_steps(loader, total_steps):
+        if qat is not None:
+            trained = qat.step(student, step_epoch(step, steps_per_epoch))
+            if trained is not student:  # QAT starts: new module, new parameter set (folded BN biases)
+                student = trained
+                student.train()  # an exported graph's train() returns None
+                opt = build_optimizer(student, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
         logits = student(inputs)
         loss = task_loss(logits, targets, task)
         if distiller is not None:
@@ -109,4 +123,5 @@ def fine_tune(
             progress(step + 1, total_steps, value)
     if distiller is not None:
         distiller.close()
-    return student.eval()
+    student.eval()
+    return student
