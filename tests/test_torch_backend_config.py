@@ -57,6 +57,7 @@ def test_parse_nm():
      "must be greater than start_epoch"),
     ({"quantization": "qat", "qat": {"disable_quantization_observer_epoch": 3.5}}, "must be before the end"),
     ({"distillation": {"hardness": 1.5}}, "less than or equal to 1"),
+    ({"quantization": "qat", "distillation": {"kind": "attention"}}, "use `kind: hinton` with `quantization: qat`"),
 ])
 def test_bad_sections_are_refused(section, message):
     with pytest.raises(ValidationError, match=message):
