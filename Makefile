@@ -105,11 +105,13 @@ test-core312: $(CORE312_STAMP)
 	$(CORE312_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
 endif
 
-# The [torch] world: the fast suite (tests of other worlds skip with the reason), then the
-# torch backend's end-to-end run of `compress-gate run` (tests/test_torch_backend_run.py).
+# The [torch] world: the fast suite (tests of other worlds skip with the reason), then the slow
+# tests that need this world: the torch backend's end-to-end `compress-gate run`s (channel
+# pruning + static INT8, QAT, FairGRAPE) and the similarity stage on a channel-pruned student.
 test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
-	$(TORCH_VENV)/bin/python -m pytest -m slow -q tests/test_torch_backend_run.py tests/test_torch_backend_qat.py
+	$(TORCH_VENV)/bin/python -m pytest -m slow -q tests/test_torch_backend_run.py tests/test_torch_backend_qat.py \
+	    tests/test_torch_methods_run.py tests/test_similarity_run_e2e.py
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q
