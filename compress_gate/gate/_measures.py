@@ -16,6 +16,7 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS
+from compress_gate.gate._fairgrape_measures import FAIRGRAPE_MEMBER_MEASURES, joint_group_names
 
 __all__ = ["TestSet", "Member", "Measurer", "MEMBER_MEASURES"]
 
@@ -74,6 +75,8 @@ class Measurer:
             return tuple(f"{a}/{g}" for a in names for g in self.test.group_names)
         if kind == "subgroup":
             return tuple(self.subgroup_table(None).names)
+        if kind == "joint_group":
+            return joint_group_names(self.test)
         return ("model",)
 
     # --- values --------------------------------------------------------------------------
@@ -154,4 +157,5 @@ MEMBER_MEASURES: dict[str, Measure] = {
     "subgroup_error": lambda m, member, w: m.subgroup_table(member, w).pooled_error,
     "subgroup_fpr": lambda m, member, w: m.subgroup_table(member, w).pooled_fpr,
     "subgroup_fnr": lambda m, member, w: m.subgroup_table(member, w).pooled_fnr,
+    **FAIRGRAPE_MEMBER_MEASURES,
 }

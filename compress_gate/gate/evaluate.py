@@ -13,6 +13,7 @@ from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import bootstrap
+from compress_gate.gate._fairgrape_measures import fairgrape_section, pair_measured, resampled, undefined_reason
 from compress_gate.gate._limits import Measured, judge_limit
 from compress_gate.gate._measures import Measurer, Member, TestSet
 from compress_gate.gate._report import build_report
@@ -180,7 +181,9 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
 
     member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
     balance_keys = list(dict.fromkeys(["raw", judged] + (["mitigated"] if applied else [])))
-    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=member_metrics, balance_keys=balance_keys)
+    resampled_members, resampled_pairs = resampled({lim.metric for lim in config.limits})
+    boot = bootstrap(measurer, config, judged=judged, metrics_wanted=resampled_members, balance_keys=balance_keys,
+                     pair_metrics=resampled_pairs)
 
     measured = _engine_measures(engine_checks)
     share = float(overridden_rows(ids_test, overrides).mean())  # the override-share limit, whatever is judged
@@ -198,7 +201,9 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
             student_boot=None if boot is None else boot.values[(judged, metric)],
             teacher_boot=None if boot is None else boot.values[("teacher", metric)],
             not_measured=ba_reasons,
-            undefined_reason=_ba_undefined_reason(data) if metric == "ba" else "")
+            undefined_reason=_ba_undefined_reason(data) if metric == "ba" else undefined_reason(metric, test_set))
+    for metric in sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "teacher_pair"}):
+        measured[metric] = pair_measured(measurer, judged, metric, boot, config.seed)
     n_test = int(test.sum())
     entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test)
                for limit in config.limits]
@@ -209,7 +214,8 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
         boot=boot, applied=applied, thresholds=None if thresholds is None else thresholds[0],
         overridden=overridden, override_attrs=override_attrs, n_calib=int(calib.sum()), n_test=n_test,
         engine_checks=engine_checks, deployment_engine=deployment_engine, benchmarks=benchmarks,
-        inputs=inputs)
+        inputs=inputs, fairgrape=fairgrape_section(measurer, judged, boot, confidence=config.confidence,
+                                                   seed=config.seed, population=judged))
     return GateResult(report=report, passed=outcome == "pass",
                       thresholds=None if thresholds is None else thresholds[0], overrides=overrides)
 
