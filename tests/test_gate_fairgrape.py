@@ -167,3 +167,32 @@ def test_without_identity_columns_the_limits_fail_closed_and_the_section_is_null
     assert report["fairgrape"] is None and report["outcome"] == "fail"
     for entry in report["limits"]:
         assert entry["outcome"] == "fail" and "no identity group column" in entry["reason"], entry["reason"]
+
+
+def test_html_has_table_1_and_the_ap_figure_and_the_card_the_headline(tmp_path):
+    from compress_gate.gate import write_gate_outputs
+    from compress_gate.report.html import build_html
+    from compress_gate.report.model_card import build_model_card
+    result = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)],
+                      _limits([{"metric": "acc_change_std", "max": 0.8}]))
+    html = build_html(result.report)
+    assert 'id="fairgrape"' in html and "FairGRAPE Table 1: Accuracy per joint group" in html
+    table_1 = html[html.index("FairGRAPE Table 1: Accuracy"):]
+    table_1 = table_1[:table_1.index("</table>")]
+    for header in ("all", "male &amp; young", "not male &amp; not young", "Std(ΔAcc)"):
+        assert f"<th>{header}</th>" in table_1
+    assert "<td>0.4787 [" in table_1                      # Std(ΔAcc) = sqrt(11/48), with its interval
+    assert "<td>50%</td>" in html and "student AP, % of teacher" in html   # male & not young: 1/2 of 1
+    assert "Student AP per joint group as a percentage" in html and "data:image/png;base64," in html
+    card = build_model_card(result.report)
+    assert "### Joint groups (FairGRAPE, Lin et al., Table 1)" in card
+    assert "Std(ΔAcc) 0.4787 \\[" in card and "PIE gap 50% \\[" in card and "Std(ΔAP) 0.25;" in card
+    assert "| student AP, % of teacher | 81.14% | 100% | 50% | 100% | 100% |" in card   # all: (37/48) / 0.95
+    write_gate_outputs(result, tmp_path)                  # report.json validated by tests/conftest.py
+    assert (tmp_path / "report.json").is_file()
+
+
+def test_html_says_when_a_report_has_no_fairgrape_section():
+    from compress_gate.report.html import build_html
+    report = evaluate(_data(groups=False), _scores(TEACHER), [_scores(STUDENT)], _limits([])).report
+    assert "The report has no FairGRAPE section" in build_html(report)
