@@ -196,3 +196,17 @@ def test_html_says_when_a_report_has_no_fairgrape_section():
     from compress_gate.report.html import build_html
     report = evaluate(_data(groups=False), _scores(TEACHER), [_scores(STUDENT)], _limits([])).report
     assert "The report has no FairGRAPE section" in build_html(report)
+
+
+def test_a_population_is_averaged_per_group_first_and_pie_uses_its_modal_labels():
+    # students (STUDENT, TEACHER, STUDENT): mean group accuracy [2/3, 2/3, 5/6, 1/2] against the
+    # teacher's [1, 1, 1/2, 1/2]: Δ = [-1/3, -1/3, 1/3, 0], mean -1/12, squared deviations
+    # (9 + 9 + 25 + 1)/144 = 44/144, / 3 -> Std(ΔAcc) = sqrt(44/432). Modal labels = STUDENT's: PIE as before.
+    limits = _limits([{"metric": "acc_change_std", "max": 1.0, "bound": "point"},
+                      {"metric": "pie_gap", "max": 1.0, "bound": "point"}], n_resamples=0)
+    report = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT), _scores(TEACHER), _scores(STUDENT)],
+                      limits).report.to_json()
+    acc_change_std, pie_gap = report["limits"]
+    assert acc_change_std["observed"] == pytest.approx(np.sqrt(44 / 432))
+    assert pie_gap["observed"] == 0.5
+    assert report["fairgrape"]["rows"][1]["accuracy"]["student"]["value"] == pytest.approx(2 / 3)
