@@ -210,3 +210,9 @@ def test_a_population_is_averaged_per_group_first_and_pie_uses_its_modal_labels(
     assert acc_change_std["observed"] == pytest.approx(np.sqrt(44 / 432))
     assert pie_gap["observed"] == 0.5
     assert report["fairgrape"]["rows"][1]["accuracy"]["student"]["value"] == pytest.approx(2 / 3)
+
+
+def test_every_teacher_pair_metric_has_its_pair_measure_and_no_other():
+    from compress_gate.config.gate import GATED_METRICS
+    from compress_gate.gate._fairgrape_measures import PAIR_MEASURES
+    assert set(PAIR_MEASURES) == {m for m, spec in GATED_METRICS.items() if spec.source == "teacher_pair"}

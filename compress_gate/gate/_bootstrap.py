@@ -25,7 +25,7 @@ class Resamples:
 
 
 def bootstrap(measurer: Measurer, config: GateConfig, *, judged: str, metrics_wanted: list[str],
-              balance_keys: list[str], pair_metrics: list[str] = ()) -> Resamples | None:
+              balance_keys: list[str], pair_metrics: tuple[str, ...] | list[str] = ()) -> Resamples | None:
     """Resample the test rows ``config.n_resamples`` times (seeded) and measure.
 
     For each metric in ``metrics_wanted`` the teacher and the ``judged`` population are

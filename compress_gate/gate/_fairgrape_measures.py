@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from compress_gate import metrics
+from compress_gate.config.gate import GATED_METRICS
 from compress_gate.gate._limits import Measured
 
 if TYPE_CHECKING:
@@ -161,7 +162,6 @@ def resampled(limited: set[str] | list[str]) -> tuple[list[str], list[str]]:
     """(member metrics, teacher-pair metrics) the bootstrap measures: the ``limited`` ones of
     each source, plus the cheap FairGRAPE ones the report shows with intervals. AP metrics
     only when limited (see the module doc)."""
-    from compress_gate.config.gate import GATED_METRICS
     limited = set(limited)
     members = {m for m in limited if GATED_METRICS[m].source == "member"} | set(_ALWAYS_MEMBER)
     pairs = {m for m in limited if GATED_METRICS[m].source == "teacher_pair"} | set(_ALWAYS_PAIR)
@@ -186,7 +186,6 @@ def undefined_reason(metric: str, test: TestSet) -> str:
 def pair_measured(m: Measurer, key: str, metric: str, boot: Resamples | None, seed: int) -> Measured:
     """The :class:`Measured` a limit on teacher-pair ``metric`` judges (no teacher column: the
     number already compares the population ``key`` with the teacher)."""
-    from compress_gate.config.gate import GATED_METRICS
     units = joint_group_names(m.test) if GATED_METRICS[metric].unit == "joint_group" else ("model",)
     return Measured(units, PAIR_MEASURES[metric](m, key, None, seed),
                     student_boot=None if boot is None else boot.pairs[metric],
