@@ -216,3 +216,12 @@ def test_every_teacher_pair_metric_has_its_pair_measure_and_no_other():
     from compress_gate.config.gate import GATED_METRICS
     from compress_gate.gate._fairgrape_measures import PAIR_MEASURES
     assert set(PAIR_MEASURES) == {m for m, spec in GATED_METRICS.items() if spec.source == "teacher_pair"}
+
+
+def test_too_many_joint_groups_fail_closed_and_leave_the_section_out(monkeypatch):
+    import compress_gate.gate._fairgrape_measures as measures
+    monkeypatch.setattr(measures, "MAX_JOINT_GROUPS", 3)          # the data has 4
+    report = _judge([{"metric": "group_accuracy", "min": 0.0}, {"metric": "pie_gap", "max": 1.0}])
+    assert report["fairgrape"] is None
+    for entry in report["limits"]:
+        assert entry["outcome"] == "fail" and "form 4 joint groups, more than the 3" in entry["reason"]

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from compress_gate.gate._bootstrap import Resamples
     from compress_gate.gate._measures import Measurer, Member, TestSet
 
-__all__ = ["FAIRGRAPE_MEMBER_MEASURES", "PAIR_MEASURES", "AP_METRICS", "joint_group_names", "resampled",
+__all__ = ["FAIRGRAPE_MEMBER_MEASURES", "PAIR_MEASURES", "AP_METRICS", "MAX_JOINT_GROUPS", "joint_group_names",
+           "resampled",
            "pair_measured", "undefined_reason", "fairgrape_section"]
 
 #: Metrics that need per-group AP (sorted scores, not additive): resampled only when limited.
@@ -44,12 +45,33 @@ AP_METRICS = frozenset({"group_ap", "ap_mean", "ap_std", "ap_change_std"})
 #: Cheap metrics resampled for every run, so the report's table has intervals.
 _ALWAYS_MEMBER = ("group_accuracy", "group_fpr", "group_fnr")
 _ALWAYS_PAIR = ("acc_change_std", "pie_share", "pie_gap")
-_NO_GROUPS = ("the eval data has no identity group column (`group__<name>`), so there is no joint group to "
-              "measure; add the group columns to data.npz")
+#: Most joint groups the gate measures: FairGRAPE's are a few (gender × race: 2 × 7 = 14); with
+#: many identity columns the patterns multiply (2**G) and the groups become too small to compare.
+MAX_JOINT_GROUPS = 64
+
+
+_LAST_CHECKED: list[tuple[np.ndarray, str]] = []     # (groups array, reason) of the last test set checked
+
+
+def _not_measurable(test: TestSet) -> str:
+    """Why the test rows have no joint groups to measure ("" when they have). Kept for the
+    last groups array checked (by identity): every measure call asks."""
+    if _LAST_CHECKED and _LAST_CHECKED[0][0] is test.groups:
+        return _LAST_CHECKED[0][1]
+    reason = ""
+    if test.groups.shape[1] == 0:
+        reason = ("the eval data has no identity group column (`group__<name>`), so there is no joint group to "
+                  "measure; add the group columns to data.npz")
+    elif (n_joint := len(np.unique(test.groups, axis=0))) > MAX_JOINT_GROUPS:
+        reason = (f"the {test.groups.shape[1]} identity columns {list(test.group_names)} form {n_joint} joint "
+                  f"groups, more than the {MAX_JOINT_GROUPS} the gate measures; judge FairGRAPE's metrics on a "
+                  "few columns (e.g. gender and race) in a data.npz of their own")
+    _LAST_CHECKED[:] = [(test.groups, reason)]
+    return reason
 
 
 def _has_groups(test: TestSet) -> bool:
-    return test.groups.shape[1] > 0
+    return not _not_measurable(test)
 
 
 def _lead(w: np.ndarray | None) -> tuple[int, ...]:
@@ -175,8 +197,8 @@ def undefined_reason(metric: str, test: TestSet) -> str:
     """Why a FairGRAPE metric can be undefined, for a limit's fail-closed message ("" for others)."""
     if metric not in FAIRGRAPE_MEMBER_MEASURES and metric not in PAIR_MEASURES:
         return ""
-    if not _has_groups(test):
-        return _NO_GROUPS
+    if _not_measurable(test):
+        return _not_measurable(test)
     if metric in AP_METRICS:
         return ("a joint group has no positive label of some attribute (its AP is undefined), or fewer than "
                 "2 joint groups exist")
@@ -216,7 +238,7 @@ def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confiden
 
     Each joint group's value has its paired bootstrap interval where the bootstrap measured
     it (the row ``all`` has point values only); AP intervals only when a limit gated AP.
-    None when the data has no identity column.
+    None when the data has no identity column or more than :data:`MAX_JOINT_GROUPS` joint groups.
     """
     if not _has_groups(m.test):
         return None

@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "
 
 SCHEMA_VERSION = 3
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "2a42ee1b92a8cebed7af050cffdf74bf94b265fd7bc138780bf833a595109888"
+SCHEMA_SHA256 = "698515a54f8d1883c80f6a89baf3261abf9ce1085636cc963e7541f64d8f3c5a"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -359,7 +359,8 @@ class Report(_Node):
                                                                         "output, when measured")
     run: RunSection | None = None
     fairgrape: FairGRAPESection | None = Field(default=None, description="FairGRAPE's Table 1, AP per group and "
-                                               "PIE; null when the data has no identity column")
+                                               "PIE; null when the data has no identity column or more "
+                                               "than 64 joint groups")
 
     def to_json(self) -> dict[str, Any]:
         """report.json's content as plain JSON types."""
