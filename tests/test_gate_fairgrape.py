@@ -225,3 +225,22 @@ def test_too_many_joint_groups_fail_closed_and_leave_the_section_out(monkeypatch
     assert report["fairgrape"] is None
     for entry in report["limits"]:
         assert entry["outcome"] == "fail" and "form 4 joint groups, more than the 3" in entry["reason"]
+
+
+def test_multiclass_judges_whole_samples():
+    # the same rows as two one-hot classes (no, a): argmax = score > .5 here, so group accuracy and PIE
+    # are as in the multi-label case; pooled FPR over both classes = errors / (n (K - 1)) = 1 - accuracy
+    d = _data()
+    data = EvalData(ids=d.ids, labels=np.concatenate([1 - d.labels, d.labels], axis=1), split=d.split,
+                    groups=d.groups, group_names=d.group_names, attribute_names=("no", "a"), task="multiclass")
+
+    def two(scores: list[float]) -> np.ndarray:
+        s = _scores(scores)
+        return np.concatenate([1 - s, s], axis=1)
+    limits = _limits([{"metric": "acc_change_std", "max": 1.0, "bound": "point"},
+                      {"metric": "pie_gap", "max": 1.0, "bound": "point"}], n_resamples=0)
+    report = evaluate(data, two(TEACHER), [two(STUDENT)], limits).report.to_json()
+    assert [e["observed"] for e in report["limits"]] == pytest.approx([ACC_CHANGE_STD, 0.5])
+    rows = report["fairgrape"]["rows"]
+    assert [r["pie_share"]["value"] for r in rows] == pytest.approx([2 / 8, 1 / 2, 1 / 2, 0, 0])
+    assert [r["fpr"]["student"]["value"] for r in rows] == pytest.approx([3 / 8, 1 / 2, 1 / 2, 0, 1 / 2])
