@@ -16,8 +16,8 @@ groups (the row ``all`` is not a unit: overall accuracy is the ``accuracy`` metr
 
 Cost: the joint-group counts and PIE are count tables (cheap; resampled for every run so
 the report's ``fairgrape`` section has intervals). Per-group AP is not additive (it sorts
-each group's scores) and costs about 15.6 s per 100 resamples at n = 20,000, K = 40: it is
-resampled only when a limit gates an AP metric (:data:`AP_METRICS`); otherwise the report
+each group's scores) and costs about 15.6 s per 100 resamples and model at n = 20,000,
+K = 40: it is resampled only when a limit gates an AP metric (:data:`AP_METRICS`); otherwise the report
 gives its point values without intervals.
 """
 
