@@ -293,3 +293,26 @@ def test_group_change_std_by_hand():
     # Δ = [-0.5, 0, 0.5]: mean 0, squares 0.25 + 0 + 0.25 = 0.5, / 2 -> 0.25, sqrt -> 0.5
     assert group_change_std(np.ones(3), np.array([0.5, 1, 1.5])) == pytest.approx(0.5)
     assert np.isnan(group_change_std(np.ones(1), np.ones(1)))
+
+
+def test_pie_ties_keyed_by_id_hash_do_not_depend_on_row_order_or_shards():
+    # two compressed models disagree on about half the pairs: their modal label is a tie there,
+    # drawn per sample from (seed, id hash), so any split and order of the rows counts the same PIEs
+    from compress_gate._id_hash import hash_ids
+    rng = np.random.default_rng(0)
+    n = 300
+    y = rng.integers(0, 2, (n, 2))
+    groups = rng.random((n, 2)) < 0.5
+    dense, comp = rng.integers(0, 2, (1, n, 2)), rng.integers(0, 2, (2, n, 2))
+    h = hash_ids(np.array([f"s{i}" for i in range(n)]))
+
+    def counts(rows: np.ndarray):
+        return pie_counts(y[rows], dense[:, rows], comp[:, rows], groups[rows], NAMES, task="multilabel", seed=4,
+                          id_hash=h[rows])
+    whole = counts(np.arange(n))
+    perm = rng.permutation(n)
+    merged = counts(perm[:70]) + counts(perm[70:200]) + counts(perm[200:])
+    assert merged.names == whole.names
+    np.testing.assert_array_equal(merged.pie, whole.pie)
+    np.testing.assert_array_equal(merged.size, whole.size)
+    assert 0 < whole.pie[0] < 2 * n
