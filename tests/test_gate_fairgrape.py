@@ -244,3 +244,16 @@ def test_multiclass_judges_whole_samples():
     rows = report["fairgrape"]["rows"]
     assert [r["pie_share"]["value"] for r in rows] == pytest.approx([2 / 8, 1 / 2, 1 / 2, 0, 0])
     assert [r["fpr"]["student"]["value"] for r in rows] == pytest.approx([3 / 8, 1 / 2, 1 / 2, 0, 1 / 2])
+
+
+def test_ap_is_resampled_only_when_a_limit_gates_it(monkeypatch):
+    # resampling AP is the costly part (the rows family): a run without an AP limit never asks for it
+    from compress_gate.gate._measures import Measurer
+    asked = []
+    group_ap = Measurer.group_ap
+    monkeypatch.setattr(Measurer, "group_ap", lambda self, rows, resampled=False: (
+        asked.append(resampled), group_ap(self, rows, resampled))[1])
+    _judge([{"metric": "acc_change_std", "max": 1.0}, {"metric": "group_fpr", "max": 1.0}])
+    assert asked and not any(asked)
+    _judge([{"metric": "ap_std", "max": 1.0}])
+    assert any(asked)

@@ -167,8 +167,8 @@ def _interval(samples: np.ndarray | None, confidence: float) -> list[float] | No
 
 def _rows_mean(m: Measurer, key: str, read: Callable[[dict[str, Any]], np.ndarray]) -> np.ndarray:
     """Per-row values (``all`` + joint groups) of population ``key``: the mean over its members."""
-    return np.mean([np.asarray(read(m.tables(key, i)), dtype=np.float64) for i in range(m.sizes[m.key(key)])],
-                   axis=0)
+    return np.mean([np.asarray(read(m.tables(key, i, rows=True)), dtype=np.float64)
+                    for i in range(m.sizes[m.key(key)])], axis=0)
 
 
 def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confidence: float,

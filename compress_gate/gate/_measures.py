@@ -58,18 +58,18 @@ class Measurer:
         """The population whose statistics ``key`` reads."""
         return self.aliases.get(key, key)
 
-    def tables(self, key: str, member: int, resampled: bool = False) -> dict[str, Any]:
+    def tables(self, key: str, member: int, resampled: bool = False, rows: bool = False) -> dict[str, Any]:
         """family -> count table of one member (score families of a student come from ``raw``).
 
-        A row family (``rows``) is handed over finished: the member's per-group AP
-        (:class:`~compress_gate.metrics.GroupAveragePrecision`), over the resamples when
-        ``resampled`` (:meth:`group_ap`)."""
+        With ``rows``, the row family ``rows`` too, handed over finished: the member's
+        per-group AP (:class:`~compress_gate.metrics.GroupAveragePrecision`), over the
+        resamples when ``resampled`` (:meth:`group_ap`; costly, so only when asked)."""
         mode, key = ("boot" if resampled else "point"), self.key(key)
         out = {}
         for (m, k, i, family), table in ((k, v) for k, v in self.stats.tables.items() if len(k) == 4):
-            if family in ROW_FAMILIES and m == "point" and i == member and k == ("teacher" if key == "teacher"
-                                                                                 else "raw"):
-                out.setdefault(family, self.group_ap(table, resampled))
+            if family in ROW_FAMILIES:
+                if rows and m == "point" and i == member and k == ("teacher" if key == "teacher" else "raw"):
+                    out.setdefault(family, self.group_ap(table, resampled))
             elif m == mode and i == member and (k == key or (k == "raw" and key != "teacher"
                                                               and family in SCORE_FAMILIES)):
                 out.setdefault(family, table)
@@ -109,8 +109,10 @@ class Measurer:
         """Population mean of ``metric`` per unit: shape (U,), or (B, U) when ``resampled``."""
         memo_key = (self.key(key), metric, resampled)
         if memo_key not in self._memo:
-            finish = MEMBER_MEASURES[metric].finish
-            per_member = [finish(self, self.tables(key, i, resampled)) for i in range(self.sizes[self.key(key)])]
+            families, finish = MEMBER_MEASURES[metric]
+            rows = bool(ROW_FAMILIES.intersection(families))
+            per_member = [finish(self, self.tables(key, i, resampled, rows=rows))
+                          for i in range(self.sizes[self.key(key)])]
             self._memo[memo_key] = np.mean(per_member, axis=0) if len(per_member) > 1 else per_member[0]
         return self._memo[memo_key]
 
