@@ -10,7 +10,7 @@ import numpy as np
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import _check_groups
 from compress_gate.metrics._counts import _memo_of
-from compress_gate.metrics._tables import _memo_get, _memo_put
+from compress_gate.metrics._tables import SubgroupCounts, _aggregate, _cell_sums, _memo_get, _memo_put
 
 
 def _pattern_labels(group_names: tuple[str, ...], patterns: np.ndarray) -> tuple[str, ...]:
@@ -40,6 +40,28 @@ def _joint_groups(groups: object, n_samples: int, group_names: object,
     member[np.arange(n_samples), cell_of.reshape(-1)] = True
     return _memo_put(memo, key, (groups,),  # type: ignore[return-value]
                      (member, names, ~patterns))
+
+
+def _joint_counts(y_true: object, y_pred: object, groups: object, group_names: object,
+                  sample_weight: object = None) -> tuple[tuple[str, ...], np.ndarray, SubgroupCounts]:
+    """(names of the G group columns, (J, G) member-first patterns of the joint groups present,
+    confusion counts of the rows ``all`` + each joint group).
+
+    The joint groups are the cells of the shared count table (``_cell_sums``: samples sorted
+    by membership pattern), so with a registered resample matrix the per-cell sums computed
+    for the subgroup table of the same arrays are reused, and no pairwise row is built.
+    """
+    n = np.shape(y_true)[0]
+    g, names = _check_groups(groups, n, group_names)
+    if g.shape[1] == 0:
+        raise InputError("groups has no columns; pass at least one 0/1 identity column (n_samples, n_groups).")
+    layout, labels, predictions = _cell_sums(y_true, y_pred, groups, sample_weight)
+    k = labels.shape[-1] - 1
+    if n == 0:                                    # one empty cell: only the row ``all``
+        return names, np.zeros((0, g.shape[1]), dtype=bool), _aggregate(labels, predictions, np.ones((1, 1)), k)
+    order = np.lexsort((~layout.patterns).T[::-1])        # member-first, by column (as np.unique(~g))
+    to_rows = np.vstack([np.ones((1, len(order))), np.eye(len(order))[order]])
+    return names, layout.patterns[order], _aggregate(labels, predictions, to_rows, k)
 
 
 @dataclass(frozen=True)

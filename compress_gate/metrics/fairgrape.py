@@ -7,8 +7,9 @@ groups, ordered member-first by column. The joint groups partition the samples, 
 spread over them compares disjoint populations. Every table has the row ``all`` first,
 then the joint groups; spreads are over the joint groups only.
 
-Counts come from the shared subgroup count table (``_confusion_rows``) with the joint
-groups as its group columns; AP from cumulative weighted sums over the sorted scores.
+Counts come from the shared count table's cells (``_cell_sums``: the joint groups are its
+cells, so a resample chunk's subgroup counts of the same arrays are reused); AP from
+cumulative weighted sums over the sorted scores.
 
 **Sufficient statistics.** The additive families come in two steps: ``*_counts`` gives a
 table of weighted counts per joint group (:class:`JointGroupCounts`, :class:`PIECounts`)
@@ -34,8 +35,7 @@ from compress_gate.errors import InputError
 from compress_gate.metrics._checks import (_check_indicators, _check_one_hot, _check_sample_weight, _check_scores,
                                            _check_task)
 from compress_gate.metrics._counts import _ratio
-from compress_gate.metrics._joint_groups import _joint_groups, _JointRows, _pattern_labels
-from compress_gate.metrics._tables import _confusion_rows
+from compress_gate.metrics._joint_groups import _joint_counts, _joint_groups, _JointRows, _pattern_labels
 from compress_gate.metrics.cie import modal_cie
 
 _AP_BLOCK_VALUES = 2**23        # float64 values of one block of resampled weights (64 MiB)
@@ -127,12 +127,8 @@ def joint_group_counts(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarra
     if task == "multiclass":
         _check_one_hot(t, "y_true")
         _check_one_hot(_check_indicators(y_pred, "y_pred", n_samples=t.shape[0], n_attributes=t.shape[1]), "y_pred")
-    member, columns, patterns = _joint_groups(groups, t.shape[0], group_names, sample_weight)
-    c = _confusion_rows(y_true, y_pred, member, sample_weight)
-    rows = slice(0, 1 + len(patterns))
-    return JointGroupCounts(group_names=columns, patterns=patterns,
-                            size=c.size[..., rows], tp=c.tp[..., rows, :], fp=c.fp[..., rows, :],
-                            fn=c.fn[..., rows, :])
+    columns, patterns, c = _joint_counts(y_true, y_pred, groups, group_names, sample_weight)
+    return JointGroupCounts(group_names=columns, patterns=patterns, size=c.size, tp=c.tp, fp=c.fp, fn=c.fn)
 
 
 def joint_group_rates_from_counts(counts: JointGroupCounts, *, task: str) -> JointGroupTable:
@@ -405,12 +401,10 @@ def pie_counts(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.n
         comp_ok = (modal.compressed_modal.view(bool) & t).any(axis=1, keepdims=True)
     else:
         dense_ok, comp_ok = modal.dense_modal.view(bool) == t, modal.compressed_modal.view(bool) == t
-    member, columns, patterns = _joint_groups(groups, t.shape[0], group_names, sample_weight)
     # counts with "labels" = dense right, "predictions" = compressed right: FN = dense right, compressed wrong
-    c = _confusion_rows(dense_ok, comp_ok, member, sample_weight)
-    rows = slice(0, 1 + len(patterns))
-    return PIECounts(group_names=columns, patterns=patterns, size=c.size[..., rows],
-                     pie=c.fn[..., rows, :].sum(axis=-1), units=dense_ok.shape[1])
+    columns, patterns, c = _joint_counts(dense_ok, comp_ok, groups, group_names, sample_weight)
+    return PIECounts(group_names=columns, patterns=patterns, size=c.size, pie=c.fn.sum(axis=-1),
+                     units=dense_ok.shape[1])
 
 
 def pie_shares_from_counts(counts: PIECounts) -> PIEShares:
