@@ -31,8 +31,8 @@ that while the count tables sort its columns by group cell).
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from dataclasses import astuple, dataclass, field, fields, is_dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,8 @@ from compress_gate.data.contract import EvalData
 from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
 from compress_gate.mitigation import Overrides, apply_overrides, apply_thresholds, overridden_rows
 
-__all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ROW_FAMILIES", "ScoreRows", "ShardInput", "TestRows", "MemberRows", "MemberSpec", "PreludePlan",
+__all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ROW_FAMILIES", "ScoreRows", "ShardInput", "TestRows",
+           "MemberRows", "MemberSpec", "PreludePlan",
            "Prelude", "Plan", "Stats", "shard_prelude", "shard_statistics", "merge"]
 
 

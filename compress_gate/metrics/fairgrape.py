@@ -203,43 +203,71 @@ def accuracy_change_std(teacher: JointGroupTable, student: JointGroupTable) -> f
     return group_change_std(teacher.accuracy[..., 1:], student.accuracy[..., 1:])
 
 
-def _ap_from_counts(tp: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    r"""AP from cumulative weighted TP and predicted positives at each distinct threshold
-    (last axis, scores descending): :math:`\sum_n (R_n - R_{n-1}) P_n = \frac{1}{TP_N}\sum_n
-    (TP_n - TP_{n-1})\, TP_n / \mathrm{Pred}_n`, ``nan`` when :math:`TP_N = 0` (no positives)."""
-    gained = np.diff(tp, axis=-1, prepend=0.0)
+def _segment_ap(positive: np.ndarray, weights: np.ndarray | None, scores: np.ndarray, segment: np.ndarray,
+                n_segments: int) -> np.ndarray:
+    r"""AP of each segment of samples sorted by (segment, score descending): (..., n_segments).
+
+    Cumulative weighted TP and predicted positives within each segment, read at the last
+    sample of each run of tied scores (tied samples enter together), and
+    :math:`\mathrm{AP} = \frac{1}{TP_N}\sum_n (TP_n - TP_{n-1})\, TP_n / \mathrm{Pred}_n`;
+    ``nan`` for a segment without positive weight or without samples. One cumulative sum
+    over all segments (each segment's offset subtracted): exact for integer weights.
+    """
+    n = positive.shape[0]
+    lead = () if weights is None else weights.shape[:-1]
+    out = np.full(lead + (n_segments,), np.nan)
+    if n == 0:
+        return out
+    w = np.ones(n) if weights is None else weights
+    last = np.ones(n, dtype=bool)
+    last[:-1] = (scores[1:] != scores[:-1]) | (segment[1:] != segment[:-1])
+    first = np.ones(n, dtype=bool)
+    first[1:] = segment[1:] != segment[:-1]
+    before = np.flatnonzero(first) - 1                      # index just before each segment (-1: none)
+    offset_of = np.cumsum(first) - 1                         # the segment ordinal of each sample
+
+    def local(values: np.ndarray) -> np.ndarray:             # cumulative sums restarted at each segment
+        total = np.cumsum(values, axis=-1, dtype=np.float64)
+        offsets = np.where(before >= 0, total[..., np.maximum(before, 0)], 0.0)
+        return (total - offsets[..., offset_of])[..., last]
+    tp, predicted = local(w * positive), local(w)
+    seg_last = segment[last]
+    starts = np.flatnonzero(np.concatenate([[True], seg_last[1:] != seg_last[:-1]]))
+    previous = np.concatenate([np.zeros(lead + (1,)), tp[..., :-1]], axis=-1)
+    previous[..., starts] = 0.0
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    return _ratio((gained * precision).sum(axis=-1), tp[..., -1])
+    gained = np.add.reduceat((tp - previous) * precision, starts, axis=-1)
+    ends = np.append(starts[1:], seg_last.size) - 1
+    out[..., seg_last[starts]] = _ratio(gained, tp[..., ends])
+    return out
 
 
 def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K); ``nan`` for an empty row.
 
-    Per attribute one sort; per row its samples in score order and cumulative weighted
-    sums over them (the joint groups partition the samples, so all rows together take 2n).
+    Per attribute two sorts: by score (the row ``all``) and by (joint group, score) (the
+    joint groups partition the samples, so :func:`_segment_ap` takes them all in one pass).
     2-D weights are taken a block of resamples at a time: float64 temporaries near 64 MiB.
     float32 resample counts multiply in float32 (exact for integer counts); sums are float64.
     """
     n, k = t.shape
-    rows = np.concatenate([np.ones((n, 1), dtype=bool), member], axis=1)
+    cell = member.argmax(axis=1) if member.shape[1] else np.zeros(n, dtype=np.int64)
     lead = () if w is None or w.ndim == 1 else (w.shape[0],)
-    out = np.full(lead + (rows.shape[1], k), np.nan)
+    out = np.full(lead + (1 + member.shape[1], k), np.nan)
     step = max(1, _AP_BLOCK_VALUES // max(n, 1))
     blocks = [slice(b, b + step) for b in range(0, w.shape[0], step)] if lead else [slice(None)]
     for a in range(k):
-        order = np.argsort(-s[:, a], kind="stable")
-        for r in range(rows.shape[1]):
-            chosen = order[rows[order, r]]                       # the row's samples, scores descending
-            if chosen.size == 0:
+        by_score = np.argsort(-s[:, a], kind="stable")
+        by_group = by_score[np.argsort(cell[by_score], kind="stable")]
+        for order, segment, rows in ((by_score, np.zeros(n, dtype=np.int64), slice(0, 1)),
+                                     (by_group, cell[by_group], slice(1, None))):
+            if rows.start == 1 and member.shape[1] == 0:
                 continue
-            scores = s[chosen, a]
-            last = np.append(scores[1:] != scores[:-1], True)    # last sample of each run of tied scores
-            positive = t[chosen, a]
+            n_rows = 1 if rows.start == 0 else member.shape[1]
             for block in blocks:
-                w_row = np.ones(chosen.size) if w is None else w[block][..., chosen]
-                tp = np.cumsum(w_row * positive, axis=-1, dtype=np.float64)[..., last]
-                predicted = np.cumsum(w_row, axis=-1, dtype=np.float64)[..., last]
-                out[(block, r, a) if lead else (r, a)] = _ap_from_counts(tp, predicted)
+                weights = None if w is None else w[block][..., order] if lead else w[order]
+                out[(block, rows, a) if lead else (rows, a)] = _segment_ap(t[order, a], weights, s[order, a],
+                                                                           segment, n_rows)
     return out
 
 
