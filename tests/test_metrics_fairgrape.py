@@ -316,3 +316,13 @@ def test_pie_ties_keyed_by_id_hash_do_not_depend_on_row_order_or_shards():
     np.testing.assert_array_equal(merged.pie, whole.pie)
     np.testing.assert_array_equal(merged.size, whole.size)
     assert 0 < whole.pie[0] < 2 * n
+
+
+def test_without_the_overall_row_the_joint_groups_are_unchanged():
+    rng = np.random.default_rng(2)
+    y, scores = (rng.random((60, 2)) < 0.5).astype(int), np.round(rng.random((60, 2)), 1)
+    groups, w = rng.random((60, 2)) < 0.5, rng.integers(0, 3, (4, 60)).astype(np.float32)
+    full = group_average_precision(y, scores, groups, NAMES, sample_weight=w)
+    groups_only = group_average_precision(y, scores, groups, NAMES, sample_weight=w, overall=False)
+    assert np.isnan(groups_only.ap[:, 0]).all()
+    np.testing.assert_array_equal(groups_only.ap[:, 1:], full.ap[:, 1:])

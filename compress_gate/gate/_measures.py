@@ -78,14 +78,15 @@ class Measurer:
     def group_ap(self, rows: ScoreRows, resampled: bool = False) -> metrics.GroupAveragePrecision:
         """Per-group AP of merged score rows, in id-hash order; ``resampled``: over the
         ``n_resamples`` Poisson resamples, each row weighted by the draw keyed by (seed, its
-        id hash, resample), as in the count tables, so teacher and students stay paired."""
+        id hash, resample), as in the count tables, so teacher and students stay paired. The
+        resamples leave the row ``all`` nan: every resampled AP number is over the joint groups."""
         memo_key = ("group_ap", id(rows), resampled)
         if memo_key not in self._memo:
             rows = rows.by_hash()
             weights = (poisson_weight_chunks(rows.id_hash, seed=self.seed, n_resamples=self.n_resamples)
                        if resampled else [None])
             parts = [metrics.group_average_precision(rows.y_true, rows.y_score, rows.groups, self.layout.group_names,
-                                                     sample_weight=w) for w in weights]
+                                                     sample_weight=w, overall=not resampled) for w in weights]
             self._memo[memo_key] = metrics.GroupAveragePrecision(parts[0].names,
                                                                  np.concatenate([p.ap for p in parts]))
         return self._memo[memo_key]

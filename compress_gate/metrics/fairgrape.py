@@ -242,8 +242,10 @@ def _segment_ap(positive: np.ndarray, weights: np.ndarray | None, scores: np.nda
     return out
 
 
-def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K); ``nan`` for an empty row.
+def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w: np.ndarray | None,
+                            overall: bool = True) -> np.ndarray:
+    """AP per row (``all`` + member columns) and attribute: (..., 1 + J, K); ``nan`` for an empty row
+    (and for the row ``all`` when not ``overall``).
 
     Per attribute two sorts: by score (the row ``all``) and by (joint group, score) (the
     joint groups partition the samples, so :func:`_segment_ap` takes them all in one pass).
@@ -261,7 +263,7 @@ def _average_precision_rows(t: np.ndarray, s: np.ndarray, member: np.ndarray, w:
         by_group = by_score[np.argsort(cell[by_score], kind="stable")]
         for order, segment, rows in ((by_score, np.zeros(n, dtype=np.int64), slice(0, 1)),
                                      (by_group, cell[by_group], slice(1, None))):
-            if rows.start == 1 and member.shape[1] == 0:
+            if (rows.start == 1 and member.shape[1] == 0) or (rows.start == 0 and not overall):
                 continue
             n_rows = 1 if rows.start == 0 else member.shape[1]
             for block in blocks:
@@ -328,7 +330,7 @@ class GroupAveragePrecision:
 
 def group_average_precision(y_true: np.ndarray, y_score: np.ndarray, groups: np.ndarray,
                             group_names: tuple[str, ...] | None = None, *,
-                            sample_weight: np.ndarray | None = None) -> GroupAveragePrecision:
+                            sample_weight: np.ndarray | None = None, overall: bool = True) -> GroupAveragePrecision:
     r"""AP (:func:`average_precision`) per attribute, overall and within each joint group.
 
     Row j's AP uses only the samples of joint group j. FairGRAPE's summaries follow as
@@ -342,6 +344,8 @@ def group_average_precision(y_true: np.ndarray, y_score: np.ndarray, groups: np.
     groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
     group_names : names of the group columns, default g0, g1, ...
     sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+    overall : bool, default=True. False leaves the row ``all`` ``nan`` (not computed: half
+        the cost when only the joint groups are needed, e.g. their resamples)
 
     Returns
     -------
@@ -353,7 +357,8 @@ def group_average_precision(y_true: np.ndarray, y_score: np.ndarray, groups: np.
     s = _check_scores(y_score, n_samples=t.shape[0], n_attributes=t.shape[1])
     w = _check_sample_weight(sample_weight, t.shape[0])
     member, columns, patterns = _joint_groups(groups, t.shape[0], group_names, sample_weight)
-    return GroupAveragePrecision(names=("all",) + _pattern_labels(columns, patterns), ap=_average_precision_rows(t, s, member, w))
+    return GroupAveragePrecision(names=("all",) + _pattern_labels(columns, patterns),
+                                 ap=_average_precision_rows(t, s, member, w, overall))
 
 
 def average_precision_change_std(teacher: GroupAveragePrecision, student: GroupAveragePrecision) -> float | np.ndarray:
