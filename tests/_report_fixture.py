@@ -114,7 +114,7 @@ def demo_report(*, verdict: str = "fail") -> dict:
                           "normalized_difference": nd})
     edges = [round(x, 2) for x in np.linspace(0, 1, 11)]
     report = {
-        "schema_version": 2,
+        "schema_version": 3,
         "verdict": verdict,
         "outcome": verdict,
         "created": "2025-01-01T12:00:00+00:00",

@@ -30,6 +30,10 @@ limits:
   - {metric: tcb, change: absolute, min: -0.5}
   - {metric: uncertainty, max: 0.9}
   - {metric: fpr, change: absolute, max: 0.1}
+  - {metric: group_fnr, change: absolute, max: 0.1}
+  - {metric: acc_change_std, max: 0.1}
+  - {metric: pie_gap, max: 0.2}
+  - {metric: ap_change_std, max: 0.1}
 """
 
 
@@ -101,6 +105,11 @@ def test_reports_are_identical_for_one_seven_and_shuffled_shards(tmp_path, model
     assert overrides[0] == overrides[1] == overrides[2]
     assert reports[0]["mitigation"]["overrides"]["count"] > 0        # the top-k merge was exercised
     assert all(entry["ci"] is not None for entry in reports[0]["limits"])
+    # FairGRAPE's section came through every sharding: counts, PIE (modal ties of the two students
+    # keyed by id hash) and per-group AP from the rows family, resampled because an AP limit asks
+    section = reports[0]["fairgrape"]
+    assert section["ap_intervals"] and section["ap_change_std"]["ci"] is not None
+    assert [row["name"] for row in section["rows"]][:2] == ["all", "male & young"]
 
 
 def test_the_sharded_gate_equals_the_in_memory_gate(tmp_path, models):

@@ -90,3 +90,34 @@ def test_resample_chunks_change_nothing(monkeypatch):
     whole = _report(shards, data)
     monkeypatch.setattr("compress_gate.gate._stats.CHUNK_BYTES", 4 * 1200 * 3)    # 3 resamples per chunk
     assert _report(shards, data) == whole
+
+
+def test_score_rows_concatenate_in_any_order_and_resample_by_id_hash():
+    # the rows family of per-group AP: shards concatenated in any order, sorted by id hash at
+    # finish, resampled with the Poisson weights of (seed, id hash, resample): the AP of the whole
+    from compress_gate import metrics
+    from compress_gate._id_hash import hash_ids
+    from compress_gate.gate._measures import Measurer
+    from compress_gate.gate._stats import ScoreRows, Stats
+    from compress_gate.metrics.poisson_bootstrap import poisson_weights
+    rng = np.random.default_rng(1)
+    n = 120
+    ids = np.array([f"r{i}" for i in range(n)])
+    y, groups = rng.integers(0, 2, (n, 2)).astype(np.uint8), rng.random((n, 2)) < 0.5
+    scores = rng.random((n, 2)).astype(np.float32)
+    h = hash_ids(ids)
+
+    def rows(r: np.ndarray) -> ScoreRows:
+        return ScoreRows(h[r], y[r], groups[r], scores[r])
+    perm = rng.permutation(n)
+    measurer = Measurer(Layout("multilabel", ("a", "b"), ("male", "young")), Stats({}), train=None, sizes={},
+                        seed=3, n_resamples=7)
+    one = measurer.group_ap(rows(np.arange(n)), resampled=True)
+    shuffled = measurer.group_ap(rows(perm[60:]) + rows(perm[:60]), resampled=True)
+    order = np.argsort(h)
+    expected = metrics.group_average_precision(y[order], scores[order], groups[order], ("male", "young"),
+                                               sample_weight=poisson_weights(h[order], seed=3, n_resamples=7),
+                                               overall=False)     # resampled AP numbers are over joint groups
+    assert one.ap.shape == (7, 5, 2) and one.names == expected.names and np.isnan(one.ap[:, 0]).all()
+    np.testing.assert_array_equal(one.ap, expected.ap)
+    np.testing.assert_array_equal(shuffled.ap, expected.ap)

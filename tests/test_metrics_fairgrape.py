@@ -8,8 +8,9 @@ from sklearn.metrics import average_precision_score
 
 from compress_gate.errors import InputError
 from compress_gate.metrics import (accuracy_change_std, average_precision, average_precision_change_std,
-                                   bootstrap_weights, group_average_precision, joint_group_rates,
-                                   pruning_identified_exemplars)
+                                   bootstrap_weights, group_average_precision, group_change_std, joint_group_counts,
+                                   joint_group_rates, joint_group_rates_from_counts, pie_counts,
+                                   pie_shares_from_counts, pruning_identified_exemplars)
 
 NAN = np.nan
 NAMES = ("male", "young")
@@ -240,3 +241,88 @@ def test_no_samples_give_nan_not_zero():
     assert np.isnan(average_precision(empty, empty)).all()
     table = joint_group_rates(empty, empty, np.zeros((0, 2)), task="multilabel")
     assert table.names == ("all",) and np.isnan(table.accuracy).all() and np.isnan(accuracy_change_std(table, table))
+
+
+# --- sufficient statistics: counts that add across shards, finished once ---------------------
+
+def test_counts_of_shards_add_to_the_counts_of_the_whole():
+    # shard A = rows 0-2 (groups male&young, male&not young), shard B = rows 3-5 (the not-male groups):
+    # the shards have no joint group in common, the sum has all four, in member-first order
+    whole = joint_group_counts(Y, STUDENT, GROUPS, NAMES, task="multilabel")
+    a = joint_group_counts(Y[:3], STUDENT[:3], GROUPS[:3], NAMES, task="multilabel")
+    b = joint_group_counts(Y[3:], STUDENT[3:], GROUPS[3:], NAMES, task="multilabel")
+    assert a.names == ("all", "male & young", "male & not young")
+    for merged in (a + b, b + a):
+        assert merged.names == JOINT
+        for field in ("size", "tp", "fp", "fn"):
+            np.testing.assert_array_equal(getattr(merged, field), getattr(whole, field))
+    table = joint_group_rates_from_counts(b + a, task="multilabel")
+    np.testing.assert_allclose(table.accuracy, [3 / 6, 1 / 2, 0, 1, 1 / 2])
+
+
+def test_pooled_rates_sum_counts_over_attributes():
+    # two attributes: the second is the first negated, so each row's FP of one is FN of the other
+    y, pred = np.hstack([Y, 1 - Y]), np.hstack([STUDENT, 1 - STUDENT])
+    table = joint_group_rates(y, pred, GROUPS, NAMES, task="multilabel")
+    # all: FP = 1 + 2, negatives = 3 + 3 -> 3/6 ; FN = 2 + 1, positives 3 + 3 -> 3/6
+    assert (table.pooled_fpr[0], table.pooled_fnr[0]) == pytest.approx((0.5, 0.5))
+    # male & not young (row 2, y = 1, predicted 0): FP 0 + 1 over negatives 0 + 1; FN 1 + 0 over 1 + 0
+    assert (table.pooled_fpr[2], table.pooled_fnr[2]) == pytest.approx((1.0, 1.0))
+
+
+def test_pie_counts_add_and_finish_like_the_composed_function():
+    weights = np.stack([np.array([1, 3, 1, 1, 1, 1.0]), np.ones(6)])
+    whole = pruning_identified_exemplars(Y, TEACHER, STUDENT, GROUPS, NAMES, task="multilabel",
+                                         sample_weight=weights)
+    parts = [pie_counts(Y[r], TEACHER[r], STUDENT[r], GROUPS[r], NAMES, task="multilabel",
+                        sample_weight=weights[:, r]) for r in (slice(0, 2), slice(2, 6))]
+    merged = pie_shares_from_counts(parts[0] + parts[1])
+    assert merged.names == whole.names
+    np.testing.assert_array_equal(merged.share, whole.share)
+    np.testing.assert_array_equal(merged.gap, whole.gap)
+
+
+def test_counts_of_other_columns_do_not_add():
+    a = joint_group_counts(Y, STUDENT, GROUPS, NAMES, task="multilabel")
+    b = joint_group_counts(Y, STUDENT, GROUPS, ("young", "male"), task="multilabel")
+    with pytest.raises(InputError, match="same identity columns"):
+        a + b
+
+
+def test_group_change_std_by_hand():
+    # Δ = [-0.5, 0, 0.5]: mean 0, squares 0.25 + 0 + 0.25 = 0.5, / 2 -> 0.25, sqrt -> 0.5
+    assert group_change_std(np.ones(3), np.array([0.5, 1, 1.5])) == pytest.approx(0.5)
+    assert np.isnan(group_change_std(np.ones(1), np.ones(1)))
+
+
+def test_pie_ties_keyed_by_id_hash_do_not_depend_on_row_order_or_shards():
+    # two compressed models disagree on about half the pairs: their modal label is a tie there,
+    # drawn per sample from (seed, id hash), so any split and order of the rows counts the same PIEs
+    from compress_gate._id_hash import hash_ids
+    rng = np.random.default_rng(0)
+    n = 300
+    y = rng.integers(0, 2, (n, 2))
+    groups = rng.random((n, 2)) < 0.5
+    dense, comp = rng.integers(0, 2, (1, n, 2)), rng.integers(0, 2, (2, n, 2))
+    h = hash_ids(np.array([f"s{i}" for i in range(n)]))
+
+    def counts(rows: np.ndarray):
+        return pie_counts(y[rows], dense[:, rows], comp[:, rows], groups[rows], NAMES, task="multilabel", seed=4,
+                          id_hash=h[rows])
+    whole = counts(np.arange(n))
+    perm = rng.permutation(n)
+    merged = counts(perm[:70]) + counts(perm[70:200]) + counts(perm[200:])
+    assert merged.names == whole.names
+    np.testing.assert_array_equal(merged.pie, whole.pie)
+    np.testing.assert_array_equal(merged.size, whole.size)
+    assert 0 < whole.pie[0] < 2 * n
+
+
+def test_without_the_overall_row_the_joint_groups_are_unchanged():
+    rng = np.random.default_rng(2)
+    y, scores = (rng.random((60, 2)) < 0.5).astype(int), np.round(rng.random((60, 2)), 1)
+    groups, w = rng.random((60, 2)) < 0.5, rng.integers(0, 3, (4, 60)).astype(np.float32)
+    full = group_average_precision(y, scores, groups, NAMES, sample_weight=w)
+    groups_only = group_average_precision(y, scores, groups, NAMES, sample_weight=w, overall=False)
+    assert np.isnan(groups_only.ap[:, 0]).all()
+    np.testing.assert_array_equal(groups_only.ap[:, 1:], full.ap[:, 1:])

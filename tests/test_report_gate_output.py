@@ -45,8 +45,8 @@ def gate_report() -> dict:
 
 def test_html_from_the_gate(gate_report, tmp_path):
     page = render_html(gate_report, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert page.count("<img ") == 3
-    for anchor in ("verdict", "error-balance", "bias-amplification", "uncertainty", "subgroups",
+    assert page.count("<img ") == 4          # + FairGRAPE's AP-per-group figure
+    for anchor in ("verdict", "error-balance", "bias-amplification", "uncertainty", "subgroups", "fairgrape",
                    "speed-vs-bias", "per-attribute", "mitigation", "engines", "provenance"):
         assert f'<section id="{anchor}">' in page
     # every value the gate wrote is one the renderer understands

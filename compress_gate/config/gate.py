@@ -48,12 +48,12 @@ __all__ = ["MetricName", "MetricSpec", "GATED_METRICS", "UNIT_LABELS", "Limit", 
 
 Change = Literal["absolute", "relative"]
 Bound = Literal["point", "upper", "lower"]
-UnitKind = Literal["model", "attribute", "pair", "subgroup", "engine"]
-Source = Literal["member", "balance", "overrides", "engines"]
+UnitKind = Literal["model", "attribute", "pair", "subgroup", "engine", "joint_group"]
+Source = Literal["member", "balance", "overrides", "engines", "teacher_pair"]
 
 #: How a unit kind is named in reasons and docs.
 UNIT_LABELS: dict[str, str] = {"model": "model", "attribute": "attribute", "pair": "(attribute, identity) pair",
-                               "subgroup": "subgroup", "engine": "engine"}
+                               "subgroup": "subgroup", "engine": "engine", "joint_group": "joint group"}
 
 
 class MetricSpec(NamedTuple):
@@ -65,7 +65,13 @@ class MetricSpec(NamedTuple):
     - ``source``: how it is computed: ``member`` from each model's labels and scores on the
       test rows (``compress_gate.gate._measures.MEMBER_MEASURES[name]``, resampled by the
       bootstrap); ``balance`` from the population's normalized FPR/FNR changes (CEV, SDE);
-      ``overrides`` from the override list; ``engines`` from the engine comparison.
+      ``overrides`` from the override list; ``engines`` from the engine comparison;
+      ``teacher_pair`` from the teacher and the student population together
+      (``compress_gate.gate._fairgrape_measures.PAIR_MEASURES[name]``, resampled by the
+      bootstrap like ``member``: FairGRAPE's Std(ΔAcc), Std(ΔAP) and PIE).
+    - A *joint group* (unit ``joint_group``) is one membership pattern over every
+      ``group__*`` column present in the test data, e.g. ``male & not young`` (FairGRAPE's
+      gender × race); the joint groups partition the test samples.
     - ``worse``: the direction in which the number gets worse (``higher`` or ``lower``).
     - ``changes``: the ``change:`` values a limit may take (None: the student's own number).
     - ``has_interval``: whether it gets a bootstrap interval (a limit may gate its bounds).
@@ -115,6 +121,30 @@ GATED_METRICS: dict[str, MetricSpec] = {
     "engine_score_difference": MetricSpec("engine score difference", "largest |score difference| of each other "
                                           "engine from the deployment engine", "engine", "engines", "higher",
                                           _OWN, False),
+    # FairGRAPE (Lin et al., ECCV 2022): joint groups, Std(ΔAcc), AP per group, PIE
+    "group_accuracy": MetricSpec("group accuracy", "accuracy per joint group (multi-label: mean over attributes)",
+                                 "joint_group", "member", "lower", _CHANGES, True),
+    "group_fpr": MetricSpec("group FPR", "FPR per joint group, pooled over attributes", "joint_group", "member",
+                            "higher", _CHANGES, True),
+    "group_fnr": MetricSpec("group FNR", "FNR per joint group, pooled over attributes", "joint_group", "member",
+                            "higher", _CHANGES, True),
+    "acc_change_std": MetricSpec("Std(ΔAcc)", "sample std over joint groups of each group's accuracy change, "
+                                 "student − teacher (already a student-vs-teacher number)", "model", "teacher_pair",
+                                 "higher", _OWN, True),
+    "group_ap": MetricSpec("group AP", "average precision per joint group: mean over attributes of the AP within "
+                           "the group (scikit-learn semantics)", "joint_group", "member", "lower", _CHANGES, True),
+    "ap_mean": MetricSpec("mean AP", "mean of the group APs over joint groups", "model", "member", "lower",
+                          _CHANGES, True),
+    "ap_std": MetricSpec("Std(AP)", "sample std of the group APs over joint groups", "model", "member", "higher",
+                         _CHANGES, True),
+    "ap_change_std": MetricSpec("Std(ΔAP)", "sample std over joint groups of each group's AP change, student − "
+                                "teacher (already a student-vs-teacher number)", "model", "teacher_pair", "higher",
+                                _OWN, True),
+    "pie_share": MetricSpec("PIE share", "share of (sample, attribute) pairs the teacher gets right and the student "
+                            "wrong (multi-class: of samples), per joint group", "joint_group", "teacher_pair",
+                            "higher", _OWN, True),
+    "pie_gap": MetricSpec("PIE gap", "largest difference of PIE share between two joint groups", "model",
+                          "teacher_pair", "higher", _OWN, True),
 }
 MetricName = Literal[tuple(GATED_METRICS)]  # type: ignore[valid-type]
 

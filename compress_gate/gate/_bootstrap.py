@@ -10,10 +10,11 @@ split into shards or ordered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from compress_gate.gate._fairgrape_measures import PAIR_MEASURES
 from compress_gate.gate._measures import Measurer
 
 __all__ = ["Resamples", "resamples"]
@@ -21,19 +22,22 @@ __all__ = ["Resamples", "resamples"]
 
 @dataclass(frozen=True)
 class Resamples:
-    """Per-resample values: ``values[(population, metric)]`` (B, U) and
-    ``balance[population]["cev" | "sde"]`` (B,)."""
+    """Per-resample values: ``values[(population, metric)]`` (B, U),
+    ``balance[population]["cev" | "sde"]`` (B,) and ``pairs[metric]`` (B, U) of the judged
+    population against the teacher (teacher-pair metrics)."""
 
     values: dict[tuple[str, str], np.ndarray]
     balance: dict[str, dict[str, np.ndarray]]
+    pairs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def resamples(measurer: Measurer, *, judged: str, metrics_wanted: list[str],
-              balance_keys: list[str]) -> Resamples:
+              balance_keys: list[str], pair_metrics: list[str] | tuple[str, ...] = ()) -> Resamples:
     """The resampled values the limits and the report need.
 
     For each metric in ``metrics_wanted``, the teacher and the ``judged`` population (the
-    same resamples: paired); CEV and SDE for each population in ``balance_keys``.
+    same resamples: paired); CEV and SDE for each population in ``balance_keys``; each
+    teacher-pair metric in ``pair_metrics`` for ``judged`` against the teacher.
     """
     values = {(key, metric): measurer.values(key, metric, resampled=True)
               for metric in metrics_wanted for key in ("teacher", judged)}
@@ -41,4 +45,5 @@ def resamples(measurer: Measurer, *, judged: str, metrics_wanted: list[str],
     for key in balance_keys:
         cev, sde, _, _ = measurer.error_balance(key, resampled=True)
         balance[key] = {"cev": cev, "sde": sde}
-    return Resamples(values=values, balance=balance)
+    pairs = {metric: PAIR_MEASURES[metric](measurer, judged, True) for metric in pair_metrics}
+    return Resamples(values=values, balance=balance, pairs=pairs)

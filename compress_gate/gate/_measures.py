@@ -5,6 +5,8 @@ decides which count tables (:data:`compress_gate.gate._stats.FAMILIES`) a gated 
 finished from, over which units, and averages a population of students (rates averaged
 over the population first). ``resampled`` False gives the point estimate (U,), True the
 (B, U) values of the Poisson resamples, shared by teacher and students (a paired bootstrap).
+FairGRAPE's member measures (:mod:`compress_gate.gate._fairgrape_measures`) join
+:data:`MEMBER_MEASURES`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.gate._stats import SCORE_FAMILIES, Stats
+from compress_gate.gate._fairgrape_measures import FAIRGRAPE_MEMBER_MEASURES, joint_group_names
+from compress_gate.gate._stats import ROW_FAMILIES, SCORE_FAMILIES, ScoreRows, Stats
+from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
 
 __all__ = ["Layout", "Measurer", "Measure", "MEMBER_MEASURES"]
 
@@ -36,8 +40,9 @@ class Measurer:
     """Values of the gated metrics for the populations of merged :class:`~compress_gate.gate._stats.Stats`.
 
     ``sizes``: population key -> number of members; ``aliases``: a population whose
-    predictions are another's (e.g. ``thresholds`` without calibration is ``raw``).
-    Finished values are memoized per (population, metric, resampled).
+    predictions are another's (e.g. ``thresholds`` without calibration is ``raw``);
+    ``seed`` and ``n_resamples``: the bootstrap's, to regenerate the Poisson weights of the
+    row families. Finished values are memoized per (population, metric, resampled).
     """
 
     layout: Layout
@@ -45,21 +50,46 @@ class Measurer:
     train: metrics.TrainCounts
     sizes: dict[str, int]
     aliases: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    n_resamples: int = 0
     _memo: dict = field(default_factory=dict)
 
     def key(self, key: str) -> str:
         """The population whose statistics ``key`` reads."""
         return self.aliases.get(key, key)
 
-    def tables(self, key: str, member: int, resampled: bool = False) -> dict[str, Any]:
-        """family -> count table of one member (score families of a student come from ``raw``)."""
+    def tables(self, key: str, member: int, resampled: bool = False, rows: bool = False) -> dict[str, Any]:
+        """family -> count table of one member (score families of a student come from ``raw``).
+
+        With ``rows``, the row family ``rows`` too, handed over finished: the member's
+        per-group AP (:class:`~compress_gate.metrics.GroupAveragePrecision`), over the
+        resamples when ``resampled`` (:meth:`group_ap`; costly, so only when asked)."""
         mode, key = ("boot" if resampled else "point"), self.key(key)
         out = {}
         for (m, k, i, family), table in ((k, v) for k, v in self.stats.tables.items() if len(k) == 4):
-            if m == mode and i == member and (k == key or (k == "raw" and key != "teacher"
-                                                            and family in SCORE_FAMILIES)):
+            if family in ROW_FAMILIES:
+                if rows and m == "point" and i == member and k == ("teacher" if key == "teacher" else "raw"):
+                    out.setdefault(family, self.group_ap(table, resampled))
+            elif m == mode and i == member and (k == key or (k == "raw" and key != "teacher"
+                                                              and family in SCORE_FAMILIES)):
                 out.setdefault(family, table)
         return out
+
+    def group_ap(self, rows: ScoreRows, resampled: bool = False) -> metrics.GroupAveragePrecision:
+        """Per-group AP of merged score rows, in id-hash order; ``resampled``: over the
+        ``n_resamples`` Poisson resamples, each row weighted by the draw keyed by (seed, its
+        id hash, resample), as in the count tables, so teacher and students stay paired. The
+        resamples leave the row ``all`` nan: every resampled AP number is over the joint groups."""
+        memo_key = ("group_ap", id(rows), resampled)
+        if memo_key not in self._memo:
+            rows = rows.by_hash()
+            weights = (poisson_weight_chunks(rows.id_hash, seed=self.seed, n_resamples=self.n_resamples)
+                       if resampled else [None])
+            parts = [metrics.group_average_precision(rows.y_true, rows.y_score, rows.groups, self.layout.group_names,
+                                                     sample_weight=w, overall=not resampled) for w in weights]
+            self._memo[memo_key] = metrics.GroupAveragePrecision(parts[0].names,
+                                                                 np.concatenate([p.ap for p in parts]))
+        return self._memo[memo_key]
 
     # --- units -------------------------------------------------------------------------
     def units(self, metric: str) -> tuple[str, ...]:
@@ -71,6 +101,8 @@ class Measurer:
             return tuple(f"{a}/{g}" for a in names for g in self.layout.group_names)
         if kind == "subgroup":
             return metrics.subgroup_names(self.layout.group_names)
+        if kind == "joint_group":
+            return joint_group_names(self)
         return ("model",)
 
     # --- values --------------------------------------------------------------------------
@@ -78,8 +110,10 @@ class Measurer:
         """Population mean of ``metric`` per unit: shape (U,), or (B, U) when ``resampled``."""
         memo_key = (self.key(key), metric, resampled)
         if memo_key not in self._memo:
-            finish = MEMBER_MEASURES[metric].finish
-            per_member = [finish(self, self.tables(key, i, resampled)) for i in range(self.sizes[self.key(key)])]
+            families, finish = MEMBER_MEASURES[metric]
+            rows = bool(ROW_FAMILIES.intersection(families))
+            per_member = [finish(self, self.tables(key, i, resampled, rows=rows))
+                          for i in range(self.sizes[self.key(key)])]
             self._memo[memo_key] = np.mean(per_member, axis=0) if len(per_member) > 1 else per_member[0]
         return self._memo[memo_key]
 
@@ -152,4 +186,5 @@ MEMBER_MEASURES: dict[str, Measure] = {
     "subgroup_error": _subgroup("error"),
     "subgroup_fpr": _subgroup("fpr"),
     "subgroup_fnr": _subgroup("fnr"),
+    **{name: Measure(*entry) for name, entry in FAIRGRAPE_MEMBER_MEASURES.items()},
 }

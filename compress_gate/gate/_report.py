@@ -200,7 +200,7 @@ def build_report(*, layout: Layout, config: GateConfig, measurer: Measurer, entr
                  outcome: str, judged: str, boot: Resamples | None, applied: bool,
                  thresholds: np.ndarray | None, n_overridden: int, override_attrs: list[str],
                  n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,
-                 benchmarks: dict | None, inputs: dict | None) -> Report:
+                 benchmarks: dict | None, inputs: dict | None, fairgrape: dict | None = None) -> Report:
     """The typed report (schema: :mod:`compress_gate.gate.schema`), built once; the run adds its section."""
     uncovered = _uncovered(measurer) if n_overridden else None
     report: dict[str, Any] = {
@@ -232,4 +232,5 @@ def build_report(*, layout: Layout, config: GateConfig, measurer: Measurer, entr
     }
     report["engines"] = {"deployment": deployment_engine, "agreement": list(engine_checks or [])}
     report["benchmarks"] = benchmarks
+    report["fairgrape"] = fairgrape
     return Report.model_validate(json_safe(report))

@@ -4,14 +4,21 @@ The gate reads its data in two passes over the shards (in memory, the data is on
 
 1. :func:`shard_prelude` -> :class:`Prelude`: training counts (BA's and TCB's direction),
    the calib rows (thresholds are calibrated on them, so they are gathered in memory:
-   ``n_calib * K * (1 + 4 * n_students)`` bytes), the teacher's test counts (which
+   ``n_calib * K * (1 + 4 * n_students)`` bytes), the joint groups (membership patterns over
+   the identity columns) of the test rows, the teacher's test counts (which
    attributes get overrides) and, per attribute, the override candidates: the shard's
    ``k`` test rows the teacher is least certain about, ordered by (|p - 0.5|, id), so the
    global top k is the top k of the merged candidates whatever the shard order.
 2. :func:`shard_statistics` -> :class:`Stats`: per population member, additive count
    tables (:data:`FAMILIES`) for the point estimate and for each of B resamples, whose
    Poisson weights come from the shard's own ids
-   (:func:`~compress_gate.metrics.poisson_bootstrap.poisson_weight_chunks`).
+   (:func:`~compress_gate.metrics.poisson_bootstrap.poisson_weight_chunks`), and FairGRAPE's PIE
+   counts of a population against the teacher. One family is rows, not counts:
+   ``rows`` (:class:`ScoreRows`: id hash, labels, identity columns and scores per test row),
+   for per-group AP, which sorts scores and so has no additive table. Rows concatenate
+   across shards (O(n) memory) and are sorted by id hash when finished, and their
+   resamples' Poisson weights are regenerated from the hashes, so AP does not depend on
+   the sharding either.
 
 Every table holds integers in float64 (counts, and ECE's fixed-point bin sums), so merged
 tables are exact and do not depend on the number of shards, their order or the order of
@@ -24,7 +31,8 @@ that while the count tables sort its columns by group cell).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import astuple, dataclass, field, fields, is_dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -35,7 +43,8 @@ from compress_gate.data.contract import EvalData
 from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
 from compress_gate.mitigation import Overrides, apply_overrides, apply_thresholds, overridden_rows
 
-__all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ShardInput", "TestRows", "MemberRows", "MemberSpec", "PreludePlan",
+__all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ROW_FAMILIES", "ScoreRows", "ShardInput", "TestRows",
+           "MemberRows", "MemberSpec", "PreludePlan",
            "Prelude", "Plan", "Stats", "shard_prelude", "shard_statistics", "merge"]
 
 
@@ -81,6 +90,8 @@ class TestRows:
     y_true: np.ndarray
     groups: np.ndarray
     uncovered: np.ndarray | None     # (n,) float64 1/0: rows without an override (None: no overrides)
+    task: str
+    group_names: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,26 @@ class MemberRows:
 
     y_pred: np.ndarray
     y_score: np.ndarray
+
+
+@dataclass(frozen=True)
+class ScoreRows:
+    """One member's test rows for per-group AP: ``id_hash`` (n,) uint64, ``y_true`` (n, K),
+    ``groups`` (n, G) and ``y_score`` (n, K). ``+`` concatenates (the rows of both shards);
+    :meth:`by_hash` puts them in id-hash order, which no sharding or row order changes."""
+
+    id_hash: np.ndarray
+    y_true: np.ndarray
+    groups: np.ndarray
+    y_score: np.ndarray
+
+    def __add__(self, other: ScoreRows) -> ScoreRows:
+        return ScoreRows(*(np.concatenate([a, b]) for a, b in zip(astuple(self), astuple(other))))
+
+    def by_hash(self) -> ScoreRows:
+        """The same rows sorted by id hash (ids are unique, so the order is total)."""
+        order = np.argsort(self.id_hash, kind="stable")
+        return ScoreRows(*(a[order] for a in astuple(self)))
 
 
 Family = Callable[[TestRows, MemberRows, "np.ndarray | None"], Any]
@@ -100,7 +131,9 @@ def _histogram(test: TestRows, member: MemberRows, w: np.ndarray | None) -> np.n
 
 #: family name -> its count table of (test rows, member, weights None or (b, n)); every table
 #: adds (``a + b``) and holds integers. ``histogram``, ``interrelation`` and ``uncovered`` are
-#: point tables only (the report's); ``uncovered`` counts the rows without an override.
+#: point tables only (the report's); ``uncovered`` counts the rows without an override;
+#: ``joint_groups`` are FairGRAPE's counts per joint group (merged by membership pattern);
+#: ``rows`` is a point table of rows (:data:`ROW_FAMILIES`), concatenated, not counted.
 FAMILIES: dict[str, Family] = {
     "confusion": lambda t, m, w: metrics.subgroup_counts(t.y_true, m.y_pred, t.groups, sample_weight=w),
     "calibration": lambda t, m, w: metrics.calibration_counts(t.y_true, m.y_score, sample_weight=w),
@@ -108,9 +141,14 @@ FAMILIES: dict[str, Family] = {
     "interrelation": lambda t, m, w: metrics.interrelation_counts(m.y_pred),
     "histogram": _histogram,
     "uncovered": lambda t, m, w: metrics.subgroup_counts(t.y_true, m.y_pred, t.groups, sample_weight=t.uncovered),
+    "joint_groups": lambda t, m, w: metrics.joint_group_counts(t.y_true, m.y_pred, t.groups, t.group_names,
+                                                               task=t.task, sample_weight=w),
+    "rows": lambda t, m, w: ScoreRows(t.id_hash, t.y_true, t.groups, m.y_score),
 }
 #: Families that depend on a member's scores only: thresholds and overrides do not change them.
-SCORE_FAMILIES = frozenset({"calibration", "uncertainty", "histogram"})
+SCORE_FAMILIES = frozenset({"calibration", "uncertainty", "histogram", "rows"})
+#: Families of rows rather than counts: counted for the point only; the measurer resamples them.
+ROW_FAMILIES = frozenset({"rows"})
 
 
 @dataclass(frozen=True)
@@ -183,12 +221,18 @@ class Prelude:
     calib_labels: np.ndarray
     calib_scores: tuple[np.ndarray, ...]
     candidates: Candidates
+    patterns: np.ndarray             # (J, G) bool: the distinct joint groups of the test rows, sorted
 
     def __add__(self, other: Prelude) -> Prelude:
         return Prelude(self.n_test + other.n_test, self.train + other.train, self.teacher + other.teacher,
                        np.concatenate([self.calib_labels, other.calib_labels]),
                        tuple(np.concatenate([a, b]) for a, b in zip(self.calib_scores, other.calib_scores)),
-                       self.candidates + other.candidates)
+                       self.candidates + other.candidates, _patterns(np.concatenate([self.patterns, other.patterns])))
+
+
+def _patterns(groups: np.ndarray) -> np.ndarray:
+    """The distinct rows of a (n, G) bool array, sorted; (0, 0) without identity columns."""
+    return np.unique(groups, axis=0) if groups.shape[1] else np.zeros((0, 0), dtype=bool)
 
 
 def shard_prelude(shard: ShardInput, plan: PreludePlan) -> Prelude:
@@ -206,7 +250,8 @@ def shard_prelude(shard: ShardInput, plan: PreludePlan) -> Prelude:
                    train=metrics.train_counts(shard.train_labels, shard.train_groups),
                    teacher=metrics.subgroup_counts(y_true, pred, shard.groups[test]),
                    calib_labels=shard.labels[calib], calib_scores=tuple(s[calib] for s in shard.students),
-                   candidates=Candidates(plan.override_count, *(tuple(p[j] for p in parts) for j in range(3))))
+                   candidates=Candidates(plan.override_count, *(tuple(p[j] for p in parts) for j in range(3))),
+                   patterns=_patterns(shard.groups[test].astype(bool)))
 
 
 # --- pass 2 ----------------------------------------------------------------------------
@@ -217,7 +262,8 @@ class Plan:
     ``populations``: key -> members; ``point`` / ``boot``: key -> the families counted for the
     point estimate / for each of ``n_resamples`` Poisson resamples (seeded with ``seed``);
     ``thresholds`` per student (None: not calibrated); ``overrides`` as shipped;
-    ``cie``: the population whose modal CIEs against the teacher are counted.
+    ``cie``: the population whose modal CIEs against the teacher are counted; ``pie``: the
+    population whose FairGRAPE PIE counts against the teacher are counted (None: none).
     """
 
     task: str
@@ -230,13 +276,16 @@ class Plan:
     thresholds: tuple[np.ndarray | None, ...]
     overrides: Overrides = field(default_factory=dict)
     cie: str = "raw"
+    group_names: tuple[str, ...] = ()
+    pie: str | None = None
 
 
 @dataclass(frozen=True)
 class Stats:
     """Merged statistics: ``tables[key]`` for keys ``("point" | "boot", population, member, family)``,
-    ``("n_test",)``, ``("n_overridden",)`` and ``("cie", "count" | "teacher" | "student")``
-    (CIE count and, per member, the weight of uncertain scores on the CIE rows per attribute)."""
+    ``("n_test",)``, ``("n_overridden",)``, ``("cie", "count" | "teacher" | "student")``
+    (CIE count and, per member, the weight of uncertain scores on the CIE rows per attribute)
+    and ``("pie", "point" | "boot", population)`` (:class:`~compress_gate.metrics.PIECounts`)."""
 
     tables: dict[tuple, Any]
 
@@ -252,11 +301,16 @@ def merge(parts: list[Any]) -> Any:
     return total
 
 
+#: Fields of a joint-group table that describe its rows, the same in every resample chunk.
+_ROW_FIELDS = frozenset({"group_names", "patterns", "units"})
+
+
 def _stack(tables: list[Any]) -> Any:
     """Resample chunks of one table concatenated along the resample axis."""
     first = tables[0]
     if is_dataclass(first):
-        return type(first)(**{f.name: np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(first)})
+        return type(first)(**{f.name: getattr(first, f.name) if f.name in _ROW_FIELDS
+                              else np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(first)})
     return np.concatenate(tables)
 
 
@@ -266,7 +320,8 @@ def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
     ids = shard.ids[test]
     overridden = overridden_rows(ids, plan.overrides)
     rows = TestRows(ids=ids, id_hash=hash_ids(ids), y_true=shard.labels[test], groups=shard.groups[test],
-                    uncovered=(~overridden).astype(np.float64) if plan.overrides else None)
+                    uncovered=(~overridden).astype(np.float64) if plan.overrides else None, task=plan.task,
+                    group_names=plan.group_names)
     cache: dict[MemberSpec, MemberRows] = {}
     members = {key: [cache.setdefault(spec, _member_rows(shard, test, spec, plan.task, plan.thresholds,
                                                          plan.overrides, plan.attribute_names))
@@ -277,19 +332,34 @@ def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
         for i, member in enumerate(members[key]):
             for family in families:
                 tables["point", key, i, family] = FAMILIES[family](rows, member, None)
+    pie = None if plan.pie is None else partial(_pie_counts, rows, members["teacher"], members[plan.pie], plan)
+    if pie is not None:
+        tables["pie", "point", plan.pie] = pie(None)
     wanted = [(key, i, family) for key, families in plan.boot.items()
               for i in range(len(members[key])) for family in families]
+    if pie is not None:
+        wanted.append(("pie",))
     if wanted and plan.n_resamples > 0:
         chunks: dict[tuple, list] = {k: [] for k in wanted}
         chunk = max(1, CHUNK_BYTES // (4 * max(ids.size, 1)))
         for weights in poisson_weight_chunks(rows.id_hash, seed=plan.seed, n_resamples=plan.n_resamples,
                                              chunk_size=chunk):
-            for key, i, family in wanted:
-                chunks[key, i, family].append(FAMILIES[family](rows, members[key][i], weights))
+            for k in wanted:
+                chunks[k].append(pie(weights) if k == ("pie",) else FAMILIES[k[2]](rows, members[k[0]][k[1]], weights))
             del weights                  # free this chunk before the next one is drawn
-        tables.update({("boot",) + k: _stack(v) for k, v in chunks.items()})
+        tables.update({("pie", "boot", plan.pie) if k == ("pie",) else ("boot",) + k: _stack(v)
+                       for k, v in chunks.items()})
     tables.update(_cie_tables(rows, members["teacher"], members[plan.cie], plan))
     return Stats(tables)
+
+
+def _pie_counts(rows: TestRows, teacher: list[MemberRows], students: list[MemberRows], plan: Plan,
+                weights: np.ndarray | None) -> metrics.PIECounts:
+    """FairGRAPE's PIE counts of the population ``students`` against ``teacher`` (modal labels,
+    ties keyed by id hash, so per sample)."""
+    return metrics.pie_counts(rows.y_true, np.stack([m.y_pred for m in teacher]),
+                              np.stack([m.y_pred for m in students]), rows.groups, plan.group_names,
+                              task=plan.task, seed=plan.seed, sample_weight=weights, id_hash=rows.id_hash)
 
 
 def _cie_tables(rows: TestRows, teacher: list[MemberRows], students: list[MemberRows], plan: Plan) -> dict:

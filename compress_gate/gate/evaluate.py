@@ -14,10 +14,12 @@ from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import resamples
+from compress_gate.gate._fairgrape_measures import (FAIRGRAPE_METRICS, fairgrape_section, not_measurable,
+                                                    pair_measured, resampled, undefined_reason)
 from compress_gate.gate._limits import Measured, judge_limit
 from compress_gate.gate._measures import MEMBER_MEASURES, Layout, Measurer
 from compress_gate.gate._report import build_report
-from compress_gate.gate._stats import (SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
+from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
                                        shard_prelude, shard_statistics)
 from compress_gate.gate.schema import Report, RunSection
 from compress_gate.mitigation import Overrides, calibrate_thresholds
@@ -156,13 +158,22 @@ def _populations(n_students: int, thresholds: list[np.ndarray] | None, has_overr
 
 
 def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresholds: list[np.ndarray] | None,
-          overrides: Overrides, judged: str, member_metrics: list[str], balance_keys: list[str]) -> Plan:
+          overrides: Overrides, judged: str, member_metrics: list[str], balance_keys: list[str],
+          fairgrape: bool) -> Plan:
+    """What the shards count: every report number's point tables, the resample tables of the
+    metrics in ``member_metrics`` and the balance keys, and with ``fairgrape`` FairGRAPE's joint
+    groups (teacher and judged), score rows (teacher and raw students) and PIE counts (judged)."""
     point = {key: ("confusion",) for key in specs}
     point["teacher"] = point["raw"] = _REPORT_FAMILIES
     if overrides:
         point["teacher"] += ("uncovered",)
         point[aliases.get("mitigated", "mitigated")] += ("uncovered",)
-    wanted = {f for m in member_metrics for f in MEMBER_MEASURES[m].families}
+    if fairgrape:
+        for key in ("teacher", "raw"):
+            point[key] += ("rows",)
+        for key in dict.fromkeys(("teacher", judged)):
+            point[key] += ("joint_groups",)
+    wanted = {f for m in member_metrics for f in MEMBER_MEASURES[m].families} - ROW_FAMILIES
     boot: dict[str, set[str]] = {}
     for key in dict.fromkeys(["teacher", judged, *balance_keys]):
         # CEV and SDE of every balance key: its FPR/FNR and the teacher's, in every resample
@@ -173,7 +184,8 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
     return Plan(task=layout.task, attribute_names=layout.attribute_names, populations=specs, point=point,
                 boot={k: tuple(sorted(v)) for k, v in boot.items() if v}, n_resamples=config.n_resamples,
                 seed=config.seed, thresholds=tuple(thresholds) if thresholds is not None else
-                (None,) * len(specs["raw"]), overrides=overrides)
+                (None,) * len(specs["raw"]), overrides=overrides, group_names=layout.group_names,
+                pie=judged if fairgrape else None)
 
 
 def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateConfig, *, n_test: int,
@@ -219,14 +231,20 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
     applied = mitigation.calibrate_thresholds or mitigation.override_budget > 0
     specs, aliases = _populations(n_students, thresholds, bool(overrides))
     judged = aliases.get(JUDGED_POPULATION[config.judge], JUDGED_POPULATION[config.judge])
-    member_metrics = sorted({lim.metric for lim in config.limits if GATED_METRICS[lim.metric].source == "member"})
+    limited = {lim.metric for lim in config.limits}
+    member_metrics = sorted(m for m in limited if GATED_METRICS[m].source == "member")
+    unmeasured = not_measurable(layout.group_names, prelude.patterns)     # FairGRAPE's joint groups
+    fair_members, fair_pairs = ([], []) if unmeasured else resampled(limited)
+    boot_members = sorted({m for m in member_metrics if not unmeasured or m not in FAIRGRAPE_METRICS}
+                          | set(fair_members))
     balance_keys = list(dict.fromkeys(aliases.get(k, k) for k in ["raw", judged] + (["mitigated"] if applied else [])))
-    plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, member_metrics, balance_keys)
+    plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, boot_members, balance_keys,
+                 fairgrape=not unmeasured)
     stats = _fold(map_shards(partial(shard_statistics, plan=plan), shards))
     measurer = Measurer(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
-                        aliases=aliases)
-    boot = None if config.n_resamples == 0 else resamples(measurer, judged=judged, metrics_wanted=member_metrics,
-                                                          balance_keys=balance_keys)
+                        aliases=aliases, seed=config.seed, n_resamples=config.n_resamples)
+    boot = None if config.n_resamples == 0 else resamples(measurer, judged=judged, metrics_wanted=boot_members,
+                                                          balance_keys=balance_keys, pair_metrics=fair_pairs)
     n_overridden = int(stats.tables[("n_overridden",)])
     measured = _engine_measures(engine_checks)
     measured["override_share"] = Measured(("model",), np.array([n_overridden / n_test]))
@@ -235,7 +253,12 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
         measured[name] = Measured(("model",), point.reshape(1),
                                   student_boot=None if boot is None else boot.balance[judged][name][:, None],
                                   undefined_reason="no attribute has a nonzero teacher FPR and FNR")
-    for metric in member_metrics:
+    for metric in (m for m in limited if m in FAIRGRAPE_METRICS):
+        if unmeasured:
+            measured[metric] = Measured((), np.empty(0), undefined_reason=unmeasured)
+        elif GATED_METRICS[metric].source == "teacher_pair":
+            measured[metric] = pair_measured(measurer, judged, metric, boot)
+    for metric in (m for m in member_metrics if m not in measured):
         ba_reasons = _ba_not_measured(measurer) if metric == "ba" else {}
         measured[metric] = Measured(
             measurer.units(metric), measurer.values(judged, metric),
@@ -243,7 +266,8 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
             student_boot=None if boot is None else boot.values[(judged, metric)],
             teacher_boot=None if boot is None else boot.values[("teacher", metric)],
             not_measured=ba_reasons,
-            undefined_reason=_ba_undefined_reason(layout) if metric == "ba" else "")
+            undefined_reason=_ba_undefined_reason(layout) if metric == "ba" else
+            undefined_reason(metric) if metric in FAIRGRAPE_METRICS else "")
     entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test)
                for limit in config.limits]
     outcome = run_outcome([entry["outcome"] for entry in entries])
@@ -252,7 +276,9 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
         layout=layout, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
         boot=boot, applied=applied, thresholds=shipped, n_overridden=n_overridden, override_attrs=override_attrs,
         n_calib=int(prelude.calib_labels.shape[0]), n_test=n_test, engine_checks=engine_checks,
-        deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs)
+        deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
+        fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
+                                                            population=judged))
     return GateResult(report=report, passed=outcome == "pass", thresholds=shipped, overrides=overrides)
 
 

@@ -30,9 +30,9 @@ from compress_gate.errors import InputError
 __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "LimitResult", "RunSection",
            "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "73169a74eae25482ababadd724aae1b6375f65f45839ebba47dfff7fc03bf20b"
+SCHEMA_SHA256 = "698515a54f8d1883c80f6a89baf3261abf9ce1085636cc963e7541f64d8f3c5a"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -184,6 +184,57 @@ class Metrics(_Node):
     cie: CIESummary
 
 
+class Estimate(_Node):
+    """A number and its paired bootstrap percentile interval (None where not resampled)."""
+
+    value: Number
+    ci: Interval = None
+
+
+class TeacherStudent(_Node):
+    teacher: Estimate
+    student: Estimate
+
+
+class JointGroupRow(_Node):
+    """One row of FairGRAPE's Table 1: ``all`` or a joint group (e.g. ``male & not young``).
+
+    ``fpr``/``fnr`` are pooled over attributes; ``ap`` is the mean over attributes of the AP
+    within the row; ``ap_percent_of_teacher`` = 100 · AP_student / AP_teacher; ``pie_share``
+    the share of (sample, attribute) pairs the teacher gets right and the student wrong.
+    """
+
+    name: str
+    size: int
+    accuracy: TeacherStudent
+    fpr: TeacherStudent
+    fnr: TeacherStudent
+    ap: TeacherStudent
+    ap_percent_of_teacher: Number
+    pie_share: Estimate
+
+
+class FairGRAPESection(_Node):
+    """FairGRAPE's group metrics (Lin et al., ECCV 2022) of the teacher and the judged population.
+
+    Joint groups are the membership patterns over ``group_columns``; spreads (Std) are sample
+    standard deviations over the joint groups (not ``all``). Intervals are paired bootstrap
+    intervals for the joint groups' rates, PIE, Std(ΔAcc) and the PIE gap; for AP only when
+    ``ap_intervals`` (a limit gated an AP metric: AP is not additive and costly to resample).
+    """
+
+    population: Literal["raw", "thresholds", "mitigated"] = Field(
+        description="the student population compared with the teacher (the one the limits judge)")
+    group_columns: list[str]
+    rows: list[JointGroupRow]
+    acc_change_std: Estimate
+    ap_mean: TeacherStudent
+    ap_std: TeacherStudent
+    ap_change_std: Estimate
+    pie_gap: Estimate
+    ap_intervals: bool
+
+
 class OverrideSummary(_Node):
     count: int
     share: float
@@ -288,7 +339,7 @@ class RunSection(_Node):
 class Report(_Node):
     """report.json: the gate's verdict and every number behind it."""
 
-    schema_version: Literal[2] = Field(description="the version of this schema")
+    schema_version: Literal[3] = Field(description="the version of this schema")
     verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
     outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
                                          "one or more undecided")
@@ -307,6 +358,9 @@ class Report(_Node):
     benchmarks: dict[str, Any] | None = Field(default=None, description="compress_gate.engines.benchmark_models "
                                                                         "output, when measured")
     run: RunSection | None = None
+    fairgrape: FairGRAPESection | None = Field(default=None, description="FairGRAPE's Table 1, AP per group and "
+                                               "PIE; null when the data has no identity column or more "
+                                               "than 64 joint groups")
 
     def to_json(self) -> dict[str, Any]:
         """report.json's content as plain JSON types."""

@@ -77,14 +77,17 @@ __all__ = [
     "weighted_jaccard_similarity",
 ]
 
-from compress_gate.metrics.fairgrape import (GroupAveragePrecision, JointGroupTable, PIEShares,  # noqa: E402
-                                             accuracy_change_std, average_precision, average_precision_change_std,
-                                             group_average_precision, joint_group_rates,
+from compress_gate.metrics.fairgrape import (GroupAveragePrecision, JointGroupCounts, JointGroupTable,  # noqa: E402
+                                             PIECounts, PIEShares, accuracy_change_std, average_precision,
+                                             average_precision_change_std, group_average_precision,
+                                             group_change_std, joint_group_counts, joint_group_rates,
+                                             joint_group_rates_from_counts, pie_counts, pie_shares_from_counts,
                                              pruning_identified_exemplars)
 
-__all__ += ["GroupAveragePrecision", "JointGroupTable", "PIEShares", "accuracy_change_std", "average_precision",
-            "average_precision_change_std", "group_average_precision", "joint_group_rates",
-            "pruning_identified_exemplars"]
+__all__ += ["GroupAveragePrecision", "JointGroupCounts", "JointGroupTable", "PIECounts", "PIEShares",
+            "accuracy_change_std", "average_precision", "average_precision_change_std", "group_average_precision",
+            "group_change_std", "joint_group_counts", "joint_group_rates", "joint_group_rates_from_counts",
+            "pie_counts", "pie_shares_from_counts", "pruning_identified_exemplars"]
 
 from compress_gate.metrics.similarity import linear_cka, svcca  # noqa: E402
 

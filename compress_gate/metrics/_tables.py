@@ -49,11 +49,13 @@ def _membership(bits: np.ndarray, rules: list[Constraint]) -> np.ndarray:
 class _Layout:
     """Samples sorted by cell: ``order`` (None: already in cell order, no copies needed),
     ``bounds`` (C + 1,) offsets of each cell in sorted order, ``to_rows`` (R, C) 0/1: the
-    cells of each row."""
+    cells of each row, ``patterns`` (C, G) bool: each cell's group membership (no samples
+    or no groups: one cell, all False)."""
 
     order: np.ndarray | None
     bounds: np.ndarray
     to_rows: np.ndarray
+    patterns: np.ndarray
 
 
 def _layout(groups: np.ndarray | None, n_samples: int) -> _Layout:
@@ -61,7 +63,7 @@ def _layout(groups: np.ndarray | None, n_samples: int) -> _Layout:
     _, rules = _subgroup_rows(tuple(str(j) for j in range(n_groups)))
     if n_groups == 0 or n_samples == 0:
         return _Layout(order=None, bounds=np.array([0, n_samples]),
-                       to_rows=np.ones((len(rules), 1)))
+                       to_rows=np.ones((len(rules), 1)), patterns=np.zeros((1, n_groups), dtype=bool))
     if n_groups <= 20:                 # pattern -> integer code, cells by counting codes
         code = groups.astype(np.int64) @ (1 << np.arange(n_groups, dtype=np.int64))
         present = np.flatnonzero(np.bincount(code, minlength=2**n_groups))
@@ -72,7 +74,8 @@ def _layout(groups: np.ndarray | None, n_samples: int) -> _Layout:
     cell_of = cell_of.reshape(-1).astype(np.uint16 if len(patterns) <= 2**16 else np.int64)
     bounds = np.concatenate([[0], np.cumsum(np.bincount(cell_of, minlength=len(patterns)))])
     order = None if np.all(cell_of[1:] >= cell_of[:-1]) else np.argsort(cell_of, kind="stable")
-    return _Layout(order=order, bounds=bounds, to_rows=_membership(patterns, rules).T.astype(np.float64))
+    return _Layout(order=order, bounds=bounds, to_rows=_membership(patterns, rules).T.astype(np.float64),
+                   patterns=patterns)
 
 
 @dataclass(frozen=True)
@@ -146,16 +149,24 @@ def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
                     sample_weight: object) -> SubgroupCounts:
     """Checked inputs -> confusion counts per subgroup row (only row ``all`` when
     ``groups`` is None). Raises InputError naming a bad argument."""
+    if groups is None:
+        cached = _cached_overall(y_true, y_pred, sample_weight)
+        if cached is not None:
+            return cached
+    layout, labels, predictions = _cell_sums(y_true, y_pred, groups, sample_weight)
+    return _aggregate(labels, predictions, layout.to_rows, labels.shape[-1] - 1)
+
+
+def _cell_sums(y_true: object, y_pred: object, groups: object | None,
+               sample_weight: object) -> tuple[_Layout, np.ndarray, np.ndarray]:
+    """Checked inputs -> (layout, per-cell sums (..., C, 1 + K) of [1, A], per-cell sums
+    (..., C, 2K) of [Â, A·Â]), memoized per registered weight matrix."""
     t = _check_indicators(y_true, "y_true")
     n, k = t.shape
     p = _check_indicators(y_pred, "y_pred", n_samples=n, n_attributes=k)
     g = None if groups is None else _check_indicators(groups, "groups", n_samples=n)
     w = _check_sample_weight(sample_weight, n)
     memo = _memo_of(sample_weight)
-    if groups is None:
-        cached = _cached_overall(y_true, y_pred, sample_weight)
-        if cached is not None:
-            return cached
     layout = _memo_get(memo, ("layout", id(groups)), (groups,))
     if layout is None:
         layout = _memo_put(memo, ("layout", id(groups)), (groups,), _layout(g, n))
@@ -185,7 +196,7 @@ def _confusion_rows(y_true: object, y_pred: object, groups: object | None,
             labels = _memo_put(memo, labels_key, labels_refs, sums[..., :1 + k])
             sums = sums[..., 1 + k:]
         predictions = _memo_put(memo, predictions_key, predictions_refs, sums)
-    return _aggregate(labels, predictions, layout.to_rows, k)
+    return layout, labels, predictions
 
 
 def _aggregate(labels: np.ndarray, predictions: np.ndarray, to_rows: np.ndarray, k: int) -> SubgroupCounts:

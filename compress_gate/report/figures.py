@@ -9,6 +9,8 @@ Each figure is the picture a paper uses for the same number, so readers can comp
   teacher, the student and the mitigated student (Iofinova et al. 2023, Fig. 1 and 6).
 - :func:`uncertainty_figure`: teacher and student score histograms, and the share of
   uncertain samples among CIEs vs all samples (Iofinova et al. 2023, Fig. 5).
+- :func:`ap_per_group_figure`: the student's AP per joint group as a percentage of the
+  teacher's (Lin et al. 2022, FairGRAPE's AP-per-group figure).
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no global
 state), so rendering is safe in worker threads and never opens a window.
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["covariance_ellipse", "error_balance_figure", "bias_amplification_figure",
-           "uncertainty_figure", "figure_data_uri", "is_number"]
+           "uncertainty_figure", "ap_per_group_figure", "figure_data_uri", "is_number"]
 
 _TEACHER, _STUDENT, _AFTER = "#4c72b0", "#dd8452", "#55a868"
 
@@ -220,4 +222,24 @@ def uncertainty_figure(histogram: Mapping[str, Sequence[float]] | None,
         ax.set_xticks(range(len(shares)), [label for label, _ in shares], fontsize=7, rotation=15)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("share with a score in (0.1, 0.9)")
+    return fig
+
+
+def ap_per_group_figure(percent_of_teacher: Mapping[str, Any]) -> Figure | None:
+    """Bars: the student's AP per group (``all`` and each joint group) as a percentage of the
+    teacher's AP in the same group; the dashed line at 100 % is the teacher. Groups with an
+    undefined percentage draw no bar (the table gives why). ``None`` when none is defined.
+    """
+    values = [(name, float(v)) for name, v in percent_of_teacher.items() if is_number(v)]
+    if not values:
+        return None
+    fig = _new_figure(max(4.5, 1.0 + 0.9 * len(values)), 3.2)
+    ax = fig.add_subplot()
+    colours = [_TEACHER if name == "all" else _STUDENT for name, _ in values]
+    bars = ax.bar(range(len(values)), [v for _, v in values], color=colours)
+    ax.bar_label(bars, labels=[f"{v:.1f}%" for _, v in values], fontsize=8)
+    ax.axhline(100.0, color="black", lw=0.8, ls="--")
+    ax.set_xticks(range(len(values)), [name for name, _ in values], fontsize=7, rotation=20)
+    ax.set_ylabel("student AP, % of teacher AP")
+    ax.set_ylim(0, max(105.0, 1.1 * max(v for _, v in values)))
     return fig

@@ -19,6 +19,7 @@ from typing import Any
 from compress_gate._atomic import write_text
 from compress_gate.report import figures
 from compress_gate.gate.schema import Report, as_report
+from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
@@ -63,7 +64,8 @@ def build_html(report: Report | Mapping[str, Any]) -> str:
     """The HTML page for ``report`` as a string (see :func:`render_html`)."""
     report = as_report(report)
     body = [_header(report), _verdict(report), _error_balance(report), _bias_amplification(report),
-            _uncertainty(report), _subgroups(report), _speed_vs_bias(report), _per_attribute(report),
+            _uncertainty(report), _subgroups(report), _fairgrape(report), _speed_vs_bias(report),
+            _per_attribute(report),
             _mitigation(report), _engines(report), _provenance(report)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
@@ -202,6 +204,27 @@ def _subgroups(report: Report) -> str:
                      "undefined where a group has no positives (FNR) or no negatives (FPR).", css="note")
     return section("subgroups", "Subgroups and intersections (Hooker et al., Table 3)",
                    table(headers, rows, caption="Error, FPR and FNR per identity group and intersection"), note)
+
+
+def _fairgrape(report: Report) -> str:
+    title = "Joint groups: accuracy, AP and PIE (FairGRAPE, Lin et al., Table 1)"
+    fg = report.fairgrape
+    if fg is None:
+        return section("fairgrape", title, paragraph("The report has no FairGRAPE section (no identity "
+                                                     "categories, or a report of an older version).", css="note"))
+    fig = figures.ap_per_group_figure({row.name: row.ap_percent_of_teacher for row in fg.rows})
+    parts = [paragraph(fairgrape_headline(fg)),
+             *(table(headers, rows, caption=caption) for caption, headers, rows in fairgrape_tables(fg)),
+             figure(figures.figure_data_uri(fig) if fig is not None else None,
+                    "Student AP per joint group as a percentage of the teacher's AP",
+                    "The student's average precision in each joint group as a percentage of the teacher's "
+                    "in the same group (dashed: 100 %, the teacher); after FairGRAPE's AP-per-group figure.",
+                    missing="no group has a defined teacher AP"),
+             paragraph("Joint groups are the membership patterns over every identity column (FairGRAPE's gender "
+                       "× race). Std = sample standard deviation over the joint groups. Brackets: paired bootstrap "
+                       "interval. PIE: the share of (sample, attribute) pairs the teacher gets right and the "
+                       "student wrong.", css="note")]
+    return section("fairgrape", title, *parts)
 
 
 def _speed_vs_bias(report: Report) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.gate.schema import Report, as_report
+from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,
                                           per_attribute_rows, subgroup_rows, uncovered_text)
@@ -181,6 +182,11 @@ def _disaggregated(report: Report) -> str:
         lines += ["### Bias amplification", "",
                   _md_table(["attribute", "identity", "teacher", "student", "increase"]
                             + (["after mitigation", "increase after"] if after else []), ba), ""]
+    if report.fairgrape is not None:
+        lines += ["### Joint groups (FairGRAPE, Lin et al., Table 1)", "", md(fairgrape_headline(report.fairgrape)),
+                  ""]
+        for caption, headers, rows in fairgrape_tables(report.fairgrape):
+            lines += [f"{md(caption)}:", "", _md_table(headers, rows), ""]
     lines += ["### Per attribute", "",
               _md_table(per_attribute_headers(), per_attribute_rows(report))]
     return "\n".join(lines)
