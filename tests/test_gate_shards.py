@@ -124,6 +124,35 @@ def test_the_sharded_gate_equals_the_in_memory_gate(tmp_path, models):
     assert _report(memory_out) == _report(sharded_out)
 
 
+def test_the_sharded_gate_keeps_score_rows_for_ap_only_when_a_limit_asks(tmp_path, models):
+    # Per-group AP needs every score in one process: without an AP limit a sharded gate leaves AP
+    # out (null, with the reason) and the rest of the section equals the in-memory gate's.
+    data, scores = models
+    rows = data.mask("calib", "test")
+    files = {"data": save_eval_data(data, tmp_path / "data.npz")}
+    for model, values in scores.items():
+        files[model] = save_predictions(tmp_path / f"{model}.npz", data.ids[rows], values)
+    no_ap = LIMITS.replace("  - {metric: ap_change_std, max: 0.1}\n", "")
+    reports = {}
+    for name, inputs in (("memory", files), ("sharded", _write(tmp_path / "in", models, 4, 3, seed=5))):
+        limits = tmp_path / f"{name}.yaml"
+        limits.write_text(no_ap)
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["gate", "--data", str(inputs["data"]), "--teacher", str(inputs["teacher"]),
+                                          "--student", str(inputs["student_0"]), "--student",
+                                          str(inputs["student_1"]), "--limits", str(limits), "--out", str(out)])
+        assert result.exit_code in (0, 1), result.output
+        reports[name] = _report(out)["fairgrape"]
+    memory, sharded = reports["memory"], reports["sharded"]
+    assert memory["ap_undefined_reason"] is None and memory["ap_mean"]["teacher"]["value"] is not None
+    assert "limit on group_ap" in sharded["ap_undefined_reason"]
+    assert sharded["ap_mean"]["teacher"]["value"] is None and sharded["ap_change_std"]["value"] is None
+    assert all(row["ap"]["student"]["value"] is None for row in sharded["rows"])
+    for key in ("acc_change_std", "pie_gap"):
+        assert sharded[key] == memory[key]
+    assert [row["accuracy"] for row in sharded["rows"]] == [row["accuracy"] for row in memory["rows"]]
+
+
 def test_point_metrics_equal_the_metric_functions(tmp_path, models):
     data, scores = models
     result, out = _gate(tmp_path, _write(tmp_path / "in", models, 3, 2, seed=1), "out")

@@ -166,6 +166,11 @@ def _interval(samples: np.ndarray | None, confidence: float) -> list[float] | No
     return [float(lo), float(hi)]
 
 
+_AP_NOT_KEPT = ("the gate read shards and no limit gates an AP metric: per-group AP is not additive and needs "
+                "every test row's scores in one process (O(n) memory), so a sharded gate keeps them only when a "
+                "limit on group_ap, ap_mean, ap_std or ap_change_std asks for AP")
+
+
 def _rows_mean(m: Measurer, key: str, read: Callable[[dict[str, Any]], np.ndarray]) -> np.ndarray:
     """Per-row values (``all`` + joint groups) of population ``key``: the mean over its members."""
     return np.mean([np.asarray(read(m.tables(key, i, rows=True)), dtype=np.float64)
@@ -173,12 +178,14 @@ def _rows_mean(m: Measurer, key: str, read: Callable[[dict[str, Any]], np.ndarra
 
 
 def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confidence: float,
-                      population: str) -> dict | None:
+                      population: str, with_ap: bool = True) -> dict | None:
     """report.json's ``fairgrape`` section (schema: ``FairGRAPESection``): FairGRAPE's Table 1 for the
     teacher and population ``key`` (named ``population`` in the report), AP per group, PIE.
 
     Each joint group's value has its paired bootstrap interval where the bootstrap measured
     it (the row ``all`` has point values only); AP intervals only when a limit gated AP.
+    Without ``with_ap`` (the score rows were not kept: a sharded gate with no AP limit) every
+    AP value is nan, written null, and ``ap_undefined_reason`` says why.
     None when the joint groups were not counted (:func:`not_measurable`).
     """
     if not joint_group_names(m):
@@ -198,7 +205,8 @@ def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confiden
     tables = {who: (_rows_mean(m, pop, lambda t: _rates(m, t).accuracy),
                     _rows_mean(m, pop, lambda t: _rates(m, t).pooled_fpr),
                     _rows_mean(m, pop, lambda t: _rates(m, t).pooled_fnr),
-                    _rows_mean(m, pop, lambda t: t["rows"].per_group))
+                    _rows_mean(m, pop, lambda t: t["rows"].per_group) if with_ap
+                    else np.full(len(joint_group_names(m)) + 1, np.nan))
               for who, pop in (("teacher", "teacher"), ("student", key))}
     teacher_table = _rates(m, m.tables("teacher", 0))
     pie = _pie(m, key, False)
@@ -215,16 +223,21 @@ def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confiden
                      "pie_share": estimate(pie.share[r], None if pie_boot is None or r == 0 else pie_boot[:, r - 1])})
 
     def model_value(metric: str) -> dict:
+        if metric in AP_METRICS and not with_ap:
+            return {who: estimate(np.nan, None) for who in ("teacher", "student")}
         return {who: estimate(m.values(pop, metric)[0],
                               None if boot is None or (pop, metric) not in boot.values
                               else boot.values[pop, metric][:, 0])
                 for who, pop in (("teacher", "teacher"), ("student", key))}
 
     def pair_value(metric: str) -> dict:
+        if metric in AP_METRICS and not with_ap:
+            return estimate(np.nan, None)
         return estimate(PAIR_MEASURES[metric](m, key, False)[0],
                         None if boot is None or metric not in boot.pairs else boot.pairs[metric][:, 0])
     return {"population": population, "group_columns": list(m.layout.group_names), "rows": rows,
             "acc_change_std": pair_value("acc_change_std"), "ap_mean": model_value("ap_mean"),
             "ap_std": model_value("ap_std"), "ap_change_std": pair_value("ap_change_std"),
             "pie_gap": pair_value("pie_gap"),
-            "ap_intervals": boot is not None and ("teacher", "group_ap") in boot.values}
+            "ap_intervals": boot is not None and ("teacher", "group_ap") in boot.values,
+            "ap_undefined_reason": None if with_ap else _AP_NOT_KEPT}

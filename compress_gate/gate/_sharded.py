@@ -85,7 +85,7 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
 
     def judge(map_shards: ShardMap) -> GateResult:
         return evaluate_shards(StreamedShards(sharded), layout, config, n_test=sharded.n_test,
-                               n_students=len(students), map_shards=map_shards, inputs=inputs)
+                               n_students=len(students), map_shards=map_shards, score_rows=False, inputs=inputs)
     if backend == "local":
         return judge(map)
     with ray_session(address, what="the gate's per-shard statistics") as ray:

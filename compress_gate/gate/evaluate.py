@@ -14,7 +14,7 @@ from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import resamples
-from compress_gate.gate._fairgrape_measures import (FAIRGRAPE_METRICS, fairgrape_section, not_measurable,
+from compress_gate.gate._fairgrape_measures import (AP_METRICS, FAIRGRAPE_METRICS, fairgrape_section, not_measurable,
                                                     pair_measured, resampled, undefined_reason)
 from compress_gate.gate._limits import Measured, judge_limit
 from compress_gate.gate._measures import MEMBER_MEASURES, Layout, Measurer
@@ -159,18 +159,20 @@ def _populations(n_students: int, thresholds: list[np.ndarray] | None, has_overr
 
 def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresholds: list[np.ndarray] | None,
           overrides: Overrides, judged: str, member_metrics: list[str], balance_keys: list[str],
-          fairgrape: bool) -> Plan:
+          fairgrape: bool, score_rows: bool) -> Plan:
     """What the shards count: every report number's point tables, the resample tables of the
     metrics in ``member_metrics`` and the balance keys, and with ``fairgrape`` FairGRAPE's joint
-    groups (teacher and judged), score rows (teacher and raw students) and PIE counts (judged)."""
+    groups (teacher and judged), PIE counts (judged) and, with ``score_rows``, score rows (teacher
+    and raw students: per-group AP)."""
     point = {key: ("confusion",) for key in specs}
     point["teacher"] = point["raw"] = _REPORT_FAMILIES
     if overrides:
         point["teacher"] += ("uncovered",)
         point[aliases.get("mitigated", "mitigated")] += ("uncovered",)
     if fairgrape:
-        for key in ("teacher", "raw"):
-            point[key] += ("rows",)
+        if score_rows:
+            for key in ("teacher", "raw"):
+                point[key] += ("rows",)
         for key in dict.fromkeys(("teacher", judged)):
             point[key] += ("joint_groups",)
     wanted = {f for m in member_metrics for f in MEMBER_MEASURES[m].families} - ROW_FAMILIES
@@ -189,7 +191,8 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
 
 
 def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateConfig, *, n_test: int,
-                    n_students: int, map_shards: ShardMap = map, engine_checks: list[dict] | None = None,
+                    n_students: int, map_shards: ShardMap = map, score_rows: bool = True,
+                    engine_checks: list[dict] | None = None,
                     benchmarks: dict | None = None, inputs: dict | None = None,
                     deployment_engine: str = "onnxruntime") -> GateResult:
     """Judge students against their teacher from per-shard statistics: two passes over ``shards``.
@@ -198,6 +201,11 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
     runs the pure per-shard functions (:func:`~compress_gate.gate._stats.shard_prelude`,
     :func:`~compress_gate.gate._stats.shard_statistics`) and yields their results, which are
     added as they arrive. ``n_test`` (test rows in all shards) sizes the override budget.
+    ``score_rows`` keeps every test row's scores for FairGRAPE's per-group AP even when no
+    limit gates AP: the in-memory gate does (its scores are in memory anyway); the sharded
+    gate does not, since AP is not additive and its rows cost O(n) memory in the merging
+    process (n x (8 + G + 5K) bytes per model), so there the report's AP values are null with
+    the reason unless a limit on an AP metric (:data:`AP_METRICS`) asks for them.
 
     Every number of DESIGN.md is computed for the teacher and the student population on
     the test split; the gated numbers get Poisson bootstrap percentile intervals over
@@ -238,8 +246,9 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
     boot_members = sorted({m for m in member_metrics if not unmeasured or m not in FAIRGRAPE_METRICS}
                           | set(fair_members))
     balance_keys = list(dict.fromkeys(aliases.get(k, k) for k in ["raw", judged] + (["mitigated"] if applied else [])))
+    with_ap = score_rows or bool(limited & AP_METRICS)
     plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, boot_members, balance_keys,
-                 fairgrape=not unmeasured)
+                 fairgrape=not unmeasured, score_rows=with_ap)
     stats = _fold(map_shards(partial(shard_statistics, plan=plan), shards))
     measurer = Measurer(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
                         aliases=aliases, seed=config.seed, n_resamples=config.n_resamples)
@@ -278,7 +287,7 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
         n_calib=int(prelude.calib_labels.shape[0]), n_test=n_test, engine_checks=engine_checks,
         deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
         fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
-                                                            population=judged))
+                                                            population=judged, with_ap=with_ap))
     return GateResult(report=report, passed=outcome == "pass", thresholds=shipped, overrides=overrides)
 
 

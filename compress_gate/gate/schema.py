@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "
 
 SCHEMA_VERSION = 3
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "698515a54f8d1883c80f6a89baf3261abf9ce1085636cc963e7541f64d8f3c5a"
+SCHEMA_SHA256 = "28e54cbbfd0475ad72ba0b0c978324c9f3ca6d445f7042b6e4d7dafb8abfebbe"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -221,6 +221,7 @@ class FairGRAPESection(_Node):
     standard deviations over the joint groups (not ``all``). Intervals are paired bootstrap
     intervals for the joint groups' rates, PIE, Std(ΔAcc) and the PIE gap; for AP only when
     ``ap_intervals`` (a limit gated an AP metric: AP is not additive and costly to resample).
+    A sharded gate computes AP only when a limit gates it (``ap_undefined_reason`` says so).
     """
 
     population: Literal["raw", "thresholds", "mitigated"] = Field(
@@ -233,6 +234,9 @@ class FairGRAPESection(_Node):
     ap_change_std: Estimate
     pie_gap: Estimate
     ap_intervals: bool
+    ap_undefined_reason: str | None = Field(
+        None, description="why every AP value is null (a sharded gate keeps the score rows AP needs only when a "
+                          "limit gates AP); null when AP was computed")
 
 
 class OverrideSummary(_Node):

@@ -44,7 +44,8 @@ def fairgrape_tables(section: FairGRAPESection) -> list[tuple[str, list[str], li
             rows[0].append("")
             rows[1].append(_estimate(section.acc_change_std))
         out.append((f"FairGRAPE Table 1: {label} per joint group", headers, rows))
-    ap_note = "" if section.ap_intervals else " (no AP intervals: no limit gated AP)"
+    ap_note = (f" (not computed: {section.ap_undefined_reason})" if section.ap_undefined_reason
+               else "" if section.ap_intervals else " (no AP intervals: no limit gated AP)")
     out.append((f"Average precision per joint group{ap_note}", ["model", *groups, "mean AP", "Std(AP)", "Std(ΔAP)"],
                 [["teacher", *(_estimate(r.ap.teacher) for r in section.rows), _estimate(section.ap_mean.teacher),
                   _estimate(section.ap_std.teacher), ""],

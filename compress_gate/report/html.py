@@ -219,7 +219,7 @@ def _fairgrape(report: Report) -> str:
                     "Student AP per joint group as a percentage of the teacher's AP",
                     "The student's average precision in each joint group as a percentage of the teacher's "
                     "in the same group (dashed: 100 %, the teacher); after FairGRAPE's AP-per-group figure.",
-                    missing="no group has a defined teacher AP"),
+                    missing=fg.ap_undefined_reason or "no group has a defined teacher AP"),
              paragraph("Joint groups are the membership patterns over every identity column (FairGRAPE's gender "
                        "× race). Std = sample standard deviation over the joint groups. Brackets: paired bootstrap "
                        "interval. PIE: the share of (sample, attribute) pairs the teacher gets right and the "
