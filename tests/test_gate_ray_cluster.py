@@ -3,7 +3,7 @@ streaming gate's report.json; a worker killed mid-gate is retried by Ray and the
 a corrupt shard is exit 2 naming it, with nothing in ``--out``.
 
 Skipped when Ray (the ``[ray]`` extra) is absent; slow (one two-node cluster, 1 CPU per node, and
-one local cluster with 2 CPUs, each started and shut down here: about 60 s in all).
+one local cluster with 2 CPUs, each started and shut down here: 65–95 s in all, measured).
 """
 
 from __future__ import annotations
