@@ -27,6 +27,16 @@ own seed (N / S test rows, and calib and train rows in the same proportions).
     .venv/bin/python benchmarks/gate_scaling.py --sizes 1000000x40 --mode metrics
     .venv/bin/python benchmarks/gate_scaling.py --sizes 100000x40 1000000x40 --shards 10 --limits required
 
+``--backend ray --workers W`` (with ``--shards``) times the same gate as one Ray task per shard
+(:func:`judge_shards` with ``backend="ray"``) on a local cluster started with ``num_cpus=W``
+before the clock starts (so W tasks run at once); ``worker_peak_rss_mib`` is each Ray worker
+process's high-water resident memory (``VmHWM``, read from /proc while the cluster lives,
+shared object-store pages it maps included), and ``peak_rss_mib`` the driver's, which reads
+the shards and merges the statistics. ``throughput_rows_per_s`` is N / wall.
+
+    .venv/bin/python benchmarks/gate_scaling.py --sizes 1000000x40 --shards 10 --limits required \
+        --backend ray --workers 1 2
+
 Writes benchmarks/results/gate_scaling.json with the date (``created``), the machine
 (:func:`compress_gate.engines.machine_description`, the schema every results file uses) and
 numpy's BLAS (``blas``).
@@ -38,7 +48,9 @@ import argparse
 import datetime
 import json
 import os
+import re
 import resource
+import threading
 import shutil
 import subprocess
 import sys
@@ -139,15 +151,76 @@ def write_shards(root: Path, n_test: int, k: int, n_shards: int) -> None:
             write_shard(root / model / f"part-{shard:05d}.npz", {"ids": inputs["ids"][scored], "scores": inputs[model]})
 
 
-def run_shards(root: Path, resamples: int, limits: str) -> dict[str, Any]:
+def run_shards(root: Path, resamples: int, limits: str, workers: int | None = None) -> dict[str, Any]:
+    """The streaming gate on the shards under ``root``; with ``workers``, as Ray tasks on a local
+    cluster of that many CPUs (started before, and shut down after, the timed part)."""
     from compress_gate.config.gate import GateConfig
     from compress_gate.gate._sharded import judge_shards
 
     config = GateConfig(n_resamples=resamples, seed=0, judge="raw", limits=LIMITS[limits])
+    extra: dict[str, Any] = {}
+    if workers is not None:
+        import ray
+
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        peaks: dict[int, float] = {}
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch_workers, args=(peaks, done), daemon=True)
+        watcher.start()
     start_wall, start_cpu = time.perf_counter(), time.process_time()
-    result = judge_shards(root / "data", root / "teacher", [root / "student"], config)
-    return {"wall_s": time.perf_counter() - start_wall, "cpu_s": time.process_time() - start_cpu,
-            "verdict": result.report.verdict, "n_limits": len(result.report.limits)}
+    result = judge_shards(root / "data", root / "teacher", [root / "student"], config,
+                          backend="local" if workers is None else "ray")
+    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    if workers is not None:
+        done.set()
+        watcher.join()
+        ray.shutdown()
+        extra = {"backend": "ray", "workers": workers,
+                 "worker_peak_rss_mib": sorted(round(v, 1) for v in peaks.values())}
+    return {"wall_s": wall, "cpu_s": cpu, "verdict": result.report.verdict, "n_limits": len(result.report.limits),
+            **extra}
+
+
+_RAY_AGENTS = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent")     # per node, not workers
+
+
+def _watch_workers(peaks: dict[int, float], done: threading.Event) -> None:
+    """Record each Ray worker process's VmHWM (MiB) into ``peaks`` every second until ``done``, then once
+    more: the workers are this process's descendants whose command line Ray set to ``ray::...``
+    (``ray::IDLE``, ``ray::_apply``), other than the node's two agents."""
+    while True:
+        finished = done.is_set()
+        for pid in _descendants(os.getpid()):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if not title.startswith(b"ray::") or title.startswith(_RAY_AGENTS):
+                    continue
+                found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+            except OSError:                              # the process ended meanwhile
+                continue
+            if found:
+                peaks[pid] = max(peaks.get(pid, 0.0), int(found.group(1)) / 1024)
+        if finished:
+            return
+        done.wait(1.0)
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root`` in the process tree (from /proc/*/stat)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
 
 
 def run_metrics(inputs: dict[str, Any], resamples: int, limits: str) -> dict[str, Any]:
@@ -190,14 +263,16 @@ def run_metrics(inputs: dict[str, Any], resamples: int, limits: str) -> dict[str
             "finite_check": bool(np.isfinite(m.accuracy(y, models[0][1], task="multilabel")))}
 
 
-def one_size(n_test: int, k: int, resamples: int, mode: str, limits: str, shards_dir: Path | None = None
-             ) -> dict[str, Any]:
+def one_size(n_test: int, k: int, resamples: int, mode: str, limits: str, shards_dir: Path | None = None,
+             workers: int | None = None) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     inputs = make_inputs(n_test, k) if shards_dir is None else {}
     rss_inputs = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tracemalloc.start()
     if shards_dir is not None:
-        out = run_shards(shards_dir, resamples, limits)
+        out = run_shards(shards_dir, resamples, limits, workers)
+        if workers is not None:
+            out["throughput_rows_per_s"] = n_test / out["wall_s"]
     else:
         out = (run_evaluate if mode == "evaluate" else run_metrics)(inputs, resamples, limits)
     traced_peak = tracemalloc.get_traced_memory()[1]
@@ -207,6 +282,16 @@ def one_size(n_test: int, k: int, resamples: int, mode: str, limits: str, shards
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_after_inputs_mib": rss_inputs, "peak_traced_mib": traced_peak / 2**20,
             "load_before": load_before, "load_after": os.getloadavg()[0]}
+
+
+def ray_speedup(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per size and limit set: throughput with the most Ray workers / with 1 worker (rows measured in this run)."""
+    by_key: dict[str, dict[int, float]] = {}
+    for row in rows:
+        if "workers" in row:
+            key = f"{row['n_samples']}x{row['n_attributes']} {row['limits']}"
+            by_key.setdefault(key, {})[row["workers"]] = row["throughput_rows_per_s"]
+    return {f"{key}: {max(t)} vs 1 worker(s)": t[max(t)] / t[1] for key, t in by_key.items() if 1 in t and len(t) > 1}
 
 
 # --- the whole table ---------------------------------------------------------------------------
@@ -233,6 +318,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="which limit set the gate judges (both: one row per set and size)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per size")
     parser.add_argument("--shards", type=int, help="write the data as this many shards and time the streaming gate")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="with --shards: stream in this process, or one Ray task per shard")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="--backend ray: the local cluster's CPUs, one row each (e.g. 1 2)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--from-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--write", type=Path, help=argparse.SUPPRESS)
@@ -248,10 +337,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.one:
         n, k = (int(v) for v in args.one.split("x"))
-        print(json.dumps(one_size(n, k, args.resamples, args.mode, args.limits, args.from_dir)))
+        workers = args.workers[0] if args.backend == "ray" else None
+        print(json.dumps(one_size(n, k, args.resamples, args.mode, args.limits, args.from_dir, workers)))
         return 0
     if args.shards is not None and (args.shards < 1 or args.mode != "evaluate"):
         raise SystemExit("--shards needs a count >= 1 and --mode evaluate")
+    if args.backend == "ray" and (args.shards is None or min(args.workers) < 1):
+        raise SystemExit("--backend ray needs --shards and --workers counts >= 1")
+    runs = [["--backend", "ray", "--workers", str(w)] for w in args.workers] if args.backend == "ray" else [[]]
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     limit_sets = ("required", "all") if args.limits == "both" else (args.limits,)
     rows = []
@@ -263,9 +356,9 @@ def main(argv: list[str] | None = None) -> int:
             shards_dir = Path(tempfile.mkdtemp(prefix="gate_scaling_"))
             subprocess.run([sys.executable, __file__, "--one", size, "--shards", str(args.shards),
                             "--write", str(shards_dir)], check=True)
-        for limits in limit_sets:
+        for limits, run in ((limits, run) for limits in limit_sets for run in runs):
             command = [sys.executable, __file__, "--one", size, "--resamples", str(args.resamples),
-                       "--mode", args.mode, "--limits", limits]
+                       "--mode", args.mode, "--limits", limits, *run]
             if shards_dir is not None:
                 command += ["--from-dir", str(shards_dir)]
             try:
@@ -285,18 +378,22 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['load_before']:>5.1f}")
             if "breakdown_s" in row:
                 print("          " + ", ".join(f"{k}: {v:.2f}s" for k, v in row["breakdown_s"].items()))
+            if "workers" in row:
+                print(f"          ray, {row['workers']} worker(s): {row['throughput_rows_per_s']:.0f} rows/s, "
+                      f"worker peak RSS MiB {row['worker_peak_rss_mib']}")
         if shards_dir is not None:
             shutil.rmtree(shards_dir)
     met = {r["limits"]: bool(r["wall_s"] < TARGET["wall_s"] and r["peak_rss_mib"] < TARGET["peak_mib"])
            for r in rows if r.get("n_samples") == TARGET["n_samples"]
-           and r.get("n_attributes") == TARGET["n_attributes"] and "wall_s" in r}
+           and r.get("n_attributes") == TARGET["n_attributes"] and "wall_s" in r and "workers" not in r}
     from compress_gate.engines import machine_description
 
     result = {"benchmark": "gate_scaling",
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "mode": args.mode, "shards": args.shards, "n_resamples": args.resamples, "groups": GROUPS,
+              "mode": args.mode, "backend": args.backend, "shards": args.shards, "n_resamples": args.resamples, "groups": GROUPS,
               "limit_sets": {name: LIMITS[name] for name in limit_sets}, "machine": machine_description(),
-              "blas": blas(), "target": TARGET, "rows": rows, "target_met": met or None}
+              "blas": blas(), "target": TARGET, "rows": rows, "target_met": met or None,
+              "ray_speedup": ray_speedup(rows) or None}
     from compress_gate._atomic import write_json
     write_json(args.out, result)
     print(f"wrote {args.out}")

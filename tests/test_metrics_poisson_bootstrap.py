@@ -9,6 +9,7 @@ import pytest
 
 from compress_gate.errors import InputError
 from compress_gate.metrics import percentile_interval
+from compress_gate.metrics import poisson_bootstrap
 from compress_gate.metrics.poisson_bootstrap import hash_ids, poisson_weight_chunks, poisson_weights
 
 _MASK = (1 << 64) - 1
@@ -32,7 +33,12 @@ def _hash_ref(text: str) -> int:
 def _weight_ref(seed: int, text: str, r: int) -> int:
     key = _mix_ref((_mix_ref(seed & _MASK) + (r + 1) * _GAMMA) & _MASK)
     x = _mix_ref((_mix_ref(_hash_ref(text) ^ key) + _GAMMA) & _MASK)
-    u = (x >> 11) * 2.0 ** -53
+    return _inverse_ref(x >> 11)
+
+
+def _inverse_ref(v: int) -> int:
+    """The Poisson(1) inverse CDF of u = v 2^-53 (v a 53-bit integer), in plain Python."""
+    u = v * 2.0 ** -53
     cdf, k = 0.0, 0
     while True:                          # inverse CDF: smallest k with u < F(k)
         cdf += exp(-1.0) / factorial(k)
@@ -63,6 +69,21 @@ def test_weights_match_reference_formula():
     w = poisson_weights(hash_ids(np.array(ids)), seed=-3, n_resamples=4, start=5)
     expected = [[_weight_ref(-3, s, r) for s in ids] for r in range(5, 9)]
     assert w.dtype == np.float32 and w.tolist() == expected
+
+
+def test_the_inverse_cdf_table_gives_the_reference_counts_at_every_edge():
+    # v at and beside every CDF threshold, at both ends of every table range, and at random; the
+    # low 11 bits of x (dropped by v = x >> 11) set at random
+    thresholds = [int(t) for t in poisson_bootstrap._THRESHOLDS]
+    starts = [j << 40 for j in range(1 << 13)]
+    rng = np.random.default_rng(0)
+    v = sorted({min(max(t + d, 0), 2**53 - 1) for t in thresholds + starts + [s - 1 for s in starts] + [2**53 - 1]
+                for d in (-1, 0, 1)} | {int(r) for r in rng.integers(0, 2**53, 2000, dtype=np.uint64)})
+    x = (np.array(v, dtype=np.uint64) << np.uint64(11)) | rng.integers(0, 2**11, len(v), dtype=np.uint64)
+    out = np.empty(len(v), np.float32)
+    poisson_bootstrap._inverse_cdf(x, np.empty_like(x), out)
+    assert out.tolist() == [_inverse_ref(value) for value in v]
+    assert max(out) == len(thresholds)                  # the rarest count (v = 2^53 - 1) was reached
 
 
 def test_weights_are_poisson_one():

@@ -11,6 +11,8 @@ result is the same as in one process, bit for bit (every merged table holds inte
 
 from __future__ import annotations
 
+import os
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from compress_gate.gate.evaluate import GateResult, ShardMap, evaluate_shards
 __all__ = ["BACKENDS", "StreamedShards", "check_backend", "judge_shards"]
 
 BACKENDS = ("local", "ray")
+HOLD_ENV = "COMPRESS_GATE_TEST_HOLD_TASK"     # a test hook, unset in use: see _apply
 
 
 def check_backend(backend: str) -> str:
@@ -50,7 +53,24 @@ class StreamedShards:
 
 
 def _apply(fn: Callable[[ShardInput], Any], shard: ShardInput) -> Any:
-    """``fn(shard)``: the body of a Ray task (a top-level function, so Ray can ship it)."""
+    """``fn(shard)``: the body of a Ray task (a top-level function, so Ray can ship it).
+
+    Test hook, off unless the workers' environment sets :data:`HOLD_ENV` to a folder: the first
+    task to create ``<folder>/claimed`` writes its worker's pid to ``<folder>/pid`` and sleeps
+    60 s before computing, so that a test can kill that worker mid-gate (Ray retries the task;
+    tests/test_gate_ray_cluster.py). Every other task, and the retry, computes at once.
+    """
+    folder = os.environ.get(HOLD_ENV)
+    if folder:
+        try:
+            os.close(os.open(os.path.join(folder, "claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            pass
+        else:
+            with open(os.path.join(folder, ".pid.tmp"), "w", encoding="utf-8") as tmp:
+                tmp.write(str(os.getpid()))
+            os.replace(os.path.join(folder, ".pid.tmp"), os.path.join(folder, "pid"))
+            time.sleep(60)
     return fn(shard)
 
 

@@ -69,6 +69,19 @@ _CHUNK_BYTES = 512 * 2**20                     # float32 weights per chunk, as m
 # uniform v = x >> 11: u = v 2^-53 >= F(k)  <=>  v >= ceil(F(k) 2^53) (F(k) 2^53 is exact in float64).
 _CDF = np.cumsum([exp(-1.0) / factorial(k) for k in range(30)])
 _THRESHOLDS = np.ceil(_CDF[_CDF < 1.0] * 2.0 ** 53).astype(np.uint64)
+_TABLE_SHIFT = 51                              # x >> 51 = v >> 40: the top 13 of v's 53 bits
+
+
+def _count_table() -> np.ndarray:
+    """Entry j: the count F^{-1} of every v in [j 2^40, (j + 1) 2^40) when no threshold lies inside
+    that range, else -1 (7 of the 8192 entries, near u = 1: such v are counted by searchsorted)."""
+    starts = np.arange(1 << 13, dtype=np.uint64) << np.uint64(40)
+    first = np.searchsorted(_THRESHOLDS, starts, side="right")
+    last = np.searchsorted(_THRESHOLDS, starts + np.uint64((1 << 40) - 1), side="right")
+    return np.where(first == last, first, -1).astype(np.float32)
+
+
+_TABLE = _count_table()
 
 
 def _mix_inplace(x: np.ndarray, tmp: np.ndarray) -> None:
@@ -78,6 +91,16 @@ def _mix_inplace(x: np.ndarray, tmp: np.ndarray) -> None:
         np.bitwise_xor(x, tmp, out=x)
         if multiplier is not None:
             np.multiply(x, multiplier, out=x)
+
+
+def _inverse_cdf(x: np.ndarray, tmp: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = :math:`F^{-1}(u)` for the mixed values ``x`` (:math:`v = x >> 11`, ``tmp``: scratch):
+    ``searchsorted(_THRESHOLDS, v, side="right")``, looked up in ``_TABLE`` (about 5x faster)."""
+    np.right_shift(x, np.uint64(_TABLE_SHIFT), out=tmp)
+    np.take(_TABLE, tmp.view(np.int64), out=out)
+    rare = np.flatnonzero(out < 0)
+    if rare.size:
+        out[rare] = np.searchsorted(_THRESHOLDS, x[rare] >> np.uint64(11), side="right")
 
 
 def _resample_keys(seed: int, start: int, count: int) -> np.ndarray:
@@ -129,8 +152,7 @@ def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: 
             _mix_inplace(xv, tv)
             np.add(xv, _GAMMA, out=xv)
             _mix_inplace(xv, tv)
-            np.right_shift(xv, np.uint64(11), out=xv)
-            out[r, c0:c0 + block.size] = np.searchsorted(_THRESHOLDS, xv, side="right")
+            _inverse_cdf(xv, tv, out[r, c0:c0 + block.size])
     return out
 
 
