@@ -19,25 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compress_gate._ray import RAY_RETRIES, ray_session
+from compress_gate._ray import RAY_RETRIES, check_backend, ray_session
 from compress_gate.config.gate import GateConfig
 from compress_gate.data.shards import ShardedInputs, open_shards
-from compress_gate.errors import InputError
 from compress_gate.gate._measures import Layout
 from compress_gate.gate._stats import ShardInput
 from compress_gate.gate.evaluate import GateResult, ShardMap, evaluate_shards
 
-__all__ = ["BACKENDS", "StreamedShards", "check_backend", "judge_shards"]
+__all__ = ["StreamedShards", "judge_shards"]
 
-BACKENDS = ("local", "ray")
+_WHAT = "the gate's per-shard statistics"
 HOLD_ENV = "COMPRESS_GATE_TEST_HOLD_TASK"     # a test hook, unset in use: see _apply
-
-
-def check_backend(backend: str) -> str:
-    """``backend`` when it is one of :data:`BACKENDS`, else an :class:`InputError` listing them."""
-    if backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r} is not known; use one of {list(BACKENDS)}.")
-    return backend
 
 
 @dataclass(frozen=True)
@@ -98,7 +90,7 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
     :func:`~compress_gate.gate.evaluate.evaluate_shards`, shard by shard in this process
     (``backend="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, else a
     local one)."""
-    check_backend(backend)
+    check_backend(backend, what=_WHAT)
     sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns)
     layout = Layout(sharded.task, sharded.attribute_names, sharded.group_names)
     inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
@@ -108,5 +100,5 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
                                n_students=len(students), map_shards=map_shards, score_rows=False, inputs=inputs)
     if backend == "local":
         return judge(map)
-    with ray_session(address, what="the gate's per-shard statistics") as ray:
+    with ray_session(address, what=_WHAT) as ray:
         return judge(_ray_map(ray))

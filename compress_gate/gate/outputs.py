@@ -14,7 +14,8 @@ from compress_gate.config.gate import GateConfig, load_gate_config
 from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
                                          save_predictions)
 from compress_gate.errors import InputError
-from compress_gate.gate._sharded import check_backend, judge_shards
+from compress_gate._ray import check_backend
+from compress_gate.gate._sharded import judge_shards
 from compress_gate.gate.evaluate import GateResult, evaluate
 from compress_gate.gate.schema import Report
 from compress_gate.mitigation import write_overrides, write_thresholds
@@ -111,9 +112,10 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
                          "(--teacher T.npz --student S.npz) or as ONNX models (--teacher-model T.onnx "
                          "--student-model S.onnx), not a mix.")
     config = load_gate_config(limits) if limits is not None else GateConfig()
-    if check_backend(backend) != "local" and not Path(data).is_dir():
+    if backend == "ray" and not Path(data).is_dir():
         raise InputError(f"--backend {backend} runs the gate on a directory of shards; {data} is one file. "
                          "Drop --backend, or write the data and predictions as shard directories.")
+    check_backend(backend, what="the gate's per-shard statistics")
     if Path(data).is_dir():
         if not have_files:
             raise InputError(f"{data} is a directory of shards: give the predictions as shard directories "
