@@ -168,3 +168,5 @@ def test_qat_recipe_runs_end_to_end(tmp_path):
     parity = json.loads((run / "onnx" / "parity.json").read_text())
     assert parity["student.ort.onnx"]["reference"] == "student (torch, fake-quantized QAT model)"
     assert json.loads((run / "compression.json").read_text())["quantized"] is True
+    similarity = json.loads((run / "similarity.json").read_text())  # the traced QAT graph has no layer modules
+    assert similarity["student"] == "qat float twin" and similarity["mean"]["cka"] is not None

@@ -19,13 +19,17 @@ differ (a channel-pruned student): both measures compare (n, C_teacher) with (n,
 **Rows**: ``SIMILARITY_ROWS`` = 512 calib rows drawn without replacement by
 ``numpy.random.default_rng(seed)`` (all calib rows when there are fewer), sorted, so the
 subset is the same for every student of a recipe. The student is the torch model the
-backend returned (QAT fake-quantize modules included; the torch backend's post-training
-INT8 is applied to the ONNX graph later and so is not seen here).
+backend returned (SparseML's QAT fake-quantize modules included; the torch backend's
+post-training INT8 is applied to the ONNX graph later and so is not seen here). A torch-backend
+QAT student (:class:`~compress_gate.compress.torch_backend.qat.QATStudent`) is a traced graph
+without ``layer<i>`` modules, so its ``float_model`` is compared: the same trained weights
+(BatchNorms folded) without fake quantization; ``similarity.json`` says so (``"student":
+"qat float twin"``).
 
 ``similarity.json``::
 
     {"n_rows": 512, "seed": 0, "split": "calib", "keep": 0.99, "pooling": "spatial mean",
-     "layers": {"layer1": {"cka": 0.98, "svcca": 0.91}, "layer2": ..., "layer3": ...},
+     "student": "model", "layers": {"layer1": {"cka": 0.98, "svcca": 0.91}, "layer2": ..., "layer3": ...},
      "mean": {"cka": ..., "svcca": ...}, "seconds": 0.4}
 
 ``mean`` is over the layers where the value is defined; a layer whose output is constant
@@ -117,8 +121,10 @@ def run_similarity(teacher: torch.nn.Module, student: torch.nn.Module, data: Eva
                          "stage.")
     start = time.perf_counter()
     rows = similarity_rows(data, seed=seed)
-    found = compare_models(teacher, student, data.inputs[rows])
+    float_twin = getattr(student, "float_model", None)      # a torch-backend QAT student (module docstring)
+    found = compare_models(teacher, student if float_twin is None else float_twin, data.inputs[rows])
     facts = {"n_rows": int(len(rows)), "seed": seed, "split": "calib", "keep": _KEEP, "pooling": "spatial mean",
+             "student": "model" if float_twin is None else "qat float twin",
              **found, "seconds": round(time.perf_counter() - start, 3)}
     write_json(run_dir / SIMILARITY_FILE, json_ready(facts))
     return facts
