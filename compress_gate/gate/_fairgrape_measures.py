@@ -41,7 +41,7 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.gate._limits import Measured
+from compress_gate.gate._limits import Measured, finite_interval
 
 if TYPE_CHECKING:
     from compress_gate.gate._bootstrap import Resamples
@@ -156,16 +156,6 @@ def pair_measured(m: Measurer, key: str, metric: str, boot: Resamples | None) ->
 
 # --- report.json's ``fairgrape`` section ---------------------------------------------------------
 
-def _interval(samples: np.ndarray | None, confidence: float) -> list[float] | None:
-    if samples is None:
-        return None
-    usable = samples[np.isfinite(samples)]
-    if usable.size == 0:
-        return None
-    lo, hi = metrics.percentile_interval(usable, confidence=confidence)
-    return [float(lo), float(hi)]
-
-
 _AP_NOT_KEPT = ("the gate read shards and no limit gates an AP metric: per-group AP is not additive and needs "
                 "every test row's scores in one process (O(n) memory), so a sharded gate keeps them only when a "
                 "limit on group_ap, ap_mean, ap_std or ap_change_std asks for AP")
@@ -192,7 +182,7 @@ def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confiden
         return None
 
     def estimate(value: float, samples: np.ndarray | None) -> dict:
-        return {"value": float(value), "ci": _interval(samples, confidence)}
+        return {"value": float(value), "ci": finite_interval(samples, confidence)}
 
     def column(pop: str, metric: str, row: int) -> np.ndarray | None:
         values = None if boot is None or row == 0 else boot.values.get((pop, metric))

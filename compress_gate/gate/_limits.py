@@ -11,9 +11,21 @@ from compress_gate._format import fmt
 from compress_gate.config.gate import GATED_METRICS, Limit
 from compress_gate.metrics import percentile_interval
 
-__all__ = ["Measured", "relative_change", "compared_change", "judge_limit", "limit_outcome", "samples_to_decide"]
+__all__ = ["Measured", "relative_change", "compared_change", "judge_limit", "limit_outcome", "samples_to_decide",
+           "finite_interval"]
 
 _SHOW = 5
+
+
+def finite_interval(samples: np.ndarray | None, confidence: float) -> list[float] | None:
+    """Percentile interval of the finite resampled values, as report.json writes it; None without any."""
+    if samples is None:
+        return None
+    usable = samples[np.isfinite(samples)]
+    if usable.size == 0:
+        return None
+    lo, hi = percentile_interval(usable, confidence=confidence)
+    return [float(lo), float(hi)]
 
 
 @dataclass(frozen=True)

@@ -16,24 +16,13 @@ from compress_gate import metrics
 from compress_gate._json import json_safe
 from compress_gate.config.gate import GateConfig
 from compress_gate.gate._bootstrap import Resamples
-from compress_gate.gate._limits import compared_change
+from compress_gate.gate._limits import compared_change, finite_interval
 from compress_gate.gate._measures import Layout, Measurer
 from compress_gate.gate.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
 
 __all__ = ["build_report"]
 
 _HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
-
-
-def _ci(samples: np.ndarray | None, confidence: float) -> list[float] | None:
-    """Percentile interval of the finite resampled values; None without any."""
-    if samples is None:
-        return None
-    usable = samples[np.isfinite(samples)]
-    if usable.size == 0:
-        return None
-    lo, hi = metrics.percentile_interval(usable, confidence=confidence)
-    return [float(lo), float(hi)]
 
 
 def _model_summary(measurer: Measurer, key: str) -> dict:
@@ -56,7 +45,7 @@ def _error_balance(measurer: Measurer, key: str, boot: Resamples | None, confide
     for name, value in (("cev", cev), ("sde", sde)):
         own = measurer.key(key)
         samples = None if boot is None or own not in boot.balance else boot.balance[own][name]
-        entry = {"value": float(value), "ci": _ci(samples, confidence), "excluded": excluded}
+        entry = {"value": float(value), "ci": finite_interval(samples, confidence), "excluded": excluded}
         if math.isnan(float(value)):
             entry["undefined"] = "no attribute has a nonzero teacher FPR and FNR"
         out[name] = entry
