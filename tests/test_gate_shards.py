@@ -76,9 +76,19 @@ def _write(root: Path, models, n_data: int, n_pred: int, *, seed: int | None) ->
     return dirs
 
 
-def _gate(tmp_path: Path, dirs: dict[str, Path], name: str, *extra: str):
-    limits = tmp_path / "limits.yaml"
-    limits.write_text(LIMITS)
+def _files(tmp_path: Path, models) -> dict[str, Path]:
+    """The data and each model's predictions as single files (the in-memory gate's inputs)."""
+    data, scores = models
+    rows = data.mask("calib", "test")
+    files = {"data": save_eval_data(data, tmp_path / "data.npz")}
+    for model, values in scores.items():
+        files[model] = save_predictions(tmp_path / f"{model}.npz", data.ids[rows], values)
+    return files
+
+
+def _gate(tmp_path: Path, dirs: dict[str, Path], name: str, *extra: str, limits_text: str = LIMITS):
+    limits = tmp_path / f"{name}.limits.yaml"
+    limits.write_text(limits_text)
     out = tmp_path / name
     args = ["gate", "--data", str(dirs["data"]), "--teacher", str(dirs["teacher"]),
             "--student", str(dirs["student_0"]), "--student", str(dirs["student_1"]),
@@ -113,11 +123,7 @@ def test_reports_are_identical_for_one_seven_and_shuffled_shards(tmp_path, model
 
 
 def test_the_sharded_gate_equals_the_in_memory_gate(tmp_path, models):
-    data, scores = models
-    rows = data.mask("calib", "test")
-    files = {"data": save_eval_data(data, tmp_path / "data.npz")}
-    for model, values in scores.items():
-        files[model] = save_predictions(tmp_path / f"{model}.npz", data.ids[rows], values)
+    files = _files(tmp_path, models)
     memory, memory_out = _gate(tmp_path, files, "memory")
     sharded, sharded_out = _gate(tmp_path, _write(tmp_path / "in", models, 4, 3, seed=5), "sharded")
     assert memory.exit_code == sharded.exit_code and memory.exit_code in (0, 1), memory.output
@@ -127,20 +133,11 @@ def test_the_sharded_gate_equals_the_in_memory_gate(tmp_path, models):
 def test_the_sharded_gate_keeps_score_rows_for_ap_only_when_a_limit_asks(tmp_path, models):
     # Per-group AP needs every score in one process: without an AP limit a sharded gate leaves AP
     # out (null, with the reason) and the rest of the section equals the in-memory gate's.
-    data, scores = models
-    rows = data.mask("calib", "test")
-    files = {"data": save_eval_data(data, tmp_path / "data.npz")}
-    for model, values in scores.items():
-        files[model] = save_predictions(tmp_path / f"{model}.npz", data.ids[rows], values)
+    files = _files(tmp_path, models)
     no_ap = LIMITS.replace("  - {metric: ap_change_std, max: 0.1}\n", "")
     reports = {}
     for name, inputs in (("memory", files), ("sharded", _write(tmp_path / "in", models, 4, 3, seed=5))):
-        limits = tmp_path / f"{name}.yaml"
-        limits.write_text(no_ap)
-        out = tmp_path / name
-        result = CliRunner().invoke(app, ["gate", "--data", str(inputs["data"]), "--teacher", str(inputs["teacher"]),
-                                          "--student", str(inputs["student_0"]), "--student",
-                                          str(inputs["student_1"]), "--limits", str(limits), "--out", str(out)])
+        result, out = _gate(tmp_path, inputs, name, limits_text=no_ap)
         assert result.exit_code in (0, 1), result.output
         reports[name] = _report(out)["fairgrape"]
     memory, sharded = reports["memory"], reports["sharded"]
@@ -214,10 +211,6 @@ def test_model_files_with_a_shard_directory_are_refused(tmp_path, models):
 @pytest.mark.parametrize("backend, message", [("spark", "'spark' is not known"),
                                               ("ray", "runs the gate on a directory of shards")])
 def test_a_bad_backend_is_exit_2(tmp_path, models, backend, message):
-    data, scores = models
-    rows = data.mask("calib", "test")
-    files = {"data": save_eval_data(data, tmp_path / "data.npz")}
-    for model, values in scores.items():
-        files[model] = save_predictions(tmp_path / f"{model}.npz", data.ids[rows], values)
+    files = _files(tmp_path, models)
     result, out = _gate(tmp_path, files, "out", "--backend", backend)
     assert result.exit_code == 2 and message in result.output and not out.exists()
