@@ -18,19 +18,26 @@ across shards.
 - across prediction shards: no id in two shards; no id that is not in the data; a score
   for every calib and test row (the data shard of a missing row is named).
 
-It keeps only 64-bit id hashes (:func:`~compress_gate.metrics.poisson_bootstrap.hash_ids`)
-and shard numbers, about 20 bytes per row and model. Iterating the result then yields one
+Each file is read and checked by a pure per-file function (:func:`data_summary`,
+:func:`prediction_summary`), mapped over the files by ``map_files`` (``map`` in this process;
+the gate's Ray backend maps them as Ray tasks), which returns the file's 64-bit id hashes
+(:func:`~compress_gate._id_hash.hash_ids`); the cross-shard checks are a join of those hashes
+in this process, about 20 bytes per row and model. Iterating the result then yields one
 :class:`ShardBlock` per data shard, in shard order, holding that shard's rows and the
 scores of its calib and test rows, so memory is bounded by one data shard plus the
-prediction shards that hold its ids (one each when both are sharded alike). Ids whose
-hashes collide (probability about n^2 / 2^65) are still joined exactly, by string.
+prediction shards that hold its ids (one each when both are sharded alike).
+:meth:`ShardedInputs.sources` gives the same blocks as :class:`ShardSource` s, small
+picklable references that a worker reads itself. Ids whose hashes collide (probability
+about n^2 / 2^65) are still joined exactly, by string.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +48,11 @@ from compress_gate.data.contract import align_scores
 from compress_gate.errors import InputError
 from compress_gate._id_hash import hash_ids
 
-__all__ = ["ShardBlock", "ShardedInputs", "open_shards", "read_data_shard", "read_prediction_shard"]
+__all__ = ["ShardBlock", "ShardSource", "ShardedInputs", "DataSummary", "FileMap", "open_shards", "data_summary",
+           "prediction_summary", "read_data_shard", "read_prediction_shard"]
+
+#: Maps a per-file function over files, yielding its results in file order (``map`` by default).
+FileMap = Callable[[Callable[[Path], Any], Sequence[Path]], Iterable[Any]]
 
 
 @dataclass(frozen=True)
@@ -84,27 +95,61 @@ def read_prediction_shard(path: Path) -> Predictions:
     return check_prediction_columns(read_shard_columns(path, predictions=True), str(path))
 
 
-class _Index:
-    """Sorted id hashes of a shard directory, each with the number of its shard."""
+@dataclass(frozen=True)
+class DataSummary:
+    """What the cross-shard checks need of one data shard (:func:`data_summary`)."""
 
-    def __init__(self, hashes: list[np.ndarray], shards: list[Path]):
+    layout: tuple                  # (task, attribute_names, group_names)
+    hashes: np.ndarray             # (n,) uint64 id hashes, in row order
+    scored: np.ndarray             # (n,) bool: calib and test rows
+    n_test: int
+    group_test: np.ndarray         # (G,) bool: identity groups with a test member in this shard
+
+
+def data_summary(path: Path, *, extra_columns: Sequence[str] = ()) -> DataSummary:
+    """Read and check one data shard (:func:`read_data_shard`) and summarise it for the cross-shard checks."""
+    data = read_data_shard(path, extra_columns=extra_columns)
+    test = data.split == "test"
+    return DataSummary(layout=(data.task, data.attribute_names, data.group_names), hashes=hash_ids(data.ids),
+                       scored=data.split != "train", n_test=int(test.sum()), group_test=data.groups[test].any(axis=0))
+
+
+def prediction_summary(path: Path) -> np.ndarray:
+    """Read and check one predictions shard (:func:`read_prediction_shard`): its (n,) uint64 id hashes."""
+    return hash_ids(read_prediction_shard(path).ids)
+
+
+class _Index:
+    """Id hashes of a shard directory, sorted, each with the number of its shard (and, for the
+    data, whether its row is scored). Joins are searches of one sorted array in another."""
+
+    def __init__(self, hashes: list[np.ndarray], shards: list[Path], scored: list[np.ndarray] | None = None):
         self.shards = shards
         hash_all = np.concatenate(hashes)
-        shard_of = np.concatenate([np.full(h.size, i, dtype=np.int32) for i, h in enumerate(hashes)])
         order = np.argsort(hash_all, kind="stable")
-        self.hashes, self.shard_of = hash_all[order], shard_of[order]
+        self.hashes = hash_all[order]
+        self.shard_of = np.repeat(np.arange(len(hashes), dtype=np.int64), [h.size for h in hashes])[order]
+        self.scored = None if scored is None else np.concatenate(scored)[order]
 
-    def contains(self, hashes: np.ndarray) -> np.ndarray:
-        pos = np.minimum(np.searchsorted(self.hashes, hashes), max(self.hashes.size - 1, 0))
-        return self.hashes[pos] == hashes if self.hashes.size else np.zeros(hashes.size, bool)
+    def find(self, sorted_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``sorted_hashes`` (ascending), the span ``[lo, hi)`` of this index holding it (empty: absent)."""
+        return (np.searchsorted(self.hashes, sorted_hashes, side="left"),
+                np.searchsorted(self.hashes, sorted_hashes, side="right"))
 
-    def shards_holding(self, hashes: np.ndarray) -> list[int]:
-        lo = np.searchsorted(self.hashes, hashes, side="left")
-        hi = np.searchsorted(self.hashes, hashes, side="right")
-        if not (hi > lo).any():
-            return []
-        spans = [self.shard_of[a:b] for a, b in zip(lo[hi > lo], hi[hi > lo])]
-        return sorted(set(np.concatenate(spans).tolist()))
+    def contains(self, sorted_hashes: np.ndarray) -> np.ndarray:
+        lo, hi = self.find(sorted_hashes)
+        return hi > lo
+
+    def holders(self, rows: np.ndarray, of: _Index) -> list[tuple[int, ...]]:
+        """Per shard of ``of``: the shards of this index that hold the hashes of ``of``'s ``rows`` (a
+        mask in ``of``'s order). Equal hashes of different ids (collisions) count every shard holding one."""
+        lo, hi = self.find(of.hashes[rows])
+        owner, width = of.shard_of[rows], len(self.shards)
+        pairs = [owner[hi > lo] * width + self.shard_of[lo[hi > lo]]]      # (owner, holder) as one integer
+        for k in np.flatnonzero(hi - lo > 1):      # collisions only: about n^2 / 2^65 of them
+            pairs.append(owner[k] * width + self.shard_of[lo[k]:hi[k]])
+        owners, held = np.divmod(np.unique(np.concatenate(pairs)), width)
+        return [tuple(held[owners == i].tolist()) for i in range(len(of.shards))]
 
     def check_unique(self, read_ids: Callable[[Path], np.ndarray], what: str) -> None:
         """Raise for an id in two shards; equal hashes of different ids are collisions, not errors."""
@@ -121,6 +166,38 @@ class _Index:
 
 
 @dataclass(frozen=True)
+class ShardSource:
+    """Where one data shard's block is: the data shard file and, per model (teacher first, then
+    each student), the prediction shard files that hold its calib and test ids. Small and
+    picklable: :meth:`read` gives the :class:`ShardBlock`, wherever the files can be read."""
+
+    data: Path
+    predictions: tuple[tuple[Path, ...], ...]
+    extra_columns: tuple[str, ...] = ()
+
+    def read(self) -> ShardBlock:
+        """The block: the data shard and its scores (the files were checked by :func:`open_shards`)."""
+        data = read_data_shard(self.data, extra_columns=self.extra_columns)
+        scores = [_aligned(data, _joined([read_prediction_shard(p) for p in paths], data.n_attributes))
+                  for paths in self.predictions]
+        return ShardBlock(shard=self.data, data=data, teacher=scores[0], students=tuple(scores[1:]))
+
+
+def _joined(parts: list[Predictions], n_attributes: int) -> Predictions:
+    """Prediction shards as one :class:`Predictions` (no shard: none of the K columns)."""
+    if not parts:
+        return Predictions(ids=np.zeros(0, str), scores=np.zeros((0, n_attributes), np.float32), source="")
+    return Predictions(ids=np.concatenate([p.ids for p in parts]), scores=np.concatenate([p.scores for p in parts]),
+                       source=", ".join(p.source for p in parts))
+
+
+def _aligned(data: EvalData, preds: Predictions) -> np.ndarray:
+    """The scores of ``data``'s calib and test rows, in data order, from ``preds`` (rows of other shards dropped)."""
+    keep = np.isin(preds.ids, data.ids)
+    return align_scores(data, Predictions(preds.ids[keep], preds.scores[keep], preds.source), data.split != "train")
+
+
+@dataclass(frozen=True)
 class ShardedInputs:
     """Checked shard directories (:func:`open_shards`); iterate for the :class:`ShardBlock` s."""
 
@@ -131,40 +208,33 @@ class ShardedInputs:
     attribute_names: tuple[str, ...]
     group_names: tuple[str, ...]
     extra_columns: tuple[str, ...]
-    _predictions: tuple[_Index, ...]
+    _holders: tuple[tuple[tuple[Path, ...], ...], ...]   # per data shard, per model: the prediction shards
+
+    def sources(self) -> list[ShardSource]:
+        """Every data shard's :class:`ShardSource`, in shard order."""
+        return [ShardSource(path, holders, self.extra_columns) for path, holders in zip(self.data_shards, self._holders)]
 
     def __iter__(self) -> Iterator[ShardBlock]:
-        cache: list[dict[tuple[int, ...], Predictions]] = [{} for _ in self._predictions]
-        for path in self.data_shards:
+        """The blocks in shard order, read here; a model's prediction shards are read once for
+        consecutive data shards that need the same ones."""
+        memo: list[tuple[tuple[Path, ...], Predictions | None]] = [((), None) for _ in self._holders[0]]
+        for path, holders in zip(self.data_shards, self._holders):
             data = read_data_shard(path, extra_columns=self.extra_columns)
-            scored = data.split != "train"
-            wanted = hash_ids(data.ids[scored])
-            scores = [self._scores(data, scored, wanted, index, memo)
-                      for index, memo in zip(self._predictions, cache)]
+            scores = []
+            for model, paths in enumerate(holders):
+                if memo[model][0] != paths or memo[model][1] is None:
+                    memo[model] = (paths, _joined([read_prediction_shard(p) for p in paths], data.n_attributes))
+                scores.append(_aligned(data, memo[model][1]))
             yield ShardBlock(shard=path, data=data, teacher=scores[0], students=tuple(scores[1:]))
-
-    @staticmethod
-    def _scores(data: EvalData, scored: np.ndarray, wanted: np.ndarray, index: _Index,
-                memo: dict[tuple[int, ...], Predictions]) -> np.ndarray:
-        needed = tuple(index.shards_holding(wanted))
-        if needed not in memo:                    # keep only the last set of prediction shards
-            memo.clear()
-            parts = [read_prediction_shard(index.shards[i]) for i in needed]
-            ids = np.concatenate([p.ids for p in parts]) if parts else np.zeros(0, str)
-            scores = np.concatenate([p.scores for p in parts]) if parts else np.zeros((0, data.n_attributes),
-                                                                                       np.float32)
-            memo[needed] = Predictions(ids=ids, scores=scores,
-                                       source=", ".join(str(index.shards[i]) for i in needed))
-        preds = memo[needed]
-        keep = np.isin(preds.ids, data.ids)
-        return align_scores(data, Predictions(preds.ids[keep], preds.scores[keep], preds.source), scored)
 
 
 def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str | Path | Sequence[str | Path], *,
-                extra_columns: Sequence[str] = ()) -> ShardedInputs:
+                extra_columns: Sequence[str] = (), map_files: FileMap = map) -> ShardedInputs:
     """Check the shard directories of the eval data and of the models' predictions (module docstring).
 
     ``student_dir`` is one directory, or a sequence of them (a population of students).
+    ``map_files(fn, paths)`` runs the per-file reads and checks (:func:`data_summary`,
+    :func:`prediction_summary`) and yields their results in file order.
 
     Raises
     ------
@@ -173,71 +243,59 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
         cross-shard problems listed in the module docstring.
     """
     data_dir = Path(data_dir)
+    students = [student_dir] if isinstance(student_dir, (str, Path)) else list(student_dir)
+    if not students:
+        raise InputError("no student predictions directory was given; pass at least one.")
     shards = list_shards(data_dir, "eval data")
-    hashes: list[np.ndarray] = []
-    scored_rows: list[np.ndarray] = []
-    first: tuple[Path, tuple] | None = None
-    n_test, group_test = 0, None
-    for path in shards:
-        data = read_data_shard(path, extra_columns=extra_columns)
-        layout = (data.task, data.attribute_names, data.group_names)
-        if first is None:
-            first = (path, layout)
-        elif layout != first[1]:
-            raise InputError(f"{path}: its task, attribute names and identity columns {layout} differ from "
-                             f"those of the first shard {first[0]} {first[1]}. Every shard of one data set "
-                             "needs the same columns: write them from one table.")
-        hashes.append(hash_ids(data.ids))
-        scored_rows.append(data.split != "train")
-        test = data.split == "test"
-        n_test += int(test.sum())
-        present = data.groups[test].any(axis=0)
-        group_test = present if group_test is None else group_test | present
-    assert first is not None                                     # list_shards returns at least one
-    task, attribute_names, group_names = first[1]
+    summaries: list[DataSummary] = list(map_files(partial(data_summary, extra_columns=tuple(extra_columns)), shards))
+    first = summaries[0]                                         # list_shards returns at least one
+    for path, summary in zip(shards, summaries):
+        if summary.layout != first.layout:
+            raise InputError(f"{path}: its task, attribute names and identity columns {summary.layout} differ "
+                             f"from those of the first shard {shards[0]} {first.layout}. Every shard of one data "
+                             "set needs the same columns: write them from one table.")
+    task, attribute_names, group_names = first.layout
+    n_test = sum(s.n_test for s in summaries)
     if n_test == 0:
         raise InputError(f"{data_dir}: no row of any shard has split 'test'; the gate judges the test "
                          "split. Mark the held-out rows with split = 'test'.")
+    group_test = np.logical_or.reduce([s.group_test for s in summaries])
     for name, present in zip(group_names, group_test):
         if not present:
             raise InputError(f"{data_dir}: group column `group__{name}` has no member in the test split of "
                              "any shard, so no metric can be computed for it. Add test samples of this "
                              "group, or drop the column.")
-    data_index = _Index(hashes, shards)
+    data_index = _Index([s.hashes for s in summaries], shards, scored=[s.scored for s in summaries])
     data_index.check_unique(lambda p: read_data_shard(p, extra_columns=extra_columns).ids, "eval data")
-    needed = [(h[m], path) for h, m, path in zip(hashes, scored_rows, shards)]
-    students = [student_dir] if isinstance(student_dir, (str, Path)) else list(student_dir)
-    if not students:
-        raise InputError("no student predictions directory was given; pass at least one.")
-    indexes = tuple(_prediction_index(Path(d), data_index, needed, data_dir, extra_columns)
-                    for d in (teacher_dir, *students))
-    return ShardedInputs(data_shards=tuple(shards), n_samples=int(sum(h.size for h in hashes)), n_test=n_test,
-                         task=task,
-                         attribute_names=attribute_names, group_names=group_names,
-                         extra_columns=tuple(extra_columns), _predictions=indexes)
+    holders = [_prediction_holders(Path(d), data_index, data_dir, extra_columns, map_files)
+               for d in (teacher_dir, *students)]
+    return ShardedInputs(data_shards=tuple(shards), n_samples=int(sum(s.hashes.size for s in summaries)),
+                         n_test=n_test, task=task, attribute_names=attribute_names, group_names=group_names,
+                         extra_columns=tuple(extra_columns), _holders=tuple(zip(*holders)))
 
 
-def _prediction_index(directory: Path, data_index: _Index, needed: list[tuple[np.ndarray, Path]],
-                      data_dir: Path, extra_columns: Sequence[str]) -> _Index:
+def _prediction_holders(directory: Path, data_index: _Index, data_dir: Path, extra_columns: Sequence[str],
+                        map_files: FileMap) -> list[tuple[Path, ...]]:
+    """Check one model's prediction shards against the data; per data shard, the prediction shards holding its ids."""
     shards = list_shards(directory, "predictions")
-    hashes = []
-    for path in shards:
-        preds = read_prediction_shard(path)
-        h = hash_ids(preds.ids)
-        unknown = ~data_index.contains(h)
-        if unknown.any():
-            raise InputError(f"{path}: {int(unknown.sum())} of its {h.size} ids are not in the eval data "
-                             f"({data_dir}), e.g. {names_of(preds.ids[unknown])}. The predictions were made "
-                             "for another eval set: predict the rows of this data.")
-        hashes.append(h)
-    index = _Index(hashes, shards)
+    index = _Index(list(map_files(prediction_summary, shards)), shards)
+    unknown = ~data_index.contains(index.hashes)
+    if unknown.any():
+        path = shards[int(index.shard_of[unknown].min())]
+        ids = read_prediction_shard(path).ids
+        strangers = ids[~np.isin(hash_ids(ids), data_index.hashes)]
+        raise InputError(f"{path}: {strangers.size} of its {ids.size} ids are not in the eval data "
+                         f"({data_dir}), e.g. {names_of(strangers)}. The predictions were made "
+                         "for another eval set: predict the rows of this data.")
     index.check_unique(lambda p: read_prediction_shard(p).ids, "predictions")
-    for wanted, path in needed:
-        missing = ~index.contains(wanted)
-        if missing.any():
-            data = read_data_shard(path, extra_columns=extra_columns)
-            ids = data.ids[data.split != "train"][missing]
-            raise InputError(f"{directory}: {ids.size} calib/test id(s) of the data shard {path} have no "
-                             f"scores in any predictions shard, e.g. {names_of(ids)}. Predict every calib "
-                             "and test row of the eval data.")
-    return index
+    assert data_index.scored is not None
+    missing = data_index.scored & ~index.contains(data_index.hashes)
+    if missing.any():
+        path = data_index.shards[int(data_index.shard_of[missing].min())]
+        data = read_data_shard(path, extra_columns=extra_columns)
+        scored_ids = data.ids[data.split != "train"]
+        ids = scored_ids[~np.isin(hash_ids(scored_ids), index.hashes)]
+        raise InputError(f"{directory}: {ids.size} calib/test id(s) of the data shard {path} have no "
+                         f"scores in any predictions shard, e.g. {names_of(ids)}. Predict every calib "
+                         "and test row of the eval data.")
+    return [tuple(shards[i] for i in held) for held in index.holders(data_index.scored, of=data_index)]

@@ -1,35 +1,45 @@
-"""The gate on directories of shards: streamed shard by shard in this process, or one Ray task per shard.
+"""The gate on directories of shards: streamed shard by shard in this process, or as Ray tasks.
 
 Memory in this process: one data shard and the prediction shards holding its ids at a
 time (:mod:`compress_gate.data.shards`), plus the merged count tables (B-sized) and the
-gathered calib rows and override candidates (:mod:`compress_gate.gate._stats`). On Ray
-(``backend="ray"``) this process reads the shards and sends each to a task running the
-pure per-shard function (retried up to ``RAY_RETRIES`` times when its worker dies), with
-at most two tasks per cluster CPU in flight, and adds the results as they come back; the
-result is the same as in one process, bit for bit (every merged table holds integers).
+gathered calib rows and override candidates (:mod:`compress_gate.gate._stats`).
+
+On Ray (``backend="ray"``) this process moves no shard: the files are read where the tasks
+run, so the shard directories must be readable at the same paths on every node (one
+machine, or a shared filesystem). Each pass over the files is at most ``2 x`` (cluster
+CPUs) tasks, each given a run of consecutive files by path:
+
+- the checks: each task reads and checks its files (:func:`~compress_gate.data.shards.data_summary`,
+  :func:`~compress_gate.data.shards.prediction_summary`) and returns their id hashes, which
+  this process joins (:func:`~compress_gate.data.shards.open_shards`);
+- the gate's two passes: each task reads its shards (:meth:`~compress_gate.data.shards.ShardSource.read`),
+  computes the pure per-shard function on each and returns the sum, so this process adds at
+  most ``2 x`` CPUs results per pass, not one per shard.
+
+A task whose worker dies is retried up to ``RAY_RETRIES`` times; the result is the same as in
+one process, bit for bit (every merged table holds integers, and the sum is taken in shard order).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compress_gate._ray import RAY_RETRIES, check_backend, ray_session
 from compress_gate.config.gate import GateConfig
-from compress_gate.data.shards import ShardedInputs, open_shards
+from compress_gate.data.shards import ShardedInputs, ShardSource, open_shards
 from compress_gate.gate._measures import Layout
-from compress_gate.gate._stats import ShardInput
+from compress_gate.gate._stats import ShardInput, merge
 from compress_gate.gate.evaluate import GateResult, ShardMap, evaluate_shards
 
-__all__ = ["StreamedShards", "judge_shards"]
+__all__ = ["StreamedShards", "judge_shards", "runs"]
 
 _WHAT = "the gate's per-shard statistics"
-HOLD_ENV = "COMPRESS_GATE_TEST_HOLD_TASK"     # a test hook, unset in use: see _apply
+HOLD_ENV = "COMPRESS_GATE_TEST_HOLD_TASK"     # a test hook, unset in use: see _hold
 
 
 @dataclass(frozen=True)
@@ -41,45 +51,78 @@ class StreamedShards:
 
     def __iter__(self) -> Iterator[ShardInput]:
         for block in self.sharded:
-            yield ShardInput.from_data(block.data, block.teacher, list(block.students), name=str(block.shard))
+            yield _shard_input(block)
 
 
-def _apply(fn: Callable[[ShardInput], Any], shard: ShardInput) -> Any:
-    """``fn(shard)``: the body of a Ray task (a top-level function, so Ray can ship it).
+def _shard_input(block: Any) -> ShardInput:
+    return ShardInput.from_data(block.data, block.teacher, list(block.students), name=str(block.shard))
 
-    Test hook, off unless the workers' environment sets :data:`HOLD_ENV` to a folder: the first
-    task to create ``<folder>/claimed`` writes its worker's pid to ``<folder>/pid`` and sleeps
-    60 s before computing, so that a test can kill that worker mid-gate (Ray retries the task;
-    tests/test_gate_ray_cluster.py). Every other task, and the retry, computes at once.
-    """
+
+def runs(n_items: int, n_tasks: int) -> list[range]:
+    """``n_items`` split into ``min(n_items, n_tasks)`` runs of consecutive indices whose sizes differ by at most 1."""
+    if n_items == 0:
+        return []
+    n_runs = min(n_items, max(1, n_tasks))
+    size, extra = divmod(n_items, n_runs)
+    bounds = [i * size + min(i, extra) for i in range(n_runs + 1)]
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _hold() -> None:
+    """Test hook, off unless the workers' environment sets :data:`HOLD_ENV` to a folder: the first
+    statistics task to create ``<folder>/claimed`` writes its worker's pid to ``<folder>/pid`` and
+    sleeps 60 s before computing, so that a test can kill that worker mid-gate (Ray retries the
+    task; tests/test_gate_ray_cluster.py). Every other task, and the retry, computes at once."""
     folder = os.environ.get(HOLD_ENV)
-    if folder:
+    if not folder:
+        return
+    try:
+        os.close(os.open(os.path.join(folder, "claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    with open(os.path.join(folder, ".pid.tmp"), "w", encoding="utf-8") as tmp:
+        tmp.write(str(os.getpid()))
+    os.replace(os.path.join(folder, ".pid.tmp"), os.path.join(folder, "pid"))
+    time.sleep(60)
+
+
+def _summed(fn: Callable[[ShardInput], Any], sources: list[ShardSource]) -> Any:
+    """The body of a statistics task: ``fn`` on each of its shards, read here, summed in shard order."""
+    _hold()
+    return merge([fn(_shard_input(source.read())) for source in sources])
+
+
+def _each(fn: Callable[[Path], Any], paths: list[Path]) -> list[Any]:
+    """The body of a checks task: ``fn`` on each of its files, in order."""
+    return [fn(path) for path in paths]
+
+
+@dataclass(frozen=True)
+class _RayMaps:
+    """Maps over files (the checks) and shard sources (the gate's passes) as Ray tasks, each a run of
+    consecutive items, at most ``2 x`` cluster CPUs tasks per map, results taken in item order."""
+
+    ray: Any
+
+    def _tasks(self, body: Callable, fn: Callable, items: Sequence[Any]) -> Iterator[Any]:
+        remote = self.ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(body)
+        n_tasks = 2 * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+        fn_ref = self.ray.put(fn)
+        refs = [remote.remote(fn_ref, [items[i] for i in run]) for run in runs(len(items), n_tasks)]
         try:
-            os.close(os.open(os.path.join(folder, "claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            pass
-        else:
-            with open(os.path.join(folder, ".pid.tmp"), "w", encoding="utf-8") as tmp:
-                tmp.write(str(os.getpid()))
-            os.replace(os.path.join(folder, ".pid.tmp"), os.path.join(folder, "pid"))
-            time.sleep(60)
-    return fn(shard)
+            for ref in refs:
+                yield self.ray.get(ref)
+        except BaseException:                 # a failed task (or an abandoned map) stops the others
+            for ref in refs:
+                self.ray.cancel(ref)
+            raise
 
+    def files(self, fn: Callable[[Path], Any], paths: Sequence[Path]) -> Iterator[Any]:
+        for results in self._tasks(_each, fn, list(paths)):
+            yield from results
 
-def _ray_map(ray: Any) -> Callable[[Callable[[ShardInput], Any], Iterable[ShardInput]], Iterator[Any]]:
-    """A shard map running one Ray task per shard, a bounded window of them in flight."""
-    task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_apply)
-    window = 2 * max(1, int(ray.cluster_resources().get("CPU", 1)))
-
-    def run(fn: Callable[[ShardInput], Any], shards: Iterable[ShardInput]) -> Iterator[Any]:
-        pending: deque = deque()
-        for shard in shards:
-            pending.append(task.remote(fn, shard))
-            if len(pending) >= window:
-                yield ray.get(pending.popleft())
-        while pending:
-            yield ray.get(pending.popleft())
-    return run
+    def shards(self, fn: Callable[[ShardInput], Any], sources: Sequence[ShardSource]) -> Iterator[Any]:
+        return self._tasks(_summed, fn, list(sources))
 
 
 def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str | Path], config: GateConfig, *,
@@ -89,16 +132,17 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
     :class:`~compress_gate.errors.InputError` naming the shard) and judge them with
     :func:`~compress_gate.gate.evaluate.evaluate_shards`, shard by shard in this process
     (``backend="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, else a
-    local one)."""
+    local one; module docstring)."""
     check_backend(backend, what=_WHAT)
-    sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns)
-    layout = Layout(sharded.task, sharded.attribute_names, sharded.group_names)
     inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
 
-    def judge(map_shards: ShardMap) -> GateResult:
-        return evaluate_shards(StreamedShards(sharded), layout, config, n_test=sharded.n_test,
-                               n_students=len(students), map_shards=map_shards, score_rows=False, inputs=inputs)
+    def judge(map_files: Any, map_shards: ShardMap, shards: Callable[[ShardedInputs], Any]) -> GateResult:
+        sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns, map_files=map_files)
+        layout = Layout(sharded.task, sharded.attribute_names, sharded.group_names)
+        return evaluate_shards(shards(sharded), layout, config, n_test=sharded.n_test, n_students=len(students),
+                               map_shards=map_shards, score_rows=False, inputs=inputs)
     if backend == "local":
-        return judge(map)
+        return judge(map, map, StreamedShards)
     with ray_session(address, what=_WHAT) as ray:
-        return judge(_ray_map(ray))
+        maps = _RayMaps(ray)
+        return judge(maps.files, maps.shards, ShardedInputs.sources)

@@ -33,8 +33,10 @@ __all__ = ["GateResult", "evaluate", "evaluate_shards", "run_outcome", "JUDGED_P
 JUDGED_POPULATION = {"raw": "raw", "thresholds": "thresholds", "catalogue": "mitigated"}
 #: Point families per population: the teacher and the raw students get every report number.
 _REPORT_FAMILIES = ("confusion", "calibration", "uncertainty", "interrelation", "histogram")
-#: Runs a per-shard function over the shards, yielding results as they come (``map`` by default).
-ShardMap = Callable[[Callable[[ShardInput], Any], Iterable[ShardInput]], Iterator[Any]]
+#: Runs a per-shard function over the shards and yields results that add up to the sum of its
+#: values (``map``: one per shard; the Ray backend: one sum per run of shards, which it reads from
+#: the references it is given).
+ShardMap = Callable[[Callable[[ShardInput], Any], Any], Iterator[Any]]
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
                 pie=judged if fairgrape else None)
 
 
-def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateConfig, *, n_test: int,
+def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *, n_test: int,
                     n_students: int, map_shards: ShardMap = map, score_rows: bool = True,
                     engine_checks: list[dict] | None = None,
                     benchmarks: dict | None = None, inputs: dict | None = None,
@@ -199,8 +201,10 @@ def evaluate_shards(shards: Iterable[ShardInput], layout: Layout, config: GateCo
 
     ``shards`` is iterated twice (a list, or a re-iterable reader); ``map_shards(fn, shards)``
     runs the pure per-shard functions (:func:`~compress_gate.gate._stats.shard_prelude`,
-    :func:`~compress_gate.gate._stats.shard_statistics`) and yields their results, which are
-    added as they arrive. ``n_test`` (test rows in all shards) sizes the override budget.
+    :func:`~compress_gate.gate._stats.shard_statistics`) and yields their results (per shard,
+    or sums of runs of shards), which are added as they arrive. With the default ``map``,
+    ``shards`` are :class:`~compress_gate.gate._stats.ShardInput` s; another map may take
+    references to them that it reads where it computes. ``n_test`` (test rows in all shards) sizes the override budget.
     ``score_rows`` keeps every test row's scores for FairGRAPE's per-group AP even when no
     limit gates AP: the in-memory gate does (its scores are in memory anyway); the sharded
     gate does not, since AP is not additive and its rows cost O(n) memory in the merging
