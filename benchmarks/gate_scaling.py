@@ -27,12 +27,12 @@ own seed (N / S test rows, and calib and train rows in the same proportions).
     .venv/bin/python benchmarks/gate_scaling.py --sizes 1000000x40 --mode metrics
     .venv/bin/python benchmarks/gate_scaling.py --sizes 100000x40 1000000x40 --shards 10 --limits required
 
-``--backend ray --workers W`` (with ``--shards``) times the same gate as one Ray task per shard
-(:func:`judge_shards` with ``backend="ray"``) on a local cluster started with ``num_cpus=W``
-before the clock starts (so W tasks run at once); ``worker_peak_rss_mib`` is each Ray worker
-process's high-water resident memory (``VmHWM``, read from /proc while the cluster lives,
-shared object-store pages it maps included), and ``peak_rss_mib`` the driver's, which reads
-the shards and merges the statistics. ``throughput_rows_per_s`` is N / wall.
+``--backend ray --workers W`` (with ``--shards``) times the same gate as Ray tasks that read the
+shards themselves (:func:`judge_shards` with ``backend="ray"``) on a local cluster started with
+``num_cpus=W`` before the clock starts (so W tasks run at once); ``worker_peak_rss_mib`` is each Ray
+worker process's high-water resident memory (``VmHWM``, read from /proc while the cluster lives,
+shared object-store pages it maps included), and ``peak_rss_mib`` and ``cpu_s`` the driver's, which
+joins the id hashes, adds the tasks' sums and finishes. ``throughput_rows_per_s`` is N / wall.
 
     .venv/bin/python benchmarks/gate_scaling.py --sizes 1000000x40 --shards 10 --limits required \
         --backend ray --workers 1 2
@@ -187,7 +187,7 @@ _RAY_AGENTS = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent")     # per node, 
 def _watch_workers(peaks: dict[int, float], done: threading.Event) -> None:
     """Record each Ray worker process's VmHWM (MiB) into ``peaks`` every second until ``done``, then once
     more: the workers are this process's descendants whose command line Ray set to ``ray::...``
-    (``ray::IDLE``, ``ray::_apply``), other than the node's two agents."""
+    (``ray::IDLE``, ``ray::_summed``), other than the node's two agents."""
     while True:
         finished = done.is_set()
         for pid in _descendants(os.getpid()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._shard_files import INCOMPLETE_NAME, write_shard
+from compress_gate.data import shards as shards_module
 from compress_gate.data.shards import open_shards
 from compress_gate.errors import InputError
 from tests._gate_data import make_data
@@ -69,6 +71,63 @@ def test_shards_join_to_the_one_file_result(tmp_path, n_data, n_pred):
                     student[i].tolist() if scored[i] else None)
         assert got[data.ids[i]] == expected
     assert _gather(sharded) == got                       # iterable again, same blocks
+
+
+def _gather_sources(sharded):
+    """:func:`_gather` of the blocks that the pickled sources read, as a worker would."""
+    return _gather(source.read() for source in pickle.loads(pickle.dumps(sharded.sources())))
+
+
+def test_sources_are_small_references_that_read_the_same_blocks(tmp_path):
+    data = make_data()
+    dirs = _write_dirs(tmp_path, data, 37, 5)
+    sharded = open_shards(dirs["data"], dirs["teacher"], dirs["student"])
+    sources = sharded.sources()
+    assert [s.data for s in sources] == list(sharded.data_shards)
+    assert b"numpy" not in pickle.dumps(sources)          # paths only: no array travels with them
+    assert _gather_sources(sharded) == _gather(sharded)
+    for source in sources:                       # per model, exactly the prediction shards holding its ids
+        ids = set(np.load(source.data)["ids"][np.load(source.data)["split"] != "train"].tolist())
+        for model, paths in zip(("teacher", "student"), source.predictions):
+            holding = [p for p in sorted(dirs[model].iterdir()) if ids & set(np.load(p)["ids"].tolist())]
+            assert list(paths) == holding
+
+
+def test_a_data_shard_without_scored_rows_reads_no_predictions(tmp_path):
+    data = make_data()
+    dirs = _write_dirs(tmp_path, data, 2, 3)
+    write_shard(dirs["data"] / "part-000.npz", _eval_columns(data, np.flatnonzero(data.split == "train")))
+    write_shard(dirs["data"] / "part-001.npz", _eval_columns(data, np.flatnonzero(data.split != "train")))
+    sharded = open_shards(*dirs.values())
+    train_only = sharded.sources()[0]
+    assert train_only.predictions == ((), ())
+    block = train_only.read()
+    assert block.teacher.shape == (0, data.n_attributes) and block.data.n_samples == (data.split == "train").sum()
+    assert _gather_sources(sharded) == _gather(sharded)
+
+
+def test_every_file_is_read_and_checked_through_map_files(tmp_path):
+    data = make_data()
+    dirs = _write_dirs(tmp_path, data, 4, 3)
+    seen: list[Path] = []
+
+    def recording_map(fn, paths):
+        seen.extend(paths)
+        return map(fn, paths)
+    sharded = open_shards(*dirs.values(), map_files=recording_map)
+    assert sorted(seen) == sorted(p for d in dirs.values() for p in d.iterdir())
+    assert _gather(sharded) == _gather(open_shards(*dirs.values()))
+
+
+def test_ids_whose_hashes_collide_are_still_joined_by_id(tmp_path, monkeypatch):
+    data = make_data()
+    dirs = _write_dirs(tmp_path, data, 5, 3)
+    expected = _gather(open_shards(*dirs.values()))
+    real = shards_module.hash_ids
+    monkeypatch.setattr(shards_module, "hash_ids", lambda ids: real(ids) % np.uint64(3))   # 3 hash values in all
+    sharded = open_shards(*dirs.values())
+    assert _gather(sharded) == expected and _gather_sources(sharded) == expected
+    assert all(len(paths) == 3 for source in sharded.sources() for paths in source.predictions)
 
 
 def test_parquet_shards_equal_npz_shards(tmp_path):

@@ -15,6 +15,8 @@ from compress_gate.cli import app
 from compress_gate.data import save_eval_data, save_predictions
 from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._shard_files import write_shard
+from compress_gate.errors import InputError
+from compress_gate.gate._sharded import _each, runs
 from tests._gate_data import _sigmoid, make_data, student_logits, teacher_logits
 
 LIMITS = """\
@@ -214,3 +216,16 @@ def test_a_bad_backend_is_exit_2(tmp_path, models, backend, message):
     files = _files(tmp_path, models)
     result, out = _gate(tmp_path, files, "out", "--backend", backend)
     assert result.exit_code == 2 and message in result.output and not out.exists()
+
+
+def test_runs_split_items_into_even_consecutive_runs():
+    """The Ray backend's tasks: at most ``n_tasks`` runs of consecutive shards, sizes within 1."""
+    assert runs(10, 4) == [range(0, 3), range(3, 6), range(6, 8), range(8, 10)]
+    assert runs(3, 4) == [range(0, 1), range(1, 2), range(2, 3)]
+    assert runs(5, 1) == [range(0, 5)] and runs(0, 4) == []
+
+
+def test_a_ray_task_names_a_file_its_node_cannot_see(tmp_path):
+    """Listed by the driver, absent where the task runs: the fix (a shared filesystem) is named."""
+    with pytest.raises(InputError, match="not found on the Ray node .* mounts at the same path"):
+        _each(len, [tmp_path / "part-000.npz"])

@@ -128,11 +128,12 @@ class _Index:
         hash_all = np.concatenate(hashes)
         order = np.argsort(hash_all, kind="stable")
         self.hashes = hash_all[order]
-        self.shard_of = np.repeat(np.arange(len(hashes), dtype=np.int64), [h.size for h in hashes])[order]
+        self.shard_of = np.repeat(np.arange(len(hashes), dtype=np.int32), [h.size for h in hashes])[order]
         self.scored = None if scored is None else np.concatenate(scored)[order]
 
     def find(self, sorted_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each of ``sorted_hashes`` (ascending), the span ``[lo, hi)`` of this index holding it (empty: absent)."""
+        """For each of ``sorted_hashes``, the span ``[lo, hi)`` of this index holding it (empty: absent).
+        Any order is correct; ascending is fast (NumPy's search then walks the index once, in order)."""
         return (np.searchsorted(self.hashes, sorted_hashes, side="left"),
                 np.searchsorted(self.hashes, sorted_hashes, side="right"))
 
@@ -144,12 +145,13 @@ class _Index:
         """Per shard of ``of``: the shards of this index that hold the hashes of ``of``'s ``rows`` (a
         mask in ``of``'s order). Equal hashes of different ids (collisions) count every shard holding one."""
         lo, hi = self.find(of.hashes[rows])
-        owner, width = of.shard_of[rows], len(self.shards)
+        owner, width = of.shard_of[rows].astype(np.int64), len(self.shards)
         pairs = [owner[hi > lo] * width + self.shard_of[lo[hi > lo]]]      # (owner, holder) as one integer
         for k in np.flatnonzero(hi - lo > 1):      # collisions only: about n^2 / 2^65 of them
             pairs.append(owner[k] * width + self.shard_of[lo[k]:hi[k]])
-        owners, held = np.divmod(np.unique(np.concatenate(pairs)), width)
-        return [tuple(held[owners == i].tolist()) for i in range(len(of.shards))]
+        owners, held = np.divmod(np.unique(np.concatenate(pairs)), width)       # sorted by owner
+        bounds = np.searchsorted(owners, np.arange(len(of.shards) + 1))
+        return [tuple(held[a:b].tolist()) for a, b in zip(bounds[:-1], bounds[1:])]
 
     def check_unique(self, read_ids: Callable[[Path], np.ndarray], what: str) -> None:
         """Raise for an id in two shards; equal hashes of different ids are collisions, not errors."""

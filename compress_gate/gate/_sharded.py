@@ -23,6 +23,7 @@ one process, bit for bit (every merged table holds integers, and the sum is take
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from typing import Any
 from compress_gate._ray import RAY_RETRIES, check_backend, ray_session
 from compress_gate.config.gate import GateConfig
 from compress_gate.data.shards import ShardedInputs, ShardSource, open_shards
+from compress_gate.errors import InputError
 from compress_gate.gate._measures import Layout
 from compress_gate.gate._stats import ShardInput, merge
 from compress_gate.gate.evaluate import GateResult, ShardMap, evaluate_shards
@@ -86,14 +88,31 @@ def _hold() -> None:
     time.sleep(60)
 
 
+def _reachable(*paths: Path) -> None:
+    """Raise when a file that the driver listed is not there for this task (no shared filesystem)."""
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: not found on the Ray node {socket.gethostname()}, where a task of the "
+                             "gate ran, though this process listed it. With --backend ray every node reads the "
+                             "shard files itself: put the shard directories on a filesystem that every node "
+                             "mounts at the same path, or drop --backend ray to stream them in one process.")
+
+
 def _summed(fn: Callable[[ShardInput], Any], sources: list[ShardSource]) -> Any:
-    """The body of a statistics task: ``fn`` on each of its shards, read here, summed in shard order."""
+    """The body of a statistics task: ``fn`` on each of its shards, read here, added up in shard order
+    as they are computed (one shard and one running sum in memory)."""
     _hold()
-    return merge([fn(_shard_input(source.read())) for source in sources])
+    return merge(fn(_shard_input(_read(source))) for source in sources)
+
+
+def _read(source: ShardSource) -> Any:
+    _reachable(source.data, *(path for paths in source.predictions for path in paths))
+    return source.read()
 
 
 def _each(fn: Callable[[Path], Any], paths: list[Path]) -> list[Any]:
     """The body of a checks task: ``fn`` on each of its files, in order."""
+    _reachable(*paths)
     return [fn(path) for path in paths]
 
 
@@ -135,14 +154,19 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
     local one; module docstring)."""
     check_backend(backend, what=_WHAT)
     inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
-
-    def judge(map_files: Any, map_shards: ShardMap, shards: Callable[[ShardedInputs], Any]) -> GateResult:
-        sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns, map_files=map_files)
-        layout = Layout(sharded.task, sharded.attribute_names, sharded.group_names)
-        return evaluate_shards(shards(sharded), layout, config, n_test=sharded.n_test, n_students=len(students),
-                               map_shards=map_shards, score_rows=False, inputs=inputs)
     if backend == "local":
-        return judge(map, map, StreamedShards)
+        sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns)
+        return _judge(sharded, config, inputs, len(students), StreamedShards, map)
+    dirs = [Path(d).absolute() for d in (data, teacher, *students)]     # tasks run in other directories
     with ray_session(address, what=_WHAT) as ray:
         maps = _RayMaps(ray)
-        return judge(maps.files, maps.shards, ShardedInputs.sources)
+        sharded = open_shards(dirs[0], dirs[1], dirs[2:], extra_columns=extra_columns, map_files=maps.files)
+        return _judge(sharded, config, inputs, len(students), ShardedInputs.sources, maps.shards)
+
+
+def _judge(sharded: ShardedInputs, config: GateConfig, inputs: dict, n_students: int,
+           shards: Callable[[ShardedInputs], Any], map_shards: ShardMap) -> GateResult:
+    """:func:`~compress_gate.gate.evaluate.evaluate_shards` on checked shards, as ``map_shards`` takes them."""
+    return evaluate_shards(shards(sharded), Layout(sharded.task, sharded.attribute_names, sharded.group_names),
+                           config, n_test=sharded.n_test, n_students=n_students,
+                           map_shards=map_shards, score_rows=False, inputs=inputs)

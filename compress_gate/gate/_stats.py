@@ -30,7 +30,7 @@ that while the count tables sort its columns by group cell).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, field, fields, is_dataclass
 from functools import partial
 from typing import Any
@@ -293,11 +293,12 @@ class Stats:
         return Stats({key: value + other.tables[key] for key, value in self.tables.items()})
 
 
-def merge(parts: list[Any]) -> Any:
-    """The sum of mergeable statistics (:class:`Stats`, :class:`Prelude`), left to right."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
+def merge(parts: Iterable[Any]) -> Any:
+    """The sum of mergeable statistics (:class:`Stats`, :class:`Prelude`), added left to right as
+    ``parts`` yields them (one part and the running sum in memory); None for no parts."""
+    total = None
+    for part in parts:
+        total = part if total is None else total + part
     return total
 
 

@@ -20,7 +20,7 @@ from compress_gate.gate._limits import Measured, judge_limit
 from compress_gate.gate._measures import MEMBER_MEASURES, Layout, Measurer
 from compress_gate.gate._report import build_report
 from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
-                                       shard_prelude, shard_statistics)
+                                       merge, shard_prelude, shard_statistics)
 from compress_gate.gate.schema import Report, RunSection
 from compress_gate.mitigation import Overrides, calibrate_thresholds
 from compress_gate.mitigation.overrides import _budget_count
@@ -117,14 +117,6 @@ def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequenc
                            n_test=int((data.split == "test").sum()), n_students=len(students),
                            engine_checks=engine_checks, benchmarks=benchmarks, inputs=inputs,
                            deployment_engine=deployment_engine)
-
-
-def _fold(results: Iterable[Any]) -> Any:
-    """The sum of per-shard statistics, added as they arrive (one merged table in memory)."""
-    total = None
-    for part in results:
-        total = part if total is None else total + part
-    return total
 
 
 def _overrides(candidates: Candidates, attributes: list[str], layout: Layout) -> Overrides:
@@ -226,7 +218,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
         raise InputError("gate.mitigation.calibrate_thresholds: true applies to multi-label data only; "
                          "this data is multi-class (the prediction is the argmax class). Set it to false.")
     count = _budget_count(mitigation.override_budget, n_test) if mitigation.override_budget > 0 else 0
-    prelude = _fold(map_shards(partial(shard_prelude, plan=PreludePlan(layout.task, count)), shards))
+    prelude = merge(map_shards(partial(shard_prelude, plan=PreludePlan(layout.task, count)), shards))
     if float(prelude.train.n) == 0:
         raise InputError("the eval data has no row with split = 'train'. BA and TCB take their direction "
                          "from training labels: add the training rows' labels and groups with "
@@ -253,7 +245,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     with_ap = score_rows or bool(limited & AP_METRICS)
     plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, boot_members, balance_keys,
                  fairgrape=not unmeasured, score_rows=with_ap)
-    stats = _fold(map_shards(partial(shard_statistics, plan=plan), shards))
+    stats = merge(map_shards(partial(shard_statistics, plan=plan), shards))
     measurer = Measurer(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
                         aliases=aliases, seed=config.seed, n_resamples=config.n_resamples)
     boot = None if config.n_resamples == 0 else resamples(measurer, judged=judged, metrics_wanted=boot_members,
