@@ -124,10 +124,14 @@ class _RayMaps:
     ray: Any
 
     def _tasks(self, body: Callable, fn: Callable, items: Sequence[Any]) -> Iterator[Any]:
+        """Start the tasks now; the iterator gives their results in order."""
         remote = self.ray.remote(num_cpus=1, max_retries=RAY_RETRIES, retry_exceptions=False)(body)
         n_tasks = 2 * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         fn_ref = self.ray.put(fn)
         refs = [remote.remote(fn_ref, [items[i] for i in run]) for run in runs(len(items), n_tasks)]
+        return self._results(refs)
+
+    def _results(self, refs: list) -> Iterator[Any]:
         try:
             for ref in refs:
                 yield self.ray.get(ref)
@@ -137,8 +141,7 @@ class _RayMaps:
             raise
 
     def files(self, fn: Callable[[Path], Any], paths: Sequence[Path]) -> Iterator[Any]:
-        for results in self._tasks(_each, fn, list(paths)):
-            yield from results
+        return (result for results in self._tasks(_each, fn, list(paths)) for result in results)
 
     def shards(self, fn: Callable[[ShardInput], Any], sources: Sequence[ShardSource]) -> Iterator[Any]:
         return self._tasks(_summed, fn, list(sources))
