@@ -121,3 +121,14 @@ def test_score_rows_concatenate_in_any_order_and_resample_by_id_hash():
     assert one.ap.shape == (7, 5, 2) and one.names == expected.names and np.isnan(one.ap[:, 0]).all()
     np.testing.assert_array_equal(one.ap, expected.ap)
     np.testing.assert_array_equal(shuffled.ap, expected.ap)
+
+
+def test_calib_rows_are_gathered_only_for_threshold_calibration():
+    data, teacher, student = _scores()
+    shard = _shard(data, teacher, student, np.arange(data.n_samples), "all")
+    n_calib = int((data.split == "calib").sum())
+    gathered = shard_prelude(shard, PreludePlan("multilabel", 0))
+    counted = shard_prelude(shard, PreludePlan("multilabel", 0, calib_rows=False))
+    assert gathered.calib_labels.shape == (n_calib, data.n_attributes) and gathered.calib_scores[0].shape[0] == n_calib
+    assert counted.calib_labels.shape == (0, data.n_attributes) and counted.calib_scores[0].shape == (0, data.n_attributes)
+    assert int(gathered.n_calib) == int(counted.n_calib) == int((counted + counted).n_calib) / 2 == n_calib

@@ -3,8 +3,8 @@
 The gate reads its data in two passes over the shards (in memory, the data is one shard):
 
 1. :func:`shard_prelude` -> :class:`Prelude`: training counts (BA's and TCB's direction),
-   the calib rows (thresholds are calibrated on them, so they are gathered in memory:
-   ``n_calib * K * (1 + 4 * n_students)`` bytes), the joint groups (membership patterns over
+   the number of calib rows and, when thresholds are calibrated, the calib rows themselves
+   (gathered in memory: ``n_calib * K * (1 + 4 * n_students)`` bytes), the joint groups (membership patterns over
    the identity columns) of the test rows, the teacher's test counts (which
    attributes get overrides) and, per attribute, the override candidates: the shard's
    ``k`` test rows the teacher is least certain about, ordered by (|p - 0.5|, id), so the
@@ -176,10 +176,12 @@ def _member_rows(shard: ShardInput, test: np.ndarray, spec: MemberSpec, task: st
 # --- pass 1 ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PreludePlan:
-    """What :func:`shard_prelude` collects: ``override_count`` candidates per attribute (0: none)."""
+    """What :func:`shard_prelude` collects: ``override_count`` candidates per attribute (0: none), and
+    the calib rows when ``calib_rows`` (threshold calibration needs them; else only their number)."""
 
     task: str
     override_count: int
+    calib_rows: bool = True
 
 
 @dataclass(frozen=True)
@@ -216,16 +218,17 @@ class Prelude:
     thresholds depend on them as a set, not on their order)."""
 
     n_test: np.ndarray
+    n_calib: np.ndarray
     train: metrics.TrainCounts
     teacher: metrics.SubgroupCounts
-    calib_labels: np.ndarray
+    calib_labels: np.ndarray         # (n_calib, K), or (0, K) when the plan does not gather calib rows
     calib_scores: tuple[np.ndarray, ...]
     candidates: Candidates
     patterns: np.ndarray             # (J, G) bool: the distinct joint groups of the test rows, sorted
 
     def __add__(self, other: Prelude) -> Prelude:
-        return Prelude(self.n_test + other.n_test, self.train + other.train, self.teacher + other.teacher,
-                       np.concatenate([self.calib_labels, other.calib_labels]),
+        return Prelude(self.n_test + other.n_test, self.n_calib + other.n_calib, self.train + other.train,
+                       self.teacher + other.teacher, np.concatenate([self.calib_labels, other.calib_labels]),
                        tuple(np.concatenate([a, b]) for a, b in zip(self.calib_scores, other.calib_scores)),
                        self.candidates + other.candidates, _patterns(np.concatenate([self.patterns, other.patterns])))
 
@@ -246,10 +249,11 @@ def shard_prelude(shard: ShardInput, plan: PreludePlan) -> Prelude:
     parts = [_smallest(certainty[:, k], shard.ids[test].astype(str),
                        (y_true[:, k] if label is None else label).astype(np.int64), plan.override_count)
              for k in range(teacher.shape[1])]
-    return Prelude(n_test=np.asarray(float(test.sum())),
+    gathered = calib if plan.calib_rows else np.zeros_like(calib)
+    return Prelude(n_test=np.asarray(float(test.sum())), n_calib=np.asarray(float(calib.sum())),
                    train=metrics.train_counts(shard.train_labels, shard.train_groups),
                    teacher=metrics.subgroup_counts(y_true, pred, shard.groups[test]),
-                   calib_labels=shard.labels[calib], calib_scores=tuple(s[calib] for s in shard.students),
+                   calib_labels=shard.labels[gathered], calib_scores=tuple(s[gathered] for s in shard.students),
                    candidates=Candidates(plan.override_count, *(tuple(p[j] for p in parts) for j in range(3))),
                    patterns=_patterns(shard.groups[test].astype(bool)))
 

@@ -218,7 +218,8 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
         raise InputError("gate.mitigation.calibrate_thresholds: true applies to multi-label data only; "
                          "this data is multi-class (the prediction is the argmax class). Set it to false.")
     count = _budget_count(mitigation.override_budget, n_test) if mitigation.override_budget > 0 else 0
-    prelude = merge(map_shards(partial(shard_prelude, plan=PreludePlan(layout.task, count)), shards))
+    prelude_plan = PreludePlan(layout.task, count, calib_rows=mitigation.calibrate_thresholds)
+    prelude = merge(map_shards(partial(shard_prelude, plan=prelude_plan), shards))
     if float(prelude.train.n) == 0:
         raise InputError("the eval data has no row with split = 'train'. BA and TCB take their direction "
                          "from training labels: add the training rows' labels and groups with "
@@ -280,7 +281,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     report = build_report(
         layout=layout, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
         boot=boot, applied=applied, thresholds=shipped, n_overridden=n_overridden, override_attrs=override_attrs,
-        n_calib=int(prelude.calib_labels.shape[0]), n_test=n_test, engine_checks=engine_checks,
+        n_calib=int(prelude.n_calib), n_test=n_test, engine_checks=engine_checks,
         deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
         fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
                                                             population=judged, with_ap=with_ap))
