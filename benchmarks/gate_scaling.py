@@ -319,7 +319,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per size")
     parser.add_argument("--shards", type=int, help="write the data as this many shards and time the streaming gate")
     parser.add_argument("--backend", choices=("local", "ray"), default="local",
-                        help="with --shards: stream in this process, or one Ray task per shard")
+                        help="with --shards: stream in this process, or Ray tasks that read the shards")
     parser.add_argument("--workers", type=int, nargs="+", default=[1],
                         help="--backend ray: the local cluster's CPUs, one row each (e.g. 1 2)")
     parser.add_argument("--one", help=argparse.SUPPRESS)

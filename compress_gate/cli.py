@@ -102,7 +102,7 @@ def gate(
     student: Optional[list[Path]] = typer.Option(  # noqa: UP007
         None, "--student", help="Student predictions; repeat for a population (the first ships)."),
     backend: str = typer.Option("local", "--backend", help="Shard directories: local (stream them in this "
-                                "process) or ray (one Ray task per shard)."),
+                                "process) or ray (Ray tasks that read the shards themselves)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),  # noqa: UP007
     teacher_model: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--teacher-model", help="Teacher ONNX model, scored with ONNX Runtime on the data's inputs."),
