@@ -130,5 +130,6 @@ def test_calib_rows_are_gathered_only_for_threshold_calibration():
     gathered = shard_prelude(shard, PreludePlan("multilabel", 0))
     counted = shard_prelude(shard, PreludePlan("multilabel", 0, calib_rows=False))
     assert gathered.calib_labels.shape == (n_calib, data.n_attributes) and gathered.calib_scores[0].shape[0] == n_calib
-    assert counted.calib_labels.shape == (0, data.n_attributes) and counted.calib_scores[0].shape == (0, data.n_attributes)
+    empty = (0, data.n_attributes)
+    assert counted.calib_labels.shape == empty and counted.calib_scores[0].shape == empty
     assert int(gathered.n_calib) == int(counted.n_calib) == int((counted + counted).n_calib) / 2 == n_calib

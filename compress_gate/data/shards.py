@@ -228,7 +228,8 @@ class ShardedInputs:
 
     def sources(self) -> list[ShardSource]:
         """Every data shard's :class:`ShardSource`, in shard order."""
-        return [ShardSource(path, holders, self.extra_columns) for path, holders in zip(self.data_shards, self._holders)]
+        return [ShardSource(path, holders, self.extra_columns)
+                for path, holders in zip(self.data_shards, self._holders)]
 
     def __iter__(self) -> Iterator[ShardBlock]:
         """The blocks in shard order, read here; a model's prediction shards are read once for
