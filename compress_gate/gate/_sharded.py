@@ -1,15 +1,17 @@
 """The gate on directories of shards: streamed shard by shard in this process, or as Ray tasks.
 
 Memory in this process: one data shard and the prediction shards holding its ids at a
-time (:mod:`compress_gate.data.shards`), plus the merged count tables (B-sized) and the
-gathered calib rows and override candidates (:mod:`compress_gate.gate._stats`).
+time (:mod:`compress_gate.data.shards`; on Ray, none), the sorted id hashes of the checks,
+the merged count tables (B-sized), the override candidates and, when thresholds are
+calibrated, the calib rows (:mod:`compress_gate.gate._stats`).
 
 On Ray (``backend="ray"``) this process moves no shard: the files are read where the tasks
 run, so the shard directories must be readable at the same paths on every node (one
-machine, or a shared filesystem). Each pass over the files is at most ``2 x`` (cluster
-CPUs) tasks, each given a run of consecutive files by path:
+machine, or a shared filesystem). Each map over a directory's files is at most ``2 x``
+(cluster CPUs) tasks, each given a run of consecutive files by path:
 
-- the checks: each task reads and checks its files (:func:`~compress_gate.data.shards.data_summary`,
+- the checks (one map per directory, all started at once): each task reads and checks its
+  files (:func:`~compress_gate.data.shards.data_summary`,
   :func:`~compress_gate.data.shards.prediction_summary`) and returns their id hashes, which
   this process joins (:func:`~compress_gate.data.shards.open_shards`);
 - the gate's two passes: each task reads its shards (:meth:`~compress_gate.data.shards.ShardSource.read`),
