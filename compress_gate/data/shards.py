@@ -21,10 +21,10 @@ across shards.
 Each file is read and checked by a pure per-file function (:func:`data_summary`,
 :func:`prediction_summary`), mapped over the files by ``map_files`` (``map`` in this process;
 the gate's Ray backend maps them as Ray tasks), which returns the file's 64-bit id hashes
-(:func:`~compress_gate._id_hash.hash_ids`); the cross-shard checks are a join of those hashes
-in this process, about 20 bytes per row and model. Iterating the result then yields one
-:class:`ShardBlock` per data shard, in shard order, holding that shard's rows and the
-scores of its calib and test rows, so memory is bounded by one data shard plus the
+(:func:`~compress_gate._id_hash.hash_ids`), sorted; the cross-shard checks are a join of those
+hashes in this process, 12 bytes per row and model (13 for the data). Iterating the result
+then yields one :class:`ShardBlock` per data shard, in shard order, holding that shard's rows
+and the scores of its calib and test rows, so memory is bounded by one data shard plus the
 prediction shards that hold its ids (one each when both are sharded alike).
 :meth:`ShardedInputs.sources` gives the same blocks as :class:`ShardSource` s, small
 picklable references that a worker reads itself. Ids whose hashes collide (probability
@@ -234,14 +234,14 @@ class ShardedInputs:
     def __iter__(self) -> Iterator[ShardBlock]:
         """The blocks in shard order, read here; a model's prediction shards are read once for
         consecutive data shards that need the same ones."""
-        memo: list[tuple[tuple[Path, ...], Predictions | None]] = [((), None) for _ in self._holders[0]]
+        loaded: dict[int, tuple[tuple[Path, ...], Predictions]] = {}    # per model: the last shards read
         for path, holders in zip(self.data_shards, self._holders):
             data = read_data_shard(path, extra_columns=self.extra_columns)
             scores = []
             for model, paths in enumerate(holders):
-                if memo[model][0] != paths or memo[model][1] is None:
-                    memo[model] = (paths, _joined([read_prediction_shard(p) for p in paths], data.n_attributes))
-                scores.append(_aligned(data, memo[model][1]))
+                if model not in loaded or loaded[model][0] != paths:
+                    loaded[model] = (paths, _joined([read_prediction_shard(p) for p in paths], data.n_attributes))
+                scores.append(_aligned(data, loaded[model][1]))
             yield ShardBlock(shard=path, data=data, teacher=scores[0], students=tuple(scores[1:]))
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from compress_gate._ray import RAY_RETRIES, check_backend, ray_session
 from compress_gate.config.gate import GateConfig
-from compress_gate.data.shards import ShardedInputs, ShardSource, open_shards
+from compress_gate.data.shards import ShardBlock, ShardedInputs, ShardSource, open_shards
 from compress_gate.errors import InputError
 from compress_gate.gate._measures import Layout
 from compress_gate.gate._stats import ShardInput, merge
@@ -58,7 +58,7 @@ class StreamedShards:
             yield _shard_input(block)
 
 
-def _shard_input(block: Any) -> ShardInput:
+def _shard_input(block: ShardBlock) -> ShardInput:
     return ShardInput.from_data(block.data, block.teacher, list(block.students), name=str(block.shard))
 
 
@@ -107,7 +107,7 @@ def _summed(fn: Callable[[ShardInput], Any], sources: list[ShardSource]) -> Any:
     return merge(fn(_shard_input(_read(source))) for source in sources)
 
 
-def _read(source: ShardSource) -> Any:
+def _read(source: ShardSource) -> ShardBlock:
     _reachable(source.data, *(path for paths in source.predictions for path in paths))
     return source.read()
 
