@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,29 @@ class KillOnce(OrtScorer):
             flag.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
         return super().__call__(batch)
+
+
+@contextlib.contextmanager
+def killing_the_pid_in(pid_file: Path, *, timeout: float) -> Iterator[list[int]]:
+    """While the block runs, a thread waits up to ``timeout`` s for ``pid_file`` (written whole, by
+    rename, by a worker that then waits to be killed) and kills the process it names with SIGKILL.
+    Yields the list that receives that pid (empty when none was written in time); the thread is
+    joined when the block ends."""
+    killed: list[int] = []
+
+    def kill_when_written() -> None:
+        deadline = time.monotonic() + timeout
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_file.exists():
+            killed.append(int(pid_file.read_text()))
+            os.kill(killed[0], signal.SIGKILL)
+    killer = threading.Thread(target=kill_when_written)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        killer.join()
 
 
 def shard_sum(item: int) -> tuple[int, float]:

@@ -9,8 +9,6 @@ one local cluster with 2 CPUs, each started and shut down here: 65–95 s in all
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 
 import pytest
@@ -21,7 +19,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra):
 
 from compress_gate.gate._sharded import HOLD_ENV  # noqa: E402
 from tests import test_gate_shards as local_tests  # noqa: E402
-from tests._ray_fixtures import local_cluster, two_node_cluster  # noqa: E402
+from tests._ray_fixtures import killing_the_pid_in, local_cluster, two_node_cluster  # noqa: E402
 from tests.test_gate_shards import _gate, _report, _write  # noqa: E402
 
 models = local_tests.models                    # the fixture: the data and the models' scores
@@ -63,23 +61,11 @@ def test_a_worker_killed_mid_gate_is_retried_and_the_report_is_identical(tmp_pat
     hold = tmp_path / "hold"
     hold.mkdir()
     monkeypatch.setenv(HOLD_ENV, str(hold))       # before the cluster starts: its workers inherit it
-    killed: list[int] = []
-
-    def kill_when_waiting() -> None:             # the first task's worker writes its pid, then sleeps 60 s
-        deadline = time.monotonic() + 90
-        while not (hold / "pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if (hold / "pid").exists():
-            killed.append(int((hold / "pid").read_text()))
-            os.kill(killed[0], signal.SIGKILL)
-
-    with local_cluster(num_cpus=2):
-        killer = threading.Thread(target=kill_when_waiting)
-        killer.start()
+    # the first statistics task's worker writes its pid, then sleeps 60 s
+    with local_cluster(num_cpus=2), killing_the_pid_in(hold / "pid", timeout=90) as killed:
         started = time.monotonic()
         result, out = _gate(tmp_path, dirs, "ray", "--backend", "ray")
         elapsed = time.monotonic() - started
-        killer.join()
     assert killed and killed[0] != os.getpid(), result.output
     assert elapsed < 60, elapsed                  # not the victim's 60 s sleep: its worker was killed
     with pytest.raises(ProcessLookupError):

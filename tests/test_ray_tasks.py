@@ -7,8 +7,6 @@ Skipped when Ray (the ``[ray]`` extra) is absent; slow (a local cluster of 2 CPU
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 
 import pytest
@@ -19,7 +17,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra):
 
 from compress_gate._ray import map_tasks  # noqa: E402
 from compress_gate.errors import EXIT_INPUT_ERROR, InputError, RuntimeFailure  # noqa: E402
-from tests._ray_fixtures import RefuseShard, WaitToBeKilled, local_cluster, shard_sum  # noqa: E402
+from tests._ray_fixtures import RefuseShard, WaitToBeKilled, killing_the_pid_in, local_cluster, shard_sum  # noqa: E402
 
 ITEMS = [5, 3, 8, 0, 13, 2]
 
@@ -40,21 +38,9 @@ def test_no_items_opens_no_session():
 
 def test_a_killed_worker_is_retried_and_the_result_is_identical(cluster, tmp_path):
     undisturbed = map_tasks(shard_sum, ITEMS, address=None, what="test")
-    killed: list[int] = []
-
-    def kill_when_waiting() -> None:                # the worker of item 8 writes its pid, then waits
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if (tmp_path / "pid").exists():
-            killed.append(int((tmp_path / "pid").read_text()))
-            os.kill(killed[0], signal.SIGKILL)
-
-    killer = threading.Thread(target=kill_when_waiting)
-    killer.start()
-    started = time.monotonic()
-    result = map_tasks(WaitToBeKilled(tmp_path, victim=8), ITEMS, address=None, what="test")
-    killer.join()
+    with killing_the_pid_in(tmp_path / "pid", timeout=60) as killed:    # the worker of item 8 writes it, then waits
+        started = time.monotonic()
+        result = map_tasks(WaitToBeKilled(tmp_path, victim=8), ITEMS, address=None, what="test")
     assert killed and killed[0] != os.getpid()
     retried = int((tmp_path / "retried").read_text())            # the retry ran in another process
     assert retried != killed[0]
