@@ -95,8 +95,12 @@ def map_tasks(fn: Callable[[T], R], items: Sequence[T], *, address: str | None, 
     the object store), and a retried ``fn(item)`` must give the same result, so a job's
     result does not depend on which worker died.
 
-    The job stops at the first failed task (the others are cancelled). Its error comes
-    back as :func:`ray_session` maps it (ours as ours, anything else a
+    The job stops at the first failed task. The others are not cancelled: Ray's
+    ``ray.cancel`` can abort this process (exit 1, no traceback) when it races a task that is
+    finishing (ray-project/ray#54846; ``RAY_CHECK ... Tried to complete task that was not
+    pending``, seen with Ray 2.60). They finish and their results are dropped; a session that
+    this call started is shut down, which stops them. Its error comes back as
+    :func:`ray_session` maps it (ours as ours, anything else a
     :class:`RuntimeFailure`), prefixed with ``what`` and the failed item's index and
     short ``repr``. No items: no Ray session is opened, ``[]``. Every result is held in the
     returned list, so for many large results give each task a group of items whose results
@@ -126,8 +130,6 @@ def map_tasks(fn: Callable[[T], R], items: Sequence[T], *, address: str | None, 
                 try:
                     results[i] = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - Ray's wrappers of the worker's error
-                    for other in pending:
-                        ray.cancel(other)
                     cause = _unwrap(err, what)
                     raise type(cause)(f"{what}: task {i + 1} of {len(refs)} (item {i}: "
                                       f"{reprlib.repr(items[i])}) failed: {cause}") from err

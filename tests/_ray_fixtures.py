@@ -103,6 +103,15 @@ class RefuseShard:
         return item.upper()
 
 
+def refuse_or_sleep(item: str) -> str:
+    """A task body that raises :class:`InputError` for ``"bad"`` at once and sleeps 2 s for any other item,
+    so the job fails while other tasks are still running."""
+    if item == "bad":
+        raise InputError("bad: refused")
+    time.sleep(2)
+    return item
+
+
 def shard_sum_and_node(item: int) -> tuple[tuple[int, float], str]:
     """(:func:`shard_sum` of ``item``, the id of the Ray node the task ran on)."""
     import ray

@@ -1,5 +1,5 @@
 """``map_tasks``: one Ray task per item, results in item order, a killed worker retried to the same
-result, an InputError of one item failing the job (not retried) with the item named.
+result, an InputError of one item failing the job (not retried) with the item named and no task cancelled.
 
 Skipped when Ray (the ``[ray]`` extra) is absent; slow (a local cluster of 2 CPUs for the module).
 """
@@ -17,7 +17,8 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra):
 
 from compress_gate._ray import map_tasks  # noqa: E402
 from compress_gate.errors import EXIT_INPUT_ERROR, InputError, RuntimeFailure  # noqa: E402
-from tests._ray_fixtures import RefuseShard, WaitToBeKilled, killing_the_pid_in, local_cluster, shard_sum  # noqa: E402
+from tests._ray_fixtures import (RefuseShard, WaitToBeKilled, killing_the_pid_in, local_cluster,  # noqa: E402
+                                 refuse_or_sleep, shard_sum)
 
 ITEMS = [5, 3, 8, 0, 13, 2]
 
@@ -56,6 +57,15 @@ def test_an_input_error_fails_the_job_with_the_item_named_and_is_not_retried(clu
     assert message.startswith("gate statistics: task 2 of 3 (item 1: 'part-1.npz') failed: part-1.npz: not an npz")
     assert caught.value.exit_code == EXIT_INPUT_ERROR
     assert (tmp_path / "calls-part-1.npz").read_text() == "x"     # retry_exceptions=False: one call
+
+
+def test_a_failed_job_cancels_no_task(cluster, monkeypatch):
+    """ray.cancel racing a finishing task aborts the driver (ray-project/ray#54846): never called."""
+    cancelled = []
+    monkeypatch.setattr(ray, "cancel", lambda ref, **kw: cancelled.append(ref))
+    with pytest.raises(InputError, match="item 0: 'bad'"):
+        map_tasks(refuse_or_sleep, ["bad", "b", "c", "d"], address=None, what="test")   # b, c, d still running
+    assert cancelled == []
 
 
 def test_another_exception_is_a_runtime_failure(cluster):

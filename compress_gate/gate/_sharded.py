@@ -131,16 +131,8 @@ class _RayMaps:
         n_tasks = 2 * max(1, int(self.ray.cluster_resources().get("CPU", 1)))
         fn_ref = self.ray.put(fn)
         refs = [remote.remote(fn_ref, [items[i] for i in run]) for run in runs(len(items), n_tasks)]
-        return self._results(refs)
-
-    def _results(self, refs: list) -> Iterator[Any]:
-        try:
-            for ref in refs:
-                yield self.ray.get(ref)
-        except BaseException:                 # a failed task (or an abandoned map) stops the others
-            for ref in refs:
-                self.ray.cancel(ref)
-            raise
+        # A failed task (or an abandoned map) cancels no other task (map_tasks says why): they finish, dropped.
+        return (self.ray.get(ref) for ref in refs)
 
     def files(self, fn: Callable[[Path], Any], paths: Sequence[Path]) -> Iterator[Any]:
         return (result for results in self._tasks(_each, fn, list(paths)) for result in results)
