@@ -22,9 +22,11 @@ from compress_gate.compress.torch_backend.qat import FakeQuantization, QATStuden
 from compress_gate.config.torch_backend import QATConfig, TorchCompressionConfig  # noqa: E402
 from compress_gate.errors import InputError  # noqa: E402
 from compress_gate.models.build import build_model  # noqa: E402
+from tests import test_torch_backend_compressor as compressor_tests  # noqa: E402
 
 PARAMS = [r"re:^layer\d+\..*(conv\d+|downsample\.0)\.weight$"]
-SIZE = 8
+SIZE = compressor_tests.SIZE
+loader = compressor_tests.loader          # the fixture: 2 steps of 8 random images
 
 
 def _teacher():
@@ -35,14 +37,6 @@ def _teacher():
         for _ in range(3):
             model(torch.randn(8, 3, SIZE, SIZE) * 2 + 0.5)
     return model.eval()
-
-
-@pytest.fixture(scope="module")
-def loader():
-    generator = torch.Generator().manual_seed(0)
-    inputs = torch.randn(16, 3, SIZE, SIZE, generator=generator)
-    targets = torch.randint(0, 3, (16,), generator=generator)
-    return [(inputs[i:i + 8], targets[i:i + 8]) for i in range(0, 16, 8)]  # 2 steps per epoch
 
 
 def _fake_quantizers(module):
