@@ -119,8 +119,7 @@ def gate(
     """Judge teacher and student predictions against limits; exit 0 pass, 1 refused, 2 bad input."""
     import json
 
-    from compress_gate.gate import run_gate
-    from compress_gate.gate.outputs import summary_lines
+    from compress_gate.pipeline.gate import run_gate, summary_lines
 
     with exit_codes(), err_console.status("gate") as status:
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],

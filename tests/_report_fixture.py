@@ -1,4 +1,4 @@
-"""A demo-like report dict that follows the report.json schema (compress_gate.gate.schema).
+"""A demo-like report dict that follows the report.json schema (compress_gate.report.schema).
 
 Values are plausible, not computed: the report renderer is tested on its layout and
 on how it treats undefined values, not on the numbers (the gate's tests pin those).

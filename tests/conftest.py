@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compress_gate.gate.schema import Report
+from compress_gate.report.schema import Report
 
 
 #: Test modules that write a stand-in report.json by hand (the bundle tests need a file, not a report;
@@ -15,7 +15,7 @@ _STAND_INS = {"test_bundle_runtime.py", "test_sweep.py", "test_sweep_masks.py", 
 @pytest.fixture(autouse=True)
 def _reports_follow_the_schema(request: pytest.FixtureRequest):
     """After each test that uses ``tmp_path``, load every report.json it wrote back through
-    :class:`~compress_gate.gate.schema.Report` (the models the JSON Schema is generated from)."""
+    :class:`~compress_gate.report.schema.Report` (the models the JSON Schema is generated from)."""
     checked = "tmp_path" in request.fixturenames and request.path.name not in _STAND_INS
     tmp_path = request.getfixturevalue("tmp_path") if checked else None
     yield

@@ -252,13 +252,13 @@ def test_a_gate_call_that_exits_2_leaves_no_earlier_pass(passed_out, faithful, t
 
 
 def test_a_gate_call_that_exits_3_leaves_no_earlier_pass(passed_out, faithful, limits, monkeypatch):
-    import compress_gate.gate.outputs
+    import compress_gate.pipeline.gate
     from compress_gate.errors import RuntimeFailure
 
     def crash(*args, **kwargs):
         raise RuntimeFailure("the engine crashed")
 
-    monkeypatch.setattr(compress_gate.gate.outputs, "evaluate", crash)
+    monkeypatch.setattr(compress_gate.pipeline.gate, "evaluate", crash)
     result = _gate(faithful, passed_out, limits)
     assert result.exit_code == 3 and "the engine crashed" in flat(result)
     assert not passed_out.exists()

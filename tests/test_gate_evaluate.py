@@ -11,7 +11,8 @@ import pytest
 from compress_gate.config.gate import GateConfig
 from compress_gate.data import EvalData
 from compress_gate.errors import InputError
-from compress_gate.gate import evaluate, write_gate_outputs
+from compress_gate.gate import evaluate
+from compress_gate.pipeline.gate import write_gate_outputs
 from compress_gate.mitigation import calibrate_thresholds, read_overrides, read_thresholds
 
 # One attribute "a", one group "g". Test pattern (repeated 10 times, so BA has >= 10

@@ -170,7 +170,7 @@ def test_without_identity_columns_the_limits_fail_closed_and_the_section_is_null
 
 
 def test_html_has_table_1_and_the_ap_figure_and_the_card_the_headline(tmp_path):
-    from compress_gate.gate import write_gate_outputs
+    from compress_gate.pipeline.gate import write_gate_outputs
     from compress_gate.report.html import build_html
     from compress_gate.report.model_card import build_model_card
     result = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)],

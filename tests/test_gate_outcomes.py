@@ -190,7 +190,7 @@ def test_overrides_of_uncertain_samples_lower_bias_amplification():
 
 
 def test_a_run_with_only_undecided_limits_is_refused_for_lack_of_evidence(tmp_path):
-    from compress_gate.gate.outputs import summary_lines
+    from compress_gate.pipeline.gate import summary_lines
 
     result = _judge(0.0)
     limits = [e for e in result.report.limits if e.name != "no drop"]

@@ -16,7 +16,7 @@ from _worlds import needs_sparseml
 from compress_gate.cli import app
 from compress_gate.errors import InputError, RuntimeFailure
 from compress_gate.pipeline._record import RunRecord, json_ready
-from compress_gate.gate.schema import BAComparison
+from compress_gate.report.schema import BAComparison
 from compress_gate.pipeline.summary import metrics_summary, summary_table
 from compress_gate.report._tables import largest_ba_increase
 

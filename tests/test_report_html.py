@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from _report_fixture import demo_report, passing_minimal_report
 
-from compress_gate.gate.schema import LimitResult
+from compress_gate.report.schema import LimitResult
 from compress_gate.report import render_html, write_model_card
 from compress_gate.report._format import fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report.figures import covariance_ellipse, error_balance_figure

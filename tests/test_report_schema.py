@@ -10,14 +10,14 @@ from _report_fixture import demo_report, passing_minimal_report
 
 from compress_gate._json import json_safe
 from compress_gate.errors import InputError
-from compress_gate.gate.schema import (SCHEMA_FILES, SCHEMA_SHA256, SCHEMA_VERSION, Report, as_report,
+from compress_gate.report.schema import (SCHEMA_FILES, SCHEMA_SHA256, SCHEMA_VERSION, Report, as_report,
                                        schema_sha256, schema_text)
 
 
 def test_schema_changes_only_with_a_version_bump():
     assert schema_sha256() == SCHEMA_SHA256, (
-        "report.json's schema changed: bump SCHEMA_VERSION in compress_gate/gate/schema.py, set "
-        "SCHEMA_SHA256 to the new hash and run `python -m compress_gate.gate.schema`")
+        "report.json's schema changed: bump SCHEMA_VERSION in compress_gate/report/schema.py, set "
+        "SCHEMA_SHA256 to the new hash and run `python -m compress_gate.report.schema`")
 
 
 def test_schema_version_is_the_models_literal():

@@ -1,8 +1,10 @@
-"""The bias gate: teacher vs student on every number, intervals, limits, verdict and its files."""
+"""The bias gate: teacher vs student on every number, intervals, limits and the verdict, as the typed report.
+
+The gate builds :class:`compress_gate.report.schema.Report` and writes no file: the files of
+``compress-gate gate`` (report.json and its renderings) are written by :mod:`compress_gate.pipeline.gate`.
+"""
 
 from compress_gate.gate._limits import relative_change
 from compress_gate.gate.evaluate import GateResult, evaluate
-from compress_gate.gate.outputs import run_gate, write_gate_outputs
-from compress_gate.gate.schema import Report, RunSection
 
-__all__ = ["GateResult", "Report", "RunSection", "evaluate", "relative_change", "run_gate", "write_gate_outputs"]
+__all__ = ["GateResult", "evaluate", "relative_change"]

@@ -1,4 +1,4 @@
-"""Building report.json: the gate's numbers gathered into the typed :class:`~compress_gate.gate.schema.Report`.
+"""Building report.json: the gate's numbers gathered into the typed :class:`~compress_gate.report.schema.Report`.
 
 Values follow the one JSON convention (:func:`compress_gate._json.json_safe`): nan -> null,
 ±inf -> "inf"/"-inf", a reasoned undefined value -> ``{"undefined": reason}``.
@@ -18,7 +18,7 @@ from compress_gate.config.gate import GateConfig
 from compress_gate.gate._bootstrap import Resamples
 from compress_gate.gate._limits import compared_change, finite_interval
 from compress_gate.gate._measures import Layout, Measurer
-from compress_gate.gate.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
+from compress_gate.report.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
 
 __all__ = ["build_report"]
 
@@ -190,7 +190,7 @@ def build_report(*, layout: Layout, config: GateConfig, measurer: Measurer, entr
                  thresholds: np.ndarray | None, n_overridden: int, override_attrs: list[str],
                  n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,
                  benchmarks: dict | None, inputs: dict | None, fairgrape: dict | None = None) -> Report:
-    """The typed report (schema: :mod:`compress_gate.gate.schema`), built once; the run adds its section."""
+    """The typed report (schema: :mod:`compress_gate.report.schema`), built once; the run adds its section."""
     uncovered = _uncovered(measurer) if n_overridden else None
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,

@@ -21,7 +21,7 @@ from compress_gate.gate._measures import MEMBER_MEASURES, Layout, Measurer
 from compress_gate.gate._report import build_report
 from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
                                        merge, shard_prelude, shard_statistics)
-from compress_gate.gate.schema import Report, RunSection
+from compress_gate.report.schema import Report, RunSection
 from compress_gate.mitigation import Overrides, calibrate_thresholds
 from compress_gate.mitigation.overrides import _budget_count
 
@@ -43,7 +43,7 @@ ShardMap = Callable[[Callable[[ShardInput], Any], Any], Iterator[Any]]
 class GateResult:
     """What the gate decided and what ships with the student.
 
-    ``report`` is the typed report.json (:class:`~compress_gate.gate.schema.Report`); ``thresholds`` are the
+    ``report`` is the typed report.json (:class:`~compress_gate.report.schema.Report`); ``thresholds`` are the
     calibrated thresholds of the first (shipped) student, None without calibration or
     for multi-class; ``overrides`` is the content of ``overrides.json``'s ``overrides``.
     """

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from compress_gate.compress.backend import Compressor
     from compress_gate.data.contract import EvalData
     from compress_gate.gate import GateResult
-    from compress_gate.gate.schema import Report
+    from compress_gate.report.schema import Report
     from compress_gate.pipeline.export import ExportedModels
 
 __all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
@@ -346,9 +346,9 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                                 inputs={"data": str(run_dir / "data.npz"), "teacher": [str(exported.teacher)],
                                         "students": [str(shipped)], "predictions": scored.files})
         with _stage(record, "report"):
-            from compress_gate.gate import write_gate_outputs
+            from compress_gate.pipeline.gate import write_gate_outputs
 
-            from compress_gate.gate.schema import RunSection
+            from compress_gate.report.schema import RunSection
 
             headline = metrics_summary(gate.report, compression=compression)
             summary = json_ready(headline.model_dump(mode="json"))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from compress_gate._format import fmt
-from compress_gate.gate.schema import Report, RunSummary, as_report
+from compress_gate.report.schema import Report, RunSummary, as_report
 from compress_gate.report._tables import largest_ba_increase
 
 if TYPE_CHECKING:

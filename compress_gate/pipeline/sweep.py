@@ -291,12 +291,12 @@ def _chosen_row(rows: Sequence[Mapping[str, Any]], chosen: float | None) -> Mapp
 def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str, Any] | None:
     """The student's gate rerun on its own predictions with thresholds only (override budget 0).
 
-    Written to ``out`` by :func:`compress_gate.gate.run_gate` (its limits file beside it,
+    Written to ``out`` by :func:`compress_gate.pipeline.gate.run_gate` (its limits file beside it,
     ``<out>.limits.yaml``, since ``out`` is a directory the gate makes whole), so the
     sweep can show the worst BA increase after threshold calibration alone beside the raw and
     the fully mitigated one. ``None`` when the recipe does not calibrate thresholds.
     """
-    from compress_gate.gate import run_gate
+    from compress_gate.pipeline.gate import run_gate
 
     if not config.gate.mitigation.calibrate_thresholds:
         return None

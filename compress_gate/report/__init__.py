@@ -1,7 +1,8 @@
 """Reports people and CI systems read: ``report.html``, ``MODEL_CARD.md`` and ``junit.xml``.
 
-All three render the typed report (:class:`compress_gate.gate.schema.Report`; a loaded
-report.json is validated into one first); see ``docs/reports.md``
+The typed report itself lives here too (:mod:`compress_gate.report.schema`): the gate builds
+a :class:`~compress_gate.report.schema.Report`, the renderers only read it (a loaded
+report.json is validated into one first) and never import the gate; see ``docs/reports.md``
 for what each figure and table shows and how to read it.
 """
 

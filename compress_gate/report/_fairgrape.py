@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from compress_gate._format import is_number
-from compress_gate.gate.schema import Estimate, FairGRAPESection
+from compress_gate.report.schema import Estimate, FairGRAPESection
 from compress_gate.report._format import fmt
 
 __all__ = ["fairgrape_tables", "fairgrape_headline"]

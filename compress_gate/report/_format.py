@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from compress_gate._format import fmt, undefined_reason
-from compress_gate.gate.schema import LimitResult
+from compress_gate.report.schema import LimitResult
 
 __all__ = ["OUTCOME_TEXT", "fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason"]
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.gate.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered
-from compress_gate.gate.schema import Cell as BACell
+from compress_gate.report.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered
+from compress_gate.report.schema import Cell as BACell
 from compress_gate.report._format import fmt
 from compress_gate.report._markup import Cell, table
 from compress_gate._format import is_number

@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page that shows why the gate decided.
 
-The page works from the typed report (:class:`~compress_gate.gate.schema.Report`) and needs nothing
+The page works from the typed report (:class:`~compress_gate.report.schema.Report`) and needs nothing
 else: figures are PNG data URIs, the CSS is inline, there is no script and no network
 reference, so it opens from a CI artefact or an e-mail attachment. The verdict comes
 first, with each limit as observed vs limit and its confidence interval; then the
@@ -18,7 +18,7 @@ from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.report import figures
-from compress_gate.gate.schema import Report, as_report
+from compress_gate.report.schema import Report, as_report
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table

@@ -19,7 +19,7 @@ from typing import Any
 
 from compress_gate._atomic import write_bytes
 from compress_gate._format import fmt
-from compress_gate.gate.schema import LimitResult, Report, as_report
+from compress_gate.report.schema import LimitResult, Report, as_report
 
 __all__ = ["build_junit", "write_junit"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_text
-from compress_gate.gate.schema import Report, as_report
+from compress_gate.report.schema import Report, as_report
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,

@@ -1,11 +1,11 @@
 """report.json as a typed tree: frozen pydantic models, built once by the gate, never mutated.
 
 The JSON Schema of report.json is generated from :class:`Report`
-(``Report.model_json_schema()``), shipped as ``compress_gate/gate/report.schema.json``
+(``Report.model_json_schema()``), shipped as ``compress_gate/report/report.schema.json``
 and ``docs/report.schema.json``, and versioned by :data:`SCHEMA_VERSION`.
 :data:`SCHEMA_SHA256` is the hash of that schema: a test fails when the models change
 and the version is not bumped. Regenerate both files with
-``python -m compress_gate.gate.schema``.
+``python -m compress_gate.report.schema``.
 
 Numbers follow the one JSON convention of :mod:`compress_gate._json`: ``null`` is an
 undefined number (NaN), ``"inf"``/``"-inf"`` are infinities; a value undefined for a

@@ -1,5 +1,9 @@
-"""The gate's files (report.json, junit.xml, thresholds.json, overrides.json, report.html,
-MODEL_CARD.md) and ``run_gate``, the library side of ``compress-gate gate``."""
+"""``compress-gate gate``: load, judge (:mod:`compress_gate.gate`), then write the gate's files.
+
+The files are report.json, junit.xml, thresholds.json, overrides.json, report.html and
+MODEL_CARD.md: the gate builds the typed report, the renderers of :mod:`compress_gate.report`
+read it, and this module, above both, calls them.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,9 @@ from compress_gate.errors import InputError
 from compress_gate._ray import check_backend
 from compress_gate.gate._sharded import judge_shards
 from compress_gate.gate.evaluate import GateResult, evaluate
-from compress_gate.gate.schema import Report
 from compress_gate.mitigation import write_overrides, write_thresholds
-from compress_gate.report.junit import write_junit
+from compress_gate.report import render_html, write_junit, write_model_card
+from compress_gate.report.schema import Report
 
 __all__ = ["write_gate_outputs", "run_gate", "summary_lines"]
 
@@ -33,12 +37,8 @@ def _write_files(result: GateResult, tmp: Path, out: Path) -> dict[str, Path]:
         thresholds = np.full(len(names), 0.5)
     written = [write_json(tmp / "report.json", report.to_json()), write_junit(report, tmp / "junit.xml"),
                write_thresholds(tmp / "thresholds.json", thresholds, task=task, attribute_names=names),
-               write_overrides(tmp / "overrides.json", result.overrides, task=task, attribute_names=names)]
-    from compress_gate import report as report_pkg
-    if hasattr(report_pkg, "render_html"):
-        written.append(report_pkg.render_html(report, tmp / "report.html"))
-    if hasattr(report_pkg, "write_model_card"):
-        written.append(report_pkg.write_model_card(report, tmp / "MODEL_CARD.md"))
+               write_overrides(tmp / "overrides.json", result.overrides, task=task, attribute_names=names),
+               render_html(report, tmp / "report.html"), write_model_card(report, tmp / "MODEL_CARD.md")]
     return {Path(p).name: out / Path(p).name for p in written}
 
 
