@@ -28,7 +28,7 @@ own seed (N / S test rows, and calib and train rows in the same proportions).
     .venv/bin/python benchmarks/gate_scaling.py --sizes 100000x40 1000000x40 --shards 10 --limits required
 
 ``--backend ray --workers W`` (with ``--shards``) times the same gate as Ray tasks that read the
-shards themselves (:func:`judge_shards` with ``backend="ray"``) on a local cluster started with
+shards themselves (:func:`judge_shards` with ``execution="ray"``) on a local cluster started with
 ``num_cpus=W`` before the clock starts (so W tasks run at once); ``worker_peak_rss_mib`` is each Ray
 worker process's high-water resident memory (``VmHWM``, read from /proc while the cluster lives,
 shared object-store pages it maps included), and ``peak_rss_mib`` and ``cpu_s`` the driver's, which
@@ -169,7 +169,7 @@ def run_shards(root: Path, resamples: int, limits: str, workers: int | None = No
         watcher.start()
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     result = judge_shards(root / "data", root / "teacher", [root / "student"], config,
-                          backend="local" if workers is None else "ray")
+                          execution="local" if workers is None else "ray")
     wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
     if workers is not None:
         done.set()

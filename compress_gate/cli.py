@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -93,6 +93,17 @@ def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML).")) -> No
     raise typer.Exit(0 if outcome.passed else 1)
 
 
+def _execution_option(help_text: str) -> Any:
+    """``--execution local|ray`` (old name ``--backend``, still accepted); the library checks the value
+    once (:func:`compress_gate.execution.check_execution`)."""
+    return typer.Option("local", "--execution", "--backend", help=f"Where the work runs: {help_text} "
+                        "(--backend is the old name.)")
+
+
+def _address_option() -> Any:
+    return typer.Option(None, "--address", help="Ray cluster address (execution ray).")
+
+
 # --- gate --------------------------------------------------------------------------
 @app.command()
 def gate(
@@ -101,9 +112,9 @@ def gate(
     teacher: Optional[Path] = typer.Option(None, "--teacher", help="Teacher predictions (npz: ids, scores)."),  # noqa: UP007
     student: Optional[list[Path]] = typer.Option(  # noqa: UP007
         None, "--student", help="Student predictions; repeat for a population (the first ships)."),
-    backend: str = typer.Option("local", "--backend", help="Shard directories: local (stream them in this "
-                                "process) or ray (Ray tasks that read the shards themselves)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),  # noqa: UP007
+    execution: str = _execution_option("Shard directories: local (stream them in this process) or ray (Ray "
+                                       "tasks that read the shards themselves)."),
+    address: Optional[str] = _address_option(),  # noqa: UP007
     teacher_model: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--teacher-model", help="Teacher ONNX model, scored with ONNX Runtime on the data's inputs."),
     student_model: Optional[list[Path]] = typer.Option(  # noqa: UP007
@@ -124,7 +135,7 @@ def gate(
     with exit_codes(), err_console.status("gate") as status:
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
                                  teacher_model=teacher_model, student_models=student_model or [],
-                                 extra_columns=allow_column or [], backend=backend, address=address,
+                                 extra_columns=allow_column or [], execution=execution, address=address,
                                  say=status.update)
     if as_json:
         typer.echo(json.dumps(result.report.to_json(), indent=2))
@@ -211,9 +222,9 @@ def init(
 @app.command()
 def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `audit:` section sets the "
                                         "population size, top-k and splits."),
-          backend: str = typer.Option("local", "--backend", help="local (one model after another) or ray "
-                                      "(one Ray task per model pair)."),
-          address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
+          execution: str = _execution_option("local (one model after another) or ray (one Ray task per model "
+                                             "pair)."),
+          address: Optional[str] = _address_option(),  # noqa: UP007
           ) -> None:
     """Find compression-identified exemplars (CIEs) for human review."""
     from compress_gate.audit import run_audit, summary_lines
@@ -221,7 +232,7 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
 
     with exit_codes(), err_console.status("auditing") as status:
         config = load_run_config(recipe)
-        result = run_audit(config, config.audit, say=status.update, backend=backend, address=address)
+        result = run_audit(config, config.audit, say=status.update, execution=execution, address=address)
     for line in summary_lines(result):
         out_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -235,16 +246,16 @@ def score(
     engine: str = typer.Option("onnxruntime", "--engine", help="Engine kind that runs the model."),
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per engine batch."),
     rows_per_shard: int = typer.Option(100_000, "--rows-per-shard", help="Most rows in one output shard."),
-    backend: str = typer.Option("local", "--backend", help="local (this process) or ray (an actor pool)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
-    workers: int = typer.Option(2, "--workers", help="Scoring actors (backend ray)."),
+    execution: str = _execution_option("local (this process) or ray (an actor pool)."),
+    address: Optional[str] = _address_option(),  # noqa: UP007
+    workers: int = typer.Option(2, "--workers", help="Scoring actors (execution ray)."),
 ) -> None:
     """Score the calib and test rows of DATA with MODEL into sharded predictions in --out."""
     from compress_gate.pipeline.score import score_to_shards
 
     with exit_codes():
         written = score_to_shards(model, data, out, engine=engine, batch_size=batch_size,
-                                  rows_per_shard=rows_per_shard, backend=backend, address=address,
+                                  rows_per_shard=rows_per_shard, execution=execution, address=address,
                                   workers=workers)
     out_console.print(f"{written.n_rows} rows in {written.n_shards} shard(s) -> {written.out} "
                       f"({written.manifest.name})", highlight=False)
@@ -258,9 +269,9 @@ def sweep(
     sparsity: list[float] = typer.Option([], "--sparsity", "-s", help="Sparsities to try: `--sparsity 0.5 0.8 0.9`."),
     mask: list[str] = typer.Option([], "--mask", "-m", help="Torch-backend recipes: N:M masks, `--mask 2:4 1:4 1:8`."),
     release: bool = typer.Option(False, "--release", help="Copy the chosen student's bundle to SWEEP/release."),
-    backend: str = typer.Option("local", "--backend", help="local (one student after another) or ray (one Ray "
-                                "task per student, the teacher first)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (backend ray)."),
+    execution: str = _execution_option("local (one student after another) or ray (one Ray task per student, "
+                                       "the teacher first)."),
+    address: Optional[str] = _address_option(),  # noqa: UP007
 ) -> None:
     """Run RECIPE once per sparsity and N:M mask (one teacher) and mark the most compressed student that passes.
 
@@ -273,8 +284,8 @@ def sweep(
         loose_sparsities, loose_masks = split_values(ctx.args)
         values = parse_sparsities([*map(str, sparsity), *loose_sparsities])
         masks = parse_masks([*mask, *loose_masks])
-        outcome = run_sweep(recipe, values, masks=masks, release=release, console=out_console, backend=backend,
-                            address=address)
+        outcome = run_sweep(recipe, values, masks=masks, release=release, console=out_console,
+                            execution=execution, address=address)
     best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}" + (
         f" ({outcome.chosen_mask})" if outcome.chosen_mask else "")
     out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"

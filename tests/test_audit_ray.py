@@ -28,7 +28,7 @@ def test_populations_trained_on_ray_are_the_ones_the_local_default_caches(tmp_pa
     data = load_dataset(config.data, base_dir=config.output.parent)
     mask = data.mask(*audit.splits)
     with local_cluster(num_cpus=2):
-        on_ray = obtain_populations(config, audit, data, mask, backend="ray")
+        on_ray = obtain_populations(config, audit, data, mask, execution="ray")
     assert len(list((config.cache_dir / "audit").glob("*.npz"))) == 4      # one dense + one compressed per seed
     messages: list[str] = []
     local = obtain_populations(config, audit, data, mask, say=messages.append)
@@ -37,5 +37,5 @@ def test_populations_trained_on_ray_are_the_ones_the_local_default_caches(tmp_pa
         assert remote.sources == here.sources == ("seed 0", "seed 1")
         assert remote.scores.shape == (2, int(mask.sum()), data.n_attributes)
         np.testing.assert_array_equal(remote.scores, here.scores)
-    with pytest.raises(InputError, match="backend 'spark' is not known"):
-        obtain_populations(config, audit, data, mask, backend="spark")
+    with pytest.raises(InputError, match="execution 'spark' is not known"):
+        obtain_populations(config, audit, data, mask, execution="spark")

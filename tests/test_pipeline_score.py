@@ -114,8 +114,8 @@ def test_bad_arguments(tmp_path):
     data = make_scoring_data()
     save_eval_data(data, tmp_path / "data.npz")
     model = write_tiny_onnx(tmp_path / "m.onnx")
-    with pytest.raises(InputError, match="--backend 'spark'"):
-        score_to_shards(model, tmp_path / "data.npz", tmp_path / "p", backend="spark")
+    with pytest.raises(InputError, match="--execution 'spark'"):
+        score_to_shards(model, tmp_path / "data.npz", tmp_path / "p", execution="spark")
     with pytest.raises(InputError, match="rows-per-shard"):
         score_to_shards(model, tmp_path / "data.npz", tmp_path / "p", rows_per_shard=0)
     nope = data.subset(np.arange(data.n_samples))

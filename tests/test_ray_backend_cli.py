@@ -1,4 +1,4 @@
-"""``audit`` and ``sweep`` with ``--backend local|ray [--address ADDR]``.
+"""``audit`` and ``sweep`` with ``--execution local|ray [--address ADDR]`` (``--backend``: its old name).
 
 The fast tests need no Ray: a missing [ray] extra is exit 2 naming it, before any work; the
 options reach the library. The slow one runs a real two-student sweep as Ray tasks on a local
@@ -40,22 +40,23 @@ def test_an_unknown_backend_is_exit_2(tmp_path, command):
     extra = ["--sparsity", "0.5"] if command == "sweep" else []
     result = CliRunner().invoke(app, [command, str(recipe), *extra, "--backend", "spark"])
     assert result.exit_code == 2, result.output
-    assert "--backend 'spark' is not known" in result.output
+    assert "--execution 'spark' is not known" in result.output and "--backend is the old name" in result.output
 
 
-def test_audit_passes_backend_and_address_to_the_populations(tmp_path, monkeypatch):
+@pytest.mark.parametrize("flag", ["--execution", "--backend"])
+def test_audit_passes_execution_and_address_to_the_populations(tmp_path, monkeypatch, flag):
     seen = {}
 
-    def stop(config, audit, data, mask, *, say=None, backend="local", address=None):
-        seen.update(backend=backend, address=address)
+    def stop(config, audit, data, mask, *, say=None, execution="local", address=None):
+        seen.update(execution=execution, address=address)
         raise InputError("stopped here")
 
-    monkeypatch.setattr("compress_gate._ray.require_ray", lambda what: None)
+    monkeypatch.setattr("compress_gate.execution.require_ray", lambda what: None)
     monkeypatch.setattr("compress_gate.audit.population.obtain_populations", stop)
     recipe = tiny_recipe(tmp_path, limits=[])
-    result = CliRunner().invoke(app, ["audit", str(recipe), "--backend", "ray", "--address", "10.0.0.1:6379"])
+    result = CliRunner().invoke(app, ["audit", str(recipe), flag, "ray", "--address", "10.0.0.1:6379"])
     assert result.exit_code == 2 and "stopped here" in result.output
-    assert seen == {"backend": "ray", "address": "10.0.0.1:6379"}
+    assert seen == {"execution": "ray", "address": "10.0.0.1:6379"}
 
 
 @needs_ray

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra): Ray tests skipped")
 
-from compress_gate._ray import map_tasks  # noqa: E402
+from compress_gate.execution import map_tasks  # noqa: E402
 from compress_gate.cli import app  # noqa: E402
 from compress_gate.pipeline.score import score_to_shards  # noqa: E402
 from tests._engine_fixtures import write_tiny_onnx  # noqa: E402

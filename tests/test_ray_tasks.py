@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra): Ray tests skipped")
 
-from compress_gate._ray import map_tasks  # noqa: E402
+from compress_gate.execution import map_tasks  # noqa: E402
 from compress_gate.errors import EXIT_INPUT_ERROR, InputError, RuntimeFailure  # noqa: E402
 from tests._ray_fixtures import (RefuseShard, WaitToBeKilled, killing_the_pid_in, local_cluster,  # noqa: E402
                                  refuse_or_sleep, shard_sum)

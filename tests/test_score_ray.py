@@ -46,7 +46,7 @@ def inputs(tmp_path):
 
 def test_ray_scores_equal_local_scores(cluster, inputs, tmp_path):
     model, data, expected = inputs
-    written = score_to_shards(model, data, tmp_path / "ray", rows_per_shard=10, backend="ray", workers=2)
+    written = score_to_shards(model, data, tmp_path / "ray", rows_per_shard=10, execution="ray", workers=2)
     assert written.n_shards == len(expected) == 6
     assert _shards(written.out) == expected                         # bit-identical scores, same shards
     manifests = [json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("ray", "local")]
@@ -56,7 +56,7 @@ def test_ray_scores_equal_local_scores(cluster, inputs, tmp_path):
 def test_a_killed_worker_is_retried_with_the_same_result(cluster, inputs, tmp_path, monkeypatch):
     model, data, expected = inputs
     monkeypatch.setattr(score_module, "OrtScorer", KillOnce)
-    written = score_to_shards(model, data, tmp_path / "ray", rows_per_shard=10, backend="ray", workers=2)
+    written = score_to_shards(model, data, tmp_path / "ray", rows_per_shard=10, execution="ray", workers=2)
     killed = tmp_path / "killed.flag"
     assert killed.exists() and int(killed.read_text()) != os.getpid()   # a worker died mid-job
     assert _shards(written.out) == expected
@@ -67,4 +67,4 @@ def test_ray_input_errors_come_back_as_input_errors(cluster, tmp_path):
     data = make_scoring_data(12)
     write_data_shards(tmp_path / "data", data, 2)
     with pytest.raises(InputError, match="missing"):
-        score_to_shards(tmp_path / "missing.onnx", tmp_path / "data", tmp_path / "p", backend="ray")
+        score_to_shards(tmp_path / "missing.onnx", tmp_path / "data", tmp_path / "p", execution="ray")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from compress_gate._outdir import output_directory
 from compress_gate.config.audit import AuditConfig
 from compress_gate.config.run import RunConfig
+from compress_gate.execution import Execution, check_execution
 
 if TYPE_CHECKING:
     from compress_gate.audit.analysis import AuditFindings
@@ -36,10 +37,10 @@ class AuditResult:
 
 
 def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], None] | None = None,
-              backend: str = "local", address: str | None = None) -> AuditResult:
+              execution: Execution = "local", address: str | None = None) -> AuditResult:
     """Run the audit the module docstring describes; return the paths written and the summary.
 
-    ``backend="ray"`` trains the populations as Ray tasks on the cluster at ``address`` (or a
+    ``execution="ray"`` trains the populations as Ray tasks on the cluster at ``address`` (or a
     local one): :func:`compress_gate.audit.population.obtain_populations`. It is checked
     before any work.
 
@@ -47,25 +48,24 @@ def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], Non
     ------
     InputError
         Bad data or prediction files, or a recipe whose teacher is a fixed checkpoint
-        (see :func:`compress_gate.audit.population.obtain_populations`); an unknown backend,
+        (see :func:`compress_gate.audit.population.obtain_populations`); an unknown execution,
         or ``"ray"`` without the ``[ray]`` extra.
     RuntimeFailure
         Training diverged.
     """
-    from compress_gate._ray import check_backend
     from compress_gate.audit.analysis import analyse_populations
     from compress_gate.audit.outputs import render_audit_html, write_audit_csv, write_audit_json
     from compress_gate.audit.population import obtain_populations
     from compress_gate.data.sources import load_dataset
 
-    check_backend(backend, what="training the audit populations")
+    execution = check_execution(execution, what="training the audit populations")
     started = time.perf_counter()
     say = say or (lambda message: None)
     out_dir = audit.output or config.output / "audit"
     with output_directory(out_dir, what="audit output directory") as tmp:
         data = load_dataset(config.data, base_dir=config.output.parent)
         mask = data.mask(*audit.splits)
-        dense, compressed = obtain_populations(config, audit, data, mask, say=say, backend=backend,
+        dense, compressed = obtain_populations(config, audit, data, mask, say=say, execution=execution,
                                                address=address)
         audited = data.subset(mask)
         findings = analyse_populations(audited, dense.scores, compressed.scores, seed=config.seed)

@@ -9,7 +9,7 @@ one). Each model's scores on the calib and test rows are cached under
 (or one with a larger population) trains only what is new. Scores come from the
 torch models (the compressed ones with their fake-quantization in place).
 
-With ``backend="ray"`` each model pair (dense model ``i`` and its compressed model) is
+With ``execution="ray"`` each model pair (dense model ``i`` and its compressed model) is
 one Ray task (one CPU, retried when its worker dies), so a cluster trains the pairs in
 parallel; the seeds and the cache are the same as in the local default, which trains
 them one after another. The cache files are written atomically, so a retried task
@@ -31,6 +31,7 @@ from compress_gate.config.audit import AuditConfig
 from compress_gate.config.run import RunConfig
 from compress_gate.data.contract import EvalData, align_scores, load_predictions, save_predictions
 from compress_gate.errors import InputError
+from compress_gate.execution import Execution, check_execution
 
 if TYPE_CHECKING:
     import torch
@@ -78,14 +79,14 @@ def _loaded(kind: str, files: tuple[Path, ...], data: EvalData, mask: np.ndarray
 
 
 def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, mask: np.ndarray, *,
-                       say: Say | None = None, backend: str = "local",
+                       say: Say | None = None, execution: Execution = "local",
                        address: str | None = None) -> tuple[Population, Population]:
     """The dense and compressed populations' scores on the rows in ``mask``.
 
     Loads ``audit.dense_predictions`` / ``compressed_predictions`` when given (the
     population sizes are then the numbers of files); otherwise trains or reuses
     ``audit.population`` models of each kind as the module docstring says, one pair after
-    another (``backend="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``,
+    another (``execution="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``,
     or a local one).
 
     Raises
@@ -93,12 +94,10 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
     InputError
         A prediction file is missing, malformed or lacks an audited id; the recipe
         loads its teacher from a checkpoint (one dense model cannot be a population
-        of different seeds) and no prediction files are given; an unknown ``backend``, or
+        of different seeds) and no prediction files are given; an unknown ``execution``, or
         ``"ray"`` without Ray installed.
     """
-    from compress_gate._ray import check_backend
-
-    check_backend(backend, what="training the audit populations")
+    execution = check_execution(execution, what="training the audit populations")
     if audit.dense_predictions is not None and audit.compressed_predictions is not None:
         return (_loaded("dense", audit.dense_predictions, data, mask),
                 _loaded("compressed", audit.compressed_predictions, data, mask))
@@ -111,7 +110,7 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
     eval_rows = data.mask("calib", "test")
     seeded = [config.model_copy(update={"seed": config.seed + i}) for i in range(audit.population)]
     labels = [f"{i + 1}/{audit.population}" for i in range(audit.population)]
-    if backend == "ray":
+    if execution == "ray":
         pairs = _pairs_on_ray(seeded, data, eval_rows, labels, say, address)
     else:
         pairs = [_model_pair(c, data, eval_rows, say, label) for c, label in zip(seeded, labels)]
@@ -124,9 +123,9 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
 
 def _pairs_on_ray(configs: list[RunConfig], data: EvalData, eval_rows: np.ndarray, labels: list[str], say: Say,
                   address: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """:func:`_model_pair` of each config as one Ray task (:func:`compress_gate._ray.map_tasks`); results in
+    """:func:`_model_pair` of each config as one Ray task (:func:`compress_gate.execution.map_tasks`); results in
     config order."""
-    from compress_gate._ray import map_tasks
+    from compress_gate.execution import map_tasks
 
     say(f"{len(configs)} model pairs submitted to Ray")
     return map_tasks(_PairTask(data, eval_rows), list(zip(configs, labels)), address=address,

@@ -5,7 +5,7 @@ time (:mod:`compress_gate.data.shards`; on Ray, none), the sorted id hashes of t
 the merged count tables (B-sized), the override candidates and, when thresholds are
 calibrated, the calib rows (:mod:`compress_gate.gate._stats`).
 
-On Ray (``backend="ray"``) this process moves no shard: the files are read where the tasks
+On Ray (``execution="ray"``) this process moves no shard: the files are read where the tasks
 run, so the shard directories must be readable at the same paths on every node (one
 machine, or a shared filesystem). Each map over a directory's files is at most ``2 x``
 (cluster CPUs) tasks, each given a run of consecutive files by path:
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compress_gate._ray import RAY_RETRIES, check_backend, ray_session
+from compress_gate.execution import RAY_RETRIES, Execution, ray_session
 from compress_gate.config.gate import GateConfig
 from compress_gate.data.shards import ShardBlock, ShardedInputs, ShardSource, open_shards
 from compress_gate.errors import InputError
@@ -95,9 +95,9 @@ def _reachable(*paths: Path) -> None:
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: not found on the Ray node {socket.gethostname()}, where a task of the "
-                             "gate ran, though this process listed it. With --backend ray every node reads the "
+                             "gate ran, though this process listed it. With --execution ray every node reads the "
                              "shard files itself: put the shard directories on a filesystem that every node "
-                             "mounts at the same path, or drop --backend ray to stream them in one process.")
+                             "mounts at the same path, or drop --execution ray to stream them in one process.")
 
 
 def _summed(fn: Callable[[ShardInput], Any], sources: list[ShardSource]) -> Any:
@@ -142,16 +142,16 @@ class _RayMaps:
 
 
 def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str | Path], config: GateConfig, *,
-                 extra_columns: Sequence[str] = (), backend: str = "local", address: str | None = None
+                 extra_columns: Sequence[str] = (), execution: Execution = "local", address: str | None = None
                  ) -> GateResult:
     """Check the shard directories (:func:`~compress_gate.data.shards.open_shards`: any problem is an
     :class:`~compress_gate.errors.InputError` naming the shard) and judge them with
     :func:`~compress_gate.gate.evaluate.evaluate_shards`, shard by shard in this process
-    (``backend="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, else a
-    local one; module docstring)."""
-    check_backend(backend, what=_WHAT)
+    (``execution="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, else a
+    local one; module docstring). ``execution`` is checked by the caller
+    (:func:`compress_gate.execution.check_execution`)."""
     inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
-    if backend == "local":
+    if execution == "local":
         sharded = open_shards(data, teacher, list(students), extra_columns=extra_columns)
         return _judge(sharded, config, inputs, len(students), StreamedShards, map)
     dirs = [Path(d).absolute() for d in (data, teacher, *students)]     # tasks run in other directories

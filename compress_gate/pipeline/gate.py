@@ -18,7 +18,7 @@ from compress_gate.config.gate import GateConfig, load_gate_config
 from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
                                          save_predictions)
 from compress_gate.errors import InputError
-from compress_gate._ray import check_backend
+from compress_gate.execution import Execution, check_execution
 from compress_gate.gate._sharded import judge_shards
 from compress_gate.gate.evaluate import GateResult, evaluate
 from compress_gate.mitigation import write_overrides, write_thresholds
@@ -70,7 +70,7 @@ def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int
 def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = None,
              teacher: str | Path | None = None, students: Sequence[str | Path] = (),
              teacher_model: str | Path | None = None, student_models: Sequence[str | Path] = (),
-             extra_columns: Sequence[str] = (), batch_size: int = 64, backend: str = "local",
+             extra_columns: Sequence[str] = (), batch_size: int = 64, execution: Execution = "local",
              address: str | None = None, say: Callable[[str], None] = lambda _: None
              ) -> tuple[GateResult, dict[str, Path]]:
     """Load everything, judge, write the outputs into ``out``; return the result and the paths.
@@ -85,7 +85,7 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     (:mod:`compress_gate._outdir`): a call that fails leaves no earlier report there.
     ``data`` a directory: the eval data and the predictions (``teacher``, ``students``)
     are directories of shards, streamed shard by shard (:func:`compress_gate.gate._sharded.judge_shards`),
-    in this process or, with ``backend="ray"``, as Ray tasks on the cluster at ``address``.
+    in this process or, with ``execution="ray"``, as Ray tasks on the cluster at ``address``.
 
     Raises
     ------
@@ -95,14 +95,14 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     with output_directory(out, what="output directory") as tmp:
         result, files = _judge(data=data, out=Path(out), tmp=tmp, limits=limits, teacher=teacher,
                                students=students, teacher_model=teacher_model, student_models=student_models,
-                               extra_columns=extra_columns, batch_size=batch_size, backend=backend,
+                               extra_columns=extra_columns, batch_size=batch_size, execution=execution,
                                address=address, say=say)
     return result, files
 
 
 def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None, teacher: str | Path | None,
            students: Sequence[str | Path], teacher_model: str | Path | None,
-           student_models: Sequence[str | Path], extra_columns: Sequence[str], batch_size: int, backend: str,
+           student_models: Sequence[str | Path], extra_columns: Sequence[str], batch_size: int, execution: str,
            address: str | None, say: Callable[[str], None]) -> tuple[GateResult, dict[str, Path]]:
     """``run_gate``'s work, writing into the temporary directory ``tmp`` that becomes ``out``."""
     have_files, have_models = teacher is not None or bool(students), teacher_model is not None or bool(student_models)
@@ -112,17 +112,17 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
                          "(--teacher T.npz --student S.npz) or as ONNX models (--teacher-model T.onnx "
                          "--student-model S.onnx), not a mix.")
     config = load_gate_config(limits) if limits is not None else GateConfig()
-    if backend == "ray" and not Path(data).is_dir():
-        raise InputError(f"--backend {backend} runs the gate on a directory of shards; {data} is one file. "
-                         "Drop --backend, or write the data and predictions as shard directories.")
-    check_backend(backend, what="the gate's per-shard statistics")
+    if execution == "ray" and not Path(data).is_dir():
+        raise InputError(f"--execution {execution} runs the gate on a directory of shards; {data} is one file. "
+                         "Drop --execution, or write the data and predictions as shard directories.")
+    execution = check_execution(execution, what="the gate's per-shard statistics")
     if Path(data).is_dir():
         if not have_files:
             raise InputError(f"{data} is a directory of shards: give the predictions as shard directories "
                              "too (--teacher DIR --student DIR); scoring ONNX models needs one data.npz.")
         say(f"streaming the shards of {data} ({config.n_resamples} bootstrap resamples)")
         result = judge_shards(data, teacher, students, config, extra_columns=extra_columns,  # type: ignore[arg-type]
-                              backend=backend, address=address)
+                              execution=execution, address=address)
         return result, _write_files(result, tmp, out)
     say(f"loading {data}")
     eval_data = load_eval_data(data, extra_columns=extra_columns)

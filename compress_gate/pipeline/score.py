@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from compress_gate._atomic import write_json
-from compress_gate._ray import RAY_RETRIES, ray_session, require_ray
+from compress_gate.execution import RAY_RETRIES, Execution, check_execution, ray_session
 from compress_gate.data._contract_checks import check_prediction_columns
 from compress_gate.data._shard_files import INCOMPLETE_NAME, MANIFEST_NAME, list_shards, write_shard
 from compress_gate.data.contract import load_eval_data
@@ -37,9 +37,7 @@ from compress_gate.data._records import EvalData
 from compress_gate.data.shards import read_data_shard
 from compress_gate.errors import InputError
 
-__all__ = ["BACKENDS", "ScoredShards", "score_to_shards"]
-
-BACKENDS = ("local", "ray")
+__all__ = ["ScoredShards", "score_to_shards"]
 
 
 @dataclass(frozen=True)
@@ -105,29 +103,26 @@ def score_part(part: Part, scores_of: Any, out: Path, *, whole_file: bool) -> in
 
 
 def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, engine: str = "onnxruntime",
-                    batch_size: int = 64, rows_per_shard: int = 100_000, backend: str = "local",
+                    batch_size: int = 64, rows_per_shard: int = 100_000, execution: Execution = "local",
                     address: str | None = None, workers: int = 2) -> ScoredShards:
     """Score the calib/test rows of ``data`` with ``model`` into the shard directory ``out`` (module docstring).
 
     Raises
     ------
     InputError
-        Unknown backend, ``out`` exists and is not empty, bad data (shard named), no
+        Unknown execution, ``out`` exists and is not empty, bad data (shard named), no
         ``inputs``, a missing or corrupt model, Ray asked for but not installed.
     RuntimeFailure
         The engine failed, or a Ray job failed after its retries; finished shards stay in
         ``out``, which keeps its :data:`INCOMPLETE_NAME` marker.
     """
-    if backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r} is not known. It should be one of {list(BACKENDS)}.")
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers = {workers!r} must be an integer >= 1.")
     model, data, out = Path(model).resolve(), Path(data).resolve(), Path(out).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: already exists and is not an empty directory. Choose a new --out, or "
                          "remove the old one.")
-    if backend == "ray":
-        require_ray("scoring")                     # before anything is written
+    execution = check_execution(execution, what="scoring")     # before anything is written
     parts = plan_parts(data, rows_per_shard=rows_per_shard)
     from compress_gate.engines import read_model_info
     read_model_info(model)                         # a missing or corrupt model fails before any work
@@ -135,7 +130,7 @@ def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, eng
     (out / INCOMPLETE_NAME).write_text("compress-gate score is writing this directory\n")
     settings = {"model": str(model), "engine": engine, "batch_size": batch_size, "out": str(out),
                 "whole_file": not data.is_dir()}
-    if backend == "local":
+    if execution == "local":
         from compress_gate.engines import score_model
         rows = [score_part(part, lambda x: score_model(model, x, engine=engine, batch_size=batch_size).scores,
                            out, whole_file=settings["whole_file"]) for part in parts]

@@ -35,9 +35,9 @@ Each row also carries the student's representation similarity to the teacher (it
 ``correlations`` relate each similarity to CEV, SDE and the worst BA increase across the
 students (Pearson and Spearman, with n; :mod:`compress_gate.pipeline._correlation`).
 
-With ``backend="ray"`` (``compress-gate sweep --backend ray [--address ADDR]``) the teacher is
+With ``execution="ray"`` (``compress-gate sweep --execution ray [--address ADDR]``) the teacher is
 trained first, as one Ray task, into the recipe's teacher cache; then each student's run is one
-Ray task (:func:`compress_gate._ray.map_tasks`: one CPU, retried when its worker dies), so a
+Ray task (:func:`compress_gate.execution.map_tasks`: one CPU, retried when its worker dies), so a
 cluster runs the students in parallel, each loading the cached teacher. The recipes, seeds,
 cache and outputs are those of the local default, which runs the students one after another;
 the driver then reads the reports and writes the calibrated reruns, ``sweep.json`` and
@@ -62,6 +62,7 @@ import yaml
 from compress_gate._atomic import atomic_directory, write_json, write_text
 from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config
 from compress_gate.config.torch_backend import parse_nm
+from compress_gate.execution import Execution, check_execution
 from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
 from compress_gate.pipeline._sweep_similarity import similarity_correlations, student_similarity
@@ -337,12 +338,12 @@ def _release(sweep_dir: Path, student_dir: Path) -> Path:
 
 
 def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[str] = (), release: bool = False,
-              console: Console | None = None, backend: str = "local", address: str | None = None) -> SweepOutcome:
+              console: Console | None = None, execution: Execution = "local", address: str | None = None) -> SweepOutcome:
     """Run the recipe at ``path`` once per sparsity (and N:M mask) and mark the most compressed passing student.
 
     Writes the outputs of the module docstring. With ``release``, copies the chosen
     student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
-    ``masks`` (``"2:4"``, ...) need a torch-backend recipe. ``backend="ray"`` runs the
+    ``masks`` (``"2:4"``, ...) need a torch-backend recipe. ``execution="ray"`` runs the
     students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first
     (module docstring).
 
@@ -350,18 +351,17 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     ------
     InputError
         Bad recipe, sparsities or masks, a SparseML recipe without a ``final_sparsity``
-        variable, or masks for a SparseML recipe; an unknown backend, or ``"ray"`` without
+        variable, or masks for a SparseML recipe; an unknown execution, or ``"ray"`` without
         the ``[ray]`` extra (all before any work; every student recipe is validated before
         the first one runs).
     RuntimeFailure
         A student's run failed; the students completed before it stay on disk.
     """
-    from compress_gate._ray import check_backend
     from compress_gate.compress import load_recipe
     from compress_gate.pipeline._sweep_html import write_sweep_html
     from compress_gate.pipeline.run import run_recipe
 
-    check_backend(backend, what="the sweep's students")
+    execution = check_execution(execution, what="the sweep's students")
     source = Path(path).resolve()
     config = load_run_config(source)
     students = _check_students(config, sparsities, masks, source)
@@ -379,7 +379,7 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
         write_text(recipe_paths[-1], yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
         load_run_config(recipe_paths[-1])                                  # every student valid before any work
     rows: list[dict[str, Any]] = []
-    outcomes = _students_on_ray(recipe_paths, address) if backend == "ray" \
+    outcomes = _students_on_ray(recipe_paths, address) if execution == "ray" \
         else (run_recipe(recipe_path, console=console) for recipe_path in recipe_paths)   # one after another
     for (sparsity, mask), outcome in zip(students, outcomes):
         report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
@@ -412,7 +412,7 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
 def _students_on_ray(recipe_paths: list[Path], address: str | None) -> list[RunOutcome]:
     """The teacher as one Ray task (:func:`_train_teacher`), then each student's run as one Ray task
     (:func:`_run_student`), in one Ray session; outcomes in recipe order."""
-    from compress_gate._ray import map_tasks, ray_session
+    from compress_gate.execution import map_tasks, ray_session
 
     with ray_session(address, what="the sweep's students"):
         map_tasks(_train_teacher, recipe_paths[:1], address=address, what="the sweep's teacher")

@@ -1,6 +1,9 @@
-"""Ray, when the ``[ray]`` extra is installed: a session helper, a task map, and worker errors mapped back.
+"""Where work runs, the *execution*: ``local`` (this process) or ``ray`` (Ray tasks, the ``[ray]`` extra).
 
-Ray is never required: only code paths that the user asks to run on Ray (``--backend ray``)
+"Execution" is its own word: a *compression backend* (:mod:`compress_gate.compress.backend`)
+is what compresses a model, never where work runs. :data:`Execution` is the typed choice and
+:func:`check_execution` its one check; ``--execution`` on the commands (``--backend`` is its old
+name, still accepted). Ray is never required: only code paths that the user asks to run on Ray
 import it, through :func:`ray_session` (and :func:`map_tasks`, which opens one).
 """
 
@@ -9,14 +12,16 @@ from __future__ import annotations
 import contextlib
 import reprlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from compress_gate.errors import CompressGateError, InputError, RuntimeFailure
 
-__all__ = ["RAY_RETRIES", "BACKENDS", "check_backend", "require_ray", "ray_session", "map_tasks"]
+__all__ = ["RAY_RETRIES", "Execution", "EXECUTIONS", "check_execution", "require_ray", "ray_session",
+           "map_tasks"]
 
 RAY_RETRIES = 3            # restarts of a dead actor / retries of a task whose worker died
-BACKENDS = ("local", "ray")
+Execution = Literal["local", "ray"]
+EXECUTIONS: tuple[Execution, ...] = ("local", "ray")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -26,26 +31,28 @@ def require_ray(what: str) -> Any:
     try:
         import ray
     except ImportError as err:
-        raise InputError(f"{what} on Ray (--backend ray) needs Ray, which is not installed. Install the "
-                         "extra: pip install 'compress-gate[ray]' (or drop --backend ray to run in this "
+        raise InputError(f"{what} on Ray (--execution ray) needs Ray, which is not installed. Install the "
+                         "extra: pip install 'compress-gate[ray]' (or drop --execution ray to run in this "
                          "process).") from err
     return ray
 
 
-def check_backend(backend: str, *, what: str) -> str:
-    """``backend`` when it is one of :data:`BACKENDS` (and, for ``"ray"``, Ray is installed).
+def check_execution(execution: str, *, what: str) -> Execution:
+    """``execution`` as the typed :data:`Execution` when it is one of :data:`EXECUTIONS` (and, for
+    ``"ray"``, Ray is installed). The one check of every command's ``--execution``.
 
     Raises
     ------
     InputError
-        An unknown backend (the known ones are listed), or ``"ray"`` without the ``[ray]`` extra.
+        An unknown execution (the known ones are listed), or ``"ray"`` without the ``[ray]`` extra.
     """
-    if backend not in BACKENDS:
-        raise InputError(f"--backend {backend!r} is not known. It should be one of {list(BACKENDS)}: 'local' "
-                         "(this process, the default) or 'ray' (Ray tasks, with the [ray] extra).")
-    if backend == "ray":
+    if execution not in EXECUTIONS:
+        raise InputError(f"--execution {execution!r} is not known. It should be one of {list(EXECUTIONS)}: "
+                         "'local' (this process, the default) or 'ray' (Ray tasks, with the [ray] extra). "
+                         "--backend is the old name of --execution and still works.")
+    if execution == "ray":
         require_ray(what)
-    return backend
+    return execution  # type: ignore[return-value]
 
 
 @contextlib.contextmanager
