@@ -126,23 +126,53 @@ def gate(
         None, "--allow-column", help="An extra column of the data or prediction files to leave unread "
         "(repeatable); any other unknown column is an error."),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+    summary_md: Optional[Path] = typer.Option(  # noqa: UP007
+        None, "--summary-md", help="Also write the Markdown job summary here (one row per limit: outcome, "
+        "observed, interval, n needed), e.g. for $GITHUB_STEP_SUMMARY or a merge-request comment."),
 ) -> None:
     """Judge teacher and student predictions against limits; exit 0 pass, 1 refused, 2 bad input."""
     import json
 
+    from compress_gate._outdir import output_file
     from compress_gate.pipeline.gate import run_gate, summary_lines
+    from compress_gate.report import write_summary_md
 
-    with exit_codes(), err_console.status("gate") as status:
+    with exit_codes(), err_console.status("gate") as status, (  # --summary-md is checked before the work
+            output_file(summary_md, what="job summary (--summary-md)", example="summary.md")
+            if summary_md is not None else contextlib.nullcontext()) as summary_tmp:
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
                                  teacher_model=teacher_model, student_models=student_model or [],
                                  extra_columns=allow_column or [], execution=execution, address=address,
                                  say=status.update)
+        if summary_tmp is not None:
+            write_summary_md(result.report, summary_tmp)
+            paths = {**paths, "summary": summary_md}
     if as_json:
         typer.echo(json.dumps(result.report.to_json(), indent=2))
     else:
         for line in summary_lines(result.report, paths):
             out_console.print(line, highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(0 if result.passed else 1)
+
+
+# --- report ------------------------------------------------------------------------
+@app.command("report")
+def report_command(
+    report_json: Path = typer.Argument(..., help="A report.json written by `compress-gate gate` or `run`."),
+    out: Path = typer.Option(..., "--out", help="New directory for report.json, report.html, MODEL_CARD.md, "
+                             "junit.xml and summary.md."),
+) -> None:
+    """Re-render the report files from a saved REPORT_JSON (checked against the published schema first).
+
+    Exit 0: rendered; 2: not a report.json of this schema version, edited, or a bad --out.
+    """
+    from compress_gate.report.rerender import rerender
+
+    with exit_codes():
+        report, paths = rerender(report_json, out)
+    out_console.print(f"report of a gate {report.verdict.upper()} ({report.outcome}) re-rendered:", highlight=False)
+    for path in paths.values():
+        out_console.print(f"  wrote {path}", highlight=False, markup=False, soft_wrap=True)
 
 
 # --- bench -------------------------------------------------------------------------

@@ -15,13 +15,13 @@ without it the card says that it was not stated.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.report.schema import Report, as_report
+from compress_gate.report._markdown import md, md_table
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
 from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,
@@ -30,24 +30,7 @@ from compress_gate._format import is_number
 
 __all__ = ["write_model_card", "build_model_card"]
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>&#])")
 SMALL_GROUP = 30
-
-
-def md(text: object) -> str:
-    """Escape ``text`` for a Markdown paragraph or table cell (one line)."""
-    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
-def _cell_text(value: object) -> str:
-    return md(getattr(value, "text", value))
-
-
-def _md_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(_cell_text(h) for h in headers) + " |",
-             "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def write_model_card(report: Report | Mapping[str, Any], path: str | os.PathLike[str], *,
@@ -156,7 +139,7 @@ def _gate(report: Report) -> str:
     rows = [[lim.name, fmt(lim.observed, reason=lim.reason or "not computed"),
              fmt_ci(lim.ci), judged_value(lim), fmt_limit(lim),
              OUTCOME_TEXT[lim.outcome]] for lim in limits]
-    lines.append(_md_table(["name", "observed", "CI", "judged", "limit", "result"], rows))
+    lines.append(md_table(["name", "observed", "CI", "judged", "limit", "result"], rows))
     undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
     if undecided:
         lines += ["", "Not enough evidence (the interval straddles the limit); test samples that would decide: "
@@ -174,21 +157,21 @@ def _disaggregated(report: Report) -> str:
     subgroups = subgroup_rows(report)
     if subgroups:
         lines += ["### Subgroups and intersections", "",
-                  _md_table(["group", "size", "teacher error", "student error", "norm. diff %", "teacher FPR",
+                  md_table(["group", "size", "teacher error", "student error", "norm. diff %", "teacher FPR",
                              "student FPR", "norm. diff %", "teacher FNR", "student FNR", "norm. diff %"],
                             subgroups), ""]
     ba = ba_rows(report)
     if ba:
         lines += ["### Bias amplification", "",
-                  _md_table(["attribute", "identity", "teacher", "student", "increase"]
+                  md_table(["attribute", "identity", "teacher", "student", "increase"]
                             + (["after mitigation", "increase after"] if after else []), ba), ""]
     if report.fairgrape is not None:
         lines += ["### Joint groups (FairGRAPE, Lin et al., Table 1)", "", md(fairgrape_headline(report.fairgrape)),
                   ""]
         for caption, headers, rows in fairgrape_tables(report.fairgrape):
-            lines += [f"{md(caption)}:", "", _md_table(headers, rows), ""]
+            lines += [f"{md(caption)}:", "", md_table(headers, rows), ""]
     lines += ["### Per attribute", "",
-              _md_table(per_attribute_headers(), per_attribute_rows(report))]
+              md_table(per_attribute_headers(), per_attribute_rows(report))]
     return "\n".join(lines)
 
 
