@@ -13,11 +13,28 @@ from pathlib import Path
 
 from compress_gate.errors import InputError
 
-__all__ = ["require_regular_file"]
+__all__ = ["require_regular_file", "kind_of"]
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"))
+
+
+def kind_of(path: str | Path) -> str | None:
+    """What ``path`` is when it is not a regular file (symlinks followed): ``"a directory"``,
+    ``"a FIFO (named pipe)"``, ``"a dangling symbolic link"``, ``"missing"``...; ``None`` for a
+    regular file. Never opens the path."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a dangling symbolic link" if os.path.islink(path) else "missing"
+    except OSError as err:
+        return f"a path that cannot be examined ({err.strerror or err})"
+    return None if stat.S_ISREG(mode) else _kind(mode)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "something other than a regular file")
 
 
 def require_regular_file(path: str | Path, what: str, *, missing_hint: str) -> Path:
@@ -46,6 +63,5 @@ def require_regular_file(path: str | Path, what: str, *, missing_hint: str) -> P
                          "and its permissions.") from err
     if stat.S_ISREG(mode):
         return path
-    kind = next((name for test, name in _KINDS if test(mode)), "something other than a regular file")
-    raise InputError(f"{path}: is {kind}, not a {what}; nothing was read from it. Pass the path of a "
+    raise InputError(f"{path}: is {_kind(mode)}, not a {what}; nothing was read from it. Pass the path of a "
                      f"regular {what}.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from compress_gate._id_hash import MAX_ID_LENGTH, id_length_problem
 from compress_gate._task import TASKS
 from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
@@ -41,6 +42,11 @@ def _check_ids(ids: np.ndarray, source: str) -> np.ndarray:
     elif ids.dtype.kind != "U":
         raise InputError(f"{source}: `ids` has dtype {ids.dtype}; it must hold strings (or integers). "
                          "Save numpy.asarray(ids, dtype=str).")
+    if ids.size and ids.dtype.itemsize // 4 > MAX_ID_LENGTH:
+        lengths = np.char.str_len(ids)
+        problem = id_length_problem(source, int(lengths.max()), str(ids[np.argmax(lengths)]))
+        if problem is not None:
+            raise InputError(problem)
     if (ids == "").any():
         raise InputError(f"{source}: `ids` holds {int((ids == '').sum())} empty string(s), e.g. at row "
                          f"{int(np.argmax(ids == ''))}. Give every sample a non-empty, stable id.")
@@ -84,6 +90,9 @@ def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete:
     ids = _check_ids(_require(columns, "ids", source, "Add `ids` (N,) str, one stable id per sample."),
                      source)
     n = ids.size
+    if n == 0 and not complete:
+        raise InputError(f"{source}: the shard holds no rows (`ids` is empty). Every shard must hold at least "
+                         "one row: delete the empty file (and its manifest entry), or write the shards again.")
     if n == 0:
         raise InputError(f"{source}: `ids` is empty; the eval data needs at least one test row.")
     labels = _require(columns, "labels", source,

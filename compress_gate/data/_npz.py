@@ -14,7 +14,9 @@ reads only the selected ones. Before a column is decompressed:
   ``shape[0] = N``, the row count of the first per-row column read, so a column's
   size is bounded by N and its dtype before any of it is decompressed;
 - no column may exceed :data:`MAX_COLUMN_BYTES` (16 GiB); a column that still does
-  not fit in memory is an :class:`InputError` naming the file and the column.
+  not fit in memory is an :class:`InputError` naming the file and the column;
+- a string ``ids`` column may be at most :data:`~compress_gate._id_hash.MAX_ID_LENGTH`
+  characters wide (NumPy's width is that of the longest id).
 
 So a small npz holding a huge unused column is neither loaded nor decompressed.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from compress_gate._id_hash import id_length_problem
 from compress_gate._paths import require_regular_file
 from compress_gate.errors import InputError
 
@@ -74,6 +77,10 @@ def read_npz_columns(path: str | Path, what: str, *, select: Callable[[list[str]
         for name in select(list(members)):
             info = members[name]
             shape, dtype = _header(archive, info, path, name, what, save_hint)
+            if name == "ids" and dtype.kind in "US":       # its width is that of the longest id
+                problem = id_length_problem(str(path), dtype.itemsize // (4 if dtype.kind == "U" else 1))
+                if problem is not None:
+                    raise InputError(problem + " The column was not loaded.")
             if name not in whole:
                 if not shape:
                     raise InputError(f"{path}: column `{name}` is a scalar; it must hold one entry per "

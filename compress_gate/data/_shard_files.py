@@ -26,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate._id_hash import id_length_problem
+from compress_gate._paths import kind_of
 from compress_gate.data._columns import EVAL_COLUMNS, PREDICTION_COLUMNS, WHOLE_COLUMNS, select_columns
 from compress_gate.errors import InputError
 
-__all__ = ["SHARD_SUFFIXES", "MANIFEST_NAME", "INCOMPLETE_NAME", "list_shards", "read_shard_columns",
-           "write_shard"]
+__all__ = ["SHARD_SUFFIXES", "MANIFEST_NAME", "INCOMPLETE_NAME", "list_shards", "shard_row_counts",
+           "manifest_entries", "read_shard_columns", "write_shard"]
 
 SHARD_SUFFIXES = (".npz", ".parquet")
 MANIFEST_NAME = "manifest.json"
@@ -45,8 +47,10 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
     ------
     InputError
         Not a directory, an unfinished ``score`` output, an unreadable or malformed
-        manifest, a manifest entry that is missing or not a plain file name, a file that
-        is neither a shard nor the manifest, no shard at all.
+        manifest, a manifest entry that is missing, not a regular file or not a plain file
+        name, a file the manifest does not list, a file that is neither a shard nor the
+        manifest, an entry named like a shard that is not a regular file (a directory, a
+        FIFO, a dangling symbolic link: named as what it is), no shard at all.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -57,12 +61,11 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
                          "score` run that did not finish (no manifest was written). Run the command again.")
     manifest = directory / MANIFEST_NAME
     if manifest.exists():
-        return _manifest_shards(manifest, what)
-    shards, strays = [], []
-    for path in sorted(directory.iterdir()):
-        if path.name.startswith("."):
-            continue
-        (shards if path.suffix in SHARD_SUFFIXES and path.is_file() else strays).append(path.name)
+        return [path for path, _ in manifest_entries(manifest, what)]
+    names = [path.name for path in sorted(directory.iterdir()) if not path.name.startswith(".")]
+    shards = [name for name in names if Path(name).suffix in SHARD_SUFFIXES]
+    _check_regular(directory, shards, what, "")
+    strays = [name for name in names if name not in shards]
     if strays:
         raise InputError(f"{directory}: {', '.join(strays[:5])} {'is' if len(strays) == 1 else 'are'} not "
                          f"{what} shards (only {', '.join(SHARD_SUFFIXES)} files and {MANIFEST_NAME} may be "
@@ -73,26 +76,67 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
     return [directory / name for name in shards]
 
 
-def _manifest_shards(manifest: Path, what: str) -> list[Path]:
+def shard_row_counts(directory: str | Path) -> list[int] | None:
+    """The row count of each shard that ``directory``'s manifest lists, in its order; ``None``
+    without a manifest. Call after :func:`list_shards`, which validated the manifest."""
+    manifest = Path(directory) / MANIFEST_NAME
+    return [rows for _, rows in manifest_entries(manifest, "")] if manifest.exists() else None
+
+
+def _check_regular(directory: Path, names: list[str], what: str, listed: str) -> None:
+    """Raise for a shard name that is not a regular file, saying what it is."""
+    for name in names:
+        kind = kind_of(directory / name)
+        if kind is not None:
+            raise InputError(f"{directory / name}: {listed}is {kind}, not a shard file ({what}); nothing was "
+                             "read from it. A shard must be a regular .npz or .parquet file: replace it or "
+                             "move it out of the directory.")
+
+
+def manifest_entries(manifest: Path, what: str) -> list[tuple[Path, int]]:
+    """The ``(shard path, rows)`` entries of a shard manifest, checked against its directory.
+
+    The manifest is JSON ``{"shards": [{"file": NAME, "rows": N}, ...]}``: each NAME the plain
+    name of a regular .npz or .parquet file of the same directory, listed once, N an integer
+    >= 1; every other file of the directory (hidden files aside) must be listed, so no shard
+    is dropped silently. The row counts are checked against the shards by
+    :func:`~compress_gate.data.shards.open_shards`.
+    """
     try:
         entries = json.loads(manifest.read_text(encoding="utf-8"))["shards"]
-        names = [entry["file"] for entry in entries]
+        pairs = [(entry["file"], entry["rows"]) for entry in entries]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise InputError(f"{manifest}: not a readable shard manifest ({err!r}); it must be JSON with "
                          "`shards: [{file: ..., rows: ...}, ...]`. Write the shards again.") from err
-    paths = []
-    for name in names:
-        path = manifest.parent / str(name)
-        if not isinstance(name, str) or Path(name).name != name or path.suffix not in SHARD_SUFFIXES:
+    for name, rows in pairs:
+        if not isinstance(name, str) or Path(name).name != name or Path(name).suffix not in SHARD_SUFFIXES:
             raise InputError(f"{manifest}: shard entry {name!r} must be the plain name of a .npz or .parquet "
                              "file in the same directory. Write the shards again.")
-        if not path.is_file():
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+            raise InputError(f"{manifest}: shard entry {name!r} has `rows` = {rows!r}; it must be the "
+                             "shard's row count, an integer >= 1. Write the shards again.")
+    names = [name for name, _ in pairs]
+    if not names:
+        raise InputError(f"{manifest}: lists no {what} shard. Write the shards again.")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(f"{manifest}: lists {', '.join(repeated[:5])} more than once; each shard must be "
+                         "listed once. Write the shards again.")
+    directory = manifest.parent
+    for name in names:
+        if not (directory / name).exists() and not (directory / name).is_symlink():
             raise InputError(f"{manifest}: lists the {what} shard {name!r}, which is missing. Restore it or "
                              "write the shards again.")
-        paths.append(path)
-    if not paths:
-        raise InputError(f"{manifest}: lists no {what} shard. Write the shards again.")
-    return paths
+    _check_regular(directory, names, what, f"listed in {MANIFEST_NAME}, ")
+    unlisted = sorted(path.name for path in directory.iterdir()
+                      if not path.name.startswith(".") and path.name != MANIFEST_NAME and path.name not in names)
+    if unlisted:
+        raise InputError(f"{directory}: {', '.join(unlisted[:5])}{' (and more)' if len(unlisted) > 5 else ''} "
+                         f"{'is' if len(unlisted) == 1 else 'are'} in the directory but not listed in "
+                         f"{MANIFEST_NAME}, so {'its' if len(unlisted) == 1 else 'their'} rows would be dropped "
+                         f"silently. List every {what} shard in the manifest (with its row count), or move "
+                         "the other files out of the directory.")
+    return [(directory / name, rows) for name, rows in pairs]
 
 
 def read_shard_columns(path: Path, *, predictions: bool, extra_columns: Sequence[str] = ()) -> dict[str, np.ndarray]:
@@ -128,13 +172,37 @@ def _read_parquet(path: Path, *, predictions: bool, extra_columns: Sequence[str]
     known = PREDICTION_COLUMNS if predictions else EVAL_COLUMNS
     names = select_columns(table.column_names, known=known, extra_columns=extra_columns, source=str(path),
                            what=what, groups=not predictions)
+    if "ids" in names:
+        _check_id_lengths(pa, table.column("ids"), path)
     columns = {name: _to_numpy(pa, table.column(name), path, name) for name in names}
     for key in WHOLE_COLUMNS:
         if key in meta and not predictions:
             columns[key] = np.asarray(meta[key], dtype=str)
     if "inputs" in columns and "input_shape" in meta:
-        columns["inputs"] = columns["inputs"].reshape(-1, *meta["input_shape"])
+        columns["inputs"] = _shaped_inputs(columns["inputs"], meta["input_shape"], path)
     return columns
+
+
+def _check_id_lengths(pa: Any, column: Any, path: Path) -> None:
+    """Refuse ids longer than MAX_ID_LENGTH before they become a NumPy array as wide as the longest."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return
+    longest = pa.compute.max(pa.compute.utf8_length(column)).as_py() or 0
+    problem = id_length_problem(str(path), int(longest))
+    if problem is not None:
+        raise InputError(problem + " The column was not loaded.")
+
+
+def _shaped_inputs(flat: np.ndarray, shape: Any, path: Path) -> np.ndarray:
+    """The ``inputs`` list column (N, width) reshaped to (N, *shape) from the ``input_shape`` metadata."""
+    valid = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0
+                                            for d in shape)
+    if not valid or int(np.prod(shape)) != flat.shape[1]:
+        raise InputError(f"{path}: the `input_shape` metadata {shape!r} does not fit the `inputs` column, whose "
+                         f"rows hold {flat.shape[1]} values each; it must be a list of positive integers whose "
+                         f"product is {flat.shape[1]} (e.g. [C, H, W]). Write the shard again (write_shard "
+                         "stores the shape of the array it is given).")
+    return flat.reshape(flat.shape[0], *shape)
 
 
 def _to_numpy(pa: Any, column: Any, path: Path, name: str) -> np.ndarray:

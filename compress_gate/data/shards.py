@@ -33,6 +33,7 @@ about n^2 / 2^65) are still joined exactly, by string.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -43,12 +44,12 @@ import numpy as np
 
 from compress_gate.data._contract_checks import check_eval_columns, check_prediction_columns, names_of
 from compress_gate.data._records import EvalData, Predictions, Task
-from compress_gate.data._shard_files import list_shards, read_shard_columns
+from compress_gate.data._shard_files import MANIFEST_NAME, list_shards, read_shard_columns, shard_row_counts
 from compress_gate.data.contract import align_scores
 from compress_gate.errors import InputError
 from compress_gate._id_hash import hash_ids
 
-__all__ = ["ShardBlock", "ShardSource", "ShardedInputs", "DataSummary", "FileMap", "open_shards", "data_summary",
+__all__ = ["ShardBlock", "ShardSource", "ShardedInputs", "DataSummary", "PredictionSummary", "FileMap", "open_shards", "data_summary",
            "prediction_summary", "read_data_shard", "read_prediction_shard"]
 
 #: Maps a per-file function over files, yielding its results in file order (``map`` by default).
@@ -117,9 +118,18 @@ def data_summary(path: Path, *, extra_columns: Sequence[str] = ()) -> DataSummar
                        group_test=data.groups[test].any(axis=0))
 
 
-def prediction_summary(path: Path) -> np.ndarray:
-    """Read and check one predictions shard (:func:`read_prediction_shard`): its (n,) uint64 id hashes, ascending."""
-    return np.sort(hash_ids(read_prediction_shard(path).ids))
+@dataclass(frozen=True)
+class PredictionSummary:
+    """What the cross-shard checks need of one predictions shard (:func:`prediction_summary`)."""
+
+    hashes: np.ndarray             # (n,) uint64 id hashes, ascending
+    width: int                     # K, the number of score columns
+
+
+def prediction_summary(path: Path) -> PredictionSummary:
+    """Read and check one predictions shard (:func:`read_prediction_shard`) and summarise it."""
+    preds = read_prediction_shard(path)
+    return PredictionSummary(hashes=np.sort(hash_ids(preds.ids)), width=int(preds.scores.shape[1]))
 
 
 class _Index:
@@ -165,20 +175,44 @@ class _Index:
             seen[of.shard_of[k], self.shard_of[lo[k]:hi[k]]] = True
         return [tuple(np.flatnonzero(row).tolist()) for row in seen]
 
+    def repeated(self) -> np.ndarray:
+        """The hashes held more than once, each once, ascending: ids in two shards, or collisions."""
+        if not self.repeats:
+            return self.hashes[:0]
+        return np.unique(self.hashes[1:][self.hashes[1:] == self.hashes[:-1]])
+
+    def shard_pairs(self) -> list[tuple[int, int]]:
+        """Every pair ``(a, b)``, ``a < b``, of shards that hold an equal hash, however many entries
+        share it and in whatever order (not only neighbours in the sorted index), ascending."""
+        same = self.hashes[1:] == self.hashes[:-1]
+        in_run = np.r_[same, False] | np.r_[False, same]
+        run = np.cumsum(np.r_[True, ~same])[in_run]                      # the run of equal hashes of each
+        held = np.unique(np.stack([run, self.shard_of[in_run]], axis=1), axis=0)  # (run, shard), by run
+        starts = np.flatnonzero(np.r_[True, held[1:, 0] != held[:-1, 0]])
+        sizes = np.diff(np.r_[starts, len(held)])
+        pairs = {(int(held[i, 1]), int(held[i + 1, 1])) for i in starts[sizes == 2]}
+        for i, size in zip(starts[sizes > 2], sizes[sizes > 2]):       # 3 or more shards share one hash
+            pairs.update(itertools.combinations(held[i:i + size, 1].tolist(), 2))
+        return sorted(pairs)
+
     def check_unique(self, read_ids: Callable[[Path], np.ndarray], what: str) -> None:
-        """Raise for an id in two shards; equal hashes of different ids are collisions, not errors."""
+        """Raise for an id in two shards, compared by string in every pair of shards that share a
+        hash; equal hashes of different ids are collisions, not errors (within one shard its
+        ids are unique: the per-shard checks)."""
         if not self.repeats:
             return
-        same = np.flatnonzero(self.hashes[1:] == self.hashes[:-1])
-        pairs = sorted({(int(self.shard_of[k]), int(self.shard_of[k + 1])) for k in same})
-        for a, b in pairs:                         # only shard pairs whose hashes meet
-            if a == b:
-                continue                           # a collision within a shard: its ids are unique
+        for a, b in self.shard_pairs():
             common = np.intersect1d(read_ids(self.shards[a]), read_ids(self.shards[b]))
             if common.size:
                 raise InputError(f"{self.shards[a]} and {self.shards[b]}: {common.size} id(s) occur in both "
                                  f"{what} shards, e.g. {names_of(common)}. Every id must be in exactly one "
                                  "shard: drop the repeated rows.")
+
+    def ids_with(self, hashes: np.ndarray, read_ids: Callable[[Path], np.ndarray]) -> np.ndarray:
+        """The id strings of this index whose hash is one of ``hashes`` (read from the shards holding them)."""
+        shards = np.unique(self.shard_of[np.isin(self.hashes, hashes)])
+        found = [ids[np.isin(hash_ids(ids), hashes)] for ids in (read_ids(self.shards[k]) for k in shards)]
+        return np.concatenate(found) if found else np.zeros(0, str)
 
 
 @dataclass(frozen=True)
@@ -268,7 +302,7 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     shards = list_shards(data_dir, "eval data")
     pending = map_files(partial(data_summary, extra_columns=tuple(extra_columns)), shards)
     models = [(Path(d), list_shards(d, "predictions")) for d in (teacher_dir, *students)]
-    model_hashes = [map_files(prediction_summary, paths) for _, paths in models]   # Ray: all start at once
+    model_summaries = [map_files(prediction_summary, paths) for _, paths in models]   # Ray: all start at once
     summaries: list[DataSummary] = list(pending)
     first = summaries[0]                                         # list_shards returns at least one
     for path, summary in zip(shards, summaries):
@@ -287,20 +321,49 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
             raise InputError(f"{data_dir}: group column `group__{name}` has no member in the test split of "
                              "any shard, so no metric can be computed for it. Add test samples of this "
                              "group, or drop the column.")
+    _check_row_counts(data_dir, shards, [s.hashes.size for s in summaries], "eval data")
     data_index = _Index([s.hashes for s in summaries], shards, scored=[s.scored for s in summaries])
     data_index.check_unique(lambda p: read_data_shard(p, extra_columns=extra_columns).ids, "eval data")
-    holders = [_prediction_holders(directory, paths, list(hashes), data_index, data_dir, extra_columns)
-               for (directory, paths), hashes in zip(models, model_hashes)]
+    holders = [_prediction_holders(directory, paths, list(results), data_index, data_dir, extra_columns,
+                                   n_attributes=len(attribute_names))
+               for (directory, paths), results in zip(models, model_summaries)]
     return ShardedInputs(data_shards=tuple(shards), n_samples=int(sum(s.hashes.size for s in summaries)),
                          n_test=n_test, task=task, attribute_names=attribute_names, group_names=group_names,
                          extra_columns=tuple(extra_columns), _holders=tuple(zip(*holders)))
 
 
-def _prediction_holders(directory: Path, shards: list[Path], hashes: list[np.ndarray], data_index: _Index,
-                        data_dir: Path, extra_columns: Sequence[str]) -> list[tuple[Path, ...]]:
-    """Check one model's prediction shards (their id hashes) against the data; per data shard, the
-    prediction shards holding its ids."""
-    index = _Index(hashes, shards)
+def _check_row_counts(directory: Path, shards: list[Path], rows: list[int], what: str) -> None:
+    """Raise when ``directory``'s manifest gives a shard another row count than the shard holds."""
+    listed = shard_row_counts(directory)
+    if listed is None:
+        return
+    wrong = [f"{path.name} ({expected} listed, {found} held)"
+             for path, expected, found in zip(shards, listed, rows) if expected != found]
+    if wrong:
+        raise InputError(f"{directory / MANIFEST_NAME}: the row counts it lists do not match the {what} "
+                         f"shards: {', '.join(wrong[:5])}{' and more' if len(wrong) > 5 else ''}. The manifest "
+                         "describes other files than these: write the shards again (or correct the manifest).")
+
+
+def _check_widths(directory: Path, shards: list[Path], widths: list[int], n_attributes: int, data_dir: Path) -> None:
+    """Raise for a predictions shard whose number of score columns is not the data's K."""
+    for path, width in zip(shards, widths):
+        if width != n_attributes:
+            others = sorted(set(widths))
+            raise InputError(f"{path}: `scores` has {width} columns but the eval data ({data_dir}) has K = "
+                             f"{n_attributes} attributes or classes (the shards of {directory} have "
+                             f"{', '.join(map(str, others))} columns). Every predictions shard needs one column per "
+                             "attribute or class: score every shard with the same model, for this data.")
+
+
+def _prediction_holders(directory: Path, shards: list[Path], summaries: list[PredictionSummary],
+                        data_index: _Index, data_dir: Path, extra_columns: Sequence[str], *,
+                        n_attributes: int) -> list[tuple[Path, ...]]:
+    """Check one model's prediction shards (their widths and id hashes) against the data; per data
+    shard, the prediction shards holding its ids."""
+    _check_widths(directory, shards, [s.width for s in summaries], n_attributes, data_dir)
+    _check_row_counts(directory, shards, [s.hashes.size for s in summaries], "predictions")
+    index = _Index([s.hashes for s in summaries], shards)
     unknown = ~data_index.contains(index.hashes)
     if unknown.any():
         path = shards[int(index.shard_of[unknown].min())]
@@ -309,7 +372,9 @@ def _prediction_holders(directory: Path, shards: list[Path], hashes: list[np.nda
         raise InputError(f"{path}: {strangers.size} of its {ids.size} ids are not in the eval data "
                          f"({data_dir}), e.g. {names_of(strangers)}. The predictions were made "
                          "for another eval set: predict the rows of this data.")
-    index.check_unique(lambda p: read_prediction_shard(p).ids, "predictions")
+    read_ids = lambda p: read_prediction_shard(p).ids  # noqa: E731
+    index.check_unique(read_ids, "predictions")
+    _check_collided_ids(index, data_index, read_ids, data_dir, extra_columns)
     assert data_index.scored is not None
     lo, hi = index.find(data_index.hashes)
     missing = data_index.scored & (hi == lo)
@@ -322,3 +387,22 @@ def _prediction_holders(directory: Path, shards: list[Path], hashes: list[np.nda
                          f"scores in any predictions shard, e.g. {names_of(ids)}. Predict every calib "
                          "and test row of the eval data.")
     return [tuple(shards[i] for i in held) for held in index.holders(data_index, lo, hi)]
+
+
+def _check_collided_ids(index: _Index, data_index: _Index, read_ids: Callable[[Path], np.ndarray],
+                        data_dir: Path, extra_columns: Sequence[str]) -> None:
+    """Compare by string the prediction ids whose hash another id shares (a collision; the hash join
+    alone would take one for the other): each must be an id of the data. A predicted id whose
+    colliding twin is neither predicted nor held twice in the data is found by string when its
+    data shard is read (a calib/test twin: its scores are missing) or ignored (a train twin)."""
+    collided = np.union1d(index.repeated(), np.intersect1d(data_index.repeated(), index.hashes))
+    if not collided.size:
+        return
+    predicted = index.ids_with(collided, read_ids)
+    known = data_index.ids_with(collided, lambda p: read_data_shard(p, extra_columns=extra_columns).ids)
+    strangers = np.setdiff1d(predicted, known)
+    if strangers.size:
+        raise InputError(f"{index.shards[0].parent}: {strangers.size} predicted id(s) are not in the eval data "
+                         f"({data_dir}), e.g. {names_of(strangers)}, though their 64-bit hashes equal those of "
+                         "other ids (found by string). The predictions were made for another eval set: "
+                         "predict the rows of this data.")
