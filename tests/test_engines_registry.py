@@ -38,9 +38,9 @@ class _NumpyEngine(Engine):
 
 
 def test_every_name_of_an_engine_comes_from_the_registry():
-    from compress_gate.config.run import Engine as RecipeEngine
+    from compress_gate.config.run import EngineKind
 
-    assert ENGINE_KINDS == tuple(ENGINES) == tuple(get_args(RecipeEngine))
+    assert ENGINE_KINDS == tuple(ENGINES) == tuple(get_args(EngineKind))
     assert tuple(engine_availability()) == ENGINE_KINDS
     assert [kind for kind, entry in ENGINES.items() if entry.fallback] == ["deepsparse"]
     assert ENGINES["deepsparse"].fallback in ENGINES

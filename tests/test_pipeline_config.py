@@ -169,7 +169,7 @@ def test_demo_recipe_validates():
 def test_recipe_engine_names_are_the_engines():
     from typing import get_args
 
-    from compress_gate.config.run import Engine
+    from compress_gate.config.run import EngineKind
     from compress_gate.engines import ENGINE_KINDS
 
-    assert set(get_args(Engine)) == set(ENGINE_KINDS)
+    assert set(get_args(EngineKind)) == set(ENGINE_KINDS)

@@ -48,13 +48,14 @@ from compress_gate.config.torch_backend import TorchCompressionConfig
 from compress_gate.engines._registry import ENGINE_KINDS
 from compress_gate.errors import InputError
 
-__all__ = ["Engine", "TrainSpec", "ModelConfig", "SparseMLCompressionConfig", "CompressionConfig",
+__all__ = ["EngineKind", "TrainSpec", "ModelConfig", "SparseMLCompressionConfig", "CompressionConfig",
            "COMPRESSION_BACKENDS", "parse_compression_config", "ExportConfig", "BenchmarkConfig",
            "EnginesConfig", "RunConfig", "load_run_config", "recipe_hash"]
 
-#: Engine names a recipe may use: the kinds of the engine registry (:data:`compress_gate.engines.ENGINES`,
-#: a module that imports no engine library), so a new engine is one registry entry.
-Engine = Literal[ENGINE_KINDS]  # type: ignore[valid-type]
+#: Engine kinds a recipe may name, a config value (the runtime class is :class:`compress_gate.engines.Engine`):
+#: the kinds of the engine registry (:data:`compress_gate.engines.ENGINES`, a module that imports no
+#: engine library), so a new engine is one registry entry.
+EngineKind = Literal[ENGINE_KINDS]  # type: ignore[valid-type]
 _Frozen = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -216,7 +217,7 @@ class BenchmarkConfig(BaseModel):
 
     model_config = _Frozen
     enabled: bool = Field(True, strict=True)
-    engines: tuple[Engine, ...] = ("onnxruntime", "deepsparse")
+    engines: tuple[EngineKind, ...] = ("onnxruntime", "deepsparse")
     batch_sizes: tuple[StrictInt, ...] = Field((1, 32), min_length=1)
     warmup: int = Field(5, ge=0, le=10_000, strict=True)
     iterations: int = Field(30, ge=1, le=100_000, strict=True)
@@ -235,8 +236,8 @@ class EnginesConfig(BaseModel):
     """
 
     model_config = _Frozen
-    deployment: Engine = "onnxruntime"
-    check: tuple[Engine, ...] = ("deepsparse",)
+    deployment: EngineKind = "onnxruntime"
+    check: tuple[EngineKind, ...] = ("deepsparse",)
     batch_size: int = Field(32, ge=1, le=65536, strict=True)
     benchmark: BenchmarkConfig = BenchmarkConfig()
 
