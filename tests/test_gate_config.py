@@ -122,5 +122,5 @@ def test_docs_metric_table_is_the_registry():
 
 
 def test_every_member_metric_has_its_measure_and_no_other():
-    from compress_gate.gate._measures import MEMBER_MEASURES
-    assert set(MEMBER_MEASURES) == {m for m, spec in GATED_METRICS.items() if spec.source == "member"}
+    from compress_gate.gate._measures import MEMBER_METRICS
+    assert set(MEMBER_METRICS) == {m for m, spec in GATED_METRICS.items() if spec.source == "member"}

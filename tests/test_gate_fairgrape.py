@@ -214,8 +214,8 @@ def test_a_population_is_averaged_per_group_first_and_pie_uses_its_modal_labels(
 
 def test_every_teacher_pair_metric_has_its_pair_measure_and_no_other():
     from compress_gate.config.gate import GATED_METRICS
-    from compress_gate.gate._fairgrape_measures import PAIR_MEASURES
-    assert set(PAIR_MEASURES) == {m for m, spec in GATED_METRICS.items() if spec.source == "teacher_pair"}
+    from compress_gate.gate._fairgrape_measures import PAIR_METRICS
+    assert set(PAIR_METRICS) == {m for m, spec in GATED_METRICS.items() if spec.source == "teacher_pair"}
 
 
 def test_too_many_joint_groups_fail_closed_and_leave_the_section_out(monkeypatch):
@@ -248,10 +248,10 @@ def test_multiclass_judges_whole_samples():
 
 def test_ap_is_resampled_only_when_a_limit_gates_it(monkeypatch):
     # resampling AP is the costly part (the rows family): a run without an AP limit never asks for it
-    from compress_gate.gate._measures import Measurer
+    from compress_gate.gate._measures import PopulationMetrics
     asked = []
-    group_ap = Measurer.group_ap
-    monkeypatch.setattr(Measurer, "group_ap", lambda self, rows, resampled=False: (
+    group_ap = PopulationMetrics.group_ap
+    monkeypatch.setattr(PopulationMetrics, "group_ap", lambda self, rows, resampled=False: (
         asked.append(resampled), group_ap(self, rows, resampled))[1])
     _judge([{"metric": "acc_change_std", "max": 1.0}, {"metric": "group_fpr", "max": 1.0}])
     assert asked and not any(asked)

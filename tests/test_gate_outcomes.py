@@ -10,7 +10,7 @@ from compress_gate.config.gate import GateConfig, Limit, parse_gate_config
 from compress_gate.data import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate import evaluate
-from compress_gate.gate._limits import Measured, judge_limit, limit_outcome, samples_to_decide
+from compress_gate.gate._limits import UnitValues, judge_limit, limit_outcome, samples_to_decide
 from compress_gate.gate.evaluate import run_outcome
 from compress_gate.report.junit import build_junit
 
@@ -57,7 +57,7 @@ def test_run_outcome():
 def test_undecided_limit_says_so_with_the_samples_that_would_decide():
     # one unit; 101 resampled increases 0.00, 0.001, ..., 0.100: the 90% interval is [0.005, 0.095]
     boot = np.linspace(0.0, 0.1, 101)[:, None]
-    measured = Measured(("a/g",), np.array([0.06]), teacher=np.array([0.0]), student_boot=boot,
+    measured = UnitValues(("a/g",), np.array([0.06]), teacher=np.array([0.0]), student_boot=boot,
                         teacher_boot=np.zeros_like(boot))
     entry = judge_limit(BA_POINT, measured, confidence=0.9, n_samples=200)
     assert entry["ci"] == pytest.approx([0.005, 0.095])
@@ -67,7 +67,7 @@ def test_undecided_limit_says_so_with_the_samples_that_would_decide():
     assert entry["reason"].startswith("not enough evidence: point estimate 0.06 > 0.05 but the interval "
                                       "reaches back inside (lower end 0.005)")
     assert "about 6,051 test samples would decide it" in entry["reason"]
-    decided = judge_limit(BA_MAX, Measured(("a/g",), np.array([0.02]), teacher=np.array([0.0]),
+    decided = judge_limit(BA_MAX, UnitValues(("a/g",), np.array([0.02]), teacher=np.array([0.0]),
                                            student_boot=boot * 0.5, teacher_boot=np.zeros_like(boot)),
                           confidence=0.9, n_samples=200)
     assert decided["outcome"] == "pass" and decided["n_needed"] is None      # upper .0475 <= .05

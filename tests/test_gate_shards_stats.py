@@ -97,7 +97,7 @@ def test_score_rows_concatenate_in_any_order_and_resample_by_id_hash():
     # finish, resampled with the Poisson weights of (seed, id hash, resample): the AP of the whole
     from compress_gate import metrics
     from compress_gate._id_hash import hash_ids
-    from compress_gate.gate._measures import Measurer
+    from compress_gate.gate._measures import PopulationMetrics
     from compress_gate.gate._stats import ScoreRows, Stats
     from compress_gate.metrics.poisson_bootstrap import poisson_weights
     rng = np.random.default_rng(1)
@@ -110,7 +110,7 @@ def test_score_rows_concatenate_in_any_order_and_resample_by_id_hash():
     def rows(r: np.ndarray) -> ScoreRows:
         return ScoreRows(h[r], y[r], groups[r], scores[r])
     perm = rng.permutation(n)
-    measurer = Measurer(Layout("multilabel", ("a", "b"), ("male", "young")), Stats({}), train=None, sizes={},
+    measurer = PopulationMetrics(Layout("multilabel", ("a", "b"), ("male", "young")), Stats({}), train=None, sizes={},
                         seed=3, n_resamples=7)
     one = measurer.group_ap(rows(np.arange(n)), resampled=True)
     shuffled = measurer.group_ap(rows(perm[60:]) + rows(perm[:60]), resampled=True)

@@ -63,11 +63,11 @@ class MetricSpec(NamedTuple):
     - ``description``: what it measures (docs, errors).
     - ``unit``: the kind of unit it has one value per; the gated number is the worst unit.
     - ``source``: how it is computed: ``member`` from each model's labels and scores on the
-      test rows (``compress_gate.gate._measures.MEMBER_MEASURES[name]``, resampled by the
+      test rows (``compress_gate.gate._measures.MEMBER_METRICS[name]``, resampled by the
       bootstrap); ``balance`` from the population's normalized FPR/FNR changes (CEV, SDE);
       ``overrides`` from the override list; ``engines`` from the engine comparison;
       ``teacher_pair`` from the teacher and the student population together
-      (``compress_gate.gate._fairgrape_measures.PAIR_MEASURES[name]``, resampled by the
+      (``compress_gate.gate._fairgrape_measures.PAIR_METRICS[name]``, resampled by the
       bootstrap like ``member``: FairGRAPE's Std(ΔAcc), Std(ΔAP) and PIE).
     - A *joint group* (unit ``joint_group``) is one membership pattern over every
       ``group__*`` column present in the test data, e.g. ``male & not young`` (FairGRAPE's

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from compress_gate.gate._fairgrape_measures import PAIR_MEASURES
-from compress_gate.gate._measures import Measurer
+from compress_gate.gate._fairgrape_measures import PAIR_METRICS
+from compress_gate.gate._measures import PopulationMetrics
 
 __all__ = ["Resamples", "resamples"]
 
@@ -31,7 +31,7 @@ class Resamples:
     pairs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def resamples(measurer: Measurer, *, judged: str, metrics_wanted: list[str],
+def resamples(measurer: PopulationMetrics, *, judged: str, metrics_wanted: list[str],
               balance_keys: list[str], pair_metrics: list[str] | tuple[str, ...] = ()) -> Resamples:
     """The resampled values the limits and the report need.
 
@@ -45,5 +45,5 @@ def resamples(measurer: Measurer, *, judged: str, metrics_wanted: list[str],
     for key in balance_keys:
         cev, sde, _, _ = measurer.error_balance(key, resampled=True)
         balance[key] = {"cev": cev, "sde": sde}
-    pairs = {metric: PAIR_MEASURES[metric](measurer, judged, True) for metric in pair_metrics}
+    pairs = {metric: PAIR_METRICS[metric](measurer, judged, True) for metric in pair_metrics}
     return Resamples(values=values, balance=balance, pairs=pairs)

@@ -8,13 +8,13 @@ groups (the row ``all`` is not a unit: overall accuracy is the ``accuracy`` metr
 Every number is finished from merged statistics (:mod:`compress_gate.gate._stats`), so it
 does not depend on how the data is sharded:
 
-- *Member* measures (:data:`FAIRGRAPE_MEMBER_MEASURES`, joined into ``MEMBER_MEASURES``):
+- *Member* measures (:data:`FAIRGRAPE_MEMBER_METRICS`, joined into ``MEMBER_METRICS``):
   group accuracy and pooled group FPR/FNR from the additive ``joint_groups`` count family;
   group AP (mean AP over attributes within the group), mean AP and Std(AP) over groups from
   the ``rows`` family (each test row's id hash, labels, identity columns and scores, sorted
   by id hash when finished and resampled with Poisson weights regenerated from the hashes).
   A population's value is the mean over its members.
-- *Teacher-pair* measures (:data:`PAIR_MEASURES`, source ``teacher_pair``): Std(ΔAcc) and
+- *Teacher-pair* measures (:data:`PAIR_METRICS`, source ``teacher_pair``): Std(ΔAcc) and
   Std(ΔAP) from the population-mean group values against the teacher's, and PIE share per
   group and the PIE gap from the PIE counts of the teacher's modal labels against the
   population's (ties broken per sample, keyed by the gate's seed and the id hash). The
@@ -41,13 +41,13 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.gate._limits import Measured, finite_interval
+from compress_gate.gate._limits import UnitValues, finite_interval
 
 if TYPE_CHECKING:
     from compress_gate.gate._bootstrap import Resamples
-    from compress_gate.gate._measures import Measurer
+    from compress_gate.gate._measures import PopulationMetrics
 
-__all__ = ["FAIRGRAPE_MEMBER_MEASURES", "PAIR_MEASURES", "AP_METRICS", "FAIRGRAPE_METRICS", "MAX_JOINT_GROUPS",
+__all__ = ["FAIRGRAPE_MEMBER_METRICS", "PAIR_METRICS", "AP_METRICS", "FAIRGRAPE_METRICS", "MAX_JOINT_GROUPS",
            "not_measurable", "joint_group_names", "resampled", "pair_measured", "undefined_reason",
            "fairgrape_section"]
 
@@ -74,20 +74,20 @@ def not_measurable(group_names: tuple[str, ...], patterns: np.ndarray) -> str:
     return ""
 
 
-def joint_group_names(m: Measurer) -> tuple[str, ...]:
+def joint_group_names(m: PopulationMetrics) -> tuple[str, ...]:
     """The joint groups of the test rows, member-first by column; () when not counted."""
     table = m.stats.tables.get(("point", "teacher", 0, "joint_groups"))
     return () if table is None else table.names[1:]
 
 
-def _rates(m: Measurer, tables: dict[str, Any]) -> metrics.JointGroupTable:
+def _rates(m: PopulationMetrics, tables: dict[str, Any]) -> metrics.JointGroupTable:
     return metrics.joint_group_rates_from_counts(tables["joint_groups"], task=m.layout.task)
 
 
-Finish = Callable[["Measurer", "dict[str, Any]"], np.ndarray]
+Finish = Callable[["PopulationMetrics", "dict[str, Any]"], np.ndarray]
 #: metric -> (count families, finish(measurer, tables) -> values per joint group or model on the
-#: last axis); ``compress_gate.gate._measures`` makes each a ``Measure``. The row ``all`` is dropped.
-FAIRGRAPE_MEMBER_MEASURES: dict[str, tuple[tuple[str, ...], Finish]] = {
+#: last axis); ``compress_gate.gate._measures`` makes each a ``CountMetric``. The row ``all`` is dropped.
+FAIRGRAPE_MEMBER_METRICS: dict[str, tuple[tuple[str, ...], Finish]] = {
     "group_accuracy": (("joint_groups",), lambda m, t: _rates(m, t).accuracy[..., 1:]),
     "group_fpr": (("joint_groups",), lambda m, t: _rates(m, t).pooled_fpr[..., 1:]),
     "group_fnr": (("joint_groups",), lambda m, t: _rates(m, t).pooled_fnr[..., 1:]),
@@ -96,27 +96,27 @@ FAIRGRAPE_MEMBER_MEASURES: dict[str, tuple[tuple[str, ...], Finish]] = {
     "ap_std": (("rows",), lambda m, t: np.asarray(t["rows"].std, dtype=np.float64)[..., None]),
 }
 #: Every FairGRAPE metric (member and teacher-pair).
-FAIRGRAPE_METRICS = frozenset(FAIRGRAPE_MEMBER_MEASURES) | frozenset(
+FAIRGRAPE_METRICS = frozenset(FAIRGRAPE_MEMBER_METRICS) | frozenset(
     {"acc_change_std", "ap_change_std", "pie_share", "pie_gap"})
 
 
-def _pie(m: Measurer, key: str, resampled: bool) -> metrics.PIEShares:
+def _pie(m: PopulationMetrics, key: str, resampled: bool) -> metrics.PIEShares:
     return metrics.pie_shares_from_counts(m.stats.tables["pie", "boot" if resampled else "point", m.key(key)])
 
 
-def _change_std(member_metric: str) -> Callable[[Measurer, str, bool], np.ndarray]:
+def _change_std(member_metric: str) -> Callable[[PopulationMetrics, str, bool], np.ndarray]:
     """Std over joint groups of (population ``key`` − teacher) of a per-group member metric."""
-    def measure(m: Measurer, key: str, resampled: bool) -> np.ndarray:
+    def measure(m: PopulationMetrics, key: str, resampled: bool) -> np.ndarray:
         spread = metrics.group_change_std(m.values("teacher", member_metric, resampled),
                                           m.values(key, member_metric, resampled))
         return np.asarray(spread, dtype=np.float64)[..., None]
     return measure
 
 
-PairMeasure = Callable[["Measurer", str, bool], np.ndarray]
+PairMetric = Callable[["PopulationMetrics", str, bool], np.ndarray]
 #: metric -> (measurer, population key, resampled) -> values per unit of the population against
 #: the teacher: (U,), or (B, U) over the resamples. One entry per ``teacher_pair`` metric.
-PAIR_MEASURES: dict[str, PairMeasure] = {
+PAIR_METRICS: dict[str, PairMetric] = {
     "acc_change_std": _change_std("group_accuracy"),
     "ap_change_std": _change_std("group_ap"),
     "pie_share": lambda m, key, r: np.asarray(_pie(m, key, r).share, dtype=np.float64)[..., 1:],
@@ -145,11 +145,11 @@ def undefined_reason(metric: str) -> str:
     return "a joint group has no test sample of that kind, or fewer than 2 joint groups exist"
 
 
-def pair_measured(m: Measurer, key: str, metric: str, boot: Resamples | None) -> Measured:
-    """The :class:`Measured` a limit on teacher-pair ``metric`` judges (no teacher column: the
+def pair_measured(m: PopulationMetrics, key: str, metric: str, boot: Resamples | None) -> UnitValues:
+    """The :class:`UnitValues` a limit on teacher-pair ``metric`` judges (no teacher column: the
     number already compares the population ``key`` with the teacher)."""
     units = joint_group_names(m) if GATED_METRICS[metric].unit == "joint_group" else ("model",)
-    return Measured(units, PAIR_MEASURES[metric](m, key, False),
+    return UnitValues(units, PAIR_METRICS[metric](m, key, False),
                     student_boot=None if boot is None else boot.pairs[metric],
                     undefined_reason=undefined_reason(metric))
 
@@ -161,13 +161,13 @@ _AP_NOT_KEPT = ("the gate read shards and no limit gates an AP metric: per-group
                 "limit on group_ap, ap_mean, ap_std or ap_change_std asks for AP")
 
 
-def _rows_mean(m: Measurer, key: str, read: Callable[[dict[str, Any]], np.ndarray]) -> np.ndarray:
+def _rows_mean(m: PopulationMetrics, key: str, read: Callable[[dict[str, Any]], np.ndarray]) -> np.ndarray:
     """Per-row values (``all`` + joint groups) of population ``key``: the mean over its members."""
     return np.mean([np.asarray(read(m.tables(key, i, rows=True)), dtype=np.float64)
                     for i in range(m.sizes[m.key(key)])], axis=0)
 
 
-def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confidence: float,
+def fairgrape_section(m: PopulationMetrics, key: str, boot: Resamples | None, *, confidence: float,
                       population: str, with_ap: bool = True) -> dict | None:
     """report.json's ``fairgrape`` section (schema: ``FairGRAPESection``): FairGRAPE's Table 1 for the
     teacher and population ``key`` (named ``population`` in the report), AP per group, PIE.
@@ -223,7 +223,7 @@ def fairgrape_section(m: Measurer, key: str, boot: Resamples | None, *, confiden
     def pair_value(metric: str) -> dict:
         if metric in AP_METRICS and not with_ap:
             return estimate(np.nan, None)
-        return estimate(PAIR_MEASURES[metric](m, key, False)[0],
+        return estimate(PAIR_METRICS[metric](m, key, False)[0],
                         None if boot is None or metric not in boot.pairs else boot.pairs[metric][:, 0])
     return {"population": population, "group_columns": list(m.layout.group_names), "rows": rows,
             "acc_change_std": pair_value("acc_change_std"), "ap_mean": model_value("ap_mean"),

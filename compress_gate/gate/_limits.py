@@ -11,7 +11,7 @@ from compress_gate._format import fmt
 from compress_gate.config.gate import GATED_METRICS, Limit
 from compress_gate.metrics import percentile_interval
 
-__all__ = ["Measured", "relative_change", "compared_change", "judge_limit", "limit_outcome", "samples_to_decide",
+__all__ = ["UnitValues", "relative_change", "compared_change", "judge_limit", "limit_outcome", "samples_to_decide",
            "finite_interval"]
 
 _SHOW = 5
@@ -29,7 +29,7 @@ def finite_interval(samples: np.ndarray | None, confidence: float) -> list[float
 
 
 @dataclass(frozen=True)
-class Measured:
+class UnitValues:
     """One gated metric for the teacher and the student population, per unit.
 
     ``teacher`` is None for numbers without a teacher counterpart (CEV, SDE, override
@@ -89,7 +89,7 @@ def _interval(values: np.ndarray, confidence: float) -> list[float]:
     return [float(np.sign(v) * np.inf) if abs(v) >= big else float(v) for v in (lo, hi)]
 
 
-def judge_limit(limit: Limit, measured: Measured, *, confidence: float, n_samples: int | None = None) -> dict:
+def judge_limit(limit: Limit, measured: UnitValues, *, confidence: float, n_samples: int | None = None) -> dict:
     """The report entry of ``limit`` judged on ``measured``.
 
     The gated number is the worst included unit (max for a ``max`` limit, min for a

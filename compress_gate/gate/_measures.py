@@ -6,7 +6,7 @@ finished from, over which units, and averages a population of students (rates av
 over the population first). ``resampled`` False gives the point estimate (U,), True the
 (B, U) values of the Poisson resamples, shared by teacher and students (a paired bootstrap).
 FairGRAPE's member measures (:mod:`compress_gate.gate._fairgrape_measures`) join
-:data:`MEMBER_MEASURES`.
+:data:`MEMBER_METRICS`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.gate._fairgrape_measures import FAIRGRAPE_MEMBER_MEASURES, joint_group_names
+from compress_gate.gate._fairgrape_measures import FAIRGRAPE_MEMBER_METRICS, joint_group_names
 from compress_gate.gate._stats import ROW_FAMILIES, SCORE_FAMILIES, ScoreRows, Stats
 from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
 
-__all__ = ["Layout", "Measurer", "Measure", "MEMBER_MEASURES"]
+__all__ = ["Layout", "PopulationMetrics", "CountMetric", "MEMBER_METRICS"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Layout:
 
 
 @dataclass
-class Measurer:
+class PopulationMetrics:
     """Values of the gated metrics for the populations of merged :class:`~compress_gate.gate._stats.Stats`.
 
     ``sizes``: population key -> number of members; ``aliases``: a population whose
@@ -110,7 +110,7 @@ class Measurer:
         """Population mean of ``metric`` per unit: shape (U,), or (B, U) when ``resampled``."""
         memo_key = (self.key(key), metric, resampled)
         if memo_key not in self._memo:
-            families, finish = MEMBER_MEASURES[metric]
+            families, finish = MEMBER_METRICS[metric]
             rows = bool(ROW_FAMILIES.intersection(families))
             per_member = [finish(self, self.tables(key, i, resampled, rows=rows))
                           for i in range(self.sizes[self.key(key)])]
@@ -152,39 +152,39 @@ class Measurer:
         return np.asarray(cev, dtype=np.float64), np.asarray(sde, dtype=np.float64), d_fpr, d_fnr
 
 
-class Measure(NamedTuple):
+class CountMetric(NamedTuple):
     """A gated metric of one member: the count ``families`` it needs (counted per shard, for the
     point estimate and every resample) and ``finish(measurer, tables)`` -> values per unit on
     the last axis ((U,), or (B, U) for resampled tables)."""
 
     families: tuple[str, ...]
-    finish: Callable[[Measurer, dict[str, Any]], np.ndarray]
+    finish: Callable[[PopulationMetrics, dict[str, Any]], np.ndarray]
 
 
-def _ba(m: Measurer, tables: dict[str, Any]) -> np.ndarray:
+def _ba(m: PopulationMetrics, tables: dict[str, Any]) -> np.ndarray:
     values = metrics.bias_amplification_from_counts(tables["confusion"], m.train).values
     return values.reshape(values.shape[:-2] + (-1,))
 
 
-def _subgroup(rate: str) -> Measure:
-    return Measure(("confusion",), lambda m, t: getattr(metrics.subgroup_rates_from_counts(
+def _subgroup(rate: str) -> CountMetric:
+    return CountMetric(("confusion",), lambda m, t: getattr(metrics.subgroup_rates_from_counts(
         t["confusion"], m.layout.group_names, per_attribute=False), f"pooled_{rate}"))
 
 
-#: metric name -> its :class:`Measure`. One entry per metric whose
+#: metric name -> its :class:`CountMetric`. One entry per metric whose
 #: :class:`~compress_gate.config.gate.MetricSpec` source is ``member``.
-MEMBER_MEASURES: dict[str, Measure] = {
-    "accuracy": Measure(("confusion",), lambda m, t: np.asarray(
+MEMBER_METRICS: dict[str, CountMetric] = {
+    "accuracy": CountMetric(("confusion",), lambda m, t: np.asarray(
         metrics.accuracy_from_counts(t["confusion"], task=m.layout.task), dtype=np.float64)[..., None]),
-    "fpr": Measure(("confusion",), lambda m, t: metrics.false_positive_rate_from_counts(t["confusion"])),
-    "fnr": Measure(("confusion",), lambda m, t: metrics.false_negative_rate_from_counts(t["confusion"])),
-    "tcb": Measure(("confusion",), lambda m, t: metrics.train_class_balance_from_counts(
+    "fpr": CountMetric(("confusion",), lambda m, t: metrics.false_positive_rate_from_counts(t["confusion"])),
+    "fnr": CountMetric(("confusion",), lambda m, t: metrics.false_negative_rate_from_counts(t["confusion"])),
+    "tcb": CountMetric(("confusion",), lambda m, t: metrics.train_class_balance_from_counts(
         t["confusion"], train_mean=m.train.mean)),
-    "ece": Measure(("calibration",), lambda m, t: metrics.expected_calibration_error_from_counts(t["calibration"])),
-    "uncertainty": Measure(("uncertainty",), lambda m, t: metrics.uncertainty_from_counts(t["uncertainty"])),
-    "ba": Measure(("confusion",), _ba),
+    "ece": CountMetric(("calibration",), lambda m, t: metrics.expected_calibration_error_from_counts(t["calibration"])),
+    "uncertainty": CountMetric(("uncertainty",), lambda m, t: metrics.uncertainty_from_counts(t["uncertainty"])),
+    "ba": CountMetric(("confusion",), _ba),
     "subgroup_error": _subgroup("error"),
     "subgroup_fpr": _subgroup("fpr"),
     "subgroup_fnr": _subgroup("fnr"),
-    **{name: Measure(*entry) for name, entry in FAIRGRAPE_MEMBER_MEASURES.items()},
+    **{name: CountMetric(*entry) for name, entry in FAIRGRAPE_MEMBER_METRICS.items()},
 }

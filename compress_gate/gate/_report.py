@@ -17,7 +17,7 @@ from compress_gate._json import json_safe
 from compress_gate.config.gate import GateConfig
 from compress_gate.gate._bootstrap import Resamples
 from compress_gate.gate._limits import compared_change, finite_interval
-from compress_gate.gate._measures import Layout, Measurer
+from compress_gate.gate._measures import Layout, PopulationMetrics
 from compress_gate.report.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
 
 __all__ = ["build_report"]
@@ -25,7 +25,7 @@ __all__ = ["build_report"]
 _HISTOGRAM_EDGES = np.round(np.linspace(0.0, 1.0, 11), 10)
 
 
-def _model_summary(measurer: Measurer, key: str) -> dict:
+def _model_summary(measurer: PopulationMetrics, key: str) -> dict:
     """Accuracy and the per-attribute numbers of population ``key`` (means over its members)."""
     names = measurer.layout.attribute_names
     columns = {m: measurer.values(key, m) for m in PER_ATTRIBUTE}
@@ -36,7 +36,7 @@ def _model_summary(measurer: Measurer, key: str) -> dict:
     return {"accuracy": measurer.values(key, "accuracy")[0], "per_attribute": per_attribute}
 
 
-def _error_balance(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
+def _error_balance(measurer: PopulationMetrics, key: str, boot: Resamples | None, confidence: float) -> dict:
     """δFPR/δFNR per attribute, CEV and SDE with their intervals and the attributes left out."""
     cev, sde, d_fpr, d_fnr = measurer.error_balance(key)
     names = measurer.layout.attribute_names
@@ -60,7 +60,7 @@ def _ba_entry(value: float, reasons: list[object]) -> float | dict:
     return {"undefined": why}
 
 
-def _ba_tables(measurer: Measurer, key: str, family: str = "confusion") -> tuple[dict, dict, dict]:
+def _ba_tables(measurer: PopulationMetrics, key: str, family: str = "confusion") -> tuple[dict, dict, dict]:
     """(teacher, student, increase) as attribute -> identity -> number | {"undefined": reason}.
 
     A population's BA is the mean over its members: undefined when any member's is. The
@@ -89,7 +89,7 @@ def _ba_tables(measurer: Measurer, key: str, family: str = "confusion") -> tuple
     return t_out, s_out, inc_out
 
 
-def _subgroups(measurer: Measurer, key: str) -> list[dict]:
+def _subgroups(measurer: PopulationMetrics, key: str) -> list[dict]:
     """Pooled error/FPR/FNR per subgroup row: sizes, teacher, student (population mean), and the
     normalized difference in percent (Hooker et al.)."""
     teacher = measurer.subgroup_table("teacher", 0)
@@ -106,12 +106,12 @@ def _subgroups(measurer: Measurer, key: str) -> list[dict]:
             for row, name in enumerate(teacher.names)]
 
 
-def _histogram(measurer: Measurer, key: str) -> list[float]:
+def _histogram(measurer: PopulationMetrics, key: str) -> list[float]:
     counts = [measurer.tables(key, i)["histogram"] for i in range(measurer.sizes[key])]
     return np.mean(counts, axis=0).tolist()
 
 
-def _cie(measurer: Measurer) -> dict:
+def _cie(measurer: PopulationMetrics) -> dict:
     """Modal CIEs (Hooker et al.) of the raw students against the teacher(s), and how uncertain
     the models are on them: the share of the CIEs' scores inside (0.1, 0.9), averaged over
     the population, next to the teacher's share on every test sample."""
@@ -127,7 +127,7 @@ def _cie(measurer: Measurer) -> dict:
             "share_uncertain_all_teacher": float(np.mean(everyone))}
 
 
-def _metrics_section(measurer: Measurer, key: str, boot: Resamples | None, config: GateConfig) -> dict:
+def _metrics_section(measurer: PopulationMetrics, key: str, boot: Resamples | None, config: GateConfig) -> dict:
     balance = _error_balance(measurer, key, boot, config.confidence)
     ba_t, ba_s, ba_inc = _ba_tables(measurer, key)
     return {
@@ -143,14 +143,14 @@ def _metrics_section(measurer: Measurer, key: str, boot: Resamples | None, confi
     }
 
 
-def _after_section(measurer: Measurer, key: str, boot: Resamples | None, confidence: float) -> dict:
+def _after_section(measurer: PopulationMetrics, key: str, boot: Resamples | None, confidence: float) -> dict:
     balance = _error_balance(measurer, key, boot, confidence)
     _, ba_s, ba_inc = _ba_tables(measurer, key)
     return {"accuracy": measurer.values(key, "accuracy")[0], "cev": balance["cev"],
             "sde": balance["sde"], "ba": {"student": ba_s, "increase": ba_inc}, "delta": balance["delta"]}
 
 
-def _uncovered(measurer: Measurer) -> dict:
+def _uncovered(measurer: PopulationMetrics) -> dict:
     """Teacher and shipped student (thresholds; overrides do not apply there) on the test rows
     without an override: accuracy and BA. What a catalogue verdict says about other inputs."""
     def accuracy(key: str) -> float:
@@ -185,7 +185,7 @@ def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncove
     return text
 
 
-def build_report(*, layout: Layout, config: GateConfig, measurer: Measurer, entries: list[dict],
+def build_report(*, layout: Layout, config: GateConfig, measurer: PopulationMetrics, entries: list[dict],
                  outcome: str, judged: str, boot: Resamples | None, applied: bool,
                  thresholds: np.ndarray | None, n_overridden: int, override_attrs: list[str],
                  n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,

@@ -16,8 +16,8 @@ from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import resamples
 from compress_gate.gate._fairgrape_measures import (AP_METRICS, FAIRGRAPE_METRICS, fairgrape_section, not_measurable,
                                                     pair_measured, resampled, undefined_reason)
-from compress_gate.gate._limits import Measured, judge_limit
-from compress_gate.gate._measures import MEMBER_MEASURES, Layout, Measurer
+from compress_gate.gate._limits import UnitValues, judge_limit
+from compress_gate.gate._measures import MEMBER_METRICS, Layout, PopulationMetrics
 from compress_gate.gate._report import build_report
 from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
                                        merge, shard_prelude, shard_statistics)
@@ -49,9 +49,13 @@ class GateResult:
     """
 
     report: Report
-    passed: bool
     thresholds: np.ndarray | None
     overrides: Overrides
+
+    @property
+    def passed(self) -> bool:
+        """Whether the gate passed (:attr:`Report.passed <compress_gate.report.schema.Report.passed>`)."""
+        return self.report.passed
 
     def with_run(self, run: RunSection) -> GateResult:
         """The same result whose report carries the run's section (a new report; this one is unchanged)."""
@@ -71,19 +75,19 @@ def _check_scores(scores: Any, n: int, k: int, what: str) -> np.ndarray:
     return arr
 
 
-def _engine_measures(engine_checks: Sequence[dict] | None) -> dict[str, Measured]:
+def _engine_measures(engine_checks: Sequence[dict] | None) -> dict[str, UnitValues]:
     if not engine_checks:
         why = ("no engine comparison was run (`compress-gate gate` on prediction files judges one "
                "engine; `compress-gate run` compares the engines)")
-        return {m: Measured(units=(), student=np.empty(0), undefined_reason=why)
+        return {m: UnitValues(units=(), student=np.empty(0), undefined_reason=why)
                 for m, spec in GATED_METRICS.items() if spec.source == "engines"}
     units = tuple(str(c.get("engine")) for c in engine_checks)
 
     def column(key: str) -> np.ndarray:
         return np.array([np.nan if c.get(key) is None else float(c[key]) for c in engine_checks])
     why = "the engine comparison has no value for this engine"
-    return {"engine_agreement": Measured(units, column("label_agreement"), undefined_reason=why),
-            "engine_score_difference": Measured(units, column("max_score_difference"), undefined_reason=why)}
+    return {"engine_agreement": UnitValues(units, column("label_agreement"), undefined_reason=why),
+            "engine_score_difference": UnitValues(units, column("max_score_difference"), undefined_reason=why)}
 
 
 def evaluate(data: EvalData, teacher_scores: np.ndarray, student_scores: Sequence[np.ndarray],
@@ -169,7 +173,7 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
                 point[key] += ("rows",)
         for key in dict.fromkeys(("teacher", judged)):
             point[key] += ("joint_groups",)
-    wanted = {f for m in member_metrics for f in MEMBER_MEASURES[m].families} - ROW_FAMILIES
+    wanted = {f for m in member_metrics for f in MEMBER_METRICS[m].families} - ROW_FAMILIES
     boot: dict[str, set[str]] = {}
     for key in dict.fromkeys(["teacher", judged, *balance_keys]):
         # CEV and SDE of every balance key: its FPR/FNR and the teacher's, in every resample
@@ -247,26 +251,26 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, boot_members, balance_keys,
                  fairgrape=not unmeasured, score_rows=with_ap)
     stats = merge(map_shards(partial(shard_statistics, plan=plan), shards))
-    measurer = Measurer(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
+    measurer = PopulationMetrics(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
                         aliases=aliases, seed=config.seed, n_resamples=config.n_resamples)
     boot = None if config.n_resamples == 0 else resamples(measurer, judged=judged, metrics_wanted=boot_members,
                                                           balance_keys=balance_keys, pair_metrics=fair_pairs)
     n_overridden = int(stats.tables[("n_overridden",)])
     measured = _engine_measures(engine_checks)
-    measured["override_share"] = Measured(("model",), np.array([n_overridden / n_test]))
+    measured["override_share"] = UnitValues(("model",), np.array([n_overridden / n_test]))
     for name in (m for m, spec in GATED_METRICS.items() if spec.source == "balance"):
         point = measurer.error_balance(judged)[0 if name == "cev" else 1]
-        measured[name] = Measured(("model",), point.reshape(1),
+        measured[name] = UnitValues(("model",), point.reshape(1),
                                   student_boot=None if boot is None else boot.balance[judged][name][:, None],
                                   undefined_reason="no attribute has a nonzero teacher FPR and FNR")
     for metric in (m for m in limited if m in FAIRGRAPE_METRICS):
         if unmeasured:
-            measured[metric] = Measured((), np.empty(0), undefined_reason=unmeasured)
+            measured[metric] = UnitValues((), np.empty(0), undefined_reason=unmeasured)
         elif GATED_METRICS[metric].source == "teacher_pair":
             measured[metric] = pair_measured(measurer, judged, metric, boot)
     for metric in (m for m in member_metrics if m not in measured):
         ba_reasons = _ba_not_measured(measurer) if metric == "ba" else {}
-        measured[metric] = Measured(
+        measured[metric] = UnitValues(
             measurer.units(metric), measurer.values(judged, metric),
             teacher=measurer.values("teacher", metric),
             student_boot=None if boot is None else boot.values[(judged, metric)],
@@ -285,7 +289,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
         deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
         fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
                                                             population=judged, with_ap=with_ap))
-    return GateResult(report=report, passed=outcome == "pass", thresholds=shipped, overrides=overrides)
+    return GateResult(report=report, thresholds=shipped, overrides=overrides)
 
 
 def run_outcome(outcomes: Sequence[str]) -> str:
@@ -296,7 +300,7 @@ def run_outcome(outcomes: Sequence[str]) -> str:
     return "not_enough_evidence" if "not_enough_evidence" in outcomes else "pass"
 
 
-def _ba_not_measured(measurer: Measurer) -> dict[str, str]:
+def _ba_not_measured(measurer: PopulationMetrics) -> dict[str, str]:
     """unit -> reason for the (attribute, identity) pairs whose BA is not computed."""
     reasons = measurer.bias_amplification("teacher", 0).reasons
     units = measurer.units("ba")

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from compress_gate.config.gate import GATED_METRICS
-from compress_gate.report.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered
-from compress_gate.report.schema import Cell as BACell
+from compress_gate.report.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered, ValueOrUndefined
 from compress_gate.report._format import fmt
 from compress_gate.report._markup import Cell, table
 from compress_gate._format import is_number
@@ -63,7 +62,8 @@ def ba_rows(report: Report) -> list[list[Any]]:
     return rows
 
 
-def ba_value(table: Mapping[str, Mapping[str, BACell]], attr: str, group: str) -> BACell | None:
+def ba_value(table: Mapping[str, Mapping[str, ValueOrUndefined]], attr: str,
+             group: str) -> ValueOrUndefined | None:
     """``table[attr][group]``, or None where the pair is missing."""
     return table.get(attr, {}).get(group)
 

@@ -57,7 +57,8 @@ class Undefined(_Node):
     undefined: str
 
 
-Cell = float | Undefined
+#: A number, or why it is undefined (a table entry such as BA per (attribute, group)).
+ValueOrUndefined = float | Undefined
 
 
 class Inputs(_Node):
@@ -134,12 +135,12 @@ class Balance(_Node):
 class BAComparison(_Node):
     """BA of the student and its increase over the teacher: attribute -> identity -> value."""
 
-    student: dict[str, dict[str, Cell]]
-    increase: dict[str, dict[str, Cell]]
+    student: dict[str, dict[str, ValueOrUndefined]]
+    increase: dict[str, dict[str, ValueOrUndefined]]
 
 
 class BATables(BAComparison):
-    teacher: dict[str, dict[str, Cell]]
+    teacher: dict[str, dict[str, ValueOrUndefined]]
 
 
 class Rates(_Node):
@@ -365,6 +366,17 @@ class Report(_Node):
     fairgrape: FairGRAPESection | None = Field(default=None, description="FairGRAPE's Table 1, AP per group and "
                                                "PIE; null when the data has no identity column or more "
                                                "than 64 joint groups")
+
+    @property
+    def passed(self) -> bool:
+        """Whether the gate passed: ``outcome == "pass"``.
+
+        One decision, said three ways for three readers: ``outcome`` is the decision (``pass``,
+        ``fail``, ``not_enough_evidence``), ``verdict`` its release consequence (``pass`` only when
+        the outcome is ``pass``) and this its bool; the gate derives the other two from ``outcome``
+        (a report.json that contradicts itself is refused by :mod:`compress_gate.report.rerender`).
+        """
+        return self.outcome == "pass"
 
     def to_json(self) -> dict[str, Any]:
         """report.json's content as plain JSON types."""
