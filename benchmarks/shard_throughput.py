@@ -77,8 +77,7 @@ def measure(root: Path, resamples: int, repeats: int) -> dict[str, Any]:
         return map(fn, [shard])
     config = GateConfig(n_resamples=resamples, seed=0, judge="raw", limits=LIMITS["required"])
     evaluate_shards([shard], Layout(sharded.task, sharded.attribute_names, sharded.group_names), config,
-                    n_test=int((shard.split == "test").sum()), n_students=1, map_shards=first_shard_only,
-                    score_rows=False)
+                    n_test=int((shard.split == "test").sum()), n_students=1, map_shards=first_shard_only)
     prelude_s, prelude = best_cpu(lambda: passes[0](shard), repeats)
     statistics_s, stats = best_cpu(lambda: passes[1](shard), repeats)
     add_s, _ = best_cpu(lambda: stats + stats, repeats)

@@ -114,7 +114,7 @@ def demo_report(*, verdict: str = "fail") -> dict:
                           "normalized_difference": nd})
     edges = [round(x, 2) for x in np.linspace(0, 1, 11)]
     report = {
-        "schema_version": 3,
+        "schema_version": 4,
         "verdict": verdict,
         "outcome": verdict,
         "created": "2025-01-01T12:00:00+00:00",
@@ -173,6 +173,8 @@ def demo_report(*, verdict: str = "fail") -> dict:
                 "compress_gate_version": "0.1.0", "deployment_engine": "onnxruntime",
                 "compression": {"overall_sparsity": 0.8, "quantized": True},
                 "stage_seconds": {"train_teacher": 31.2, "compress": 95.0, "export": 3.3}},
+        "estimates": {"intervals": ["ba", "cev", "sde"], "point_only": ["accuracy", "fpr", "fnr"],
+                      "not_computed": {"group_ap": "no limit gates an AP metric"}},
     }
     return report
 

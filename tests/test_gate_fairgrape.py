@@ -124,7 +124,7 @@ def test_paired_intervals_collapse_when_the_student_is_the_teacher():
 
 
 def test_report_section_is_table_1_with_ap_and_pie():
-    section = _judge([])["fairgrape"]
+    section = _judge([{"metric": "ap_mean", "min": 0.0}])["fairgrape"]     # an AP limit: AP is computed
     assert section["population"] == "raw" and section["group_columns"] == ["male", "young"]
     rows = {row["name"]: row for row in section["rows"]}
     assert list(rows) == ["all"] + JOINT
@@ -146,12 +146,29 @@ def test_report_section_is_table_1_with_ap_and_pie():
     assert section["ap_std"]["teacher"]["value"] == 0 and section["ap_std"]["student"]["value"] == 0.25
     assert section["ap_change_std"]["value"] == pytest.approx(0.25)
     assert section["pie_gap"]["value"] == 0.5
-    # cheap numbers carry intervals on every run; the row `all` and AP (no AP limit) do not
-    assert section["acc_change_std"]["ci"] is not None and section["pie_gap"]["ci"] is not None
-    assert rows["male & young"]["accuracy"]["student"]["ci"] is not None
-    assert rows["all"]["accuracy"]["student"]["ci"] is None
-    assert not section["ap_intervals"] and rows["male & young"]["ap"]["student"]["ci"] is None
-    assert section["ap_mean"]["student"]["ci"] is None and section["ap_change_std"]["ci"] is None
+    # only what a limit gates (AP) has intervals; the row `all` never
+    assert section["ap_intervals"] and rows["male & young"]["ap"]["student"]["ci"] is not None
+    assert rows["all"]["ap"]["student"]["ci"] is None
+    assert section["acc_change_std"]["ci"] is None and section["pie_gap"]["ci"] is None
+    assert rows["male & young"]["accuracy"]["student"]["ci"] is None
+
+
+def test_without_limits_every_number_is_a_point_value_and_ap_is_not_computed():
+    report = _judge([])
+    section = report["fairgrape"]
+    rows = {row["name"]: row for row in section["rows"]}
+    assert rows["male & young"]["accuracy"]["student"]["value"] == pytest.approx(1 / 2)
+    assert rows["male & young"]["accuracy"]["student"]["ci"] is None and section["pie_gap"]["ci"] is None
+    assert section["pie_gap"]["value"] == 0.5
+    assert all(row["ap"][who]["value"] is None for row in section["rows"] for who in ("teacher", "student"))
+    assert "no limit gates an AP metric" in section["ap_undefined_reason"] and not section["ap_intervals"]
+    estimates = report["estimates"]
+    assert estimates["intervals"] == []
+    assert {"group_accuracy", "pie_gap", "acc_change_std"} <= set(estimates["point_only"])
+    assert set(estimates["not_computed"]) >= {"group_ap", "ap_mean", "ap_std", "ap_change_std"}
+    assert not set(estimates["point_only"]) & set(estimates["not_computed"])
+
+
 
 
 def test_an_ap_limit_resamples_ap_for_the_report_too():
@@ -174,7 +191,8 @@ def test_html_has_table_1_and_the_ap_figure_and_the_card_the_headline(tmp_path):
     from compress_gate.report.html import build_html
     from compress_gate.report.model_card import build_model_card
     result = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)],
-                      _limits([{"metric": "acc_change_std", "max": 0.8}]))
+                      _limits([{"metric": "acc_change_std", "max": 0.8}, {"metric": "pie_gap", "max": 1.0},
+                               {"metric": "ap_mean", "min": 0.0}]))     # AP is computed for an AP limit only
     html = build_html(result.report)
     assert 'id="fairgrape"' in html and "FairGRAPE Table 1: Accuracy per joint group" in html
     table_1 = html[html.index("FairGRAPE Table 1: Accuracy"):]
@@ -186,7 +204,7 @@ def test_html_has_table_1_and_the_ap_figure_and_the_card_the_headline(tmp_path):
     assert "Student AP per joint group as a percentage" in html and "data:image/png;base64," in html
     card = build_model_card(result.report)
     assert "### Joint groups (FairGRAPE, Lin et al., Table 1)" in card
-    assert "Std(ΔAcc) 0.4787 \\[" in card and "PIE gap 50% \\[" in card and "Std(ΔAP) 0.25;" in card
+    assert "Std(ΔAcc) 0.4787 \\[" in card and "PIE gap 50% \\[" in card and "Std(ΔAP) 0.25 \\[" in card
     assert "| student AP, % of teacher | 81.14% | 100% | 50% | 100% | 100% |" in card   # all: (37/48) / 0.95
     write_gate_outputs(result, tmp_path)                  # report.json validated by tests/conftest.py
     assert (tmp_path / "report.json").is_file()
@@ -246,14 +264,14 @@ def test_multiclass_judges_whole_samples():
     assert [r["fpr"]["student"]["value"] for r in rows] == pytest.approx([3 / 8, 1 / 2, 1 / 2, 0, 1 / 2])
 
 
-def test_ap_is_resampled_only_when_a_limit_gates_it(monkeypatch):
-    # resampling AP is the costly part (the rows family): a run without an AP limit never asks for it
+def test_ap_is_computed_only_when_a_limit_gates_it(monkeypatch):
+    # AP is the costly part (the rows family): a run without an AP limit never computes it
     from compress_gate.gate._measures import PopulationMetrics
     asked = []
     group_ap = PopulationMetrics.group_ap
     monkeypatch.setattr(PopulationMetrics, "group_ap", lambda self, rows, resampled=False: (
         asked.append(resampled), group_ap(self, rows, resampled))[1])
     _judge([{"metric": "acc_change_std", "max": 1.0}, {"metric": "group_fpr", "max": 1.0}])
-    assert asked and not any(asked)
+    assert not asked
     _judge([{"metric": "ap_std", "max": 1.0}])
-    assert any(asked)
+    assert any(asked) and not all(asked)          # the point value and the resamples

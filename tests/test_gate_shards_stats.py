@@ -133,3 +133,33 @@ def test_calib_rows_are_gathered_only_for_threshold_calibration():
     empty = (0, data.n_attributes)
     assert counted.calib_labels.shape == empty and counted.calib_scores[0].shape == empty
     assert int(gathered.n_calib) == int(counted.n_calib) == int((counted + counted).n_calib) / 2 == n_calib
+
+
+def test_joint_group_patterns_are_np_unique_rows():
+    from compress_gate.gate._stats import _patterns
+    groups = np.random.default_rng(2).random((300, 5)) < [0.5, 0.1, 0.9, 0.3, 0.02]
+    assert np.array_equal(_patterns(groups), np.unique(groups, axis=0))
+    assert _patterns(groups[:0]).shape == (0, 5) and _patterns(np.zeros((4, 0), dtype=bool)).shape == (0, 0)
+
+
+def test_statistics_read_the_test_rows_in_cell_order_and_count_the_same_tables():
+    # the statistics sort the test rows by cell (no gather of each weight chunk); the point and
+    # resampled confusion counts equal those of the rows in file order
+    from compress_gate import metrics
+    from compress_gate.gate._stats import _test_rows
+    from compress_gate.metrics.poisson_bootstrap import hash_ids, poisson_weights
+    data, teacher, student = _scores()
+    shard = ShardInput.from_data(data, teacher, [student], name="s")
+    scores = shard.teacher
+    rows = _test_rows(shard)
+    assert sorted(rows.tolist()) == np.flatnonzero(shard.split == "test").tolist()
+    assert metrics.cell_order(shard.groups[rows]) is None
+    test = np.flatnonzero(shard.split == "test")
+    pred = metrics.predict_labels(scores, task="multilabel")
+
+    def counts(index):
+        w = poisson_weights(hash_ids(shard.ids[index]), seed=1, n_resamples=5)
+        return metrics.subgroup_counts(shard.labels[index], pred[index], shard.groups[index], sample_weight=w)
+    a, b = counts(test), counts(rows)
+    for name in ("size", "positives", "predicted", "tp"):
+        assert np.array_equal(getattr(a, name), getattr(b, name))

@@ -98,3 +98,25 @@ def test_taxicab_ranking_equals_weighted_jaccard_ranking(data_seed, md, mc, n, k
     by_taxicab = rank_by_score(taxicab_score(dense, compressed, task=task), seed=seed)
     by_jaccard = rank_by_score(1.0 - weighted_jaccard_similarity(dense, compressed, task=task), seed=seed)
     assert np.array_equal(by_taxicab, by_jaccard)
+
+
+def test_tie_draws_are_made_only_for_tied_rows_with_the_same_values():
+    # a uniform depends on (seed, stream, id hash, column) only: drawing it for the tied rows alone
+    # gives the entries the whole (n, K) matrix would give there
+    from compress_gate._id_hash import hash_ids
+    from compress_gate.metrics.cie import _tie_uniforms, _tied_uniforms
+    hashes = hash_ids(np.array([f"id{i}" for i in range(50)]))
+    mask = np.random.default_rng(0).random((50, 3)) < 0.1
+    assert np.array_equal(_tied_uniforms(hashes, 7, 1, mask), _tie_uniforms(hashes, 7, 1, 3)[mask])
+    assert _tied_uniforms(hashes, 7, 1, np.zeros((50, 3), dtype=bool)).size == 0
+
+
+def test_keyed_ties_of_two_model_populations_do_not_depend_on_the_other_samples():
+    from compress_gate._id_hash import hash_ids
+    rng = np.random.default_rng(1)
+    dense, comp = (rng.integers(0, 2, (2, 40, 3)) for _ in range(2))
+    hashes = hash_ids(np.array([f"s{i}" for i in range(40)]))
+    whole = modal_cie(dense, comp, task="multilabel", seed=4, id_hash=hashes)
+    part = modal_cie(dense[:, 10:25], comp[:, 10:25], task="multilabel", seed=4, id_hash=hashes[10:25])
+    assert np.array_equal(whole.dense_modal[10:25], part.dense_modal)
+    assert np.array_equal(whole.compressed_modal[10:25], part.compressed_modal)

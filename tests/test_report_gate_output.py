@@ -39,13 +39,15 @@ def gate_report() -> dict:
     config = GateConfig.model_validate({"n_resamples": 50, "mitigation": {"override_budget": 0.02},
                                         "limits": [{"metric": "ba", "change": "absolute", "max": 0.02},
                                                    {"metric": "cev", "max": 50},
-                                                   {"metric": "accuracy", "change": "absolute", "min": -0.02}]})
+                                                   {"metric": "accuracy", "change": "absolute", "min": -0.02},
+                                                   {"metric": "ap_mean", "min": 0.0}]})    # AP is computed
     return evaluate(data, model(0.2, 0.0), [model(0.27, 0.05), model(0.27, 0.05)], config).report
 
 
 def test_html_from_the_gate(gate_report, tmp_path):
     page = render_html(gate_report, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert page.count("<img ") == 4          # + FairGRAPE's AP-per-group figure
+    assert page.count("<img ") == 4          # + FairGRAPE's AP-per-group figure (an AP limit)
+    assert "Intervals only for what a limit gates: accuracy, ap_change_std, ap_mean, ap_std, ba, cev, group_ap, sde." in page
     for anchor in ("verdict", "error-balance", "bias-amplification", "uncertainty", "subgroups", "fairgrape",
                    "speed-vs-bias", "per-attribute", "mitigation", "engines", "provenance"):
         assert f'<section id="{anchor}">' in page

@@ -24,12 +24,13 @@ They are measurable when the data has identity columns forming at most
 :data:`MAX_JOINT_GROUPS` joint groups (:func:`not_measurable`); otherwise their limits fail
 closed with the reason and the report has no ``fairgrape`` section.
 
-Cost: the joint-group and PIE counts are count tables (cheap; resampled on every run so the
-report's ``fairgrape`` section has intervals). Per-group AP sorts each group's scores: its
-point value is cheap (about 0.3 s per model at n = 20,000, K = 40), its resamples cost
-about 4.5 s of CPU per 100 resamples and model, so they are computed only when a limit
-gates an AP metric (:data:`AP_METRICS`); otherwise the report gives AP's point values
-without intervals.
+Cost: the joint-group and PIE counts are count tables, cheap for the point estimate; like
+every number of the gate they are resampled only when a limit gates them (the report's
+section gives point values otherwise). Per-group AP sorts each group's scores: about
+0.3 s per model at n = 20,000, K = 40 for the point value, about 4.5 s of CPU per 100
+resamples and model, and O(n) memory in one process, so it is computed at all only when a
+limit gates an AP metric (:data:`AP_METRICS`); otherwise every AP value of the report is
+null and ``ap_undefined_reason`` says why (:data:`AP_NOT_COMPUTED`).
 """
 
 from __future__ import annotations
@@ -47,15 +48,14 @@ if TYPE_CHECKING:
     from compress_gate.gate._bootstrap import Resamples
     from compress_gate.gate._measures import PopulationMetrics
 
-__all__ = ["FAIRGRAPE_MEMBER_METRICS", "PAIR_METRICS", "AP_METRICS", "FAIRGRAPE_METRICS", "MAX_JOINT_GROUPS",
-           "not_measurable", "joint_group_names", "resampled", "pair_measured", "undefined_reason",
-           "fairgrape_section"]
+__all__ = ["FAIRGRAPE_MEMBER_METRICS", "PAIR_METRICS", "AP_METRICS", "AP_NOT_COMPUTED", "PIE_METRICS",
+           "FAIRGRAPE_METRICS", "MAX_JOINT_GROUPS", "not_measurable", "joint_group_names", "resampled",
+           "pair_measured", "undefined_reason", "fairgrape_section"]
 
-#: Metrics that need per-group AP (sorted scores, not additive): resampled only when limited.
+#: Metrics that need per-group AP (sorted scores, not additive): computed only when limited.
 AP_METRICS = frozenset({"group_ap", "ap_mean", "ap_std", "ap_change_std"})
-#: Cheap metrics resampled for every run, so the report's table has intervals.
-_ALWAYS_MEMBER = ("group_accuracy", "group_fpr", "group_fnr")
-_ALWAYS_PAIR = ("acc_change_std", "pie_share", "pie_gap")
+#: Metrics finished from the PIE counts (resampled only when limited).
+PIE_METRICS = frozenset({"pie_share", "pie_gap"})
 #: Most joint groups the gate measures: FairGRAPE's are a few (gender × race: 2 × 7 = 14); with
 #: many identity columns the patterns multiply (2**G) and the groups become too small to compare.
 MAX_JOINT_GROUPS = 64
@@ -126,14 +126,15 @@ PAIR_METRICS: dict[str, PairMetric] = {
 
 def resampled(limited: set[str] | list[str]) -> tuple[list[str], list[str]]:
     """(member metrics, teacher-pair metrics) of FairGRAPE the bootstrap measures: the
-    ``limited`` ones, plus the cheap ones the report shows with intervals. AP metrics only
-    when one is limited (see the module doc)."""
+    ``limited`` ones (every other number of the section is a point value)."""
     limited = set(limited) & FAIRGRAPE_METRICS
-    members = {m for m in limited if GATED_METRICS[m].source == "member"} | set(_ALWAYS_MEMBER)
-    pairs = {m for m in limited if GATED_METRICS[m].source == "teacher_pair"} | set(_ALWAYS_PAIR)
+    members = {m for m in limited if GATED_METRICS[m].source == "member"}
+    pairs = {m for m in limited if GATED_METRICS[m].source == "teacher_pair"}
     if limited & AP_METRICS:     # one AP computation per member serves all four
         members |= {"group_ap", "ap_mean", "ap_std"}
         pairs.add("ap_change_std")
+    if "acc_change_std" in pairs:     # from the teacher's and the population's group accuracy
+        members.add("group_accuracy")
     return sorted(members), sorted(pairs)
 
 
@@ -156,9 +157,9 @@ def pair_measured(m: PopulationMetrics, key: str, metric: str, boot: Resamples |
 
 # --- report.json's ``fairgrape`` section ---------------------------------------------------------
 
-_AP_NOT_KEPT = ("the gate read shards and no limit gates an AP metric: per-group AP is not additive and needs "
-                "every test row's scores in one process (O(n) memory), so a sharded gate keeps them only when a "
-                "limit on group_ap, ap_mean, ap_std or ap_change_std asks for AP")
+AP_NOT_COMPUTED = ("no limit gates an AP metric: per-group AP is computed only when a limit on group_ap, ap_mean, "
+                   "ap_std or ap_change_std asks for it (it is not additive: it sorts every test row's scores in one "
+                   "process, O(n) memory, and costs more than the bootstrap of every other number)")
 
 
 def _rows_mean(m: PopulationMetrics, key: str, read: Callable[[dict[str, Any]], np.ndarray]) -> np.ndarray:
@@ -172,10 +173,10 @@ def fairgrape_section(m: PopulationMetrics, key: str, boot: Resamples | None, *,
     """report.json's ``fairgrape`` section (schema: ``FairGRAPESection``): FairGRAPE's Table 1 for the
     teacher and population ``key`` (named ``population`` in the report), AP per group, PIE.
 
-    Each joint group's value has its paired bootstrap interval where the bootstrap measured
-    it (the row ``all`` has point values only); AP intervals only when a limit gated AP.
-    Without ``with_ap`` (the score rows were not kept: a sharded gate with no AP limit) every
-    AP value is nan, written null, and ``ap_undefined_reason`` says why.
+    A joint group's value has its paired bootstrap interval only where a limit gates its metric
+    (the row ``all`` has point values only); every other value is a point value.
+    Without ``with_ap`` (no limit gates AP, so it was not computed) every AP value is nan,
+    written null, and ``ap_undefined_reason`` says why.
     None when the joint groups were not counted (:func:`not_measurable`).
     """
     if not joint_group_names(m):
@@ -230,4 +231,4 @@ def fairgrape_section(m: PopulationMetrics, key: str, boot: Resamples | None, *,
             "ap_std": model_value("ap_std"), "ap_change_std": pair_value("ap_change_std"),
             "pie_gap": pair_value("pie_gap"),
             "ap_intervals": boot is not None and ("teacher", "group_ap") in boot.values,
-            "ap_undefined_reason": None if with_ap else _AP_NOT_KEPT}
+            "ap_undefined_reason": None if with_ap else AP_NOT_COMPUTED}

@@ -14,7 +14,7 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate._json import json_safe
-from compress_gate.config.gate import GateConfig
+from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.gate._bootstrap import Resamples
 from compress_gate.gate._limits import compared_change, finite_interval
 from compress_gate.gate._measures import Layout, PopulationMetrics
@@ -185,11 +185,21 @@ def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncove
     return text
 
 
+def _estimates(boot: Resamples | None, not_computed: dict[str, str]) -> dict:
+    """report.json's ``estimates``: the gated metrics the bootstrap resampled (every other one is a
+    point value) and the ones not computed, with why."""
+    resampled = set() if boot is None else ({metric for _, metric in boot.values} | set(boot.pairs)
+                                            | {metric for balance in boot.balance.values() for metric in balance})
+    return {"intervals": sorted(resampled), "point_only": sorted(set(GATED_METRICS) - resampled - set(not_computed)),
+            "not_computed": dict(sorted(not_computed.items()))}
+
+
 def build_report(*, layout: Layout, config: GateConfig, measurer: PopulationMetrics, entries: list[dict],
                  outcome: str, judged: str, boot: Resamples | None, applied: bool,
                  thresholds: np.ndarray | None, n_overridden: int, override_attrs: list[str],
                  n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,
-                 benchmarks: dict | None, inputs: dict | None, fairgrape: dict | None = None) -> Report:
+                 benchmarks: dict | None, inputs: dict | None, fairgrape: dict | None = None,
+                 not_computed: dict[str, str] | None = None) -> Report:
     """The typed report (schema: :mod:`compress_gate.report.schema`), built once; the run adds its section."""
     uncovered = _uncovered(measurer) if n_overridden else None
     report: dict[str, Any] = {
@@ -222,4 +232,5 @@ def build_report(*, layout: Layout, config: GateConfig, measurer: PopulationMetr
     report["engines"] = {"deployment": deployment_engine, "agreement": list(engine_checks or [])}
     report["benchmarks"] = benchmarks
     report["fairgrape"] = fairgrape
+    report["estimates"] = _estimates(boot, not_computed or {})
     return Report.model_validate(json_safe(report))

@@ -166,4 +166,4 @@ def _judge(sharded: ShardedInputs, config: GateConfig, inputs: dict, n_students:
     """:func:`~compress_gate.gate.evaluate.evaluate_shards` on checked shards, as ``map_shards`` takes them."""
     return evaluate_shards(shards(sharded), Layout(sharded.task, sharded.attribute_names, sharded.group_names),
                            config, n_test=sharded.n_test, n_students=n_students,
-                           map_shards=map_shards, score_rows=False, inputs=inputs)
+                           map_shards=map_shards, inputs=inputs)

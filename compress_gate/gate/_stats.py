@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, field, fields, is_dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -160,16 +159,14 @@ class MemberSpec:
     overrides: bool = False
 
 
-def _member_rows(shard: ShardInput, test: np.ndarray, spec: MemberSpec, task: str,
-                 thresholds: tuple[np.ndarray | None, ...], overrides: Overrides,
-                 attribute_names: tuple[str, ...]) -> MemberRows:
-    scores = shard.scores(spec.model)[test]
+def _member_rows(ids: np.ndarray, scores: np.ndarray, spec: MemberSpec, plan: Plan) -> MemberRows:
+    """The labels of member ``spec`` on test rows ``ids`` with its model's ``scores`` there."""
     if spec.thresholds:
-        y_pred = apply_thresholds(scores, thresholds[spec.model - 1])
+        y_pred = apply_thresholds(scores, plan.thresholds[spec.model - 1])
     else:
-        y_pred = metrics.predict_labels(scores, task=task)
+        y_pred = metrics.predict_labels(scores, task=plan.task)
     if spec.overrides:
-        y_pred = apply_overrides(shard.ids[test], y_pred, overrides, attribute_names)
+        y_pred = apply_overrides(ids, y_pred, plan.overrides, plan.attribute_names)
     return MemberRows(y_pred=y_pred, y_score=scores)
 
 
@@ -234,27 +231,44 @@ class Prelude:
 
 
 def _patterns(groups: np.ndarray) -> np.ndarray:
-    """The distinct rows of a (n, G) bool array, sorted; (0, 0) without identity columns."""
-    return np.unique(groups, axis=0) if groups.shape[1] else np.zeros((0, 0), dtype=bool)
+    """The distinct rows of a (n, G) bool array, sorted as ``np.unique(groups, axis=0)`` sorts them;
+    (0, 0) without identity columns. Up to 62 columns, each row is packed into one integer
+    (column 0 the most significant bit), so the sort is over n integers, not n rows."""
+    n_columns = groups.shape[1]
+    if n_columns == 0:
+        return np.zeros((0, 0), dtype=bool)
+    if n_columns > 62:
+        return np.unique(groups, axis=0)
+    bits = np.int64(1) << np.arange(n_columns - 1, -1, -1, dtype=np.int64)
+    codes = np.unique(groups.astype(np.int64) @ bits)
+    return (codes[:, None] & bits).astype(bool)
+
+
+def _candidates(shard: ShardInput, test: np.ndarray, y_true: np.ndarray, plan: PreludePlan) -> Candidates:
+    """The shard's override candidates per attribute (:class:`Candidates`; empty for a count of 0)."""
+    k = y_true.shape[1]
+    if plan.override_count == 0:
+        empty = (np.zeros(0),) * k
+        return Candidates(0, empty, (np.zeros(0, dtype=str),) * k, (np.zeros(0, dtype=np.int64),) * k)
+    certainty = np.abs(shard.teacher[test].astype(np.float64) - 0.5)
+    label = y_true.argmax(axis=1) if plan.task == "multiclass" else None
+    ids = shard.ids[test].astype(str)
+    parts = [_smallest(certainty[:, j], ids, (y_true[:, j] if label is None else label).astype(np.int64),
+                       plan.override_count) for j in range(k)]
+    return Candidates(plan.override_count, *(tuple(p[j] for p in parts) for j in range(3)))
 
 
 def shard_prelude(shard: ShardInput, plan: PreludePlan) -> Prelude:
     """Pass 1 of the gate on one shard (module docstring)."""
     test, calib = shard.split == "test", shard.split == "calib"
     y_true = shard.labels[test]
-    teacher = shard.teacher[test]
-    pred = metrics.predict_labels(teacher, task=plan.task)
-    certainty = np.abs(teacher.astype(np.float64) - 0.5)
-    label = y_true.argmax(axis=1) if plan.task == "multiclass" else None
-    parts = [_smallest(certainty[:, k], shard.ids[test].astype(str),
-                       (y_true[:, k] if label is None else label).astype(np.int64), plan.override_count)
-             for k in range(teacher.shape[1])]
+    pred = metrics.predict_labels(shard.teacher[test], task=plan.task)
     gathered = calib if plan.calib_rows else np.zeros_like(calib)
     return Prelude(n_test=np.asarray(float(test.sum())), n_calib=np.asarray(float(calib.sum())),
                    train=metrics.train_counts(shard.train_labels, shard.train_groups),
                    teacher=metrics.subgroup_counts(y_true, pred, shard.groups[test]),
                    calib_labels=shard.labels[gathered], calib_scores=tuple(s[gathered] for s in shard.students),
-                   candidates=Candidates(plan.override_count, *(tuple(p[j] for p in parts) for j in range(3))),
+                   candidates=_candidates(shard, test, y_true, plan),
                    patterns=_patterns(shard.groups[test].astype(bool)))
 
 
@@ -267,7 +281,8 @@ class Plan:
     point estimate / for each of ``n_resamples`` Poisson resamples (seeded with ``seed``);
     ``thresholds`` per student (None: not calibrated); ``overrides`` as shipped;
     ``cie``: the population whose modal CIEs against the teacher are counted; ``pie``: the
-    population whose FairGRAPE PIE counts against the teacher are counted (None: none).
+    population whose FairGRAPE PIE counts against the teacher are counted (None: none), for
+    the point estimate and, with ``pie_resampled``, for every resample.
     """
 
     task: str
@@ -282,6 +297,7 @@ class Plan:
     cie: str = "raw"
     group_names: tuple[str, ...] = ()
     pie: str | None = None
+    pie_resampled: bool = False
 
 
 @dataclass(frozen=True)
@@ -319,30 +335,39 @@ def _stack(tables: list[Any]) -> Any:
     return np.concatenate(tables)
 
 
+def _test_rows(shard: ShardInput) -> np.ndarray:
+    """Indices of the shard's test rows in the order the count tables read them
+    (:func:`~compress_gate.metrics.cell_order`): their resample weights are then generated in
+    that order, and no chunk of weights is gathered into it (the tables are the same in any order)."""
+    test = np.flatnonzero(shard.split == "test")
+    order = metrics.cell_order(shard.groups[test])
+    return test if order is None else test[order]
+
+
 def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
     """Pass 2 of the gate on one shard: its :class:`Stats` (module docstring)."""
-    test = shard.split == "test"
+    test = _test_rows(shard)
     ids = shard.ids[test]
     overridden = overridden_rows(ids, plan.overrides)
     rows = TestRows(ids=ids, id_hash=hash_ids(ids), y_true=shard.labels[test], groups=shard.groups[test],
                     uncovered=(~overridden).astype(np.float64) if plan.overrides else None, task=plan.task,
                     group_names=plan.group_names)
-    cache: dict[MemberSpec, MemberRows] = {}
-    members = {key: [cache.setdefault(spec, _member_rows(shard, test, spec, plan.task, plan.thresholds,
-                                                         plan.overrides, plan.attribute_names))
-                     for spec in specs] for key, specs in plan.populations.items()}
-    tables: dict[tuple, Any] = {("n_test",): np.asarray(float(test.sum())),
+    specs = dict.fromkeys(spec for specs in plan.populations.values() for spec in specs)
+    scores = {model: shard.scores(model)[test] for model in dict.fromkeys(spec.model for spec in specs)}
+    cache = {spec: _member_rows(ids, scores[spec.model], spec, plan) for spec in specs}
+    members = {key: [cache[spec] for spec in specs] for key, specs in plan.populations.items()}
+    tables: dict[tuple, Any] = {("n_test",): np.asarray(float(test.size)),
                                 ("n_overridden",): np.asarray(float(overridden.sum()))}
     for key, families in plan.point.items():
         for i, member in enumerate(members[key]):
             for family in families:
                 tables["point", key, i, family] = FAMILIES[family](rows, member, None)
-    pie = None if plan.pie is None else partial(_pie_counts, rows, members["teacher"], members[plan.pie], plan)
+    pie = None if plan.pie is None else _pie_counter(rows, members["teacher"], members[plan.pie], plan)
     if pie is not None:
         tables["pie", "point", plan.pie] = pie(None)
     wanted = [(key, i, family) for key, families in plan.boot.items()
               for i in range(len(members[key])) for family in families]
-    if pie is not None:
+    if pie is not None and plan.pie_resampled:
         wanted.append(("pie",))
     if wanted and plan.n_resamples > 0:
         chunks: dict[tuple, list] = {k: [] for k in wanted}
@@ -358,13 +383,15 @@ def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
     return Stats(tables)
 
 
-def _pie_counts(rows: TestRows, teacher: list[MemberRows], students: list[MemberRows], plan: Plan,
-                weights: np.ndarray | None) -> metrics.PIECounts:
-    """FairGRAPE's PIE counts of the population ``students`` against ``teacher`` (modal labels,
-    ties keyed by id hash, so per sample)."""
-    return metrics.pie_counts(rows.y_true, np.stack([m.y_pred for m in teacher]),
-                              np.stack([m.y_pred for m in students]), rows.groups, plan.group_names,
-                              task=plan.task, seed=plan.seed, sample_weight=weights, id_hash=rows.id_hash)
+def _pie_counter(rows: TestRows, teacher: list[MemberRows], students: list[MemberRows],
+                 plan: Plan) -> Callable[[np.ndarray | None], metrics.PIECounts]:
+    """weights -> FairGRAPE's PIE counts of the population ``students`` against ``teacher`` (modal
+    labels, ties keyed by id hash, so per sample; decided once, counted with each weight matrix)."""
+    outcomes = metrics.pie_outcomes(rows.y_true, np.stack([m.y_pred for m in teacher]),
+                                    np.stack([m.y_pred for m in students]), task=plan.task, seed=plan.seed,
+                                    id_hash=rows.id_hash)
+    return lambda weights: metrics.pie_counts_from_outcomes(*outcomes, rows.groups, plan.group_names,
+                                                            sample_weight=weights)
 
 
 def _cie_tables(rows: TestRows, teacher: list[MemberRows], students: list[MemberRows], plan: Plan) -> dict:

@@ -14,8 +14,9 @@ from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import resamples
-from compress_gate.gate._fairgrape_measures import (AP_METRICS, FAIRGRAPE_METRICS, fairgrape_section, not_measurable,
-                                                    pair_measured, resampled, undefined_reason)
+from compress_gate.gate._fairgrape_measures import (AP_METRICS, AP_NOT_COMPUTED, FAIRGRAPE_METRICS, PIE_METRICS,
+                                                    fairgrape_section, not_measurable, pair_measured, resampled,
+                                                    undefined_reason)
 from compress_gate.gate._limits import UnitValues, judge_limit
 from compress_gate.gate._measures import MEMBER_METRICS, Layout, PopulationMetrics
 from compress_gate.gate._report import build_report
@@ -33,6 +34,8 @@ __all__ = ["GateResult", "evaluate", "evaluate_shards", "run_outcome", "JUDGED_P
 JUDGED_POPULATION = {"raw": "raw", "thresholds": "thresholds", "catalogue": "mitigated"}
 #: Point families per population: the teacher and the raw students get every report number.
 _REPORT_FAMILIES = ("confusion", "calibration", "uncertainty", "interrelation", "histogram")
+#: Metrics finished from every resample's CEV/SDE of a population against the teacher.
+BALANCE_METRICS = frozenset(m for m, spec in GATED_METRICS.items() if spec.source == "balance")
 #: Runs a per-shard function over the shards and yields results that add up to the sum of its
 #: values (``map``: one per shard; the Ray backend: one sum per run of shards, which it reads from
 #: the references it is given).
@@ -157,18 +160,18 @@ def _populations(n_students: int, thresholds: list[np.ndarray] | None, has_overr
 
 def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresholds: list[np.ndarray] | None,
           overrides: Overrides, judged: str, member_metrics: list[str], balance_keys: list[str],
-          fairgrape: bool, score_rows: bool) -> Plan:
+          fairgrape: bool, with_ap: bool, pie_resampled: bool) -> Plan:
     """What the shards count: every report number's point tables, the resample tables of the
-    metrics in ``member_metrics`` and the balance keys, and with ``fairgrape`` FairGRAPE's joint
-    groups (teacher and judged), PIE counts (judged) and, with ``score_rows``, score rows (teacher
-    and raw students: per-group AP)."""
+    metrics in ``member_metrics`` and of the balance keys (CEV/SDE) only, and with ``fairgrape``
+    FairGRAPE's joint groups (teacher and judged), PIE counts (judged; resampled with
+    ``pie_resampled``) and, with ``with_ap``, score rows (teacher and raw students: per-group AP)."""
     point = {key: ("confusion",) for key in specs}
     point["teacher"] = point["raw"] = _REPORT_FAMILIES
     if overrides:
         point["teacher"] += ("uncovered",)
         point[aliases.get("mitigated", "mitigated")] += ("uncovered",)
     if fairgrape:
-        if score_rows:
+        if with_ap:
             for key in ("teacher", "raw"):
                 point[key] += ("rows",)
         for key in dict.fromkeys(("teacher", judged)):
@@ -176,8 +179,8 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
     wanted = {f for m in member_metrics for f in MEMBER_METRICS[m].families} - ROW_FAMILIES
     boot: dict[str, set[str]] = {}
     for key in dict.fromkeys(["teacher", judged, *balance_keys]):
-        # CEV and SDE of every balance key: its FPR/FNR and the teacher's, in every resample
-        families = (wanted if key in ("teacher", judged) else set()) | {"confusion"}
+        # CEV and SDE of a balance key: its FPR/FNR and the teacher's, in every resample
+        families = (wanted if key in ("teacher", judged) else set()) | ({"confusion"} if balance_keys else set())
         own = key if key == "teacher" else "raw"      # a student's score families are its raw ones
         boot.setdefault(own, set()).update(families & SCORE_FAMILIES)
         boot.setdefault(key, set()).update(families - SCORE_FAMILIES)
@@ -185,11 +188,11 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
                 boot={k: tuple(sorted(v)) for k, v in boot.items() if v}, n_resamples=config.n_resamples,
                 seed=config.seed, thresholds=tuple(thresholds) if thresholds is not None else
                 (None,) * len(specs["raw"]), overrides=overrides, group_names=layout.group_names,
-                pie=judged if fairgrape else None)
+                pie=judged if fairgrape else None, pie_resampled=fairgrape and pie_resampled)
 
 
 def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *, n_test: int,
-                    n_students: int, map_shards: ShardMap = map, score_rows: bool = True,
+                    n_students: int, map_shards: ShardMap = map,
                     engine_checks: list[dict] | None = None,
                     benchmarks: dict | None = None, inputs: dict | None = None,
                     deployment_engine: str = "onnxruntime") -> GateResult:
@@ -201,16 +204,16 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     or sums of runs of shards), which are added as they arrive. With the default ``map``,
     ``shards`` are :class:`~compress_gate.gate._stats.ShardInput` s; another map may take
     references to them that it reads where it computes. ``n_test`` (test rows in all shards) sizes the override budget.
-    ``score_rows`` keeps every test row's scores for FairGRAPE's per-group AP even when no
-    limit gates AP: the in-memory gate does (its scores are in memory anyway); the sharded
-    gate does not, since AP is not additive and its rows cost O(n) memory in the merging
-    process (n x (8 + G + 5K) bytes per model), so there the report's AP values are null with
-    the reason unless a limit on an AP metric (:data:`AP_METRICS`) asks for them.
 
     Every number of DESIGN.md is computed for the teacher and the student population on
-    the test split; the gated numbers get Poisson bootstrap percentile intervals over
-    test samples (weights keyed by seed, id hash and resample, shared by teacher and
-    students, so changes are paired and nothing depends on the sharding). Limits judge the
+    the test split, except FairGRAPE's per-group AP, which is computed only when a limit gates an
+    AP metric (:data:`AP_METRICS`): it is not additive, its rows cost O(n) memory in the merging
+    process (n x (8 + G + 5K) bytes per model) and sorting them costs more than the whole
+    bootstrap of the other numbers; the report's AP values are then null with the reason. Only
+    the gated numbers get Poisson bootstrap percentile intervals over test samples (weights
+    keyed by seed, id hash and resample, shared by teacher and students, so changes are paired
+    and nothing depends on the sharding); every other number is a point value, and the report's
+    ``estimates`` section says which is which (:func:`estimates_section`). Limits judge the
     population :data:`JUDGED_POPULATION` names for ``config.judge``: by default the student
     with its calibrated thresholds, so no override (no human label of a judged row) enters
     the judged predictions and the verdict does not depend on the override budget. Each
@@ -246,10 +249,10 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     fair_members, fair_pairs = ([], []) if unmeasured else resampled(limited)
     boot_members = sorted({m for m in member_metrics if not unmeasured or m not in FAIRGRAPE_METRICS}
                           | set(fair_members))
-    balance_keys = list(dict.fromkeys(aliases.get(k, k) for k in ["raw", judged] + (["mitigated"] if applied else [])))
-    with_ap = score_rows or bool(limited & AP_METRICS)
+    balance_keys = [judged] if limited & BALANCE_METRICS else []
+    with_ap = bool(limited & AP_METRICS)
     plan = _plan(config, layout, specs, aliases, thresholds, overrides, judged, boot_members, balance_keys,
-                 fairgrape=not unmeasured, score_rows=with_ap)
+                 fairgrape=not unmeasured, with_ap=with_ap, pie_resampled=bool(set(fair_pairs) & PIE_METRICS))
     stats = merge(map_shards(partial(shard_statistics, plan=plan), shards))
     measurer = PopulationMetrics(layout=layout, stats=stats, train=prelude.train, sizes={k: len(v) for k, v in specs.items()},
                         aliases=aliases, seed=config.seed, n_resamples=config.n_resamples)
@@ -261,8 +264,9 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     for name in (m for m, spec in GATED_METRICS.items() if spec.source == "balance"):
         point = measurer.error_balance(judged)[0 if name == "cev" else 1]
         measured[name] = UnitValues(("model",), point.reshape(1),
-                                  student_boot=None if boot is None else boot.balance[judged][name][:, None],
-                                  undefined_reason="no attribute has a nonzero teacher FPR and FNR")
+                                    student_boot=None if judged not in balance_keys or boot is None
+                                    else boot.balance[judged][name][:, None],
+                                    undefined_reason="no attribute has a nonzero teacher FPR and FNR")
     for metric in (m for m in limited if m in FAIRGRAPE_METRICS):
         if unmeasured:
             measured[metric] = UnitValues((), np.empty(0), undefined_reason=unmeasured)
@@ -288,8 +292,20 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
         n_calib=int(prelude.n_calib), n_test=n_test, engine_checks=engine_checks,
         deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
         fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
-                                                            population=judged, with_ap=with_ap))
+                                                            population=judged, with_ap=with_ap),
+        not_computed=_not_computed(measured, unmeasured, with_ap))
     return GateResult(report=report, thresholds=shipped, overrides=overrides)
+
+
+def _not_computed(measured: dict[str, UnitValues], unmeasured: str, with_ap: bool) -> dict[str, str]:
+    """metric -> why the gate did not compute it: the engine comparison was not run, FairGRAPE's
+    joint groups are not measurable (``unmeasured``), or no limit gates AP (``with_ap`` False)."""
+    out = {m: v.undefined_reason for m, v in measured.items() if GATED_METRICS[m].source == "engines" and not v.units}
+    if unmeasured:
+        out.update(dict.fromkeys(FAIRGRAPE_METRICS, unmeasured))
+    elif not with_ap:
+        out.update(dict.fromkeys(AP_METRICS, AP_NOT_COMPUTED))
+    return out
 
 
 def run_outcome(outcomes: Sequence[str]) -> str:

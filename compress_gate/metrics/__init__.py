@@ -23,7 +23,7 @@ from compress_gate.metrics.rates import (ConfusionCounts, accuracy, accuracy_fro
                                          error_rate, error_rate_from_counts, false_negative_rate,
                                          false_negative_rate_from_counts, false_positive_rate,
                                          false_positive_rate_from_counts, predict_labels)
-from compress_gate.metrics.subgroups import (SubgroupCounts, SubgroupTable, subgroup_counts, subgroup_names,
+from compress_gate.metrics.subgroups import (SubgroupCounts, SubgroupTable, cell_order, subgroup_counts, subgroup_names,
                                              subgroup_normalized_difference, subgroup_rates,
                                              subgroup_rates_from_counts)
 
@@ -43,6 +43,7 @@ __all__ = [
     "bias_amplification_from_counts",
     "bootstrap_weights",
     "calibration_counts",
+    "cell_order",
     "combined_error_variance",
     "confusion_counts",
     "error_rate",
@@ -81,13 +82,14 @@ from compress_gate.metrics.fairgrape import (GroupAveragePrecision, JointGroupCo
                                              PIECounts, PIEShares, accuracy_change_std, average_precision,
                                              average_precision_change_std, group_average_precision,
                                              group_change_std, joint_group_counts, joint_group_rates,
-                                             joint_group_rates_from_counts, pie_counts, pie_shares_from_counts,
-                                             pruning_identified_exemplars)
+                                             joint_group_rates_from_counts, pie_counts, pie_counts_from_outcomes,
+                                             pie_outcomes, pie_shares_from_counts, pruning_identified_exemplars)
 
 __all__ += ["GroupAveragePrecision", "JointGroupCounts", "JointGroupTable", "PIECounts", "PIEShares",
             "accuracy_change_std", "average_precision", "average_precision_change_std", "group_average_precision",
             "group_change_std", "joint_group_counts", "joint_group_rates", "joint_group_rates_from_counts",
-            "pie_counts", "pie_shares_from_counts", "pruning_identified_exemplars"]
+            "pie_counts", "pie_counts_from_outcomes", "pie_outcomes", "pie_shares_from_counts",
+            "pruning_identified_exemplars"]
 
 from compress_gate.metrics.similarity import linear_cka, svcca  # noqa: E402
 

@@ -63,6 +63,14 @@ def _tie_uniforms(id_hash: np.ndarray, seed: int, stream: int, n_columns: int) -
     return (x >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
+def _tied_uniforms(id_hash: np.ndarray, seed: int, stream: int, mask: np.ndarray) -> np.ndarray:
+    """``_tie_uniforms(id_hash, seed, stream, K)[mask]`` for a (n, K) bool ``mask``, drawn only for the
+    rows that hold a tie (each uniform depends on its own hash and column only, so the values are
+    the same; a population of one model has no tie and draws nothing)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    return _tie_uniforms(id_hash[rows], seed, stream, mask.shape[1])[mask[rows]]
+
+
 def _modal(pred: np.ndarray, task: str, draw) -> np.ndarray:
     """Most frequent label per sample; a tie is broken uniformly at random: ``draw(mask)`` gives
     the uniforms of the tied entries of ``mask`` (n, K) (multi-class: of the rows, column 0)."""
@@ -120,8 +128,7 @@ def modal_cie(dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: str,
         if hashes.dtype != np.uint64 or hashes.shape != (dense.shape[1],):
             raise InputError(f"id_hash must be the ({dense.shape[1]},) uint64 hashes of the sample ids "
                              f"(hash_ids); got dtype {hashes.dtype}, shape {hashes.shape}.")
-        draws = [lambda mask, stream=stream: _tie_uniforms(hashes, seed, stream, mask.shape[1])[mask]
-                 for stream in (0, 1)]
+        draws = [lambda mask, stream=stream: _tied_uniforms(hashes, seed, stream, mask) for stream in (0, 1)]
     dense_modal = _modal(dense, task, draws[0])
     comp_modal = _modal(comp, task, draws[1])
     return ModalCIE(dense_modal=dense_modal, compressed_modal=comp_modal,

@@ -43,7 +43,8 @@ _AP_BLOCK_VALUES = 2**23        # float64 values of one block of resampled weigh
 __all__ = ["JointGroupCounts", "JointGroupTable", "GroupAveragePrecision", "PIECounts", "PIEShares",
            "joint_group_counts", "joint_group_rates_from_counts", "joint_group_rates", "group_change_std",
            "accuracy_change_std", "average_precision", "group_average_precision", "average_precision_change_std",
-           "pie_counts", "pie_shares_from_counts", "pruning_identified_exemplars"]
+           "pie_counts", "pie_outcomes", "pie_counts_from_outcomes", "pie_shares_from_counts",
+           "pruning_identified_exemplars"]
 
 
 def _sample_std(values: np.ndarray) -> np.ndarray | float:
@@ -414,12 +415,12 @@ class PIEShares:
         return float(value) if np.ndim(value) == 0 else value
 
 
-def pie_counts(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.ndarray, groups: np.ndarray,
-               group_names: tuple[str, ...] | None = None, *, task: str, seed: int = 0,
-               sample_weight: np.ndarray | None = None, id_hash: np.ndarray | None = None) -> PIECounts:
-    """The additive counts behind :func:`pruning_identified_exemplars` (same parameters); finish
-    them with :func:`pie_shares_from_counts`. A population's modal label is decided per sample
-    (ties broken with ``seed``, keyed by ``id_hash`` when given: see :func:`modal_cie`)."""
+def pie_outcomes(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: str,
+                 seed: int = 0, id_hash: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(dense right, compressed right): whether each population's modal label is right, per
+    (sample, attribute) pair (n, K) multi-label or per sample (n, 1) multi-class; parameters as
+    :func:`pie_counts`. They do not depend on sample weights: a bootstrap computes them once and
+    counts them with each resample's weights (:func:`pie_counts_from_outcomes`)."""
     task = _check_task(task)
     t = _check_indicators(y_true, "y_true")
     if task == "multiclass":
@@ -430,14 +431,32 @@ def pie_counts(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.n
         raise InputError(f"the predictions cover {modal.dense_modal.shape} (samples, attributes) but y_true "
                          f"{t.shape}: predict the same samples and labels as y_true, in its order.")
     if task == "multiclass":
-        dense_ok = (modal.dense_modal.view(bool) & t).any(axis=1, keepdims=True)
-        comp_ok = (modal.compressed_modal.view(bool) & t).any(axis=1, keepdims=True)
-    else:
-        dense_ok, comp_ok = modal.dense_modal.view(bool) == t, modal.compressed_modal.view(bool) == t
+        return ((modal.dense_modal.view(bool) & t).any(axis=1, keepdims=True),
+                (modal.compressed_modal.view(bool) & t).any(axis=1, keepdims=True))
+    return modal.dense_modal.view(bool) == t, modal.compressed_modal.view(bool) == t
+
+
+def pie_counts_from_outcomes(dense_ok: np.ndarray, comp_ok: np.ndarray, groups: np.ndarray,
+                             group_names: tuple[str, ...] | None = None, *,
+                             sample_weight: np.ndarray | None = None) -> PIECounts:
+    """:class:`PIECounts` of :func:`pie_outcomes` per row (``all`` + each joint group), weighted
+    by ``sample_weight`` (None, (n,) or (B, n)). A PIE is a pair the dense population gets right
+    and the compressed one wrong."""
     # counts with "labels" = dense right, "predictions" = compressed right: FN = dense right, compressed wrong
     columns, patterns, c = _joint_counts(dense_ok, comp_ok, groups, group_names, sample_weight)
     return PIECounts(group_names=columns, patterns=patterns, size=c.size, pie=c.fn.sum(axis=-1),
                      units=dense_ok.shape[1])
+
+
+def pie_counts(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.ndarray, groups: np.ndarray,
+               group_names: tuple[str, ...] | None = None, *, task: str, seed: int = 0,
+               sample_weight: np.ndarray | None = None, id_hash: np.ndarray | None = None) -> PIECounts:
+    """The additive counts behind :func:`pruning_identified_exemplars` (same parameters); finish
+    them with :func:`pie_shares_from_counts`. A population's modal label is decided per sample
+    (ties broken with ``seed``, keyed by ``id_hash`` when given: see :func:`modal_cie`).
+    The composition of :func:`pie_outcomes` and :func:`pie_counts_from_outcomes`."""
+    dense_ok, comp_ok = pie_outcomes(y_true, dense_pred, compressed_pred, task=task, seed=seed, id_hash=id_hash)
+    return pie_counts_from_outcomes(dense_ok, comp_ok, groups, group_names, sample_weight=sample_weight)
 
 
 def pie_shares_from_counts(counts: PIECounts) -> PIEShares:

@@ -14,10 +14,10 @@ import numpy as np
 from compress_gate.errors import InputError
 from compress_gate.metrics._checks import _check_groups
 from compress_gate.metrics._counts import _ratio
-from compress_gate.metrics._tables import SubgroupCounts, _confusion_rows, _subgroup_rows
+from compress_gate.metrics._tables import SubgroupCounts, _confusion_rows, _layout, _subgroup_rows
 from compress_gate.metrics.change import normalized_change
 
-__all__ = ["SubgroupCounts", "SubgroupTable", "subgroup_counts", "subgroup_names", "subgroup_rates",
+__all__ = ["SubgroupCounts", "SubgroupTable", "cell_order", "subgroup_counts", "subgroup_names", "subgroup_rates",
            "subgroup_rates_from_counts", "subgroup_normalized_difference"]
 
 
@@ -44,6 +44,29 @@ class SubgroupTable:
     error: np.ndarray | None = None
     fpr: np.ndarray | None = None
     fnr: np.ndarray | None = None
+
+
+def cell_order(groups: np.ndarray) -> np.ndarray | None:
+    """The order of the samples by *cell* (group-membership pattern) in which the count tables
+    read them: a stable permutation of ``range(n_samples)``, or None when ``groups`` is already
+    in that order.
+
+    Every count table is the same for any row order (sums of integers), but rows given in
+    this order spare each resample matrix a gather into it: with (B, n) bootstrap weights,
+    that gather is a copy of the whole matrix per chunk. Generate the weights of the rows
+    in this order instead (they are keyed by id, not by position).
+
+    Parameters
+    ----------
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+
+    Examples
+    --------
+    >>> cell_order(np.array([[1], [0], [1], [0]]))
+    array([1, 3, 0, 2])
+    """
+    g = np.asarray(groups)
+    return _layout(g.astype(bool, copy=False), g.shape[0]).order
 
 
 def subgroup_counts(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray | None = None, *,

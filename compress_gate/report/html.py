@@ -116,6 +116,7 @@ def _verdict(report: Report) -> str:
         ci_label = f"{fmt(confidence, percent=True)} CI" if figures.is_number(confidence) else "CI"
         parts.append(table(["name", "metric", "observed", ci_label, "judged", "limit", "result",
                             "reason"], rows, caption="Limits: observed vs limit"))
+        parts.append(_estimates(report))
         undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
         if undecided:
             parts.append(paragraph("Not enough evidence: the gated bound is outside the limit but the interval "
@@ -124,6 +125,19 @@ def _verdict(report: Report) -> str:
                                        f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}"
                                        for lim in undecided) + ".", css="note"))
     return section("verdict", "Verdict", *parts)
+
+
+def _estimates(report: Report) -> str:
+    """Which numbers have intervals, which are point values only and which were not computed."""
+    est = report.estimates
+    text = ("Intervals only for what a limit gates: " + (", ".join(est.intervals) or "none") + ". Point values only: "
+            + (", ".join(est.point_only) or "none") + ", and every number shown without an interval.")
+    by_reason: dict[str, list[str]] = {}
+    for metric, why in est.not_computed.items():
+        by_reason.setdefault(why, []).append(metric)
+    if by_reason:
+        text += " Not computed: " + "; ".join(f"{', '.join(m)} ({why})" for why, m in by_reason.items()) + "."
+    return paragraph(text, css="note")
 
 
 def _error_balance(report: Report) -> str:

@@ -27,12 +27,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from compress_gate.config.gate import GATED_METRICS
 from compress_gate.errors import InputError
 
-__all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "LimitResult", "RunSection",
-           "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
+__all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "Estimates", "LimitResult",
+           "RunSection", "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "28e54cbbfd0475ad72ba0b0c978324c9f3ca6d445f7042b6e4d7dafb8abfebbe"
+SCHEMA_SHA256 = "7382f97adc44eac073f46dd3e01d1dcdd24b620c102126556da003b7bb4d6b63"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -220,9 +220,10 @@ class FairGRAPESection(_Node):
 
     Joint groups are the membership patterns over ``group_columns``; spreads (Std) are sample
     standard deviations over the joint groups (not ``all``). Intervals are paired bootstrap
-    intervals for the joint groups' rates, PIE, Std(ΔAcc) and the PIE gap; for AP only when
-    ``ap_intervals`` (a limit gated an AP metric: AP is not additive and costly to resample).
-    A sharded gate computes AP only when a limit gates it (``ap_undefined_reason`` says so).
+    intervals for the joint groups' values of the metrics a limit gates (``estimates``), never
+    for the row ``all``; every other value is a point value. AP is computed only when a limit
+    gates an AP metric (``ap_intervals``; else every AP value is null and
+    ``ap_undefined_reason`` says why: AP is not additive and costly).
     """
 
     population: Literal["raw", "thresholds", "mitigated"] = Field(
@@ -236,8 +237,25 @@ class FairGRAPESection(_Node):
     pie_gap: Estimate
     ap_intervals: bool
     ap_undefined_reason: str | None = Field(
-        None, description="why every AP value is null (a sharded gate keeps the score rows AP needs only when a "
-                          "limit gates AP); null when AP was computed")
+        None, description="why every AP value is null (AP is computed only when a limit gates an AP metric); "
+                          "null when AP was computed")
+
+
+class Estimates(_Node):
+    """Which numbers of this report carry an interval, which are point values and which were not computed.
+
+    Only what a limit gates is resampled. The metrics in ``intervals`` (what the limits gate,
+    and the per-group numbers a gated spread is finished from) have bootstrap intervals for
+    the teacher and the judged population wherever the report shows them with a ``ci``. Every
+    other number is a point value: the metrics in ``point_only`` (``ci`` null wherever they
+    appear) and every number the report shows without a ``ci`` field (per-attribute tables, BA
+    tables, subgroup rows, δFPR/δFNR, the histogram, CIE, R²). ``not_computed`` maps a metric to
+    the reason its values are null or absent.
+    """
+
+    intervals: list[str] = Field(description="gated metrics with bootstrap intervals (teacher and judged population)")
+    point_only: list[str] = Field(description="gated metrics reported as point values only (ci null)")
+    not_computed: dict[str, str] = Field(description="metric -> why it was not computed")
 
 
 class OverrideSummary(_Node):
@@ -344,7 +362,7 @@ class RunSection(_Node):
 class Report(_Node):
     """report.json: the gate's verdict and every number behind it."""
 
-    schema_version: Literal[3] = Field(description="the version of this schema")
+    schema_version: Literal[4] = Field(description="the version of this schema")
     verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
     outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
                                          "one or more undecided")
@@ -363,6 +381,8 @@ class Report(_Node):
     benchmarks: dict[str, Any] | None = Field(default=None, description="compress_gate.engines.benchmark_models "
                                                                         "output, when measured")
     run: RunSection | None = None
+    estimates: Estimates = Field(description="which numbers have intervals, which are point values only, "
+                                             "which were not computed (only what a limit gates is resampled)")
     fairgrape: FairGRAPESection | None = Field(default=None, description="FairGRAPE's Table 1, AP per group and "
                                                "PIE; null when the data has no identity column or more "
                                                "than 64 joint groups")
