@@ -275,3 +275,50 @@ def test_ap_is_computed_only_when_a_limit_gates_it(monkeypatch):
     assert not asked
     _judge([{"metric": "ap_std", "max": 1.0}])
     assert any(asked) and not all(asked)          # the point value and the resamples
+
+
+def test_float64_scores_near_1_keep_their_precision_and_per_group_ap_equals_scikit_learns(tmp_path):
+    # an over-confident student: float64 scores 1 - 1e-9 * u, which float32 rounds to ties at 1.0;
+    # the gate keeps the precision given, so each joint group's AP (mean over attributes) is
+    # scikit-learn's average_precision_score on the given values
+    from sklearn.metrics import average_precision_score
+
+    from compress_gate.data import align_scores, load_predictions
+    rng = np.random.default_rng(0)
+    n_train, n_test, k = 40, 400, 2
+    n = n_train + n_test
+    groups = rng.random((n, 2)) < 0.5
+    labels = (rng.random((n, k)) < 0.4).astype(np.uint8)
+    data = EvalData(ids=np.array([f"s{i}" for i in range(n)]), labels=labels,
+                    split=np.array(["train"] * n_train + ["test"] * n_test), groups=groups,
+                    group_names=("male", "young"), attribute_names=("a", "b"), task="multilabel")
+    y = labels[n_train:]
+    student = 1.0 - 1e-9 * rng.random((n_test, k)) * np.where(y == 1, 1.0, 3.0)
+    assert np.unique(student.astype(np.float32)).size < 3           # float32 would tie them all
+    teacher = np.clip(0.5 * y + 0.25 + rng.normal(0, 0.2, y.shape), 0.0, 1.0)
+    for name, scores in (("teacher", teacher), ("student", student)):
+        np.savez(tmp_path / f"{name}.npz", ids=data.ids[n_train:], scores=scores)
+    loaded = {name: load_predictions(tmp_path / f"{name}.npz") for name in ("teacher", "student")}
+    assert loaded["student"].scores.dtype == np.float64 and np.array_equal(loaded["student"].scores, student)
+    aligned = {name: align_scores(data, preds, data.mask("calib", "test")) for name, preds in loaded.items()}
+    config = GateConfig.model_validate({"n_resamples": 0,
+                                       "limits": [{"metric": "ap_mean", "min": 0.0, "bound": "point"}]})
+    section = evaluate(data, aligned["teacher"], [aligned["student"]], config).report.to_json()["fairgrape"]
+    test_groups, moved = groups[n_train:], []
+    for row in section["rows"][1:]:
+        pattern = np.array([not part.startswith("not ") for part in row["name"].split(" & ")])
+        rows = (test_groups == pattern).all(axis=1)
+        expected = np.mean([average_precision_score(y[rows, j], student[rows, j]) for j in range(k)])
+        assert row["ap"]["student"]["value"] == pytest.approx(expected, abs=1e-12)
+        rounded = np.mean([average_precision_score(y[rows, j], student[rows, j].astype(np.float32)) for j in range(k)])
+        moved.append(abs(rounded - expected))
+    assert max(moved) > 1e-3                                         # what float32 rounding would have cost
+
+
+def test_float32_scores_stay_float32():
+    from compress_gate.data._contract_checks import check_prediction_columns
+    preds = check_prediction_columns({"ids": np.array(["a", "b"]), "scores": np.array([[0.25], [1.0]], np.float32)},
+                                     "p.npz")
+    assert preds.scores.dtype == np.float32
+    as_ints = check_prediction_columns({"ids": np.array(["a", "b"]), "scores": np.array([[0], [1]])}, "p.npz")
+    assert as_ints.scores.dtype == np.float32

@@ -11,7 +11,8 @@ from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
-__all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "GROUP_PREFIX", "SCORE_TOLERANCE"]
+__all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "score_dtype", "GROUP_PREFIX",
+           "SCORE_TOLERANCE"]
 
 #: float32 rounding beyond [0, 1] that is clipped, not refused (prediction files and model outputs alike).
 SCORE_TOLERANCE = 1e-6
@@ -202,6 +203,14 @@ def _check_groups(columns: dict[str, np.ndarray], ids: np.ndarray, test: np.ndar
     return tuple(names), groups
 
 
+def score_dtype(dtype: np.dtype) -> type:
+    """The dtype scores are kept in: float64 when given as float64 (or wider), so the precision the
+    user gave is kept (rounding an over-confident model's float64 scores to float32 makes ties near
+    1 that move per-group AP); float32 for anything narrower (float16, integers, booleans), which it
+    holds exactly."""
+    return np.float64 if np.dtype(dtype).kind == "f" and np.dtype(dtype).itemsize >= 8 else np.float32
+
+
 def check_prediction_columns(columns: dict[str, np.ndarray], source: str) -> Predictions:
     ids = _check_ids(_require(columns, "ids", source, "Save numpy.savez(path, ids=ids, scores=scores)."),
                      source)
@@ -212,7 +221,7 @@ def check_prediction_columns(columns: dict[str, np.ndarray], source: str) -> Pre
                          "(a single attribute is (M, 1): scores.reshape(-1, 1)).")
     if scores.dtype.kind not in "fiub":
         raise InputError(f"{source}: `scores` has dtype {scores.dtype}; it must be float probabilities.")
-    scores = scores.astype(np.float32, copy=False)
+    scores = scores.astype(score_dtype(scores.dtype), copy=False)
     finite = np.isfinite(scores)
     if not finite.all():
         row = int(np.argwhere(~finite)[0][0])

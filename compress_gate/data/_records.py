@@ -76,7 +76,8 @@ class EvalData:
 
 @dataclass(frozen=True)
 class Predictions:
-    """Validated scores of one model: ``ids`` (M,) str, ``scores`` (M, K) float32 in [0, 1]."""
+    """Validated scores of one model: ``ids`` (M,) str, ``scores`` (M, K) float32 (float64 when
+    given as float64) in [0, 1]."""
 
     ids: np.ndarray
     scores: np.ndarray

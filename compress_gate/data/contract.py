@@ -12,7 +12,8 @@
 - no other column, unless the caller allows it by name (``extra_columns``): it is then
   left unread.
 
-``<model>.npz`` holds ``ids`` (M,) str and ``scores`` (M, K) float32 in [0, 1] for
+``<model>.npz`` holds ``ids`` (M,) str and ``scores`` (M, K) in [0, 1] (read as float64 when
+given as float64, else as float32: :func:`~compress_gate.data._contract_checks.score_dtype`) for
 (at least) the calib and test rows. Rows join on ``ids``.
 
 Every loader validates everything and raises one :class:`InputError` per problem
@@ -138,7 +139,7 @@ def align_scores(data: EvalData, preds: Predictions, mask: np.ndarray) -> np.nda
 
     Returns
     -------
-    ndarray of shape (mask.sum(), K), float32
+    ndarray of shape (mask.sum(), K), the dtype of ``preds.scores`` (float32 or float64)
 
     Raises
     ------

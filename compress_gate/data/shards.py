@@ -64,7 +64,7 @@ class ShardBlock:
     ----------
     shard : the data shard file
     data : every row of the shard (train rows included: BA and TCB need them)
-    teacher : ndarray of shape (n_scored, K), float32
+    teacher : ndarray of shape (n_scored, K), float32 (float64 when its files hold float64)
         Scores of the shard's calib and test rows (``data.split != "train"``), in data order.
     students : tuple of such arrays, one per student directory (the first ships)
     """

@@ -61,8 +61,8 @@ class ShardInput:
     split: np.ndarray                # (n,) "calib" | "test"
     labels: np.ndarray               # (n, K) uint8
     groups: np.ndarray               # (n, G) bool
-    teacher: np.ndarray              # (n, K) float32
-    students: tuple[np.ndarray, ...]  # each (n, K) float32
+    teacher: np.ndarray              # (n, K) float32, or float64 as given
+    students: tuple[np.ndarray, ...]  # each (n, K) float32, or float64 as given
     train_labels: np.ndarray         # (n_train, K)
     train_groups: np.ndarray         # (n_train, G)
 

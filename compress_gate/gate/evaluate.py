@@ -11,6 +11,7 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS, GateConfig
+from compress_gate.data._contract_checks import score_dtype
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import resamples
@@ -71,7 +72,7 @@ def _check_scores(scores: Any, n: int, k: int, what: str) -> np.ndarray:
         raise InputError(f"{what}: scores have shape {arr.shape}; the gate needs ({n}, {k}): one row per "
                          "calib and test row of the eval data (in data order, see align_scores) and "
                          "one column per attribute.")
-    arr = arr.astype(np.float32, copy=False)
+    arr = arr.astype(score_dtype(arr.dtype), copy=False)      # float64 stays float64: the precision given
     if not np.isfinite(arr).all() or arr.min(initial=0) < 0 or arr.max(initial=0) > 1:
         raise InputError(f"{what}: scores must be finite probabilities in [0, 1]. Load them with "
                          "compress_gate.data.load_predictions, which names the bad rows.")
