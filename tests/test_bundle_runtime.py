@@ -38,7 +38,7 @@ def tiny_onnx(path, *, task: str):
     return path
 
 
-def make_bundle(tmp_path, *, task="multiclass", overrides=None, thresholds=None):
+def make_bundle(tmp_path, *, task="multiclass", overrides=None, thresholds=None, preprocess=None):
     gate_dir = tmp_path / "gate"
     gate_dir.mkdir(parents=True, exist_ok=True)
     write_thresholds(gate_dir / "thresholds.json", thresholds, task=task, attribute_names=CLASSES)
@@ -51,7 +51,8 @@ def make_bundle(tmp_path, *, task="multiclass", overrides=None, thresholds=None)
     return write_release(tmp_path / "run", gate_dir=gate_dir, model_onnx=model, recipe_hash=RECIPE_HASH, seed=7,
                          metrics_summary={"verdict": "pass", "student_accuracy": 0.9},
                          model_info={"engine": "onnxruntime", "artefact": "student.onnx", "quantized": False,
-                                     "task": task, "attribute_names": list(CLASSES), "input_shape": [1, 2, 2]})
+                                     "task": task, "attribute_names": list(CLASSES), "input_shape": [1, 2, 2],
+                                     "preprocess": preprocess})
 
 
 def inputs(n=8, seed=0):
@@ -194,3 +195,33 @@ def test_bundle_files_are_readable_like_normally_created_files(tmp_path):
         os.umask(umask)
     assert bundle.stat().st_mode & 0o777 == 0o755
     assert {p.stat().st_mode & 0o777 for p in bundle.iterdir()} == {0o644}
+
+
+def test_the_runtime_normalizes_pixels_by_the_recorded_mean_and_std(tmp_path):
+    record = {"input_size": 2, "channels": 1, "pixel_range": [0, 1], "mean": [0.25], "std": [0.5]}
+    bundle = make_bundle(tmp_path, preprocess=record)
+    pixels = np.array([[[[0.0, 0.25], [0.5, 1.0]]]], np.float32)
+    with GatedModel.load(bundle) as model:
+        assert model.preprocess == record
+        # x = (p - 0.25) / 0.5: 0 -> -0.5, 0.25 -> 0, 0.5 -> 0.5, 1 -> 1.5
+        expected = np.array([[[[-0.5, 0.0], [0.5, 1.5]]]], np.float32)
+        np.testing.assert_array_equal(model.normalize(pixels), expected)
+        np.testing.assert_allclose(model.predict_pixels(pixels).scores, raw_scores(bundle, expected), rtol=1e-6)
+        with pytest.raises(InputError, match="pixels must lie in \\[0, 1\\]"):
+            model.normalize(pixels * 255)
+
+
+def test_a_bundle_without_a_normalization_refuses_pixels(tmp_path):
+    with GatedModel.load(make_bundle(tmp_path)) as model:
+        assert model.preprocess is None
+        with pytest.raises(InputError, match="records no input normalisation"):
+            model.normalize(np.zeros((1, 1, 2, 2), np.float32))
+
+
+def test_renormalize_maps_the_default_scaling_to_the_model_mean_and_std():
+    from compress_gate.data._images import renormalize_
+
+    # x = -1, 0, 1 are pixels u = 0, 0.5, 1; with mean 0.25, std 0.5: (u - 0.25) / 0.5 = -0.5, 0.5, 1.5
+    x = np.array([[[[-1.0, 0.0, 1.0]]]], np.float32)
+    np.testing.assert_array_equal(renormalize_(x.copy(), mean=[0.25], std=[0.5]), [[[[-0.5, 0.5, 1.5]]]])
+    np.testing.assert_array_equal(renormalize_(x.copy(), mean=[0.5], std=[0.5]), x)   # the default: unchanged

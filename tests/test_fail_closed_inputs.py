@@ -397,13 +397,11 @@ def test_recipe_path_that_is_a_directory_is_named_as_such(tmp_path):
 
 @needs_torch
 def test_random_bytes_checkpoint_is_not_a_valid_checkpoint(tmp_path):
-    import torch
-
-    from compress_gate.pipeline.teacher import _load_state
+    from compress_gate.models.fit import read_state_dict
 
     junk = _write(tmp_path / "teacher.pt", os.urandom(512))
     with pytest.raises(InputError) as info:
-        _load_state(torch.nn.Linear(2, 2), junk, "teacher checkpoint")
+        read_state_dict(junk, "teacher checkpoint")
     message = str(info.value)
     assert message.startswith(f"{junk}: not a valid teacher checkpoint")
     assert "weights_only=False" not in message

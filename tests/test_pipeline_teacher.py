@@ -68,7 +68,7 @@ def test_checkpoint_is_loaded_and_a_mismatched_one_refused(tmp_path):
     assert info.source == "checkpoint"
     assert states_equal(trained.state_dict(), loaded.state_dict())
     wrong = config(tmp_path, model={"arch": "resnet", "width": 8, "depth": 1, "checkpoint": "teacher.pt"})
-    with pytest.raises(InputError, match="does not fit the recipe's architecture"):
+    with pytest.raises(InputError, match="does not fit the recipe's model"):
         obtain_teacher(wrong, data, save_to=tmp_path / "never.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     junk = config(tmp_path, model={"arch": "resnet", "width": 4, "depth": 1, "checkpoint": "junk.pt"})

@@ -10,6 +10,7 @@ of its preprocessed input tensor.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ class GatedModel:
     """A release bundle, verified, ready to predict. Build it with :meth:`GatedModel.load`."""
 
     def __init__(self, bundle_dir: Path, manifest: dict[str, Any], engine: Any, *,
-                 thresholds: np.ndarray | None, overrides: dict[str, dict[str, int | str]]) -> None:
+                 thresholds: np.ndarray | None, overrides: dict[str, dict[str, int | str]],
+                 preprocess: dict[str, Any] | None = None) -> None:
         self.bundle_dir = bundle_dir
         self.manifest = manifest
         self.engine = engine
@@ -64,6 +66,8 @@ class GatedModel:
         self.task: str = model["task"]
         self.attribute_names: tuple[str, ...] = tuple(model["attribute_names"])
         self.input_shape: tuple[int, ...] = tuple(model["input_shape"])
+        #: The input normalisation recorded at export (``compress_gate.preprocess``), or None.
+        self.preprocess = preprocess
 
     @classmethod
     def load(cls, path: str | Path, engine: str = "onnxruntime", *, batch_size: int = 32,
@@ -89,7 +93,7 @@ class GatedModel:
         if missing:
             raise InputError(f"{bundle_dir}: not a complete release bundle; it lacks {', '.join(missing)}. "
                              "Use the `release/` directory of a run that passed the gate.")
-        _check_model_stamp(bundle_dir / "model.onnx", manifest)
+        preprocess = _check_model_stamp(bundle_dir / "model.onnx", manifest)
         model = manifest["model"]
         thresholds = read_thresholds(bundle_dir / "thresholds.json")
         overrides = read_overrides(bundle_dir / "overrides.json")
@@ -103,7 +107,7 @@ class GatedModel:
         opened = open_engine_with_fallback(engine, bundle_dir / "model.onnx", batch_size=batch_size,
                                            num_threads=num_threads)
         return cls(bundle_dir, manifest, opened, thresholds=thresholds.thresholds,
-                   overrides=overrides.overrides)
+                   overrides=overrides.overrides, preprocess=preprocess)
 
     @property
     def engine_kind(self) -> str:
@@ -156,6 +160,38 @@ class GatedModel:
         return BundlePrediction(ids=ids, scores=scores, labels=labels,
                                 overridden=overridden_rows(ids, self.overrides))
 
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """Model inputs from ``pixels`` in [0, 1], (n, *input_shape), by the recorded normalisation.
+
+        .. math:: x_c = (p_c - \\mathrm{mean}_c) / \\mathrm{std}_c
+
+        with the ``mean``/``std`` export stored in ``model.onnx`` (float32 arithmetic, as in training).
+
+        Raises
+        ------
+        InputError
+            The bundle records no normalisation (its model was trained on given preprocessed
+            arrays), or ``pixels`` has another shape or values outside [0, 1].
+        """
+        record = self.preprocess or {}
+        if record.get("mean") is None:
+            raise InputError(f"{self.bundle_dir}: the model records no input normalisation (it was trained on "
+                             "preprocessed arrays); pass inputs preprocessed as in training to predict().")
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if pixels.shape[1:] != self.input_shape:
+            raise InputError(f"pixels have shape {pixels.shape}; this model takes (n, "
+                             f"{', '.join(map(str, self.input_shape))}) pixel values in [0, 1].")
+        if pixels.size and not (np.nanmin(pixels) >= 0 and np.nanmax(pixels) <= 1):
+            raise InputError("pixels must lie in [0, 1] (divide 8-bit images by 255).")
+        shape = (1, -1) + (1,) * (pixels.ndim - 2)
+        mean = np.asarray(record["mean"], dtype=np.float32).reshape(shape)
+        std = np.asarray(record["std"], dtype=np.float32).reshape(shape)
+        return np.ascontiguousarray((pixels - mean) / std, dtype=np.float32)
+
+    def predict_pixels(self, pixels: np.ndarray, *, ids: np.ndarray | None = None) -> BundlePrediction:
+        """:meth:`predict` on :meth:`normalize` ``(pixels)``: images as pixels in [0, 1]."""
+        return self.predict(self.normalize(pixels), ids=ids)
+
     def _check_inputs(self, inputs: np.ndarray) -> np.ndarray:
         """``inputs`` as a C-contiguous float32 array, or InputError: other dtypes are never cast.
 
@@ -186,8 +222,11 @@ class GatedModel:
         self.close()
 
 
-def _check_model_stamp(model_path: Path, manifest: dict[str, Any]) -> None:
-    """The verdict and recipe hash in ``model.onnx``'s metadata must match the manifest's."""
+def _check_model_stamp(model_path: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The verdict and recipe hash in ``model.onnx``'s metadata must match the manifest's.
+
+    Returns the input normalisation recorded in the metadata (``compress_gate.preprocess``), or None.
+    """
     import onnx
 
     try:
@@ -201,3 +240,9 @@ def _check_model_stamp(model_path: Path, manifest: dict[str, Any]) -> None:
                          f"{stamp['recipe_hash']!r}; the manifest says {manifest.get('verdict')!r}, "
                          f"{manifest.get('recipe_hash')!r}. Only a model that passed the gate ships; "
                          "use the bundle `compress-gate run` released.")
+    text = props.get(METADATA_PREFIX + "preprocess")
+    try:
+        return None if text is None else dict(json.loads(text))
+    except (ValueError, TypeError) as err:
+        raise InputError(f"{model_path}: its `compress_gate.preprocess` metadata is not a JSON object ({err}). "
+                         "Use the bundle `compress-gate run` released.") from err

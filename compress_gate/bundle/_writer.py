@@ -12,6 +12,7 @@ modes of normally created ones (0666 / 0777 less the umask; see :mod:`compress_g
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,14 +61,17 @@ def write_release(run_dir: str | Path, *, gate_dir: str | Path, model_onnx: str 
     """Assemble ``<run_dir>/release/`` from the gate outputs and the shipped ONNX model.
 
     ``model_info`` describes what ships (engine, artefact format, input shape, task,
-    attribute names) and is stored in the manifest under ``model``. Returns the bundle path.
+    attribute names, ``preprocess``: the input normalisation, also stamped into ``model.onnx``
+    as ``compress_gate.preprocess``) and is stored in the manifest under ``model``. Returns the bundle path.
     """
     run_dir, gate_dir = Path(run_dir), Path(gate_dir)
     target = run_dir / "release"
     with atomic_directory(target) as tmp:
         _copy_gate_outputs(gate_dir, ("thresholds.json", "overrides.json", *REPORT_FILES), tmp)
-        stamp_onnx(Path(model_onnx), tmp / "model.onnx",
-                   {"verdict": "pass", "recipe_hash": recipe_hash, "seed": str(seed), "version": __version__})
+        stamp = {"verdict": "pass", "recipe_hash": recipe_hash, "seed": str(seed), "version": __version__}
+        if model_info.get("preprocess") is not None:  # the input normalisation the runtime applies
+            stamp["preprocess"] = json.dumps(model_info["preprocess"], sort_keys=True)
+        stamp_onnx(Path(model_onnx), tmp / "model.onnx", stamp)
         fields = {
             "schema_version": 1,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -74,26 +74,66 @@ class TrainSpec(BaseModel):
 
 
 class ModelConfig(BaseModel):
-    """The dense teacher: architecture, and a ``checkpoint`` to load or a ``train`` spec.
+    """The dense teacher: where the network comes from, and a ``checkpoint`` and/or a ``train`` spec.
 
-    Example: ``{arch: resnet, width: 16, depth: 1, train: {epochs: 15}}`` or
-    ``{arch: resnet18, checkpoint: teacher.pt}`` (a ``state_dict`` saved with ``torch.save``).
+    Exactly one source (:mod:`compress_gate.models.registry`): ``arch`` (built-in, with
+    ``width``/``depth``), ``factory: "pkg.module:function"`` or ``"path/file.py:function"`` (relative to
+    the recipe), ``torchvision: <name>`` or ``timm: <name>``, the last three called with ``kwargs``.
+    Examples::
+
+        {arch: resnet, width: 16, depth: 1, train: {epochs: 15}}
+        {arch: resnet18, checkpoint: teacher.pt}       # a state_dict saved with torch.save
+        {factory: "net.py:build", kwargs: {width: 16}, checkpoint: pretrained.pt, head: classifier,
+         layers: [stage1, stage2], input_size: 64, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25],
+         train: {epochs: 3}}
+
+    ``checkpoint`` alone is the teacher; ``train`` alone trains it from scratch; both fine-tune
+    the checkpoint. ``head`` is the module path of the final layer, replaced by a new one when
+    the checkpoint's (or the factory's) output count differs from the data's (``train`` then
+    required). ``layers`` are the module paths of the feature stages that similarity and
+    feature distillation compare (default: the top-level ``layer<k>`` modules).
+    ``input_size`` is the image side (image sources load at this size). ``mean``/``std``
+    (one value per channel) normalise pixels in [0, 1]: x = (p - mean) / std (default 0.5 / 0.5);
+    export records them in the ONNX metadata and the release bundle's runtime applies them.
     Trained teachers are cached in ``cache_dir`` (default ``<output>/../.cache``).
     """
 
     model_config = _Frozen
-    arch: Literal["resnet18", "resnet", "mobilenet_v1"]
+    arch: Literal["resnet18", "resnet", "mobilenet_v1"] | None = None
+    factory: str | None = Field(None, min_length=3)
+    torchvision: str | None = Field(None, min_length=1)
+    timm: str | None = Field(None, min_length=1)
+    kwargs: dict[str, Any] = {}
     width: int | None = Field(None, ge=1, le=1024, strict=True)
     depth: int | None = Field(None, ge=1, le=16, strict=True)
     checkpoint: Path | None = None
+    head: str | None = Field(None, min_length=1)
+    layers: tuple[Annotated[str, Field(min_length=1)], ...] | None = Field(None, min_length=1)
+    input_size: int | None = Field(None, ge=8, le=512, strict=True)
+    mean: tuple[float, ...] | None = Field(None, min_length=1, max_length=4)
+    std: tuple[Annotated[float, Field(gt=0)], ...] | None = Field(None, min_length=1, max_length=4)
     train: TrainSpec | None = None
     cache_dir: Path | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelConfig:
-        if (self.checkpoint is None) == (self.train is None):
-            raise ValueError("give exactly one of `checkpoint` (a state_dict file of the dense teacher) "
-                             "or `train` (e.g. `train: {epochs: 6}`) to train it in the run")
+        sources = [key for key in ("arch", "factory", "torchvision", "timm") if getattr(self, key) is not None]
+        if len(sources) != 1:
+            raise ValueError(f"name exactly one source of the network, got {sources or 'none'}: `arch` (built-in: "
+                             "resnet18, resnet, mobilenet_v1), `factory: \"path/to/net.py:build\"`, "
+                             "`torchvision: resnet50` or `timm: <name>`")
+        if sources != ["arch"] and (self.width is not None or self.depth is not None):
+            raise ValueError(f"`width`/`depth` size the built-in architectures only; with `{sources[0]}` pass "
+                             "the network's own arguments in `kwargs`")
+        if sources == ["arch"] and self.kwargs:
+            raise ValueError("`kwargs` are passed to a `factory`, `torchvision` or `timm` network; a built-in "
+                             "`arch` takes `width` and `depth`")
+        if self.checkpoint is None and self.train is None:
+            raise ValueError("give `checkpoint` (a state_dict file of the dense teacher), `train` (e.g. "
+                             "`train: {epochs: 6}`) to train it in the run, or both to fine-tune the checkpoint")
+        if (self.mean is None) != (self.std is None) or (self.mean and len(self.mean) != len(self.std or ())):
+            raise ValueError("give `mean` and `std` together, one value per image channel each (e.g. "
+                             "`mean: [0.485, 0.456, 0.406]`, `std: [0.229, 0.224, 0.225]`)")
         return self
 
 
@@ -404,9 +444,11 @@ def load_run_config(path: str | Path) -> RunConfig:
                                   "audit": _section(raw, "audit")},
                       source=source)
     model = config.model.model_copy(update={"checkpoint": _resolve(base, config.model.checkpoint),
-                                            "cache_dir": _resolve(base, config.model.cache_dir)})
+                                            "cache_dir": _resolve(base, config.model.cache_dir),
+                                            "factory": _resolve_factory_file(config.model.factory, base, source)})
     _require_file(model.checkpoint, "model.checkpoint", source,
                   "Point it at a state_dict saved with torch.save, or replace it with `train: {epochs: 6}`.")
+    data = _data_at_model_size(config.data, model.input_size, source)
     compression = config.compression
     if isinstance(compression, SparseMLCompressionConfig):
         compression = compression.model_copy(update={"recipe_path": _resolve(base, compression.recipe_path)})
@@ -414,9 +456,36 @@ def load_run_config(path: str | Path) -> RunConfig:
                       "Point it at a SparseML recipe, e.g. recipes/sparseml/gmp90_qat.yaml.")
         _check_sparseml_text(compression, source)
     return config.model_copy(update={"output": _resolve(base, config.output), "model": model,
-                                     "compression": compression, "data": _inherit_seed(config.data, config.seed),
+                                     "compression": compression, "data": _inherit_seed(data, config.seed),
                                      "gate": _inherit_seed(config.gate, config.seed),
                                      "audit": resolve_audit_paths(config.audit, base)})
+
+
+def _resolve_factory_file(factory: str | None, base: Path, source: Path) -> str | None:
+    """``"path/net.py:build"`` with the path made absolute (against the recipe's directory) and
+    required to exist; a ``"package.module:function"`` factory is returned as written."""
+    target, sep, function = (factory or "").rpartition(":")
+    if not sep or not (target.endswith(".py") or "/" in target or "\\" in target):
+        return factory
+    path = _resolve(base, Path(target))
+    _require_file(path, "model.factory", source, "Point it at the Python file that defines the network, "
+                  "e.g. `factory: \"models/net.py:build\"`.")
+    return f"{path}:{function}"
+
+
+def _data_at_model_size(data: DataConfig, input_size: int | None, source: Path) -> DataConfig:
+    """The data section with ``image_size`` = ``model.input_size`` where the source loads images at a size.
+
+    A data section that sets a different ``image_size`` is an InputError; a source of fixed arrays
+    (``npz``) keeps its own size (checked against ``input_size`` when the teacher is built).
+    """
+    if input_size is None or "image_size" not in type(data).model_fields:
+        return data
+    if "image_size" in data.model_fields_set and data.image_size != input_size:  # type: ignore[union-attr]
+        raise InputError(f"{source}: `model.input_size` = {input_size} but `data.image_size` = "
+                         f"{data.image_size}; the images are loaded at the model's input size. Delete "  # type: ignore[union-attr]
+                         "`data.image_size` (or set both to the same value).")
+    return data.model_copy(update={"image_size": input_size})
 
 
 def _inherit_seed(section: Any, seed: int) -> Any:
@@ -430,13 +499,15 @@ def recipe_hash(path: str | Path, config: RunConfig) -> str:
     """SHA-256 identifying a recipe: of the recipe file's bytes, then of each file it points at.
 
     .. math:: h = \\mathrm{sha256}(\\mathrm{bytes(recipe)} \\| \\mathrm{sha256(sparseml\\_recipe)}
-              \\| \\mathrm{sha256(checkpoint)})
+              \\| \\mathrm{sha256(checkpoint)} \\| \\mathrm{sha256(factory\\ file)})
 
     (absent files contribute nothing; a backend without a ``recipe_path`` links no file). Paths themselves are not hashed, so the same
     recipe on another machine or in another folder has the same hash.
     """
     digest = hashlib.sha256(Path(path).read_bytes())
-    for linked in (getattr(config.compression, "recipe_path", None), config.model.checkpoint):
+    target, _, _ = (config.model.factory or "").rpartition(":")
+    factory_file = Path(target) if target.endswith(".py") and Path(target).is_file() else None
+    for linked in (getattr(config.compression, "recipe_path", None), config.model.checkpoint, factory_file):
         if linked is not None:
             digest.update(hashlib.sha256(Path(linked).read_bytes()).digest())
     return digest.hexdigest()

@@ -50,6 +50,7 @@ from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
+from compress_gate.pipeline.preprocess import normalize_for_model, preprocessing, record_preprocessing
 from compress_gate.pipeline.summary import metrics_summary, summary_table
 
 if TYPE_CHECKING:
@@ -122,8 +123,9 @@ STAGE_ARTEFACTS = {"data": ("data.npz",), "teacher": ("teacher.pt",), "compress"
 def _check_before_work(config: RunConfig, path: Path) -> None:
     """The checks that need no data, in seconds, before the run directory is touched.
 
-    The run directory must be one compress-gate may replace; the deployment engine must
-    run here; a SparseML recipe must load. A failure of the last two removes an earlier
+    The run directory must be one compress-gate may replace; the model's factory (or its
+    torchvision/timm extra) must import; the deployment engine must run here; a SparseML
+    recipe must load. A failure of the last three removes an earlier
     run's directory, so its release cannot pass for this call.
     """
     from compress_gate.compress import check_recipe
@@ -133,6 +135,12 @@ def _check_before_work(config: RunConfig, path: Path) -> None:
     except InputError as err:
         raise InputError(f"{path}: `output`: {err}") from err
     try:
+        from compress_gate.models.registry import check_model_source
+
+        try:
+            check_model_source(config.model)
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from err
         _check_deployment_engine(config, path)
         if isinstance(config.compression, SparseMLCompressionConfig):
             try:
@@ -245,7 +253,7 @@ def _write_bundle(config: RunConfig, gate: GateResult, *, data: EvalData, shippe
         return write_refusal(run_dir, gate_dir=run_dir / "gate")
     model_info = {"engine": config.engines.deployment, "artefact": shipped.name, "quantized": quantized,
                   "task": data.task, "attribute_names": list(data.attribute_names),
-                  "input_shape": list(data.inputs.shape[1:])}
+                  "input_shape": list(data.inputs.shape[1:]), "preprocess": preprocessing(config, data)}
     return write_release(run_dir, gate_dir=run_dir / "gate", model_onnx=shipped, recipe_hash=digest,
                          seed=config.seed, metrics_summary=summary, model_info=model_info)
 
@@ -296,6 +304,7 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                 from compress_gate.data import load_dataset, save_eval_data
 
                 data = load_dataset(config.data, base_dir=path.parent, progress=progress.counter("load images"))
+                data = normalize_for_model(config, data)
                 _check_gate_fits(config, data, path)
                 save_eval_data(data, run_dir / "data.npz")
             with _stage(record, "teacher"):
@@ -317,6 +326,7 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                                          input_shape=tuple(data.inputs.shape[1:]),
                                          calib_inputs=data.inputs[data.mask("calib")], out_dir=run_dir / "onnx",
                                          config=config.export)
+                record_preprocessing([exported.teacher, *exported.students.values()], preprocessing(config, data))
                 shipped = exported.student_for(config.engines.deployment)
                 compression.update(shipped_sparsity(result, shipped))
                 write_json(run_dir / "compression.json", json_ready(compression))

@@ -66,20 +66,22 @@ _KEEP = 0.99
 
 
 def similarity_layers(teacher: torch.nn.Module, student: torch.nn.Module) -> list[str]:
-    """The top-level ``layer<i>`` modules of ``teacher`` that ``student`` also has, in order.
+    """The feature stages of ``teacher`` that ``student`` also has, in order: ``teacher.feature_layers``
+    (the recipe's ``model.layers``) when it carries them, else its top-level ``layer<i>`` modules.
 
     Raises
     ------
     InputError
-        Neither model has such a module (an architecture this step does not know).
+        Neither source names a module the student has too.
     """
-    in_student = {name for name, _ in student.named_children()}
-    names = [name for name, _ in teacher.named_children()
-             if _STAGE.match(name) and name in in_student]
+    in_student = {name for name, _ in student.named_modules()}
+    stages = getattr(teacher, "feature_layers", None) or [
+        name for name, _ in teacher.named_children() if _STAGE.match(name)]
+    names = [name for name in stages if name in in_student]
     if not names:
-        raise InputError(f"the teacher ({type(teacher).__name__}) has no top-level `layer<i>` module "
-                         "that the student has too, so no representation similarity can be measured. Use one of "
-                         "the architectures of `model.arch` (resnet, resnet18, mobilenet_v1).")
+        raise InputError(f"the teacher ({type(teacher).__name__}) has no feature stage (`model.layers`, or "
+                         "top-level `layer<i>` modules) that the student has too, so no representation "
+                         "similarity can be measured. List its stages' module paths in `model.layers`.")
     return names
 
 

@@ -1,12 +1,16 @@
-"""The dense teacher: loaded from a checkpoint, or trained per the recipe and cached.
+"""The dense teacher: the recipe's network (:mod:`compress_gate.models.registry`) fitted to the data,
+loaded from a checkpoint, trained (or fine-tuned from the checkpoint) per the recipe and cached.
 
 A trained teacher is cached under ``<cache_dir>/teacher-<key>.pt`` (a ``state_dict``;
 ``cache_dir`` defaults to ``<output>/../.cache``, i.e. beside the run directory), where
 
-.. math:: \\mathrm{key} = \\mathrm{sha256}(\\mathrm{json}(\\text{architecture}, \\text{training spec},
-          \\text{seed}, \\text{task}, \\mathrm{sha256}(\\text{train ids} \\| \\text{inputs} \\| \\text{labels})))
+.. math:: \\mathrm{key} = \\mathrm{sha256}(\\mathrm{json}(\\text{model source}, \\text{head},
+          \\mathrm{sha256}(\\text{checkpoint}), \\text{training spec}, \\text{seed}, \\text{task},
+          \\mathrm{sha256}(\\text{train ids} \\| \\text{inputs} \\| \\text{labels})))
 
-so a rerun with the same data, architecture, training spec and seed loads it instead of
+(the model source: the built-in architecture with its width and depth, or the factory /
+torchvision / timm name with its kwargs and, for a file factory, the file's bytes), so a
+rerun with the same data, network, checkpoint, training spec and seed loads it instead of
 retraining, and any change to one of them trains a new one. Cached and given checkpoints are
 read with ``torch.load(..., weights_only=True)`` (no code runs from the file).
 """
@@ -23,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compress_gate._atomic import atomic_path
-from compress_gate._paths import require_regular_file
 from compress_gate.config.run import RunConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
@@ -31,9 +34,9 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["TeacherInfo", "teacher_cache_key", "obtain_teacher", "build_architecture", "training_loader"]
+__all__ = ["TeacherInfo", "teacher_cache_key", "obtain_teacher", "build_teacher_module", "training_loader"]
 
-_CACHE_FORMAT = 1   # bump when the cached file's meaning changes
+_CACHE_FORMAT = 2   # bump when the cached file's meaning changes
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,45 @@ class TeacherInfo:
     cache_key: str | None
 
 
-def build_architecture(config: RunConfig, data: EvalData) -> torch.nn.Module:
-    """A fresh model of the recipe's architecture sized for ``data`` (channels, side, outputs)."""
-    from compress_gate.models import build_model
+def build_teacher_module(config: RunConfig, data: EvalData, *,
+                         state: dict[str, Any] | None = None) -> tuple[torch.nn.Module, bool]:
+    """The recipe's network fitted to ``data`` (:func:`compress_gate.models.fit.fit_to_data`).
 
-    shape = _input_shape(data)
-    return build_model(config.model.arch, num_outputs=data.n_attributes, in_channels=shape[0],
-                       input_size=shape[1], width=config.model.width, depth=config.model.depth)
+    ``state`` (the checkpoint's state_dict) is loaded when given. The module gets the
+    attributes the later stages read: ``input_shape`` (C, S, S), ``head_path`` (``model.head``,
+    else a built-in architecture's ``fc``) and ``feature_layers`` (``model.layers``, else the
+    top-level ``layer<k>`` modules). Returns the module and whether its head was replaced.
+
+    Raises
+    ------
+    InputError
+        The source cannot be built, the data's size or channels differ from ``input_size`` /
+        ``mean``, the checkpoint or output shape does not fit, or no feature stage is known.
+    """
+    from compress_gate.models.fit import check_layers, fit_to_data
+    from compress_gate.models.registry import BUILTIN_ARCHITECTURES, instantiate_model, model_source
+
+    spec, shape = config.model, _input_shape(data)
+    if spec.input_size is not None and shape[1] != spec.input_size:
+        raise InputError(f"`model.input_size` = {spec.input_size} but the data's images are {shape[1]}x{shape[2]}. "
+                         "Give the data at the model's size, or change `model.input_size`.")
+    if spec.mean is not None and len(spec.mean) != shape[0]:
+        raise InputError(f"`model.mean`/`model.std` give {len(spec.mean)} values but the images have {shape[0]} "
+                         "channel(s). Give one value per channel.")
+    key, value = model_source(spec)
+    module = instantiate_model(spec, base_dir=Path.cwd(), num_outputs=data.n_attributes, in_channels=shape[0],
+                               input_size=shape[1])
+    replaced = fit_to_data(module, num_outputs=data.n_attributes, input_shape=shape, head=spec.head, state=state,
+                           checkpoint=spec.checkpoint, source=f"`model.{key}` = {value!r}")
+    builtin = BUILTIN_ARCHITECTURES.get(spec.arch or "")
+    module.input_shape = shape
+    module.head_path = spec.head or (builtin.head if builtin else None)
+    module.feature_layers = check_layers(module, spec.layers or (builtin.layers if builtin else None))
+    if not module.feature_layers:
+        raise InputError(f"`model.{key}` = {value!r} has no top-level `layer<k>` modules, so the run does not know "
+                         "its feature stages (compared by the similarity stage and feature distillation). List "
+                         "them in `model.layers`, e.g. `layers: [features.0, features.3, features.6]`.")
+    return module, replaced
 
 
 def _input_shape(data: EvalData) -> tuple[int, ...]:
@@ -85,40 +120,16 @@ def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
     digest = hashlib.sha256()
     for array in (np.asarray(data.ids[train], dtype=str), data.inputs[train], data.labels[train]):
         digest.update(np.ascontiguousarray(array).tobytes())
-    spec = {"format": _CACHE_FORMAT, "arch": config.model.arch, "width": config.model.width,
-            "depth": config.model.depth, "train": config.model.train.model_dump() if config.model.train else None,
+    from compress_gate.models.registry import model_source, source_digest
+
+    model = config.model
+    checkpoint = hashlib.sha256(model.checkpoint.read_bytes()).hexdigest() if model.checkpoint else None
+    spec = {"format": _CACHE_FORMAT, model_source(model)[0]: source_digest(model, base_dir=Path.cwd()),
+            "width": model.width, "depth": model.depth, "head": model.head, "checkpoint": checkpoint,
+            "train": model.train.model_dump() if model.train else None,
             "seed": config.seed, "task": data.task, "input_shape": list(_input_shape(data)),
             "outputs": data.n_attributes, "data": digest.hexdigest()}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-def _load_state(model: torch.nn.Module, path: Path, what: str) -> None:
-    import torch
-
-    require_regular_file(path, what, missing_hint="Check `model.checkpoint` in the recipe.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle, zip and torch errors differ by file; all mean "unreadable"
-        # torch's own message advises weights_only=False, i.e. running the file's code: never relayed.
-        raise InputError(f"{path}: not a valid {what}: torch.load(weights_only=True) cannot read it as a "
-                         f"state_dict ({type(err).__name__}). The file may be truncated, not a PyTorch "
-                         "checkpoint, or a pickle of code, which is never run. Save the teacher's weights "
-                         "with torch.save(model.state_dict(), path).") from err
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise InputError(f"{path}: the {what} holds a {type(state).__name__}, not a state_dict. Save it "
-                         "with torch.save(model.state_dict(), path).")
-    fix = ("Use the architecture it was trained with (model.arch, width, depth; the data sets the input "
-           "channels and outputs).")
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as err:  # size mismatches
-        first = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err))
-        raise InputError(f"{path}: the {what} does not fit the recipe's architecture: {first}. {fix}") from err
-    if result.missing_keys or result.unexpected_keys:
-        raise InputError(f"{path}: the {what} does not fit the recipe's architecture: missing "
-                         f"{list(result.missing_keys)[:3]}, unexpected {list(result.unexpected_keys)[:3]}. {fix}")
 
 
 def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
@@ -133,24 +144,30 @@ def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
     """
     import torch
 
-    model = build_architecture(config, data)
-    if config.model.checkpoint is not None:
-        _load_state(model, config.model.checkpoint, "model.checkpoint")
-        info = TeacherInfo("checkpoint", config.model.checkpoint, None)
+    from compress_gate.models.fit import load_state, read_state_dict
+
+    spec = config.model
+    state = read_state_dict(spec.checkpoint, "model.checkpoint") if spec.checkpoint is not None else None
+    model, replaced = build_teacher_module(config, data, state=state)
+    if spec.train is None:
+        if replaced:
+            raise InputError(f"`model.head` = {spec.head!r} was replaced by a new layer for the data's "
+                             f"{data.n_attributes} outputs, so it is untrained. Add `model.train` (e.g. "
+                             "`train: {epochs: 3}`) to fine-tune the checkpoint with it.")
+        info = TeacherInfo("checkpoint", spec.checkpoint, None)  # type: ignore[arg-type]
     else:
         key = teacher_cache_key(config, data)
         cached = config.cache_dir / f"teacher-{key[:24]}.pt"
         if cached.is_file():
-            _load_state(model, cached, "cached teacher")
+            load_state(model, read_state_dict(cached, "cached teacher"), path=cached, what="cached teacher",
+                       fix=f"Delete {cached} to train the teacher again.")
             info = TeacherInfo("cache", cached, key)
         else:
             from compress_gate.models import train_model
 
-            spec = config.model.train
-            assert spec is not None  # ModelConfig requires checkpoint or train
-            loader = training_loader(data, batch_size=spec.batch_size, seed=config.seed)
-            train_model(model, loader, task=data.task, epochs=spec.epochs, lr=spec.lr, seed=config.seed,
-                        optimizer=spec.optimizer, progress=progress)
+            loader = training_loader(data, batch_size=spec.train.batch_size, seed=config.seed)
+            train_model(model, loader, task=data.task, epochs=spec.train.epochs, lr=spec.train.lr, seed=config.seed,
+                        optimizer=spec.train.optimizer, progress=progress)
             with atomic_path(cached) as tmp:
                 torch.save(model.state_dict(), tmp)
             info = TeacherInfo("trained", cached, key)

@@ -59,11 +59,11 @@ class FeatureDistiller:
     Which features (forward hooks on the same module names in teacher and student, so
     a structured-pruned student with fewer channels still pairs up):
 
-    - ``attention``: the output of every top-level ``layer<k>`` module (the ResNet's
-      stages; MobileNetV1's blocks), :class:`~compress_gate.models.distill_losses.AttentionTransfer`;
+    - ``attention``: the output of every feature stage (``model.layers``; default the
+      top-level ``layer<k>`` modules: the ResNet's stages, MobileNetV1's blocks), :class:`~compress_gate.models.distill_losses.AttentionTransfer`;
     - ``similarity``: the last ``layer<k>``'s output (Tung & Mori's last group),
       :class:`~compress_gate.models.distill_losses.SimilarityPreserving`;
-    - ``crd``: the input of the classifier ``fc`` (pooled, flattened features),
+    - ``crd``: the input of the classifier (``model.head``, default ``fc``: pooled, flattened features),
       :class:`~compress_gate.models.distill_losses.ContrastiveRepresentation`, whose two
       linear heads project each side to ``feat_dim`` (so channel counts may differ);
       train them with the student (:meth:`parameters`). A batch of one sample has no
@@ -98,7 +98,8 @@ class FeatureDistiller:
         elif config.kind == "similarity":
             self.term = losses.SimilarityPreserving(weight=config.weight)
         elif config.kind == "crd":
-            dims = (student.fc.in_features, teacher.fc.in_features)  # type: ignore[union-attr]
+            dims = (student.get_submodule(self.layers[0]).in_features,  # type: ignore[union-attr]
+                    teacher.get_submodule(self.layers[0]).in_features)
             self.term = losses.ContrastiveRepresentation(*dims, feat_dim=config.feat_dim,
                                                          temperature=config.temperature, weight=config.weight)
 
@@ -133,7 +134,12 @@ class FeatureDistiller:
 
 
 def _feature_layers(kind: str, model: torch.nn.Module) -> list[str]:
-    """Module names whose features ``kind`` compares (:class:`FeatureDistiller`)."""
+    """Module paths whose features ``kind`` compares (:class:`FeatureDistiller`).
+
+    The feature stages are ``model.feature_layers`` (the recipe's ``model.layers``) when the
+    model carries them, else its top-level ``layer<k>`` modules; CRD's is the head,
+    ``model.head_path`` (the recipe's ``model.head``) or ``fc``.
+    """
     from torch import nn
 
     from compress_gate.errors import InputError
@@ -141,15 +147,18 @@ def _feature_layers(kind: str, model: torch.nn.Module) -> list[str]:
     if kind == "hinton":
         return []
     if kind == "crd":
-        if not isinstance(getattr(model, "fc", None), nn.Linear):
-            raise InputError("compression.distillation.kind = 'crd' needs a model whose classifier is a linear "
-                             "module named `fc` (the ResNets and MobileNet here).")
-        return ["fc"]
-    stages = sorted((name for name, _ in model.named_children() if re.fullmatch(r"layer\d+", name)),
-                    key=lambda name: int(name[5:]))
+        head = getattr(model, "head_path", None) or "fc"
+        if not isinstance(dict(model.named_modules()).get(head), nn.Linear):
+            raise InputError(f"compression.distillation.kind = 'crd' needs the classifier to be an nn.Linear at "
+                             f"`model.head` (now {head!r}); name it with `model.head`, or use another kind.")
+        return [head]
+    stages = list(getattr(model, "feature_layers", None) or ())
     if not stages:
-        raise InputError(f"compression.distillation.kind = {kind!r} needs stage modules named `layer1`, "
-                         "`layer2`, ... (the ResNets and MobileNet here); this model has none.")
+        stages = sorted((name for name, _ in model.named_children() if re.fullmatch(r"layer\d+", name)),
+                        key=lambda name: int(name[5:]))
+    if not stages:
+        raise InputError(f"compression.distillation.kind = {kind!r} needs the model's feature stages: list their "
+                         "module paths in `model.layers` (default: top-level modules named `layer1`, `layer2`, ...).")
     return stages if kind == "attention" else stages[-1:]
 
 

@@ -54,8 +54,9 @@ def prune_channels(
     ``"l2"``) of all the weights that would be removed with them (Torch-Pruning's
     ``MagnitudeImportance`` over the group); the lowest go. Every layer loses the
     same share (local pruning, ``pruning_ratio = ratio``), rounded to multiples of
-    ``round_to`` when given. The output layer (the last ``nn.Linear`` or conv that
-    produces the logits) keeps its outputs, so the task head is unchanged.
+    ``round_to`` when given. The output layer keeps its outputs, so the task head is
+    unchanged: the module at ``model.head_path`` (``model.head`` of the recipe) when the model
+    carries one, else the last ``nn.Linear`` or conv in module order.
 
     Raises
     ------
@@ -73,10 +74,12 @@ def prune_channels(
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
     if len(layers) < 2:
         raise InputError("compression.structured: the model has no prunable layer besides its output layer.")
+    head_path = getattr(model, "head_path", None)
+    head = model.get_submodule(head_path) if head_path else layers[-1]
     params_before, macs_before = count_params_and_macs(model, example_inputs)
     pruner = tp.pruner.MetaPruner(
         model, example_inputs, importance=tp.importance.MagnitudeImportance(p=1 if importance == "l1" else 2),
-        pruning_ratio=ratio, ignored_layers=[layers[-1]], round_to=round_to,
+        pruning_ratio=ratio, ignored_layers=[head], round_to=round_to,
     )
     pruner.step()
     params_after, macs_after = count_params_and_macs(model, example_inputs)
