@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 from compress_gate.compress.torch_backend import TorchCompressor  # noqa: E402
 from compress_gate.compress.torch_backend.distill import FeatureDistiller  # noqa: E402
 from compress_gate.compress.torch_backend.finetune import fine_tune  # noqa: E402
-from compress_gate.config.torch_backend import DistillationConfig, TorchCompressionConfig  # noqa: E402
+from compress_gate.config.torch_backend import DistillationConfig, SaliencyConfig, TorchCompressionConfig  # noqa: E402
 from compress_gate.errors import InputError  # noqa: E402
 from compress_gate.models import distill_losses  # noqa: E402
 from compress_gate.models.build import build_model  # noqa: E402
@@ -244,3 +244,38 @@ def test_saliency_with_distillation_keeps_the_masks(batches):
         "method": "snip", "params": PARAMS, "sparsity": 0.5, "batches": 1}, "distillation": {"kind": "attention"}})
     result = TorchCompressor(config).compress(_resnet(0), [b[:2] for b in batches], task="multilabel", seed=0)
     assert result.distilled and result.overall_sparsity == pytest.approx(0.5, abs=1e-3)
+
+
+def test_the_authors_procedure_preset_and_its_refusals():
+    fairgrape = {"method": "fairgrape", "params": PARAMS, "sparsity": 0.8}
+    authors = SaliencyConfig.model_validate({**fairgrape, "procedure": "authors"})
+    assert (authors.keep_per_iter, authors.targets, authors.visits_per_choice, authors.scoring,
+            authors.finetune_epochs, authors.importance_share, authors.steps, authors.batches) == (
+        0.9, "per_iteration", 2, "train", 3.0, 1.0, None, None)
+    # an explicit key wins; `steps` replaces the authors' schedule, `batches` their share
+    mixed = SaliencyConfig.model_validate({**fairgrape, "procedure": "authors", "steps": 4, "batches": 2,
+                                           "scoring": "eval"})
+    assert (mixed.steps, mixed.keep_per_iter, mixed.batches, mixed.importance_share, mixed.scoring) == (
+        4, None, 2, None, "eval")
+    project = SaliencyConfig.model_validate(fairgrape)
+    assert project.scored_batches(10) == 4 and authors.scored_batches(10) == 10
+    assert SaliencyConfig.model_validate({**fairgrape, "importance_share": 0.25}).scored_batches(10) == 3
+    for extra, message in (({"steps": 3, "keep_per_iter": 0.9}, "two schedules"),
+                           ({"batches": 3, "importance_share": 0.5}, "keep one of them"),
+                           ({"procedure": "paper"}, "'project' or 'authors'")):
+        with pytest.raises(ValidationError, match=message):
+            SaliencyConfig.model_validate({**fairgrape, **extra})
+    with pytest.raises(ValidationError, match="procedure applies to method 'fairgrape' only"):
+        SaliencyConfig.model_validate({**fairgrape, "method": "snip", "procedure": "authors"})
+
+
+def test_fairgrape_fine_tunes_between_steps_and_counts_those_epochs(batches):
+    # keep_per_iter 0.6 at sparsity 0.5: ceil(log_0.6(0.5)) = 2 steps, so one fine-tuning of 0.5 epoch between them
+    config = TorchCompressionConfig.model_validate({"backend": "torch", "epochs": 1, "saliency": {
+        "method": "fairgrape", "params": PARAMS, "sparsity": 0.5, "procedure": "authors", "keep_per_iter": 0.6,
+        "finetune_epochs": 0.5}})
+    teacher = _resnet(0)
+    result = TorchCompressor(config).compress(teacher, batches, task="multilabel", seed=0)
+    assert result.epochs == 1.5
+    sizes = {n: p.numel() for n, p in result.model.named_parameters() if n in result.sparsity}
+    assert all(result.sparsity[n] == (sizes[n] - int(sizes[n] * 0.5)) / sizes[n] for n in sizes)

@@ -33,6 +33,7 @@ ship the teacher.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -176,30 +177,90 @@ class SaliencyConfig(BaseModel):
 
     Example: ``{method: fairgrape, params: ['re:^layer\\d+\\..*conv\\d+\\.weight$'], sparsity: 0.8,
     steps: 5, batches: 8}``. ``snip`` and ``grasp`` prune once, over all ``params`` together,
-    from the first ``batches`` training batches; ``fairgrape`` prunes every selected tensor to
-    ``sparsity`` in ``steps`` iterations (geometric schedule, importance recomputed on the
-    masked model), with per-group importance over the training split's joint identity
-    groups (every pattern of the ``group__*`` columns). Then the student is fine-tuned for
-    ``epochs`` with the masks held. ``steps`` belongs to ``fairgrape``, ``temperature`` (the
-    authors' 200) to ``grasp``.
+    from the first ``batches`` training batches (default 4); ``fairgrape`` prunes every
+    selected tensor to ``sparsity`` iteratively, importance recomputed on the masked model,
+    with per-group importance over the training split's joint identity groups (every
+    pattern of the ``group__*`` columns). Then the student is fine-tuned for ``epochs`` with
+    the masks held. ``temperature`` (the authors' 200) belongs to ``grasp``.
+
+    FairGRAPE's keys (:func:`~compress_gate.compress.saliency.prune_fairgrape`), with the
+    values of ``procedure: project`` (the default) and ``procedure: authors`` (their released
+    procedure, Bernardo1998/FairGRAPE b677eb9, with the paper's per-group importance;
+    docs/compression.md lists every difference). A key given explicitly wins over the preset.
+
+    ====================  ==============  ===============  =====================================
+    key                   project         authors          meaning
+    ====================  ==============  ===============  =====================================
+    ``steps``             5               --               geometric schedule, T steps
+    ``keep_per_iter``     --              0.9              s_t = min(1 − k^t, s), their count
+    ``targets``           dense           per_iteration    target shares: once, or every step
+    ``visits_per_choice`` 1               2                the authors' ``para_batch`` + 1
+    ``scoring``           eval            train            the model's mode while scoring
+    ``finetune_epochs``   none            3.0              epochs of fine-tuning between steps
+    ``importance_share``  --              1.0              share of the training batches scored
+    ``batches``           4               --               training batches scored per step
+    ====================  ==============  ===============  =====================================
+
+    Fine-tuning between steps uses ``lr``, ``optimizer`` and ``batch_size`` of the section and
+    the task loss alone; its epochs are counted in the student's fine-tuning budget.
     """
 
     model_config = _Frozen
     method: Literal["fairgrape", "snip", "grasp"]
     params: tuple[str, ...] = Field(min_length=1)
     sparsity: float = Field(gt=0, lt=1, strict=True)
-    batches: int = Field(4, ge=1, le=100000, strict=True)
+    batches: int | None = Field(None, ge=1, le=100000, strict=True)
     steps: int | None = Field(None, ge=1, le=100, strict=True)
     temperature: float | None = Field(None, gt=0, strict=True)
+    procedure: Literal["project", "authors"] | None = None
+    keep_per_iter: float | None = Field(None, gt=0, lt=1, strict=True)
+    targets: Literal["dense", "per_iteration"] | None = None
+    visits_per_choice: int | None = Field(None, ge=1, le=1000, strict=True)
+    scoring: Literal["eval", "train"] | None = None
+    finetune_epochs: float | None = Field(None, gt=0, le=1000, strict=True)
+    importance_share: float | None = Field(None, gt=0, le=1, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _authors_preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("procedure") != "authors":
+            return data
+        preset = dict(_AUTHORS_PROCEDURE)
+        if "steps" in data:
+            preset.pop("keep_per_iter")
+        if "batches" in data:
+            preset.pop("importance_share")
+        return {**preset, **data}
 
     @model_validator(mode="after")
     def _method_keys(self) -> SaliencyConfig:
-        if self.steps is not None and self.method != "fairgrape":
-            raise ValueError(f"steps applies to method 'fairgrape' only, not {self.method!r}; delete `steps`")
+        if self.method != "fairgrape":
+            for key in _FAIRGRAPE_KEYS:
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} applies to method 'fairgrape' only, not {self.method!r}; delete `{key}`")
         if self.temperature is not None and self.method != "grasp":
             raise ValueError(f"temperature applies to method 'grasp' only, not {self.method!r}; delete "
                              "`temperature`")
+        if self.steps is not None and self.keep_per_iter is not None:
+            raise ValueError(f"steps ({self.steps}) and keep_per_iter ({self.keep_per_iter}) are two schedules; "
+                             "keep one of them")
+        if self.batches is not None and self.importance_share is not None:
+            raise ValueError(f"batches ({self.batches}) and importance_share ({self.importance_share}) both say how "
+                             "much of the training split is scored; keep one of them")
         return self
+
+    def scored_batches(self, n_batches: int) -> int:
+        """Training batches per importance pass: ``ceil(importance_share · n_batches)``, else ``batches`` (4)."""
+        if self.importance_share is not None:
+            return max(1, math.ceil(self.importance_share * n_batches))
+        return 4 if self.batches is None else self.batches
+
+
+#: ``procedure: authors`` (SaliencyConfig's table); ``procedure`` itself is kept as given.
+_AUTHORS_PROCEDURE: dict[str, Any] = {"keep_per_iter": 0.9, "targets": "per_iteration", "visits_per_choice": 2,
+                                      "scoring": "train", "finetune_epochs": 3.0, "importance_share": 1.0}
+_FAIRGRAPE_KEYS = ("steps", "procedure", "keep_per_iter", "targets", "visits_per_choice", "scoring",
+                   "finetune_epochs", "importance_share")
 
 
 class QATConfig(BaseModel):

@@ -158,22 +158,32 @@ def apply_masks(params: dict[str, torch.nn.Parameter], masks: dict[str, torch.Te
 
 
 class ScoringMode:
-    """Context manager: the model in eval mode (no dropout, BatchNorm statistics untouched) with the
-    selected parameters requiring gradients; both restored on exit."""
+    """Context manager: the model in eval mode (no dropout, BatchNorm statistics untouched), or with
+    ``train`` in train mode (batch statistics), with the selected parameters requiring gradients.
 
-    def __init__(self, model: torch.nn.Module, params: dict[str, torch.nn.Parameter]) -> None:
-        self.model, self.params = model, params
+    On exit the modules' modes, the ``requires_grad`` flags and every buffer (BatchNorm's
+    running statistics, which a train-mode forward pass moves) are restored.
+    """
+
+    def __init__(self, model: torch.nn.Module, params: dict[str, torch.nn.Parameter], *, train: bool = False) -> None:
+        self.model, self.params, self.train = model, params, train
         self.modes = {module: module.training for module in model.modules()}
         self.requires = {name: param.requires_grad for name, param in params.items()}
+        self.buffers = {name: buffer.detach().clone() for name, buffer in model.named_buffers()}
 
     def __enter__(self) -> torch.nn.Module:
-        self.model.eval()
+        self.model.train(self.train)
         for param in self.params.values():
             param.requires_grad_(True)
         return self.model
 
     def __exit__(self, *exc: object) -> None:
+        import torch
+
         for module, training in self.modes.items():
             module.train(training)
         for name, param in self.params.items():
             param.requires_grad_(self.requires[name])
+        with torch.no_grad():
+            for name, buffer in self.model.named_buffers():
+                buffer.copy_(self.buffers[name])

@@ -89,8 +89,9 @@ class TorchCompressor:
         ``pruning.final_sparsity`` or ``saliency.sparsity``; without either they are ``{}``,
         ``nan``, ``nan``. With ``saliency: {method: fairgrape}`` the loader's batches must be
         ``(inputs, targets, groups)`` (:attr:`needs_groups`); the group column is dropped for
-        fine-tuning. With ``quantization: qat`` the model is a :class:`.qat.QATStudent` and
-        ``quantized`` is ``True``.
+        fine-tuning. ``epochs`` of the result counts every epoch the student trained: the
+        final fine-tuning and FairGRAPE's ``finetune_epochs`` between its steps. With
+        ``quantization: qat`` the model is a :class:`.qat.QATStudent` and ``quantized`` is ``True``.
 
         Raises
         ------
@@ -136,8 +137,9 @@ class TorchCompressor:
 
             _check_schedule_ends(new_schedule(), cfg.epochs, len(loader), gmp.end_epoch)  # type: ignore[arg-type]
             schedule = new_schedule()
+        between_steps = 0.0
         if cfg.saliency is not None:
-            masks = _saliency_masks(student, loader, cfg.saliency, task=task, seed=seed)
+            masks, between_steps = _saliency_masks(student, loader, cfg, task=task, seed=seed)
             loader = _TwoItems(loader)
         qat = None
         if cfg.quantization == "qat":
@@ -157,7 +159,7 @@ class TorchCompressor:
             overall_sparsity=sum(z for z, _ in counts.values()) / total if total else math.nan,
             target_sparsity=(gmp.final_sparsity if gmp is not None
                              else cfg.saliency.sparsity if cfg.saliency is not None else math.nan),
-            quantized=qat is not None, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0),
+            quantized=qat is not None, distilled=cfg.distillation is not None, epochs=float(cfg.epochs or 0.0) + between_steps,
             recipe=yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
     def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: Task,
@@ -238,25 +240,42 @@ def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: 
                          "`pruning.end_epoch` or raise `epochs`.")
 
 
-def _saliency_masks(student: torch.nn.Module, loader: Any, saliency: SaliencyConfig, *, task: Task,
-                    seed: int) -> Any:
-    """Prune ``student`` in place with ``saliency.method``; a :class:`.masks.MaskSet` holding its masks.
+def _saliency_masks(student: torch.nn.Module, loader: Any, cfg: TorchCompressionConfig, *, task: Task,
+                    seed: int) -> tuple[Any, float]:
+    """Prune ``student`` in place with ``cfg.saliency``; a :class:`.masks.MaskSet` holding its masks
+    and the epochs fine-tuned between FairGRAPE's steps.
 
-    SNIP and GraSP see the first ``batches`` batches once; FairGRAPE ``steps`` passes of
-    ``batches`` batches each, with the loader's group column (FairGRAPE's joint groups).
+    SNIP and GraSP see the first ``batches`` batches once; FairGRAPE scores
+    ``saliency.scored_batches(len(loader))`` batches per step with the loader's group column
+    (its joint groups) and, with ``finetune_epochs``, fine-tunes the student between steps
+    (task loss, the section's ``lr`` and ``optimizer``, masks held).
     """
     from compress_gate.compress.saliency import PRUNERS
+    from compress_gate.compress.torch_backend.finetune import fine_tune
+
+    saliency = cfg.saliency
+    assert saliency is not None
+    options: dict[str, Any] = {key: getattr(saliency, key) for key in (
+        "steps", "temperature", "keep_per_iter", "targets", "visits_per_choice", "scoring")
+        if getattr(saliency, key) is not None}
+    trained = [0.0]
+    if saliency.finetune_epochs is not None:
+        def between_steps(model: torch.nn.Module, masks: dict[str, torch.Tensor]) -> None:
+            fine_tune(model, _TwoItems(loader), task=task, epochs=saliency.finetune_epochs, lr=cfg.lr,
+                      seed=seed, optimizer=cfg.optimizer, masks=_held(model, masks))
+            trained[0] += saliency.finetune_epochs
+        options["finetune"] = between_steps
+    found = PRUNERS[saliency.method](student, loader, sparsity=saliency.sparsity, params=saliency.params,
+                                     task=task, seed=seed, batches=saliency.scored_batches(len(loader)), **options)
+    return _held(student, found), trained[0]
+
+
+def _held(model: torch.nn.Module, masks: dict[str, torch.Tensor]) -> Any:
+    """A :class:`.masks.MaskSet` holding ``masks`` fixed (no schedule ever calls its ``update``)."""
     from compress_gate.compress.torch_backend.masks import MaskSet
 
-    options: dict[str, Any] = {}
-    if saliency.steps is not None:
-        options["steps"] = saliency.steps
-    if saliency.temperature is not None:
-        options["temperature"] = saliency.temperature
-    found = PRUNERS[saliency.method](student, loader, sparsity=saliency.sparsity, params=saliency.params,
-                                     task=task, seed=seed, batches=saliency.batches, **options)
-    held = MaskSet({name: param for name, param in student.named_parameters() if name in found})
-    held.masks = found   # fixed: no schedule ever calls held.update()
+    held = MaskSet({name: param for name, param in model.named_parameters() if name in masks})
+    held.masks = masks
     return held
 
 
