@@ -135,7 +135,7 @@ def test_diverging_loss_is_a_runtime_failure():
 
 
 def test_binary_pairs_make_softmax_kl_a_binary_kl():
-    from compress_gate.models._distill import binary_pairs
+    from compress_gate.models.binary_pairs import binary_pairs
 
     z = torch.tensor([[0.3, -2.0]])
     pairs = binary_pairs(z)

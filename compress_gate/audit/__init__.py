@@ -83,7 +83,7 @@ def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], Non
 
 def summary_lines(result: AuditResult) -> list[str]:
     """What ``compress-gate audit`` prints: CIE count, accuracy on CIEs vs non-CIEs, files."""
-    from compress_gate.report._format import fmt
+    from compress_gate._format import fmt
 
     s = result.summary
     lines = [f"{s['n_cie']} modal CIEs among {s['n_samples']} samples ({s['n_dense']} dense, "

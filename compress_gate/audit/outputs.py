@@ -19,8 +19,8 @@ import numpy as np
 from compress_gate._atomic import write_json, write_text
 from compress_gate._json import json_safe
 from compress_gate.audit.analysis import AuditFindings, label_text
-from compress_gate.report._format import fmt
-from compress_gate.report._markup import Cell, esc, paragraph, section, table
+from compress_gate._format import fmt
+from compress_gate.report.markup import Cell, esc, paragraph, section, table
 
 __all__ = ["write_audit_csv", "render_audit_html", "write_audit_json", "image_data_uri"]
 

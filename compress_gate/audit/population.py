@@ -58,11 +58,11 @@ class Population:
 def predict_torch(model: torch.nn.Module, inputs: np.ndarray, *, task: str, batch_size: int = 256) -> np.ndarray:
     """Scores (n, K) float32 of ``model`` (in eval mode) on ``inputs``: sigmoid (multilabel) or softmax
     (multiclass), through the scores head every exported graph ends with
-    (:class:`compress_gate.compress._scores.ScoresModel`). Labels come from these scores by
+    (:class:`compress_gate.compress.scores.ScoresModel`). Labels come from these scores by
     :func:`compress_gate.metrics.predict_labels`, as on every other path."""
     import torch
 
-    from compress_gate.compress._scores import ScoresModel
+    from compress_gate.compress.scores import ScoresModel
 
     scored = ScoresModel(model, task).eval()
     out = []

@@ -8,8 +8,7 @@ import numpy as np
 
 from compress_gate._outdir import output_file
 from compress_gate.bundle._runtime import BundlePrediction, GatedModel
-from compress_gate.data._columns import INPUT_COLUMNS, select_columns
-from compress_gate.data._npz import read_npz_columns
+from compress_gate.data.contract import INPUT_COLUMNS, read_npz_columns, select_columns
 from compress_gate.errors import InputError
 
 __all__ = ["predict_npz"]

@@ -102,7 +102,7 @@ def export_onnx(
     if quantized and not has_qat:
         raise InputError("export_onnx(quantized=True) needs a model trained with QAT (a SparseML recipe with a "
                          "QuantizationModifier); this model has no fake-quantize modules.")
-    from compress_gate.compress._scores import ScoresModel
+    from compress_gate.compress.scores import ScoresModel
 
     source = float_twin(model) if has_qat and not quantized else freeze_quantization(copy.deepcopy(model))
     wrapped = ScoresModel(source, task).eval()
@@ -161,7 +161,7 @@ def check_parity(
 
     _check_task(task)
     inputs = _check_batch(inputs, "inputs")
-    from compress_gate.compress._scores import ScoresModel
+    from compress_gate.compress.scores import ScoresModel
 
     onnx_scores = run_onnx_cpu(onnx_path, inputs)
     metadata = {p.key: p.value for p in load_onnx(onnx_path).metadata_props}

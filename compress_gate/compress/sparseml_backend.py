@@ -49,7 +49,7 @@ def student_artefacts(fp32: Path, ort: Path | None, deepsparse: Path | None) -> 
     (:data:`compress_gate.engines.ENGINES`): ``"qdq"`` the ONNX Runtime QDQ graph,
     ``"converted-int8"`` SparseML's converted graph; the FP32 graph wherever the quantized
     one is absent (an FP32 student)."""
-    from compress_gate.engines._registry import ENGINES
+    from compress_gate.engines import ENGINES
 
     graphs = {"qdq": ort, "converted-int8": deepsparse}
     return {kind: graphs[entry.artefact] or fp32 for kind, entry in ENGINES.items()}

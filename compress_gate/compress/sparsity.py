@@ -99,7 +99,7 @@ def onnx_layer_zero_counts(onnx_path: str | Path) -> dict[str, tuple[int, int]]:
     Zeros are counted as in :func:`onnx_sparsity` (a quantized weight's zero is its zero
     point). The key is rebuilt from the node's scope name, which the TorchScript exporter
     writes as ``/<child>/<grandchild>/.../<OpType>``: the leading ``model`` component
-    (:class:`compress_gate.compress._scores.ScoresModel`'s wrapped model) is dropped, a
+    (:class:`compress_gate.compress.scores.ScoresModel`'s wrapped model) is dropped, a
     component that extends the one before it replaces it (``layer1`` then ``layer1.0``),
     wrapper components (``module``, ``module.<i>``: SparseML's QAT wrapper and the fused
     conv-BN-ReLU inside it) are dropped, and ``.weight`` is appended::

@@ -45,7 +45,7 @@ from compress_gate.config.audit import AuditConfig, resolve_audit_paths
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
 from compress_gate.config.torch_backend import TorchCompressionConfig
-from compress_gate.engines._registry import ENGINE_KINDS
+from compress_gate.engines import ENGINE_KINDS
 from compress_gate.errors import InputError
 
 __all__ = ["EngineKind", "TrainSpec", "ModelConfig", "SparseMLCompressionConfig", "CompressionConfig",

@@ -28,17 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from compress_gate._atomic import atomic_path
-from compress_gate.data._columns import (EVAL_COLUMNS, PREDICTION_COLUMNS, WHOLE_COLUMNS, check_extra_columns,
-                                         select_columns)
-from compress_gate.data._contract_checks import GROUP_PREFIX, names_of
+from compress_gate.data._columns import (EVAL_COLUMNS, INPUT_COLUMNS, PREDICTION_COLUMNS, WHOLE_COLUMNS,
+                                         check_extra_columns, select_columns)
+from compress_gate.data._contract_checks import GROUP_PREFIX, SCORE_TOLERANCE, check_prediction_columns, names_of
 from compress_gate.data._contract_checks import check_eval_columns as _check_eval_columns
-from compress_gate.data._contract_checks import check_prediction_columns as _check_prediction_columns
 from compress_gate.data._npz import read_npz_columns
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
 __all__ = ["Task", "SPLITS", "EvalData", "Predictions", "save_eval_data", "load_eval_data",
-           "read_eval_columns", "save_predictions", "load_predictions", "align_scores"]
+           "read_eval_columns", "save_predictions", "load_predictions", "align_scores",
+           # the contract's column checks and readers, for the other packages (bundle, engines, pipeline)
+           "INPUT_COLUMNS", "SCORE_TOLERANCE", "check_prediction_columns", "read_npz_columns", "select_columns"]
 
 _SOFTMAX_TOLERANCE = 1e-3    # |row sum - 1| allowed for multi-class scores
 
@@ -73,7 +74,7 @@ def save_predictions(path: str | Path, ids: np.ndarray, scores: np.ndarray) -> P
     """
     path = Path(path)
     columns = {"ids": np.asarray(ids), "scores": np.asarray(scores)}
-    preds = _check_prediction_columns(columns, str(path))
+    preds = check_prediction_columns(columns, str(path))
     return _write_npz(path, {"ids": preds.ids, "scores": preds.scores})
 
 
@@ -131,7 +132,7 @@ def load_predictions(path: str | Path, *, extra_columns: Sequence[str] = ()) -> 
     columns = read_npz_columns(path, "predictions", select=lambda names: select_columns(
         names, known=PREDICTION_COLUMNS, extra_columns=extra, source=source, what="predictions"),
         save_hint="numpy.savez(path, ids=ids, scores=scores)")
-    return _check_prediction_columns(columns, source)
+    return check_prediction_columns(columns, source)
 
 
 def align_scores(data: EvalData, preds: Predictions, mask: np.ndarray) -> np.ndarray:

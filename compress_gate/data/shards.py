@@ -44,13 +44,16 @@ import numpy as np
 
 from compress_gate.data._contract_checks import check_eval_columns, check_prediction_columns, names_of
 from compress_gate.data._records import EvalData, Predictions, Task
-from compress_gate.data._shard_files import MANIFEST_NAME, list_shards, read_shard_columns, shard_row_counts
+from compress_gate.data._shard_files import (INCOMPLETE_NAME, MANIFEST_NAME, list_shards, read_shard_columns,
+                                            shard_row_counts, write_shard)
 from compress_gate.data.contract import align_scores
 from compress_gate.errors import InputError
 from compress_gate._id_hash import hash_ids
 
 __all__ = ["ShardBlock", "ShardSource", "ShardedInputs", "DataSummary", "PredictionSummary", "FileMap", "open_shards", "data_summary",
-           "prediction_summary", "read_data_shard", "read_prediction_shard"]
+           "prediction_summary", "read_data_shard", "read_prediction_shard",
+           # the shard files' names and writer (compress_gate.data._shard_files), for `score`
+           "INCOMPLETE_NAME", "MANIFEST_NAME", "list_shards", "write_shard"]
 
 #: Maps a per-file function over files, yielding its results in file order (``map`` by default).
 FileMap = Callable[[Callable[[Path], Any], Sequence[Path]], Iterable[Any]]

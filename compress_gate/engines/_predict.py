@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compress_gate.data._contract_checks import SCORE_TOLERANCE
+from compress_gate.data.contract import SCORE_TOLERANCE
 from compress_gate.engines._base import Engine
 from compress_gate.engines._registry import open_engine, open_engine_with_fallback
 from compress_gate.errors import InputError, RuntimeFailure

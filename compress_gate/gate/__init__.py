@@ -5,6 +5,7 @@ The gate builds :class:`compress_gate.report.schema.Report` and writes no file: 
 """
 
 from compress_gate.gate._limits import relative_change
+from compress_gate.gate._sharded import judge_shards
 from compress_gate.gate.evaluate import GateResult, evaluate
 
-__all__ = ["GateResult", "evaluate", "relative_change"]
+__all__ = ["GateResult", "evaluate", "judge_shards", "relative_change"]

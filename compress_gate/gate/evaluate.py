@@ -25,7 +25,7 @@ from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates,
                                        merge, shard_prelude, shard_statistics)
 from compress_gate.report.schema import Report, RunSection
 from compress_gate.mitigation import Overrides, calibrate_thresholds
-from compress_gate.mitigation.overrides import _budget_count
+from compress_gate.mitigation import budget_count
 
 __all__ = ["GateResult", "evaluate", "evaluate_shards", "run_outcome", "JUDGED_POPULATION"]
 
@@ -225,7 +225,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     if mitigation.calibrate_thresholds and layout.task == "multiclass":
         raise InputError("gate.mitigation.calibrate_thresholds: true applies to multi-label data only; "
                          "this data is multi-class (the prediction is the argmax class). Set it to false.")
-    count = _budget_count(mitigation.override_budget, n_test) if mitigation.override_budget > 0 else 0
+    count = budget_count(mitigation.override_budget, n_test) if mitigation.override_budget > 0 else 0
     prelude_plan = PreludePlan(layout.task, count, calib_rows=mitigation.calibrate_thresholds)
     prelude = merge(map_shards(partial(shard_prelude, plan=prelude_plan), shards))
     if float(prelude.train.n) == 0:

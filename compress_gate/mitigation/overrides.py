@@ -21,14 +21,14 @@ from compress_gate.errors import InputError
 from compress_gate.mitigation._json import SCHEMA_VERSION, read_names, read_versioned_json
 
 __all__ = ["Overrides", "select_overrides", "apply_overrides", "overridden_rows", "OverridesFile",
-           "write_overrides", "read_overrides"]
+           "write_overrides", "read_overrides", "budget_count"]
 
 #: ``{"<id>": {"<attribute>": 0|1}}`` (multi-label) or ``{"<id>": {"class": "<class name>"}}``
 Overrides = dict[str, dict[str, int | str]]
 _CLASS_KEY = "class"
 
 
-def _budget_count(budget: float, n: int) -> int:
+def budget_count(budget: float, n: int) -> int:
     """round(budget · n), halves rounded up, capped at n."""
     if not 0.0 <= budget <= 1.0:
         raise InputError(f"override budget {budget!r} must be in [0, 1] (a share of the samples).")
@@ -89,7 +89,7 @@ def select_overrides(ids: np.ndarray, teacher_scores: np.ndarray,
     unknown = sorted(set(attributes) - set(names))
     if unknown:
         raise InputError(f"select_overrides: unknown attribute(s) {unknown}; valid: {names}.")
-    count = _budget_count(budget, len(ids))
+    count = budget_count(budget, len(ids))
     out: Overrides = {}
     for attr in attributes:
         i = names.index(attr)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from compress_gate.errors import InputError
-from compress_gate.models._distill import binary_pairs
+from compress_gate.models.binary_pairs import binary_pairs
 
 __all__ = ["OutputKD", "AttentionTransfer", "SimilarityPreserving", "ContrastiveRepresentation"]
 
@@ -49,7 +49,7 @@ class OutputKD(nn.Module):
               \,\Vert\, \mathrm{softmax}(z^s_d/T)\big)
 
     over the D distributions of a batch: one per sample (multi-class) or, multilabel,
-    one per (sample, attribute) through :func:`~compress_gate.models._distill.binary_pairs`,
+    one per (sample, attribute) through :func:`~compress_gate.models.binary_pairs.binary_pairs`,
     as the training loop feeds SparseML. Defaults: ``temperature=2.0``; ``weight=1.0``,
     which is this project's recipes' ``hardness: 0.5`` (SparseML returns
     :math:`(1-h)\,L_\mathrm{task} + h\,L_\mathrm{KD}

@@ -204,7 +204,7 @@ def _modify(manager: Any, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     if distills:
         teacher = teacher.eval()  # type: ignore[union-attr]
         if task == "multilabel":
-            from compress_gate.models._distill import BinaryPairTeacher
+            from compress_gate.models.binary_pairs import BinaryPairTeacher
 
             teacher = BinaryPairTeacher(teacher)
         distillation_teacher = teacher
@@ -216,6 +216,6 @@ def _distillation_view(logits: torch.Tensor, task: Task) -> torch.Tensor:
     """Logits as SparseML's softmax KL should see them: (B, K, 2) pairs ``(z, 0)`` for multilabel."""
     if task == "multiclass":
         return logits
-    from compress_gate.models._distill import binary_pairs
+    from compress_gate.models.binary_pairs import binary_pairs
 
     return binary_pairs(logits)

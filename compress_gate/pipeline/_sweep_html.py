@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_text
-from compress_gate.report._markup import Cell, esc, figure, paragraph, section, table
+from compress_gate.report.markup import Cell, esc, figure, paragraph, section, table
 from compress_gate.report.figures import figure_data_uri
 
 __all__ = ["similarity_figure", "sweep_figure", "write_sweep_html"]

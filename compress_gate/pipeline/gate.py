@@ -19,8 +19,7 @@ from compress_gate.data.contract import (EvalData, align_scores, load_eval_data,
                                          save_predictions)
 from compress_gate.errors import InputError
 from compress_gate.execution import Execution, check_execution
-from compress_gate.gate._sharded import judge_shards
-from compress_gate.gate.evaluate import GateResult, evaluate
+from compress_gate.gate import GateResult, evaluate, judge_shards
 from compress_gate.mitigation import write_overrides, write_thresholds
 from compress_gate.report import render_html, write_junit, write_model_card
 from compress_gate.report.schema import Report

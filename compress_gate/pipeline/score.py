@@ -30,11 +30,8 @@ import numpy as np
 
 from compress_gate._atomic import write_json
 from compress_gate.execution import RAY_RETRIES, Execution, check_execution, ray_session
-from compress_gate.data._contract_checks import check_prediction_columns
-from compress_gate.data._shard_files import INCOMPLETE_NAME, MANIFEST_NAME, list_shards, write_shard
-from compress_gate.data.contract import load_eval_data
-from compress_gate.data._records import EvalData
-from compress_gate.data.shards import read_data_shard
+from compress_gate.data.contract import EvalData, check_prediction_columns, load_eval_data
+from compress_gate.data.shards import INCOMPLETE_NAME, MANIFEST_NAME, list_shards, read_data_shard, write_shard
 from compress_gate.errors import InputError
 
 __all__ = ["ScoredShards", "score_to_shards"]

@@ -1,7 +1,7 @@
 """The run's headline numbers (for the manifest and the terminal), read from report.json.
 
 ``worst BA increase`` is the largest BA_student − BA_teacher over the (attribute,
-identity) pairs where both are defined (:func:`compress_gate.report._tables.largest_ba_increase`);
+identity) pairs where both are defined (:func:`compress_gate.report.largest_ba_increase`);
 ``None`` when no pair is. ``speedup`` is the
 benchmark's paired median ratio teacher time / student time on the same engine at
 the largest batch size measured (> 1: the student is faster).
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from compress_gate._format import fmt
 from compress_gate.report.schema import Report, RunSummary, as_report
-from compress_gate.report._tables import largest_ba_increase
+from compress_gate.report import largest_ba_increase
 
 if TYPE_CHECKING:
     from rich.table import Table

@@ -67,7 +67,7 @@ from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
 from compress_gate.pipeline._sweep_similarity import similarity_correlations, student_similarity
 from compress_gate.pipeline._sweep_masks import nm_sparsity, parse_masks, split_values
-from compress_gate.report._tables import largest_increase
+from compress_gate.report import largest_increase
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -12,5 +12,7 @@ from compress_gate.report.html import render_html
 from compress_gate.report.junit import write_junit
 from compress_gate.report.model_card import write_model_card
 from compress_gate.report.summary import write_summary_md
+from compress_gate.report._tables import largest_ba_increase, largest_increase
 
-__all__ = ["render_html", "write_junit", "write_model_card", "write_summary_md"]
+__all__ = ["largest_ba_increase", "largest_increase", "render_html", "write_junit", "write_model_card",
+           "write_summary_md"]

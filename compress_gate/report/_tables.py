@@ -8,7 +8,7 @@ from typing import Any
 from compress_gate.config.gate import GATED_METRICS
 from compress_gate.report.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered, ValueOrUndefined
 from compress_gate.report._format import fmt
-from compress_gate.report._markup import Cell, table
+from compress_gate.report.markup import Cell, table
 from compress_gate._format import is_number
 
 __all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "per_attribute_headers", "benchmark_table",

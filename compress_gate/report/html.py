@@ -21,7 +21,7 @@ from compress_gate.report import figures
 from compress_gate.report.schema import Report, as_report
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
-from compress_gate.report._markup import Cell, definition_list, esc, figure, paragraph, section, table
+from compress_gate.report.markup import Cell, definition_list, esc, figure, paragraph, section, table
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
                                           per_attribute_headers, per_attribute_rows, subgroup_rows,
                                           uncovered_text)

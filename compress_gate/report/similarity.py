@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compress_gate.report._markup import Cell, paragraph, section, table
+from compress_gate.report.markup import Cell, paragraph, section, table
 
 __all__ = ["similarity_section"]
 

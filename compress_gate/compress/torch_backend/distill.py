@@ -35,7 +35,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     """L_KD of the module docstring; the teacher side carries no gradient."""
     import torch.nn.functional as F
 
-    from compress_gate.models._distill import binary_pairs
+    from compress_gate.models.binary_pairs import binary_pairs
 
     student, teacher = student_logits, teacher_logits.detach()
     if task == "multilabel":

@@ -51,7 +51,7 @@ def export_fp32(model: torch.nn.Module, path: str | Path, *, input_shape: tuple[
     """
     import torch
 
-    from compress_gate.compress._scores import ScoresModel
+    from compress_gate.compress.scores import ScoresModel
 
     if task not in ("multilabel", "multiclass"):
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")

@@ -224,7 +224,7 @@ def export_qat_int8(student: QATStudent, path: str | Path, *, input_shape: tuple
     import onnx
 
     from compress_gate._atomic import atomic_path
-    from compress_gate.compress._scores import ScoresModel
+    from compress_gate.compress.scores import ScoresModel
     from compress_gate.compress.export import INPUT_NAME, OUTPUT_NAME, QUANTIZED_KEY, TASK_KEY, annotate_onnx
 
     path = Path(path)
