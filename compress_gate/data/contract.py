@@ -30,7 +30,8 @@ import numpy as np
 from compress_gate._atomic import atomic_path
 from compress_gate.data._columns import (EVAL_COLUMNS, INPUT_COLUMNS, PREDICTION_COLUMNS, WHOLE_COLUMNS,
                                          check_extra_columns, select_columns)
-from compress_gate.data._contract_checks import GROUP_PREFIX, SCORE_TOLERANCE, check_prediction_columns, names_of
+from compress_gate.data._contract_checks import (GROUP_PREFIX, SCORE_TOLERANCE, check_prediction_columns, names_of,
+                                                score_dtype)
 from compress_gate.data._contract_checks import check_eval_columns as _check_eval_columns
 from compress_gate.data._npz import read_npz_columns
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
@@ -39,7 +40,8 @@ from compress_gate.errors import InputError
 __all__ = ["Task", "SPLITS", "EvalData", "Predictions", "save_eval_data", "load_eval_data",
            "read_eval_columns", "save_predictions", "load_predictions", "align_scores",
            # the contract's column checks and readers, for the other packages (bundle, engines, pipeline)
-           "INPUT_COLUMNS", "SCORE_TOLERANCE", "check_prediction_columns", "read_npz_columns", "select_columns"]
+           "INPUT_COLUMNS", "SCORE_TOLERANCE", "check_prediction_columns", "read_npz_columns", "score_dtype",
+           "select_columns"]
 
 _SOFTMAX_TOLERANCE = 1e-3    # |row sum - 1| allowed for multi-class scores
 

@@ -11,8 +11,7 @@ import numpy as np
 
 from compress_gate import metrics
 from compress_gate.config.gate import GATED_METRICS, GateConfig
-from compress_gate.data._contract_checks import score_dtype
-from compress_gate.data.contract import EvalData
+from compress_gate.data.contract import EvalData, score_dtype
 from compress_gate.errors import InputError
 from compress_gate.gate._bootstrap import resamples
 from compress_gate.gate._fairgrape_measures import (AP_METRICS, AP_NOT_COMPUTED, FAIRGRAPE_METRICS, PIE_METRICS,
