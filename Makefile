@@ -22,7 +22,7 @@ CORE_STAMP   := $(CORE_VENV)/.installed
 TORCH_STAMP  := $(TORCH_VENV)/.installed
 CORE312_STAMP := $(CORE312_VENV)/.installed
 
-.PHONY: install install-core install-torch install-ray install-gpu demo demo-digits test test-sparseml test-core test-core312 test-torch \
+.PHONY: install install-core install-torch install-ray install-gpu install-mlflow test-mlflow demo demo-digits test test-sparseml test-core test-core312 test-torch \
         test-slow bench clean
 
 $(STAMP): pyproject.toml
@@ -95,6 +95,19 @@ install-core: $(CORE_STAMP)
 
 test-core: $(CORE_STAMP)
 	$(CORE_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
+endif
+
+# MLflow joins the core world (it cannot live beside [sparseml]'s numpy < 2 and pydantic < 2.8):
+# the tracking tests start a real `mlflow server` on 127.0.0.1 (SQLite store) and log gate and sweep.
+ifeq ($(strip $(CORE_PYTHON)),)
+install-mlflow test-mlflow:
+	@echo "$@ skipped: no python3.13 on this machine (set CORE_PYTHON=/path/to/python3.13)"
+else
+install-mlflow: $(CORE_STAMP)
+	$(CORE_VENV)/bin/pip install --quiet -e ".[mlflow,test]"
+
+test-mlflow: install-mlflow
+	$(CORE_VENV)/bin/python -m pytest -q tests/test_tracking_mlflow.py
 endif
 
 ifeq ($(strip $(CORE312_PYTHON)),)

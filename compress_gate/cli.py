@@ -78,18 +78,44 @@ def _main(
     """compress-gate: ship compressed vision models without shipping new bias."""
 
 
+def _mlflow_uri_option() -> Any:
+    return typer.Option(None, "--mlflow-uri", help="Log to this MLflow tracking server (needs the [mlflow] "
+                        "extra); overrides the recipe's tracking.mlflow_uri. Unreachable: exit 3, files kept.")
+
+
+def _mlflow_experiment_option() -> Any:
+    return typer.Option(None, "--mlflow-experiment", help="MLflow experiment name (default: the recipe's "
+                        "tracking.experiment, else compress-gate).")
+
+
+def _recipe_tracking(recipe: Path, uri: str | None, experiment: str | None) -> Any:
+    """The MLflow tracking a run or sweep asks for (flags over the recipe's ``tracking:``), or None."""
+    from compress_gate.config.run import load_run_config
+    from compress_gate.tracking import resolve_tracking
+
+    return resolve_tracking(load_run_config(recipe).tracking, uri, experiment)
+
+
 # --- run ---------------------------------------------------------------------------
 @app.command()
-def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML).")) -> None:
+def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML)."),
+        mlflow_uri: Optional[str] = _mlflow_uri_option(),  # noqa: UP007
+        mlflow_experiment: Optional[str] = _mlflow_experiment_option(),  # noqa: UP007
+        ) -> None:
     """Compress, export, benchmark and gate the model that RECIPE describes.
 
     Exit 0: released (RUN/release/); 1: refused (RUN/refused/); 2: bad recipe or data;
-    3: a stage failed at run time (completed stages kept, see RUN/run.json).
+    3: a stage failed at run time (completed stages kept, see RUN/run.json), or the MLflow
+    server asked for could not be reached (the run's files are written).
     """
     from compress_gate.pipeline import run_recipe
 
     with exit_codes():
+        tracking = _recipe_tracking(recipe, mlflow_uri, mlflow_experiment)
         outcome = run_recipe(recipe, console=out_console)
+        if tracking is not None:
+            from compress_gate.tracking import log_run
+            log_run(tracking, outcome.report, outcome.run_dir, outcome.bundle_dir)
     raise typer.Exit(0 if outcome.passed else 1)
 
 
@@ -129,6 +155,8 @@ def gate(
     summary_md: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--summary-md", help="Also write the Markdown job summary here (one row per limit: outcome, "
         "observed, interval, n needed), e.g. for $GITHUB_STEP_SUMMARY or a merge-request comment."),
+    mlflow_uri: Optional[str] = _mlflow_uri_option(),  # noqa: UP007
+    mlflow_experiment: Optional[str] = _mlflow_experiment_option(),  # noqa: UP007
 ) -> None:
     """Judge teacher and student predictions against limits; exit 0 pass, 1 refused, 2 bad input."""
     import json
@@ -137,9 +165,12 @@ def gate(
     from compress_gate.pipeline.gate import run_gate, summary_lines
     from compress_gate.report import write_summary_md
 
+    from compress_gate.tracking import resolve_tracking
+
     with exit_codes(), err_console.status("gate") as status, (  # --summary-md is checked before the work
             output_file(summary_md, what="job summary (--summary-md)", example="summary.md")
             if summary_md is not None else contextlib.nullcontext()) as summary_tmp:
+        tracking = resolve_tracking(None, mlflow_uri, mlflow_experiment)
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
                                  teacher_model=teacher_model, student_models=student_model or [],
                                  extra_columns=allow_column or [], execution=execution, address=address,
@@ -152,6 +183,11 @@ def gate(
     else:
         for line in summary_lines(result.report, paths):
             out_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if tracking is not None:
+        from compress_gate.tracking import log_gate
+        with exit_codes():
+            run_id = log_gate(tracking, result.report, out, extra_files=[summary_md] if summary_md else [])
+        err_console.print(f"logged to MLflow at {tracking.uri}: run {run_id}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result.passed else 1)
 
 
@@ -302,11 +338,14 @@ def sweep(
     execution: str = _execution_option("local (one student after another) or ray (one Ray task per student, "
                                        "the teacher first)."),
     address: Optional[str] = _address_option(),  # noqa: UP007
+    mlflow_uri: Optional[str] = _mlflow_uri_option(),  # noqa: UP007
+    mlflow_experiment: Optional[str] = _mlflow_experiment_option(),  # noqa: UP007
 ) -> None:
     """Run RECIPE once per sparsity and N:M mask (one teacher) and mark the most compressed student that passes.
 
     Exit 0: a student passes (with --release: released to SWEEP/release); 1: none passes;
-    2: bad recipe, sparsities or masks; 3: a student's run failed (completed students kept).
+    2: bad recipe, sparsities or masks; 3: a student's run failed (completed students kept), or the
+    MLflow server asked for could not be reached (the sweep's files are written).
     """
     from compress_gate.pipeline.sweep import parse_masks, parse_sparsities, run_sweep, split_values
 
@@ -314,8 +353,12 @@ def sweep(
         loose_sparsities, loose_masks = split_values(ctx.args)
         values = parse_sparsities([*map(str, sparsity), *loose_sparsities])
         masks = parse_masks([*mask, *loose_masks])
+        tracking = _recipe_tracking(recipe, mlflow_uri, mlflow_experiment)
         outcome = run_sweep(recipe, values, masks=masks, release=release, console=out_console,
                             execution=execution, address=address)
+        if tracking is not None:
+            from compress_gate.tracking import log_sweep
+            log_sweep(tracking, outcome.sweep_dir, outcome.rows, outcome.chosen_student)
     best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}" + (
         f" ({outcome.chosen_mask})" if outcome.chosen_mask else "")
     out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"

@@ -79,3 +79,6 @@ limits:
   - {metric: cev, max: 1000, name: CEV}
   - {metric: subgroup_fnr, change: absolute, max: 0.05, name: worst subgroup FNR increase}
 """
+
+#: LIMITS_YAML with BA and accuracy limits that a faithful student meets (a biased one still fails).
+PASSABLE_LIMITS_YAML = LIMITS_YAML.replace("max: 0.03", "max: 0.2").replace("min: -0.05", "min: -0.2")

@@ -23,6 +23,7 @@ Sections (every key is documented in ``docs/recipe.md``)::
     export: {opset: 13}
     engines: {deployment: onnxruntime, check: [deepsparse]}
     gate: {limits: [...]}        # compress_gate.config.gate.GateConfig
+    tracking: {mlflow_uri: ..., register: ...}   # optional: compress_gate.config.tracking.TrackingConfig
 
 :func:`load_run_config` validates the whole file once: every problem is reported with
 its key path and a fix (:class:`InputError`, exit 2); relative paths are resolved
@@ -42,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 from compress_gate._paths import require_regular_file
 from compress_gate.config._load import StrictLoader, read_yaml, validate
 from compress_gate.config.audit import AuditConfig, resolve_audit_paths
+from compress_gate.config.tracking import TrackingConfig
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
 from compress_gate.config.torch_backend import TorchCompressionConfig
@@ -306,6 +308,7 @@ class RunConfig(BaseModel):
     engines: EnginesConfig = EnginesConfig()
     gate: GateConfig = GateConfig()
     audit: AuditConfig = AuditConfig()
+    tracking: TrackingConfig | None = None
 
     @property
     def cache_dir(self) -> Path:

@@ -93,6 +93,7 @@ class SweepOutcome:
     chosen: float | None
     released: Path | None
     chosen_mask: str | None = None
+    chosen_student: str | None = None
 
 
 def set_final_sparsity(text: str, sparsity: float, *, source: str | Path) -> str:
@@ -183,7 +184,7 @@ def student_recipe(config: RunConfig, sparseml_text: str | None, sparsity: float
     SparseML recipe, or ``None`` for a torch-backend recipe, whose
     ``compression.pruning.final_sparsity`` is set instead (and ``mask``, when given).
     """
-    raw = config.model_dump(mode="json", exclude_none=True)
+    raw = config.model_dump(mode="json", exclude_none=True, by_alias=True)  # tracking.register
     raw["output"] = str(sweep_dir / student_dir_name(sparsity, mask))
     raw["model"]["cache_dir"] = str(config.cache_dir)
     if sparseml_text is None:
@@ -406,7 +407,8 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     write_json(sweep_dir / "sweep.json", json_ready(summary))
     write_sweep_html(summary, sweep_dir / "sweep.html")
     return SweepOutcome(sweep_dir=sweep_dir, rows=rows, chosen=chosen, released=released,
-                        chosen_mask=None if chosen_row is None else chosen_row["mask"])
+                        chosen_mask=None if chosen_row is None else chosen_row["mask"],
+                        chosen_student=None if chosen_row is None else chosen_row["student"])
 
 
 def _students_on_ray(recipe_paths: list[Path], address: str | None) -> list[RunOutcome]:
