@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._format import is_number
-from compress_gate.report._tables import largest_ba_increase
+from compress_gate.report import largest_ba_increase
 from compress_gate.report.schema import Report
 
 __all__ = ["RunRecord", "record_of", "metric_key", "git_commit", "LIBRARIES"]
