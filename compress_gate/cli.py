@@ -8,6 +8,7 @@ inside the commands, so ``--help`` and ``--version`` stay instant.
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
@@ -46,9 +47,11 @@ def exit_codes() -> Iterator[None]:
         err_console.print(f"[bold red]runtime failure:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
     except KeyboardInterrupt as err:  # SIGINT, or SIGTERM where a command turns it into an exception
-        signum = getattr(err, "signum", 2)
-        err_console.print(f"[bold red]interrupted:[/] {str(err) or 'interrupted by SIGINT'}; nothing of this call "
-                          "passes for a result (see run.json for a run).", highlight=False, soft_wrap=True)
+        from compress_gate._signals import signal_of
+
+        signum = signal_of(err)
+        err_console.print(f"[bold red]interrupted:[/] interrupted by {signal.Signals(signum).name}; nothing of "
+                          "this call passes for a result (see run.json for a run).", highlight=False, soft_wrap=True)
         raise typer.Exit(128 + signum) from None
     except MemoryError as err:
         err_console.print(f"[bold red]runtime failure:[/] out of memory ({err}). Completed stages are "

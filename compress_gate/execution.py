@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import reprlib
+import signal
+import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
+from compress_gate._signals import Interrupted
 from compress_gate.errors import CompressGateError, InputError, RuntimeFailure
 
-__all__ = ["RAY_RETRIES", "Execution", "EXECUTIONS", "check_execution", "require_ray", "ray_session",
-           "map_tasks"]
+__all__ = ["RAY_RETRIES", "CONNECT_TIMEOUT_S", "Execution", "EXECUTIONS", "check_execution", "check_address",
+           "require_ray", "ray_session", "map_tasks"]
 
 RAY_RETRIES = 3            # restarts of a dead actor / retries of a task whose worker died
+CONNECT_TIMEOUT_S = 10.0   # a cluster address that accepts no connection in this time is refused
 Execution = Literal["local", "ray"]
 EXECUTIONS: tuple[Execution, ...] = ("local", "ray")
 T = TypeVar("T")
@@ -37,22 +42,61 @@ def require_ray(what: str) -> Any:
     return ray
 
 
-def check_execution(execution: str, *, what: str) -> Execution:
+def check_execution(execution: str, *, what: str, address: str | None = None) -> Execution:
     """``execution`` as the typed :data:`Execution` when it is one of :data:`EXECUTIONS` (and, for
-    ``"ray"``, Ray is installed). The one check of every command's ``--execution``.
+    ``"ray"``, Ray is installed and ``address``, when given, answers: :func:`check_address`). The
+    one check of every command's ``--execution`` and ``--address``, made before anything is written.
 
     Raises
     ------
     InputError
-        An unknown execution (the known ones are listed), or ``"ray"`` without the ``[ray]`` extra.
+        An unknown execution (the known ones are listed), ``"ray"`` without the ``[ray]`` extra,
+        an ``address`` with another execution than ``"ray"`` (it would be ignored), or an address
+        that is malformed or where nothing answers.
     """
     if execution not in EXECUTIONS:
         raise InputError(f"--execution {execution!r} is not known. It should be one of {list(EXECUTIONS)}: "
                          "'local' (this process, the default) or 'ray' (Ray tasks, with the [ray] extra). "
                          "--backend is the old name of --execution and still works.")
+    if address is not None and execution != "ray":
+        raise InputError(f"--address {address!r} names a Ray cluster, but the execution is {execution!r}, which "
+                         "would ignore it. Add --execution ray to run there, or drop --address.")
     if execution == "ray":
         require_ray(what)
+        if address is not None:
+            check_address(address)
     return execution  # type: ignore[return-value]
+
+
+def check_address(address: str) -> None:
+    """Raise unless ``address`` is a Ray cluster address that accepts a TCP connection within
+    :data:`CONNECT_TIMEOUT_S` (``ray.init`` itself waits on a silent address forever).
+
+    ``HOST:PORT`` or ``ray://HOST:PORT`` (an IPv6 host in brackets) is probed; ``auto`` and
+    ``local`` are left to Ray, which answers them at once. Only a connection is opened and
+    closed: nothing is sent.
+
+    Raises
+    ------
+    InputError
+        A malformed address, or one where no connection opens in time (refused, unreachable,
+        unknown host, timed out), naming the address and the fix.
+    """
+    if address in ("auto", "local"):
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--address {address!r} is not a Ray cluster address. Give HOST:PORT (the head node's "
+                         "port that `ray start --head` prints, 6379 by default), ray://HOST:PORT for Ray Client, "
+                         "or 'auto' for the cluster started on this machine.")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as err:
+        reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err))
+        raise InputError(f"--address {address!r}: no Ray cluster answers there (a connection to {host}:{port} "
+                         f"failed within {CONNECT_TIMEOUT_S:g} s: {reason}). Check the host and port, start a "
+                         "cluster there with `ray start --head`, or drop --address to start a local one.") from err
 
 
 @contextlib.contextmanager
@@ -65,19 +109,20 @@ def ray_session(address: str | None, *, what: str) -> Iterator[Any]:
     :class:`RuntimeFailure` raised in a worker comes back as itself; any other failure of
     the job is a :class:`RuntimeFailure` naming ``what``.
 
+    A SIGTERM handler of this process's own is kept (:func:`_init`), so SIGTERM raises
+    :class:`~compress_gate._signals.Interrupted` here and the session is shut down on the way out.
+
     Raises
     ------
     InputError
-        Ray is not installed, or no cluster answers at ``address``.
+        Ray is not installed, or no cluster answers at ``address`` (:func:`check_address`).
     """
     ray = require_ray(what)
     started = not ray.is_initialized()
     if started:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise InputError(f"--address {address!r}: cannot reach a Ray cluster there ({err}). Start one "
-                             "with `ray start --head`, or drop --address to start a local one.") from err
+        if address is not None:
+            check_address(address)
+        _init(ray, address)
     try:
         yield ray
     except Exception as err:  # Ray wraps what its workers raise: give back ours, else a runtime failure
@@ -87,6 +132,29 @@ def ray_session(address: str | None, *, what: str) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _init(ray: Any, address: str | None) -> None:
+    """``ray.init``, keeping this process's SIGTERM handler when it has one of its own (the CLI's,
+    :func:`~compress_gate._signals.terminate_as_interrupt`). Ray replaces it with ``sys.exit(15)``,
+    which skips the CLI's interrupt handling (exit 15, not 143 with its message); a SIGTERM during
+    the start itself is that ``SystemExit``, turned into :class:`~compress_gate._signals.Interrupted`
+    after the half-started session is shut down."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except SystemExit as err:
+        if err.code != signal.SIGTERM:
+            raise
+        ray.shutdown()
+        raise Interrupted(signal.SIGTERM) from None
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise InputError(f"--address {address!r}: cannot reach a Ray cluster there ({err}). Start one "
+                         "with `ray start --head`, or drop --address to start a local one.") from err
+    finally:
+        if callable(previous):
+            signal.signal(signal.SIGTERM, previous)
 
 
 def map_tasks(fn: Callable[[T], R], items: Sequence[T], *, address: str | None, what: str,

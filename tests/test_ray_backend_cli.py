@@ -52,6 +52,7 @@ def test_audit_passes_execution_and_address_to_the_populations(tmp_path, monkeyp
         raise InputError("stopped here")
 
     monkeypatch.setattr("compress_gate.execution.require_ray", lambda what: None)
+    monkeypatch.setattr("compress_gate.execution.check_address", lambda address: None)   # no cluster there
     monkeypatch.setattr("compress_gate.audit.population.obtain_populations", stop)
     recipe = tiny_recipe(tmp_path, limits=[])
     result = CliRunner().invoke(app, ["audit", str(recipe), flag, "ray", "--address", "10.0.0.1:6379"])

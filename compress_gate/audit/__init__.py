@@ -58,7 +58,7 @@ def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], Non
     from compress_gate.audit.population import obtain_populations
     from compress_gate.data.sources import load_dataset
 
-    execution = check_execution(execution, what="training the audit populations")
+    execution = check_execution(execution, what="training the audit populations", address=address)
     started = time.perf_counter()
     say = say or (lambda message: None)
     out_dir = audit.output or config.output / "audit"

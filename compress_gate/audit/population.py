@@ -97,7 +97,7 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
         of different seeds) and no prediction files are given; an unknown ``execution``, or
         ``"ray"`` without Ray installed.
     """
-    execution = check_execution(execution, what="training the audit populations")
+    execution = check_execution(execution, what="training the audit populations", address=address)
     if audit.dense_predictions is not None and audit.compressed_predictions is not None:
         return (_loaded("dense", audit.dense_predictions, data, mask),
                 _loaded("compressed", audit.compressed_predictions, data, mask))

@@ -114,7 +114,7 @@ def _judge(*, data: str | Path, out: Path, tmp: Path, limits: str | Path | None,
     if execution == "ray" and not Path(data).is_dir():
         raise InputError(f"--execution {execution} runs the gate on a directory of shards; {data} is one file. "
                          "Drop --execution, or write the data and predictions as shard directories.")
-    execution = check_execution(execution, what="the gate's per-shard statistics")
+    execution = check_execution(execution, what="the gate's per-shard statistics", address=address)
     if Path(data).is_dir():
         if not have_files:
             raise InputError(f"{data} is a directory of shards: give the predictions as shard directories "

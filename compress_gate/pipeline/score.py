@@ -119,7 +119,7 @@ def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, eng
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError(f"{out}: already exists and is not an empty directory. Choose a new --out, or "
                          "remove the old one.")
-    execution = check_execution(execution, what="scoring")     # before anything is written
+    execution = check_execution(execution, what="scoring", address=address)     # before anything is written
     parts = plan_parts(data, rows_per_shard=rows_per_shard)
     from compress_gate.engines import read_model_info
     read_model_info(model)                         # a missing or corrupt model fails before any work

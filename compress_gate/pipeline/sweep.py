@@ -362,7 +362,7 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     from compress_gate.pipeline._sweep_html import write_sweep_html
     from compress_gate.pipeline.run import run_recipe
 
-    execution = check_execution(execution, what="the sweep's students")
+    execution = check_execution(execution, what="the sweep's students", address=address)
     source = Path(path).resolve()
     config = load_run_config(source)
     students = _check_students(config, sparsities, masks, source)
