@@ -54,8 +54,8 @@ def exit_codes() -> Iterator[None]:
                           "this call passes for a result (see run.json for a run).", highlight=False, soft_wrap=True)
         raise typer.Exit(128 + signum) from None
     except MemoryError as err:
-        err_console.print(f"[bold red]runtime failure:[/] out of memory ({err}). Completed stages are "
-                          "kept on disk; reduce batch size or n_resamples and rerun.", highlight=False,
+        err_console.print(f"[bold red]runtime failure:[/] out of memory ({escape(str(err)) or 'no detail'}). "
+                          f"Completed stages are kept on disk. {_memory_advice(str(err))}", highlight=False,
                           soft_wrap=True)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
     except Exception:
@@ -64,6 +64,17 @@ def exit_codes() -> Iterator[None]:
         err_console.print("[bold red]runtime failure:[/] unexpected internal error (above). Please "
                           "report it with the command line you ran.", highlight=False)
         raise typer.Exit(EXIT_RUNTIME_FAILURE) from None
+
+
+def _memory_advice(message: str) -> str:
+    """What to change after a ``MemoryError``, read from NumPy's message (it names the array's dtype)."""
+    if "data type <U" in message or "data type |S" in message or "data type <S" in message:
+        return ("The array was text: a string column (ids, most likely) is too wide, since NumPy stores every "
+                "value at the width of the longest. Shorten the long values (ids may have at most 256 "
+                "characters; docs/data.md) and rerun.")
+    return ("Free memory or use a machine with more; or make the work smaller: shard the eval data and "
+            "predictions (docs/scaling.md), lower the scoring batch size, or lower n_resamples (the "
+            "bootstrap's memory grows with it).")
 
 
 def _version_callback(value: bool) -> None:

@@ -83,6 +83,9 @@ LIMITS_CASES = [
     ("bool-as-string", "mitigation: {calibrate_thresholds: 'true'}\nlimits: []\n",
      ["`mitigation.calibrate_thresholds` = 'true'", "true or false"]),
     ("int-as-float", "n_resamples: 20.5\nlimits: []\n", ["`n_resamples` = 20.5", "an integer"]),
+    ("int-as-exponent", "n_resamples: 1e3\nlimits: []\n",
+     ["`n_resamples` = 1000.0 is a float (YAML reads 1e3 and 1000.0 as floats)", "must be an integer",
+      "without an exponent or a decimal point: 1000."]),
     ("sparseml-recipe", SPARSEML, ["YAML tag", "SparseML", "docs/gate.md"]),
     ("unknown-key-cites-docs", "limit: []\n", ["unknown key `limit`", "docs/gate.md"]),
 ]
@@ -477,3 +480,32 @@ def test_suggested_column_names(name, expected):
     from compress_gate.data._columns import EVAL_COLUMNS, suggest_column
 
     assert suggest_column(name, EVAL_COLUMNS, groups=True) == expected
+
+
+@pytest.mark.parametrize("text, value", [("1e3", 1000.0), ("1.5e3", 1500.0), ("1.e3", 1000.0), (".5e1", 5.0),
+                                         ("-2.5E-2", -0.025), ("1.0e+3", 1000.0)])
+def test_floats_with_an_exponent_are_numbers_as_in_yaml_1_2(text, value):
+    from compress_gate.config._load import StrictLoader
+
+    assert yaml.load(f"x: {text}", Loader=StrictLoader) == {"x": value}  # noqa: S506
+
+
+def test_int_as_exponent_is_not_called_a_fraction(biased, tmp_path):
+    limits = _write(tmp_path / "l.yaml", "n_resamples: 1e3\nlimits: []\n")
+    code, message = _gate(biased, tmp_path / "out", "--limits", limits)
+    assert code == 2 and "a number with a fraction" not in message, message
+
+
+@pytest.mark.parametrize("error, advice", [
+    ("Unable to allocate 1.64 GiB for an array with shape (2200,) and data type <U200000",
+     "a string column (ids, most likely) is too wide"),
+    ("Unable to allocate 8.00 GiB for an array with shape (1000, 1000000) and data type float64",
+     "shard the eval data and predictions"),
+], ids=["long-id", "numbers"])
+def test_out_of_memory_advises_the_fix_for_what_did_not_fit(biased, tmp_path, monkeypatch, error, advice):
+    def out_of_memory(**_):
+        raise MemoryError(error)
+    monkeypatch.setattr("compress_gate.pipeline.gate.run_gate", out_of_memory)
+    code, message = _gate(biased, tmp_path / "out")
+    assert code == 3 and error in message and advice in message, message
+    assert ("n_resamples" in message) == (advice != "a string column (ids, most likely) is too wide")

@@ -319,3 +319,35 @@ def test_an_entry_named_like_a_shard_that_is_no_file_says_what_it_is(tmp_path, k
     message = _refused(tmp_path, dirs, f"{path}: ", f"is {said}, not a shard file (eval data)",
                        "nothing was read from it")
     assert "not eval data shards" not in message
+
+
+# --- 12. synthetic data too large for the machine -------------------------------------------------
+def test_synthetic_data_too_large_for_the_machine_is_refused_before_drawing(tmp_path, monkeypatch):
+    from compress_gate.data import synthetic
+    from tests.test_pipeline_config import write_recipe
+
+    big = {"kind": "synthetic", "image_size": 64, "n_train": 1_000_000, "n_calib": 1_000_000, "n_test": 1_000_000}
+    # 3e6 rows x 3 x 64 x 64 x 4 B = 147.5 GB of images, 294.9 GB at the peak: more than any CI machine has
+    if synthetic._available_memory() >= 2 * 147_456_000_000:
+        pytest.skip("this machine could build the images")
+    monkeypatch.setattr(synthetic, "draw_labels", lambda *a, **k: pytest.fail("drew before refusing"))
+    start = time.perf_counter()
+    code, message = _invoke(["run", write_recipe(tmp_path / "recipe.yaml", data=big)])
+    assert code == 2, message
+    assert "3,000,000 rows (n_train + n_calib + n_test) of 3x64x64 float32 images take 147.5 GB" in message
+    assert "about 294.9 GB while they are built" in message and "nothing was drawn" in message
+    assert time.perf_counter() - start < 60
+
+
+def test_the_synthetic_memory_estimate_by_hand(monkeypatch):
+    from compress_gate.config.data import SyntheticDataConfig
+    from compress_gate.data import synthetic
+
+    cfg = SyntheticDataConfig(image_size=16, n_train=1000, n_calib=500, n_test=500)
+    # 2000 rows x 3 x 16 x 16 x 4 B = 6,144,000 B; the peak holds two copies: 12,288,000 B
+    monkeypatch.setattr(synthetic, "_available_memory", lambda: 12_288_000)
+    synthetic._check_fits_in_memory(cfg)                      # exactly fits
+    monkeypatch.setattr(synthetic, "_available_memory", lambda: 12_287_999)
+    with pytest.raises(InputError, match=r"take 0\.006 GB, and about 0\.012 GB while they are built, but this "
+                       r"machine has 0\.012 GB"):
+        synthetic._check_fits_in_memory(cfg)

@@ -145,6 +145,15 @@ def test_catalogue_judges_the_overrides_and_reports_the_rows_without_one():
     assert b'name="scope"' in build_junit(result.report) and b"overrides.json only" in build_junit(result.report)
 
 
+def test_catalogue_scope_with_every_row_overridden_says_so_without_nan():
+    # budget 1: all 80 test rows carry an override, so no row is left to measure (accuracy undefined)
+    result = _judge(1.0, judge="catalogue")
+    assert result.report.mitigation.uncovered.n_rows == 0
+    scope = result.report.scope
+    assert "80 of the 80 judged test rows" in scope and "Every judged test row carries one" in scope
+    assert "nan" not in scope.lower()
+
+
 def test_the_removed_judge_value_says_what_to_use():
     with pytest.raises(InputError, match="`judge: mitigated` was removed.*`judge: thresholds`.*`judge: catalogue`"):
         parse_gate_config({"judge": "mitigated"}, source="limits.yaml")

@@ -60,10 +60,12 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-# YAML 1.2 reads `1e-3` as a number; PyYAML (YAML 1.1) needs a dot and would hand the
-# string "1e-3" to a strict number field. Resolve exponent-only floats as YAML 1.2 does.
+# YAML 1.2 reads `1e-3` and `1.5e3` as numbers; PyYAML (YAML 1.1) needs a dot and a signed
+# exponent and would hand the strings "1e-3" and "1.5e3" to a strict number field. Resolve
+# floats with an exponent as YAML 1.2 does.
 StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789"))
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def read_yaml(path: str | Path, *, what: str = "configuration file", missing_hint: str = "Check the path.",
@@ -160,10 +162,14 @@ _STRICT_TYPES = {"float_type": "a number", "int_type": "an integer", "bool_type"
 def _strict_type_problem(key: str, error_type: str, value: Any) -> str:
     """The message for a value of the wrong YAML type; numbers and booleans are never coerced."""
     wanted = _STRICT_TYPES[error_type]
+    whole = isinstance(value, float) and value.is_integer()
     got = ("a boolean" if isinstance(value, bool) else "a string" if isinstance(value, str)
+           else "a float (YAML reads 1e3 and 1000.0 as floats)" if whole
            else "a number with a fraction" if isinstance(value, float) else type(value).__name__)
     fix = "Write `true` or `false`." if error_type == "bool_type" else (
         "Write it as a YAML number without quotes (e.g. 0.1 or 1e-3)." if isinstance(value, str)
+        else f"Write it in digits, without an exponent or a decimal point: {int(value)}." if whole
+        and error_type == "int_type"
         else "Write a whole number." if error_type == "int_type" and isinstance(value, float)
         else "Write the number itself.")
     return f"`{key}` = {value!r} is {got}, but it must be {wanted} (values are not converted). {fix}"

@@ -179,6 +179,37 @@ def _check_ba_computable(labels: np.ndarray, groups: np.ndarray, cfg: SyntheticD
                 f"`data.n_test` (now {cfg.n_test}; 20000 by default).")
 
 
+def _available_memory() -> int:
+    """Bytes of memory this process can still allocate without swapping (psutil's ``available``)."""
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def _check_fits_in_memory(cfg: SyntheticDataConfig) -> None:
+    """Refuse, before anything is drawn, a data set whose images cannot be built in this machine's memory.
+
+    The images are float32 (n, 3, S, S), built in chunks that are then concatenated and scaled
+    to [-1, 1]: the peak holds two copies, so the estimate is ``2 * n * 3 * S^2 * 4`` bytes
+    (1e6 rows per split at 64 px: 147 GB of images, 295 GB at the peak).
+    """
+    rows = cfg.n_train + cfg.n_calib + cfg.n_test
+    images = rows * 3 * cfg.image_size ** 2 * np.dtype(np.float32).itemsize
+    available = _available_memory()
+    if 2 * images > available:
+        raise InputError(
+            f"{_SOURCE}: {rows:,} rows (n_train + n_calib + n_test) of 3x{cfg.image_size}x{cfg.image_size} float32 "
+            f"images take {_gb(images)}, and about {_gb(2 * images)} while they are built, but this machine has "
+            f"{_gb(available)} of memory available; nothing was drawn. Lower "
+            "`data.n_train`, `data.n_calib`, `data.n_test` or `data.image_size`, or run on a machine with more "
+            "memory.")
+
+
+def _gb(n_bytes: int) -> str:
+    """``n_bytes`` in gigabytes (10^9 bytes), three decimals below 1 GB: ``147.5 GB``, ``0.006 GB``."""
+    return f"{n_bytes / 1e9:,.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e9:.3f} GB"
+
+
 def make_synthetic_data(config: SyntheticDataConfig | None = None) -> EvalData:
     """Generate the data set of the module docstring.
 
@@ -196,10 +227,13 @@ def make_synthetic_data(config: SyntheticDataConfig | None = None) -> EvalData:
     Raises
     ------
     InputError
-        The test split would hold fewer than 10 positives of a correlated attribute
-        inside or outside its identity group (BA could not be computed).
+        The images would not fit in the memory available (:func:`_check_fits_in_memory`,
+        checked before anything is drawn), or the test split would hold fewer than 10
+        positives of a correlated attribute inside or outside its identity group (BA could
+        not be computed).
     """
     cfg = config if config is not None else SyntheticDataConfig()
+    _check_fits_in_memory(cfg)
     rng = np.random.default_rng(cfg.seed)
     parts = [draw_labels(cfg.n_train, rng, keep_fraction=cfg.keep_fraction),
              draw_labels(cfg.n_calib, rng, keep_fraction=None),

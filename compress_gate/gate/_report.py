@@ -175,14 +175,21 @@ def _scope(judged: str, calibrated: bool, n_test: int, n_overridden: int, uncove
                 "judged on the test split; no human label of a judged row enters the judged predictions.")
     text = (f"The verdict holds for the ids in overrides.json only (judge: catalogue): {n_overridden:,} of "
             f"the {n_test:,} judged test rows carry an override label.")
-    if uncovered is not None:
+    if uncovered is not None and uncovered["n_rows"] == 0:
+        text += " Every judged test row carries one, so no row shows how the student does on other inputs."
+    elif uncovered is not None:
         increases = [v for row in uncovered["ba"]["increase"].values() for v in row.values()
                      if isinstance(v, float) and np.isfinite(v)]
         worst = f"{max(increases):+.4g}" if increases else "undefined"
         text += (f" On the {uncovered['n_rows']:,} rows without an override: accuracy "
-                 f"{uncovered['accuracy']:.4g} (teacher {uncovered['teacher_accuracy']:.4g}), "
+                 f"{_defined(uncovered['accuracy'])} (teacher {_defined(uncovered['teacher_accuracy'])}), "
                  f"worst BA increase {worst}.")
     return text
+
+
+def _defined(value: float) -> str:
+    """``value`` to 4 significant digits, or ``undefined`` (never ``nan`` in a sentence)."""
+    return f"{value:.4g}" if np.isfinite(value) else "undefined"
 
 
 def _estimates(boot: Resamples | None, not_computed: dict[str, str]) -> dict:
