@@ -133,8 +133,9 @@ def test_predictions_round_trip_any_suffix(tmp_path):
     path = save_predictions(tmp_path / "teacher", ids, scores)   # no .npz suffix: still that path
     assert path.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["teacher"]
     preds = load_predictions(path)
-    assert preds.scores.dtype == np.float32 and list(preds.ids) == ["b", "a", "c"]
-    np.testing.assert_allclose(preds.scores, scores)
+    # float64 scores are read at the precision given (issue 20: no silent float32 rounding)
+    assert preds.scores.dtype == np.float64 and list(preds.ids) == ["b", "a", "c"]
+    np.testing.assert_array_equal(preds.scores, scores)
 
 
 def test_predictions_clip_float32_rounding(tmp_path):
