@@ -354,6 +354,10 @@ def sweep(
     address: Optional[str] = _address_option(),  # noqa: UP007
     mlflow_uri: Optional[str] = _mlflow_uri_option(),  # noqa: UP007
     mlflow_experiment: Optional[str] = _mlflow_experiment_option(),  # noqa: UP007
+    seeds: int = typer.Option(1, "--seeds", help="Students per setting (seeds s .. s+N-1); sweep.json and "
+                              "sweep.html report each number's spread across them."),
+    seed_teachers: bool = typer.Option(False, "--seed-teachers", help="With --seeds: one teacher per seed "
+                                       "(default: every seed's student starts from the same teacher)."),
 ) -> None:
     """Run RECIPE once per sparsity and N:M mask (one teacher) and mark the most compressed student that passes.
 
@@ -369,7 +373,7 @@ def sweep(
         masks = parse_masks([*mask, *loose_masks])
         tracking = _recipe_tracking(recipe, mlflow_uri, mlflow_experiment)
         outcome = run_sweep(recipe, values, masks=masks, release=release, console=out_console,
-                            execution=execution, address=address)
+                            execution=execution, address=address, seeds=seeds, seed_teachers=seed_teachers)
         if tracking is not None:
             from compress_gate.tracking import log_sweep
             log_sweep(tracking, outcome.sweep_dir, outcome.rows, outcome.chosen_student)

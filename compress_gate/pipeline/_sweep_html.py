@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_text
+from compress_gate.pipeline._sweep_seeds import spread_section
 from compress_gate.report.markup import Cell, esc, figure, paragraph, section, table
 from compress_gate.report.figures import figure_data_uri
 
@@ -245,6 +246,7 @@ def write_sweep_html(summary: Mapping[str, Any], path: Path) -> Path:
                                                       missing="no student")),
         section("table", "Per student", table(headers, _rows(summary))),
         _correlation_section(summary),
+        spread_section(summary),
         section("reports", "Student reports", f"<ul>{links}</ul>"),
     ])
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>compress-gate sweep</title>"

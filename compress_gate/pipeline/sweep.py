@@ -67,6 +67,7 @@ from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
 from compress_gate.pipeline._sweep_similarity import similarity_correlations, student_similarity
 from compress_gate.pipeline._sweep_masks import nm_sparsity, parse_masks, split_values
+from compress_gate.pipeline._sweep_seeds import check_seeds, seed_spread, seeded_dir_name, seeded_recipe
 from compress_gate.report import largest_increase
 
 if TYPE_CHECKING:
@@ -339,14 +340,17 @@ def _release(sweep_dir: Path, student_dir: Path) -> Path:
 
 
 def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[str] = (), release: bool = False,
-              console: Console | None = None, execution: Execution = "local", address: str | None = None) -> SweepOutcome:
+              console: Console | None = None, execution: Execution = "local", address: str | None = None,
+              seeds: int = 1, seed_teachers: bool = False) -> SweepOutcome:
     """Run the recipe at ``path`` once per sparsity (and N:M mask) and mark the most compressed passing student.
 
     Writes the outputs of the module docstring. With ``release``, copies the chosen
     student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
     ``masks`` (``"2:4"``, ...) need a torch-backend recipe. ``execution="ray"`` runs the
     students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first
-    (module docstring).
+    (module docstring). ``seeds`` > 1 trains that many students per setting
+    (:mod:`compress_gate.pipeline._sweep_seeds`; ``seed_teachers``: one teacher per seed);
+    a setting is then chosen only when every seed's student passes.
 
     Raises
     ------
@@ -360,9 +364,9 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     """
     from compress_gate.compress import load_recipe
     from compress_gate.pipeline._sweep_html import write_sweep_html
-    from compress_gate.pipeline.run import run_recipe
 
     execution = check_execution(execution, what="the sweep's students", address=address)
+    seeds = check_seeds(seeds)
     source = Path(path).resolve()
     config = load_run_config(source)
     students = _check_students(config, sparsities, masks, source)
@@ -373,29 +377,30 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
         set_final_sparsity(sparseml_text, students[0][0], source=source)   # refuse before any work
     sweep_dir = config.output
     _prepare_sweep_dir(sweep_dir, source)
-    recipe_paths = []
-    for sparsity, mask in students:
-        recipe = student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source, mask=mask)
-        recipe_paths.append(sweep_dir / "recipes" / f"{student_dir_name(sparsity, mask)}.yaml")
-        write_text(recipe_paths[-1], yaml.dump(recipe, Dumper=_BlockDumper, sort_keys=False))
-        load_run_config(recipe_paths[-1])                                  # every student valid before any work
-    rows: list[dict[str, Any]] = []
-    outcomes = _students_on_ray(recipe_paths, address) if execution == "ray" \
-        else (run_recipe(recipe_path, console=console) for recipe_path in recipe_paths)   # one after another
-    for (sparsity, mask), outcome in zip(students, outcomes):
-        report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
-        row = {"requested_sparsity": sparsity, "mask": mask, "student": outcome.run_dir.name,
-               "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
-               "stage_seconds": outcome.stage_seconds, **student_numbers(report),
-               **student_similarity(outcome.run_dir), "ba_increase_calibrated": None}
-        start = time.perf_counter()
-        calibrated = _calibrated_report(config, outcome.run_dir, sweep_dir / "calibrated" / outcome.run_dir.name)
-        if calibrated is not None:
-            row["ba_increase_calibrated"] = student_numbers(calibrated)["ba_increase_mitigated"]
-            row["stage_seconds"] = {**row["stage_seconds"],
-                                    "gate (calibrated only)": round(time.perf_counter() - start, 3)}
-        rows.append(row)
-    chosen = choose_student(rows)
+    recipes = [student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source, mask=mask)
+               for sparsity, mask in students]
+    recipe_paths = [_write_recipe(sweep_dir, student_dir_name(*student), recipe)   # all valid before any work
+                    for student, recipe in zip(students, recipes)]
+    for seed in range(config.seed + 1, config.seed + seeds):
+        for student, recipe in zip(students, recipes):
+            name = seeded_dir_name(student_dir_name(*student), seed, config.seed)
+            _write_recipe(sweep_dir, name, seeded_recipe(recipe, seed, output=sweep_dir / name, teacher_checkpoint=None))
+    run = _runner(execution, address, console)
+    rows = [_student_row(config, sweep_dir, student, config.seed, outcome)
+            for student, outcome in zip(students, run(recipe_paths))]
+    seed_rows = []
+    for seed in range(config.seed + 1, config.seed + seeds):
+        paths = []
+        for student, recipe in zip(students, recipes):
+            name = seeded_dir_name(student_dir_name(*student), seed, config.seed)
+            teacher = None if seed_teachers else Path(rows[0]["run_dir"]) / "teacher.pt"
+            paths.append(_write_recipe(sweep_dir, name, seeded_recipe(recipe, seed, output=sweep_dir / name,
+                                                                      teacher_checkpoint=teacher)))
+        seed_rows += [_student_row(config, sweep_dir, student, seed, outcome)
+                      for student, outcome in zip(students, run(paths))]
+    spread = seed_spread(rows + seed_rows, config.seed)
+    unanimous = {(e["requested_sparsity"], e["mask"]) for e in spread if e["passed"] == len(e["seeds"])}
+    chosen = choose_student([row for row in rows if (row["requested_sparsity"], row["mask"]) in unanimous])
     chosen_row = _chosen_row(rows, chosen)
     released = None
     if release and chosen_row is not None:
@@ -403,12 +408,46 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     summary = {"recipe": str(source), "sparsities": values, "masks": list(masks), "chosen": chosen,
                "chosen_student": None if chosen_row is None else chosen_row["student"],
                "released": None if released is None else str(released), "students": rows,
-               "correlations": similarity_correlations(rows)}
+               "correlations": similarity_correlations(rows), "seeds": seeds, "seed_teachers": seed_teachers,
+               "seed_students": seed_rows, "spread": spread if seeds > 1 else []}
     write_json(sweep_dir / "sweep.json", json_ready(summary))
     write_sweep_html(summary, sweep_dir / "sweep.html")
     return SweepOutcome(sweep_dir=sweep_dir, rows=rows, chosen=chosen, released=released,
                         chosen_mask=None if chosen_row is None else chosen_row["mask"],
                         chosen_student=None if chosen_row is None else chosen_row["student"])
+
+
+def _write_recipe(sweep_dir: Path, name: str, recipe: Mapping[str, Any]) -> Path:
+    """Write ``<sweep>/recipes/<name>.yaml`` and validate it (InputError on a bad one)."""
+    path = write_text(sweep_dir / "recipes" / f"{name}.yaml", yaml.dump(dict(recipe), Dumper=_BlockDumper,
+                                                                          sort_keys=False))
+    load_run_config(path)
+    return path
+
+
+def _runner(execution: Execution, address: str | None, console: Console | None) -> Any:
+    """recipe paths -> their run outcomes: Ray tasks (the teacher first), or one after another."""
+    from compress_gate.pipeline.run import run_recipe
+
+    if execution == "ray":
+        return lambda paths: _students_on_ray(paths, address)
+    return lambda paths: (run_recipe(path, console=console) for path in paths)
+
+
+def _student_row(config: RunConfig, sweep_dir: Path, student: tuple[float, str | None], seed: int,
+                 outcome: RunOutcome) -> dict[str, Any]:
+    """One student's row of sweep.json: its report's numbers, similarity and the calibrated-only rerun."""
+    report = json.loads((outcome.run_dir / "gate" / "report.json").read_text(encoding="utf-8"))
+    row = {"requested_sparsity": student[0], "mask": student[1], "seed": seed, "student": outcome.run_dir.name,
+           "run_dir": str(outcome.run_dir), "bundle": str(outcome.bundle_dir),
+           "stage_seconds": outcome.stage_seconds, **student_numbers(report),
+           **student_similarity(outcome.run_dir), "ba_increase_calibrated": None}
+    start = time.perf_counter()
+    calibrated = _calibrated_report(config, outcome.run_dir, sweep_dir / "calibrated" / outcome.run_dir.name)
+    if calibrated is not None:
+        row["ba_increase_calibrated"] = student_numbers(calibrated)["ba_increase_mitigated"]
+        row["stage_seconds"] = {**row["stage_seconds"], "gate (calibrated only)": round(time.perf_counter() - start, 3)}
+    return row
 
 
 def _students_on_ray(recipe_paths: list[Path], address: str | None) -> list[RunOutcome]:
