@@ -10,6 +10,7 @@ import it, through :func:`ray_session` (and :func:`map_tasks`, which opens one).
 from __future__ import annotations
 
 import contextlib
+import os
 import reprlib
 import signal
 import socket
@@ -63,17 +64,26 @@ def check_execution(execution: str, *, what: str, address: str | None = None) ->
                          "would ignore it. Add --execution ray to run there, or drop --address.")
     if execution == "ray":
         require_ray(what)
-        if address is not None:
-            check_address(address)
+        _check_target(address)
     return execution  # type: ignore[return-value]
 
 
-def check_address(address: str) -> None:
+def _check_target(address: str | None) -> None:
+    """:func:`check_address` on the cluster ``ray.init`` would join: ``address``, else ``RAY_ADDRESS``."""
+    if address is not None:
+        check_address(address)
+    elif os.environ.get("RAY_ADDRESS"):
+        check_address(os.environ["RAY_ADDRESS"], source="RAY_ADDRESS")
+
+
+def check_address(address: str, *, source: str = "--address") -> None:
     """Raise unless ``address`` is a Ray cluster address that accepts a TCP connection within
     :data:`CONNECT_TIMEOUT_S` (``ray.init`` itself waits on a silent address forever).
 
     ``HOST:PORT`` or ``ray://HOST:PORT`` (an IPv6 host in brackets) is probed; ``auto`` and
-    ``local`` are left to Ray, which answers them at once. Only a connection is opened and
+    ``local`` are left to Ray, which answers them at once. ``source`` names where the address
+    came from in the message (``--address``, or ``RAY_ADDRESS``, which ``ray.init`` reads when
+    no address is given). Only a connection is opened and
     closed: nothing is sent.
 
     Raises
@@ -84,19 +94,20 @@ def check_address(address: str) -> None:
     """
     if address in ("auto", "local"):
         return
+    drop = "drop --address" if source == "--address" else f"unset {source}"
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError(f"--address {address!r} is not a Ray cluster address. Give HOST:PORT (the head node's "
+        raise InputError(f"{source} {address!r} is not a Ray cluster address. Give HOST:PORT (the head node's "
                          "port that `ray start --head` prints, 6379 by default), ray://HOST:PORT for Ray Client, "
-                         "or 'auto' for the cluster started on this machine.")
+                         f"or 'auto' for the cluster started on this machine; or {drop}.")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as err:
         reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err))
-        raise InputError(f"--address {address!r}: no Ray cluster answers there (a connection to {host}:{port} "
+        raise InputError(f"{source} {address!r}: no Ray cluster answers there (a connection to {host}:{port} "
                          f"failed within {CONNECT_TIMEOUT_S:g} s: {reason}). Check the host and port, start a "
-                         "cluster there with `ray start --head`, or drop --address to start a local one.") from err
+                         f"cluster there with `ray start --head`, or {drop} to start a local one.") from err
 
 
 @contextlib.contextmanager
@@ -120,8 +131,7 @@ def ray_session(address: str | None, *, what: str) -> Iterator[Any]:
     ray = require_ray(what)
     started = not ray.is_initialized()
     if started:
-        if address is not None:
-            check_address(address)
+        _check_target(address)
         _init(ray, address)
     try:
         yield ray

@@ -68,6 +68,13 @@ def test_an_address_without_execution_ray_is_refused(tmp_path, name):
     assert "Add --execution ray" in message
 
 
+def test_a_dead_ray_address_variable_is_named_like_the_option(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", DEAD)               # ray.init reads it when no --address is given
+    code, message = _invoke(_command("gate", tmp_path, "--execution", "ray"))
+    assert code == 2 and f"RAY_ADDRESS '{DEAD}': no Ray cluster answers there" in message, message
+    assert "unset RAY_ADDRESS" in message
+
+
 @pytest.mark.parametrize("address", ["nohost", "host:port", "10.0.0.1:0", "10.0.0.1:70000", ":6379"])
 def test_a_malformed_address_is_refused_before_any_connection(address):
     with pytest.raises(InputError, match="is not a Ray cluster address. Give HOST:PORT"):

@@ -214,6 +214,21 @@ def test_a_complete_manifest_is_read_in_its_order(tmp_path):
     assert [p.name for p in open_shards(*dirs.values()).data_shards] == [e["file"] for e in entries]
 
 
+@pytest.mark.parametrize("kind, said", [("directory", "a directory"), ("fifo", "a FIFO (named pipe)"),
+                                        ("dangling", "a dangling symbolic link")])
+def test_a_manifest_that_is_no_regular_file_says_what_it_is(tmp_path, kind, said):
+    data = make_data()
+    dirs = _write_dirs(tmp_path, data, 2, 1)
+    manifest = dirs["teacher"] / "manifest.json"
+    if kind == "directory":
+        manifest.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(manifest)                              # reading it would block forever
+    else:
+        manifest.symlink_to(tmp_path / "gone.json")
+    _refused(tmp_path, dirs, f"{manifest}: is {said}, not a shard manifest file")
+
+
 # --- 9., 10. widths and shapes ---------------------------------------------------------------------
 def test_prediction_shards_of_another_width_are_refused_naming_the_shard(tmp_path):
     data = make_data()
@@ -251,6 +266,15 @@ def test_a_parquet_input_shape_that_does_not_fit_is_refused_naming_the_shard(tmp
     dirs, parquet = _parquet_dirs(tmp_path, shape)
     _refused(tmp_path, dirs, f"{parquet}: the `input_shape` metadata {shape!r} does not fit the `inputs` column",
              "hold 4 values each")
+
+
+def test_parquet_metadata_that_is_no_object_is_refused(tmp_path):
+    import pyarrow.parquet as pq
+
+    dirs, parquet = _parquet_dirs(tmp_path, [1, 2, 2])
+    table = pq.read_table(parquet)
+    pq.write_table(table.replace_schema_metadata({b"compress_gate": b'"input_shape"'}), parquet)
+    _refused(tmp_path, dirs, f"{parquet}: the schema metadata `compress_gate` is str JSON; it must be a JSON object")
 
 
 def test_a_fitting_parquet_input_shape_is_read(tmp_path):
@@ -351,3 +375,24 @@ def test_the_synthetic_memory_estimate_by_hand(monkeypatch):
     with pytest.raises(InputError, match=r"take 0\.006 GB, and about 0\.012 GB while they are built, but this "
                        r"machine has 0\.012 GB"):
         synthetic._check_fits_in_memory(cfg)
+
+
+# --- 4. score reads data shards through the same manifest rules ------------------------------------
+@pytest.mark.parametrize("case", ["omitted", "row-count"])
+def test_score_refuses_a_data_manifest_that_does_not_describe_its_shards(tmp_path, case):
+    from tests._engine_fixtures import write_tiny_onnx
+    from tests.test_pipeline_score import make_scoring_data, write_data_shards
+
+    model = write_tiny_onnx(tmp_path / "m.onnx")
+    write_data_shards(tmp_path / "data", make_scoring_data(), 3)      # 10 rows each
+    entries = [{"file": f"d{k}.npz", "rows": 10} for k in range(3)]
+    expected = "d2.npz is in the directory but not listed in manifest.json"
+    if case == "omitted":
+        entries = entries[:2]
+    else:
+        entries[1]["rows"] = 12
+        expected = "d1.npz (12 listed, 10 held)"
+    _manifest(tmp_path / "data", entries)
+    code, message = _invoke(["score", model, tmp_path / "data", "--out", tmp_path / "p"])
+    assert code == 2 and expected in message, message
+    assert not (tmp_path / "p").exists()

@@ -77,8 +77,8 @@ def read_npz_columns(path: str | Path, what: str, *, select: Callable[[list[str]
         for name in select(list(members)):
             info = members[name]
             shape, dtype = _header(archive, info, path, name, what, save_hint)
-            if name == "ids" and dtype.kind in "US":       # its width is that of the longest id
-                problem = id_length_problem(str(path), dtype.itemsize // (4 if dtype.kind == "U" else 1))
+            if name == "ids" and dtype.kind in "US":   # its width: the longest id's (UTF-8 bytes: >= chars / 4)
+                problem = id_length_problem(str(path), dtype.itemsize // 4)
                 if problem is not None:
                     raise InputError(problem + " The column was not loaded.")
             if name not in whole:

@@ -19,6 +19,7 @@ Parquet needs pyarrow; a Parquet shard without it is an :class:`InputError`.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from compress_gate.data._columns import EVAL_COLUMNS, PREDICTION_COLUMNS, WHOLE_
 from compress_gate.errors import InputError
 
 __all__ = ["SHARD_SUFFIXES", "MANIFEST_NAME", "INCOMPLETE_NAME", "list_shards", "shard_row_counts",
-           "manifest_entries", "read_shard_columns", "write_shard"]
+           "check_row_counts", "manifest_entries", "read_shard_columns", "write_shard"]
 
 SHARD_SUFFIXES = (".npz", ".parquet")
 MANIFEST_NAME = "manifest.json"
@@ -60,7 +61,11 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
         raise InputError(f"{directory}: holds {INCOMPLETE_NAME}, so it is the output of a `compress-gate "
                          "score` run that did not finish (no manifest was written). Run the command again.")
     manifest = directory / MANIFEST_NAME
-    if manifest.exists():
+    if os.path.lexists(manifest):
+        kind = kind_of(manifest)
+        if kind is not None:
+            raise InputError(f"{manifest}: is {kind}, not a shard manifest file; nothing was read from it. "
+                             f"Write the shards again, or remove it to read every shard of {directory}.")
         return [path for path, _ in manifest_entries(manifest, what)]
     names = [path.name for path in sorted(directory.iterdir()) if not path.name.startswith(".")]
     shards = [name for name in names if Path(name).suffix in SHARD_SUFFIXES]
@@ -81,6 +86,20 @@ def shard_row_counts(directory: str | Path) -> list[int] | None:
     without a manifest. Call after :func:`list_shards`, which validated the manifest."""
     manifest = Path(directory) / MANIFEST_NAME
     return [rows for _, rows in manifest_entries(manifest, "")] if manifest.exists() else None
+
+
+def check_row_counts(directory: Path, shards: list[Path], rows: list[int], what: str) -> None:
+    """Raise when ``directory``'s manifest gives one of its ``shards`` (:func:`list_shards`) another row
+    count than ``rows``, the rows it holds; no manifest: nothing to check."""
+    listed = shard_row_counts(directory)
+    if listed is None:
+        return
+    wrong = [f"{path.name} ({expected} listed, {found} held)"
+             for path, expected, found in zip(shards, listed, rows) if expected != found]
+    if wrong:
+        raise InputError(f"{directory / MANIFEST_NAME}: the row counts it lists do not match the {what} "
+                         f"shards: {', '.join(wrong[:5])}{' and more' if len(wrong) > 5 else ''}. The manifest "
+                         "describes other files than these: write the shards again (or correct the manifest).")
 
 
 def _check_regular(directory: Path, names: list[str], what: str, listed: str) -> None:
@@ -169,6 +188,10 @@ def _read_parquet(path: Path, *, predictions: bool, extra_columns: Sequence[str]
         meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
     except (pa.ArrowException, OSError, ValueError) as err:
         raise InputError(f"{path}: not a readable Parquet {what} shard ({err}). Write the shard again.") from err
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: the schema metadata `{_META_KEY.decode()}` is {type(meta).__name__} JSON; it "
+                         "must be a JSON object ({\"task\": ..., \"attribute_names\": [...], \"input_shape\": [...]}). "
+                         "Write the shard again.")
     known = PREDICTION_COLUMNS if predictions else EVAL_COLUMNS
     names = select_columns(table.column_names, known=known, extra_columns=extra_columns, source=str(path),
                            what=what, groups=not predictions)
@@ -195,6 +218,10 @@ def _check_id_lengths(pa: Any, column: Any, path: Path) -> None:
 
 def _shaped_inputs(flat: np.ndarray, shape: Any, path: Path) -> np.ndarray:
     """The ``inputs`` list column (N, width) reshaped to (N, *shape) from the ``input_shape`` metadata."""
+    if flat.ndim != 2:
+        raise InputError(f"{path}: `inputs` is not a list column (its type gives shape {flat.shape}); it must hold "
+                         "each row's flattened input, with its shape in the `input_shape` metadata. Write the "
+                         "shard again.")
     valid = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0
                                             for d in shape)
     if not valid or int(np.prod(shape)) != flat.shape[1]:

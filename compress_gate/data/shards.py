@@ -44,16 +44,16 @@ import numpy as np
 
 from compress_gate.data._contract_checks import check_eval_columns, check_prediction_columns, names_of
 from compress_gate.data._records import EvalData, Predictions, Task
-from compress_gate.data._shard_files import (INCOMPLETE_NAME, MANIFEST_NAME, list_shards, read_shard_columns,
-                                            shard_row_counts, write_shard)
+from compress_gate.data._shard_files import (INCOMPLETE_NAME, MANIFEST_NAME, check_row_counts, list_shards,
+                                            read_shard_columns, write_shard)
 from compress_gate.data.contract import align_scores
 from compress_gate.errors import InputError
 from compress_gate._id_hash import hash_ids
 
-__all__ = ["ShardBlock", "ShardSource", "ShardedInputs", "DataSummary", "PredictionSummary", "FileMap", "open_shards", "data_summary",
-           "prediction_summary", "read_data_shard", "read_prediction_shard",
+__all__ = ["ShardBlock", "ShardSource", "ShardedInputs", "DataSummary", "PredictionSummary", "FileMap", "open_shards",
+           "data_summary", "prediction_summary", "read_data_shard", "read_prediction_shard",
            # the shard files' names and writer (compress_gate.data._shard_files), for `score`
-           "INCOMPLETE_NAME", "MANIFEST_NAME", "list_shards", "write_shard"]
+           "INCOMPLETE_NAME", "MANIFEST_NAME", "list_shards", "check_row_counts", "write_shard"]
 
 #: Maps a per-file function over files, yielding its results in file order (``map`` by default).
 FileMap = Callable[[Callable[[Path], Any], Sequence[Path]], Iterable[Any]]
@@ -324,7 +324,7 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
             raise InputError(f"{data_dir}: group column `group__{name}` has no member in the test split of "
                              "any shard, so no metric can be computed for it. Add test samples of this "
                              "group, or drop the column.")
-    _check_row_counts(data_dir, shards, [s.hashes.size for s in summaries], "eval data")
+    check_row_counts(data_dir, shards, [s.hashes.size for s in summaries], "eval data")
     data_index = _Index([s.hashes for s in summaries], shards, scored=[s.scored for s in summaries])
     data_index.check_unique(lambda p: read_data_shard(p, extra_columns=extra_columns).ids, "eval data")
     holders = [_prediction_holders(directory, paths, list(results), data_index, data_dir, extra_columns,
@@ -333,19 +333,6 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     return ShardedInputs(data_shards=tuple(shards), n_samples=int(sum(s.hashes.size for s in summaries)),
                          n_test=n_test, task=task, attribute_names=attribute_names, group_names=group_names,
                          extra_columns=tuple(extra_columns), _holders=tuple(zip(*holders)))
-
-
-def _check_row_counts(directory: Path, shards: list[Path], rows: list[int], what: str) -> None:
-    """Raise when ``directory``'s manifest gives a shard another row count than the shard holds."""
-    listed = shard_row_counts(directory)
-    if listed is None:
-        return
-    wrong = [f"{path.name} ({expected} listed, {found} held)"
-             for path, expected, found in zip(shards, listed, rows) if expected != found]
-    if wrong:
-        raise InputError(f"{directory / MANIFEST_NAME}: the row counts it lists do not match the {what} "
-                         f"shards: {', '.join(wrong[:5])}{' and more' if len(wrong) > 5 else ''}. The manifest "
-                         "describes other files than these: write the shards again (or correct the manifest).")
 
 
 def _check_widths(directory: Path, shards: list[Path], widths: list[int], n_attributes: int, data_dir: Path) -> None:
@@ -365,7 +352,7 @@ def _prediction_holders(directory: Path, shards: list[Path], summaries: list[Pre
     """Check one model's prediction shards (their widths and id hashes) against the data; per data
     shard, the prediction shards holding its ids."""
     _check_widths(directory, shards, [s.width for s in summaries], n_attributes, data_dir)
-    _check_row_counts(directory, shards, [s.hashes.size for s in summaries], "predictions")
+    check_row_counts(directory, shards, [s.hashes.size for s in summaries], "predictions")
     index = _Index([s.hashes for s in summaries], shards)
     unknown = ~data_index.contains(index.hashes)
     if unknown.any():

@@ -31,7 +31,8 @@ import numpy as np
 from compress_gate._atomic import write_json
 from compress_gate.execution import RAY_RETRIES, Execution, check_execution, ray_session
 from compress_gate.data.contract import EvalData, check_prediction_columns, load_eval_data
-from compress_gate.data.shards import INCOMPLETE_NAME, MANIFEST_NAME, list_shards, read_data_shard, write_shard
+from compress_gate.data.shards import (INCOMPLETE_NAME, MANIFEST_NAME, check_row_counts, list_shards, read_data_shard,
+                                      write_shard)
 from compress_gate.errors import InputError
 
 __all__ = ["ScoredShards", "score_to_shards"]
@@ -79,10 +80,15 @@ def plan_parts(data: str | Path, *, rows_per_shard: int) -> list[Part]:
     else:
         sources, readers = [data], load_eval_data
     parts: list[Part] = []
+    held = []
     for path in sources:
-        ids, _ = _scored_inputs(readers(path), str(path))
+        shard = readers(path)
+        held.append(shard.n_samples)
+        ids, _ = _scored_inputs(shard, str(path))
         for start in range(0, ids.size, rows_per_shard):
             parts.append(Part(len(parts), str(path), start, min(start + rows_per_shard, ids.size)))
+    if data.is_dir():
+        check_row_counts(data, sources, held, "eval data")
     if not parts:
         raise InputError(f"{data}: no calib or test row to score. Mark the rows to judge with split = "
                          "'calib' or 'test'.")
