@@ -8,6 +8,7 @@ Every kind of undefined value the schema allows appears at least once.
 from __future__ import annotations
 
 import copy
+from html.parser import HTMLParser
 
 import numpy as np
 
@@ -189,3 +190,36 @@ def passing_minimal_report() -> dict:
     report.pop("engines")
     report.pop("run")
     return report
+
+
+class _CellText(HTMLParser):
+    """The text of every <td>, leaving out what a <details> block hides."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[str] = []
+        self._in_td = self._in_details = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "td":
+            self._in_td += 1
+            self.cells.append("")
+        elif tag == "details":
+            self._in_details += 1
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self._in_td -= 1
+        elif tag == "details":
+            self._in_details -= 1
+
+    def handle_data(self, data):
+        if self._in_td and not self._in_details:
+            self.cells[-1] += data
+
+
+def table_cell_texts(page: str) -> list[str]:
+    """The visible text of each table cell of ``page`` (a closed <details> block's content left out)."""
+    parser = _CellText()
+    parser.feed(page)
+    return parser.cells

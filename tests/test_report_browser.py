@@ -6,6 +6,7 @@ Skipped, with the reason, where no chromium is installed (`apt-get install -y ch
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _report_fixture import demo_report
+from _report_fixture import demo_report, table_cell_texts
 
 from compress_gate.report import render_html
 
@@ -108,3 +109,43 @@ def test_screenshot_is_not_blank_and_shows_the_figures(tmp_path, rendered):
     assert (pixels.min(axis=2) < 0.9).mean() > 0.02  # more than a few dark pixels: text and plots
     orange = (np.abs(pixels - STUDENT_ORANGE).max(axis=2) < 0.03).sum()
     assert orange > 500, "the figures' student colour is missing: the embedded PNGs did not render"
+
+
+def test_report_reads_at_a_glance_in_the_browser(tmp_path, rendered):
+    # the DOM chromium built: one compact row per limit with its detail closed, undefined cells as
+    # marks, each undefined reason once in the footnotes and never in a table cell
+    dom = _chromium(tmp_path, rendered, "--dump-dom").stdout
+    verdict = dom[dom.index('id="verdict"'):dom.index('id="error-balance"')]
+    assert verdict.count("<details>") == len(demo_report()["limits"]) and "<details open" not in dom
+    notes = [html.unescape(m) for m in re.findall(r'<li id="note-\d+">(.*?)</li>', dom)]
+    assert notes and len(notes) == len(set(notes))
+    cells = table_cell_texts(dom)
+    assert sum(c.startswith("n/a") for c in cells) > len(notes)
+    for cell in cells:
+        assert "undefined" not in cell and not any(note in cell for note in notes), cell
+
+
+def test_sweep_limits_are_an_outcome_grid_in_the_browser(tmp_path):
+    from compress_gate.pipeline._sweep_html import write_sweep_html
+
+    outcomes = {0.5: ("pass", "pass"), 0.8: ("pass", "not_enough_evidence"), 0.9: ("fail", "pass")}
+    students = [{"requested_sparsity": s, "mask": None, "student": f"sparsity-{s}", "run_dir": str(tmp_path / f"s{s}"),
+                 "bundle": str(tmp_path / f"s{s}" / "release"), "verdict": "pass" if s < 0.85 else "fail",
+                 "limits": [{"name": "worst BA increase", "metric": "ba", "observed": s / 10, "ci": [s / 20, s / 5],
+                             "limit": 0.05, "outcome": ba},
+                            {"name": "accuracy drop", "metric": "accuracy", "observed": -s / 20, "ci": [-0.06, 0.0],
+                             "limit": -0.05, "outcome": acc}]}
+                for s, (ba, acc) in outcomes.items()]
+    page = write_sweep_html({"recipe": "r.yaml", "chosen": 0.8, "chosen_student": "sparsity-0.8",
+                             "students": students, "correlations": {}}, tmp_path / "sweep.html")
+    dom = _chromium(tmp_path, page, "--dump-dom").stdout
+    grid = dom[dom.index('<table class="grid">'):]
+    grid = grid[:grid.index("</table>")]
+    assert re.findall(r"<th>(.*?)</th>", grid) == ["sparsity", "worst BA increase", "accuracy drop"]
+    rows = re.findall(r"<tr>(.*?)</tr>", grid)[1:]
+    texts = [[" ".join(re.sub("<[^>]+>", " ", c).split()) for c in re.findall(r"<td>(.*?)</td>", row)] for row in rows]
+    word = {"pass": "pass", "fail": "FAIL", "not_enough_evidence": "undecided"}
+    assert texts == [[f"{s:g}", f"{word[ba]} {s / 10:.4f}", f"{word[acc]} {-s / 20:.4f}"]
+                     for s, (ba, acc) in outcomes.items()]
+    per_student = dom[dom.index('id="table"'):]
+    assert "limits" not in re.findall(r"<th>(.*?)</th>", per_student[:per_student.index("</table>")])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import math
+import html
 import re
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
-from _report_fixture import demo_report, passing_minimal_report
+from _report_fixture import demo_report, passing_minimal_report, table_cell_texts
 
 from compress_gate.report.schema import LimitResult
 from compress_gate.report import render_html, write_model_card
@@ -120,8 +121,8 @@ def test_page_is_self_contained(demo_html):
     assert "script" not in tags and "iframe" not in tags and "object" not in tags
     for tag, attrs in page.tags:
         for key in ("src", "href"):
-            if key in attrs:
-                assert attrs[key].startswith("data:"), (tag, attrs[key][:80])
+            if key in attrs:  # embedded data, or a link to a footnote on the page
+                assert attrs[key].startswith(("data:", "#note-")), (tag, attrs[key][:80])
     assert not re.search(r"https?://", demo_html)
     assert "@import" not in demo_html and "url(" not in demo_html
 
@@ -142,10 +143,14 @@ def test_verdict_comes_first_with_each_limit(demo_html):
     assert demo_html.index("FAIL: release refused (2 of 4 limit(s) exceeded)") < demo_html.index("<img")
     verdict = demo_html[demo_html.index('id="verdict"'):demo_html.index('id="error-balance"')]
     assert "95% CI" in verdict
-    # observed vs limit with its CI, in one row
-    assert re.search(r"<td>ba:smiling/male</td><td>ba</td><td>0.031</td><td>\[0.012, 0.047\]</td>"
-                     r"<td>upper bound 0.047</td><td>≤ 0.02</td><td class=\"fail\">FAIL</td>", verdict)
-    assert "undefined (student BA undefined (no positive predictions)" in verdict
+    # one compact row per limit: outcome, observed, CI, limit, n; the judged bound and reason in <details>
+    assert re.search(r"<td>ba:smiling/male</td><td class=\"fail\">FAIL</td><td>0.031</td><td>\[0.012, 0.047\]</td>"
+                     r"<td>≤ 0.02</td><td>1,200</td><td><details><summary>why</summary><p>ba: upper bound 0.047</p>",
+                     verdict)
+    # an undefined observed value is a mark linked to its footnote
+    assert re.search(r"<td>ba:eyeglasses/young</td><td class=\"fail\">FAIL</td><td class=\"undefined\">n/a<sup>"
+                     r"<a href=\"#note-1\">1</a></sup></td>", verdict)
+    assert '<li id="note-1">student BA undefined (no positive predictions) where' in demo_html
 
 
 def test_expected_sections_in_order(demo_html):
@@ -168,10 +173,22 @@ def test_text_is_escaped(demo_html):
     assert "x&quot;&gt;&lt;img src=y onerror=alert(1)&gt;" in page
 
 
-def test_undefined_values_show_their_reason(demo_html):
-    assert "undefined (teacher FPR is 0)" in demo_html           # normalized change of `bald`
-    assert "undefined (N_test(A=1, I=0) = 3 &lt; 10)" in demo_html  # BA not computed
-    assert "undefined (no positives)" in demo_html               # tiny intersection FNR
+def _footnotes(page: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<li id="note-\d+">(.*?)</li>', page)]
+
+
+def test_undefined_values_show_their_reason_once_as_a_footnote(demo_html):
+    notes = _footnotes(demo_html)
+    for reason in ("teacher FPR is 0",                   # normalized change of `bald`
+                   "N_test(A=1, I=0) = 3 < 10",          # BA not computed (in three columns)
+                   "no positives"):                      # tiny intersection FNR
+        assert notes.count(reason) == 1, notes
+    assert len(notes) == len(set(notes))
+    cells = table_cell_texts(demo_html)
+    marks = [c for c in cells if c.startswith("n/a")]
+    assert len(marks) > len(notes)                        # reasons shared by several cells
+    for cell in cells:                             # no reason sentence in a table cell
+        assert "undefined" not in cell and not any(reason in cell for reason in notes), cell
     assert "excluded 1: bald" in demo_html
     assert ">nan<" not in demo_html and "None" not in demo_html
 

@@ -21,14 +21,16 @@ from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.pipeline._sweep_seeds import spread_section
-from compress_gate.report.markup import Cell, esc, figure, paragraph, section, table
+from compress_gate.report.markup import Cell, Html, esc, figure, paragraph, section, table
 from compress_gate.report.figures import figure_data_uri
 
 __all__ = ["similarity_figure", "sweep_figure", "write_sweep_html"]
 
 _STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
           "table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;padding:3px 6px}"
-          ".pass{color:#1a7f37;font-weight:bold}.fail{color:#b42318;font-weight:bold}img{max-width:100%}")
+          ".pass{color:#1a7f37;font-weight:bold}.fail{color:#b42318;font-weight:bold}img{max-width:100%}"
+          ".not_enough_evidence{color:#9a6700;font-weight:bold}table.grid td{white-space:nowrap}"
+          ".value{color:#57606a;font-size:0.9em}.note{color:#57606a;font-style:italic}")
 
 
 def _families(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
@@ -219,10 +221,35 @@ def _rows(summary: Mapping[str, Any]) -> list[list[Any]]:
                      _fmt(row.get("ba_increase_calibrated")), _fmt(row.get("ba_increase_mitigated")),
                      _fmt_ci(row.get("cev"), row.get("cev_ci"), 1), _fmt_ci(row.get("sde"), row.get("sde_ci"), 1),
                      _fmt(row.get("cka")), _fmt(row.get("svcca")),
-                     " · ".join(f"{k} {v:.2f}x" for k, v in row.get("speedup", {}).items()) or "—",
-                     "; ".join(f"{e['name']}: {e['outcome']} ({_fmt_ci(e.get('observed'), e.get('ci'))})"
-                               for e in row.get("limits", []))])
+                     " · ".join(f"{k} {v:.2f}x" for k, v in row.get("speedup", {}).items()) or "—"])
     return out
+
+
+#: A grid cell's text per limit outcome (its CSS class is the outcome).
+_GRID_TEXT = {"pass": "pass", "fail": "FAIL", "not_enough_evidence": "undecided"}
+
+
+def _limit_grid(summary: Mapping[str, Any]) -> str:
+    """Students × limits: each cell the limit's outcome and observed value; the interval on hover."""
+    students = summary["students"]
+    names = list(dict.fromkeys(e["name"] for row in students for e in row.get("limits", [])))
+    if not names:
+        return paragraph("No limits were configured.", css="note")
+    rows = []
+    for row in students:
+        found = {e["name"]: e for e in row.get("limits", [])}
+        cells: list[Any] = [_label(row)]
+        for name in names:
+            entry = found.get(name)
+            if entry is None:
+                cells.append("—")
+                continue
+            outcome = entry.get("outcome")
+            cells.append(Html(f'<span class="{esc(outcome)}" title="{esc(_fmt_ci(entry.get("observed"), entry.get("ci")))}">'
+                              f'{esc(_GRID_TEXT.get(outcome, str(outcome)))}</span> '
+                              f'<span class="value">{esc(_fmt(entry.get("observed")))}</span>'))
+        rows.append(cells)
+    return table(["sparsity", *names], rows, css="grid")
 
 
 def write_sweep_html(summary: Mapping[str, Any], path: Path) -> Path:
@@ -233,7 +260,7 @@ def write_sweep_html(summary: Mapping[str, Any], path: Path) -> Path:
     verdict = (f"The most compressed student that passes the gate: sparsity {label}." if chosen is not None
                else "No student passes the gate.")
     headers = ["sparsity", "achieved", "verdict", "accuracy", "mitigated", "uncertainty", "TCB",
-               "worst BA +", "calibrated", "mitigated", "CEV [CI]", "SDE [CI]", "CKA", "SVCCA", "speed-up", "limits"]
+               "worst BA +", "calibrated", "mitigated", "CEV [CI]", "SDE [CI]", "CKA", "SVCCA", "speed-up"]
     links = "".join(f'<li><a href="{esc(Path(row["bundle"]).relative_to(path.parent))}/report.html">'
                     f'sparsity {esc(_label(row))}</a></li>' for row in summary["students"]
                     if Path(row["bundle"]).is_relative_to(path.parent))
@@ -244,6 +271,9 @@ def write_sweep_html(summary: Mapping[str, Any], path: Path) -> Path:
                                                       "Each point is one student; the green band marks the chosen "
                                                       "one; error bars are the gate's bootstrap intervals.",
                                                       missing="no student")),
+        section("limits", "Limits per student", _limit_grid(summary),
+                paragraph("Each cell: the limit's outcome and the observed value (the interval on hover); "
+                          "every student's report has the detail.", css="note")),
         section("table", "Per student", table(headers, _rows(summary))),
         _correlation_section(summary),
         spread_section(summary),

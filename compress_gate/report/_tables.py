@@ -9,7 +9,7 @@ from compress_gate.config.gate import GATED_METRICS
 from compress_gate.report.schema import PER_ATTRIBUTE, BAComparison, Report, Uncovered, ValueOrUndefined
 from compress_gate.report._format import fmt
 from compress_gate.report.markup import Cell, table
-from compress_gate._format import is_number
+from compress_gate._format import is_number, undefined_reason
 
 __all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "per_attribute_headers", "benchmark_table",
            "bias_cost_items", "largest_ba_increase", "uncovered_text"]
@@ -17,7 +17,9 @@ __all__ = ["delta_rows", "ba_rows", "subgroup_rows", "per_attribute_rows", "per_
 
 def _cell(value: Any, *, reason: str = "not computed", **kwargs: Any) -> Cell:
     """A formatted value; undefined values get the ``undefined`` CSS class."""
-    return Cell(fmt(value, reason=reason, **kwargs), "" if is_number(value) else "undefined")
+    defined = is_number(value)
+    return Cell(fmt(value, reason=reason, **kwargs), "" if defined else "undefined",
+                note=None if defined else undefined_reason(value, reason))
 
 
 def _delta_reason(report: Report, attr: str, rate: str) -> str:

@@ -5,8 +5,10 @@ else: figures are PNG data URIs, the CSS is inline, there is no script and no ne
 reference, so it opens from a CI artefact or an e-mail attachment. The verdict comes
 first, with each limit as observed vs limit and its confidence interval; then the
 papers' pictures and tables (see ``docs/reports.md`` for how to read each one).
-Every piece of text from the report is HTML-escaped; an undefined value reads
-``undefined (reason)``.
+Every piece of text from the report is HTML-escaped. Each limit is one compact row (outcome,
+observed value, interval, limit, n) with the metric, judged bound and reason in a closed
+``<details>``; an undefined table value reads ``n/a`` with a footnote number, and the page
+ends with one footnote per distinct reason.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from typing import Any
 
 from compress_gate._atomic import write_text
 from compress_gate.report import figures
-from compress_gate.report.schema import Report, as_report
+from compress_gate.report.schema import LimitResult, Report, as_report
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
 from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
-from compress_gate.report.markup import Cell, definition_list, esc, figure, paragraph, section, table
+from compress_gate.report.markup import (Cell, Footnotes, definition_list, details, esc, figure, paragraph, section,
+                                         table)
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
                                           per_attribute_headers, per_attribute_rows, subgroup_rows,
                                           uncovered_text)
@@ -49,6 +52,8 @@ figcaption{font-size:.85rem;color:#57606a}
 .side-by-side{display:flex;flex-wrap:wrap;gap:2rem;align-items:flex-start}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2rem 1rem;font-size:.9rem}dt{font-weight:600}
 dd{margin:0}
+details summary{cursor:pointer;color:#0969da}details p{margin:.3rem 0;max-width:40rem}
+ol.footnotes{font-size:.85rem;color:#57606a}td sup a{text-decoration:none}
 """
 
 
@@ -63,10 +68,11 @@ def render_html(report: Report | Mapping[str, Any], path: str | os.PathLike[str]
 def build_html(report: Report | Mapping[str, Any]) -> str:
     """The HTML page for ``report`` as a string (see :func:`render_html`)."""
     report = as_report(report)
-    body = [_header(report), _verdict(report), _error_balance(report), _bias_amplification(report),
-            _uncertainty(report), _subgroups(report), _fairgrape(report), _speed_vs_bias(report),
-            _per_attribute(report),
-            _mitigation(report), _engines(report), _provenance(report)]
+    notes = Footnotes()
+    body = [_header(report), _verdict(report, notes), _error_balance(report, notes),
+            _bias_amplification(report, notes), _uncertainty(report), _subgroups(report, notes),
+            _fairgrape(report, notes), _speed_vs_bias(report), _per_attribute(report, notes),
+            _mitigation(report), _engines(report), _provenance(report), _undefined_notes(notes)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             "<link rel=\"icon\" href=\"data:,\">\n"
@@ -96,7 +102,27 @@ def _headline(report: Report) -> tuple[str, str]:
             "none exceeded)", "undecided")
 
 
-def _verdict(report: Report) -> str:
+def _limit_row(lim: LimitResult, n_test: int) -> list[Any]:
+    """One compact row: outcome, observed, interval, limit, n (test rows; + those needed when
+    undecided); the metric, the judged bound and the gate's reason one click away."""
+    observed = Cell(fmt(lim.observed), "undefined", note=lim.reason or "not computed") if not figures.is_number(lim.observed) \
+        else fmt(lim.observed)
+    n = fmt(n_test) + (f" (needs {fmt(lim.n_needed, reason='no estimate')})"
+                       if lim.outcome == "not_enough_evidence" else "")
+    detail = details("why", paragraph(f"{lim.metric}: {judged_value(lim)}"), paragraph(lim.reason))
+    return [lim.name, Cell(OUTCOME_TEXT[lim.outcome], lim.outcome), observed, fmt_ci(lim.ci), fmt_limit(lim), n,
+            detail]
+
+
+def _undefined_notes(notes: Footnotes) -> str:
+    if not len(notes):
+        return ""
+    return section("undefined", "Why values are n/a",
+                   paragraph("Each n/a in the tables above links to its reason here, listed once.", css="note"),
+                   notes.html())
+
+
+def _verdict(report: Report, notes: Footnotes) -> str:
     limits = report.limits
     headline, css = _headline(report)
     parts = [f'<div class="verdict {css}">{esc(headline)}</div>',
@@ -105,17 +131,11 @@ def _verdict(report: Report) -> str:
         parts.append(paragraph("No limits were configured: the gate measured the numbers below "
                                "but had nothing to compare them with.", css="note"))
     else:
-        rows = []
-        for lim in limits:
-            observed = fmt(lim.observed, reason=lim.reason or "not computed")
-            rows.append([lim.name, lim.metric,
-                         Cell(observed, "" if figures.is_number(lim.observed) else "undefined"),
-                         fmt_ci(lim.ci), judged_value(lim), fmt_limit(lim),
-                         Cell(OUTCOME_TEXT[lim.outcome], lim.outcome), lim.reason])
         confidence = report.config.get("confidence")
         ci_label = f"{fmt(confidence, percent=True)} CI" if figures.is_number(confidence) else "CI"
-        parts.append(table(["name", "metric", "observed", ci_label, "judged", "limit", "result",
-                            "reason"], rows, caption="Limits: observed vs limit"))
+        rows = [_limit_row(lim, report.inputs.n_test) for lim in limits]
+        parts.append(table(["limit", "result", "observed", ci_label, "limit", "n", "detail"], rows,
+                           caption="Limits: observed vs limit", css="limits", notes=notes))
         parts.append(_estimates(report))
         undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
         if undecided:
@@ -140,7 +160,7 @@ def _estimates(report: Report) -> str:
     return paragraph(text, css="note")
 
 
-def _error_balance(report: Report) -> str:
+def _error_balance(report: Report, notes: Footnotes) -> str:
     delta = report.metrics.delta
     after = report.mitigation.after if report.mitigation else None
     fig = figures.error_balance_figure(delta.fpr, delta.fnr,
@@ -165,11 +185,11 @@ def _error_balance(report: Report) -> str:
     headers = ["attribute", "teacher FPR", "teacher FNR", "δFPR %", "δFNR %"]
     if after:
         headers += ["δFPR % after mitigation", "δFNR % after mitigation"]
-    parts.append(table(headers, delta_rows(report), caption="Normalized rate changes"))
+    parts.append(table(headers, delta_rows(report), caption="Normalized rate changes", notes=notes))
     return section("error-balance", "Error balance: FPR vs FNR change (Blakeney et al., Fig. 3)", *parts)
 
 
-def _bias_amplification(report: Report) -> str:
+def _bias_amplification(report: Report, notes: Footnotes) -> str:
     ba = report.metrics.ba
     after = report.mitigation.after.ba.student if report.mitigation else None
     fig = figures.bias_amplification_figure(ba.teacher, ba.student, after)
@@ -182,7 +202,7 @@ def _bias_amplification(report: Report) -> str:
     headers = ["attribute", "identity", "teacher BA", "student BA", "increase"]
     if after:
         headers += ["student BA after mitigation", "increase after mitigation"]
-    parts.append(table(headers, ba_rows(report), caption="Bias amplification (BA)"))
+    parts.append(table(headers, ba_rows(report), caption="Bias amplification (BA)", notes=notes))
     return section("bias-amplification", "Bias amplification (Iofinova et al., Fig. 1 and 6)", *parts)
 
 
@@ -206,7 +226,7 @@ def _uncertainty(report: Report) -> str:
     return section("uncertainty", "Uncertainty and CIEs (Iofinova et al., Fig. 5)", *parts)
 
 
-def _subgroups(report: Report) -> str:
+def _subgroups(report: Report, notes: Footnotes) -> str:
     rows = subgroup_rows(report)
     if not rows:
         return section("subgroups", "Subgroups and intersections (Hooker et al., Table 3)",
@@ -217,10 +237,10 @@ def _subgroups(report: Report) -> str:
                      "over attributes; "
                      "undefined where a group has no positives (FNR) or no negatives (FPR).", css="note")
     return section("subgroups", "Subgroups and intersections (Hooker et al., Table 3)",
-                   table(headers, rows, caption="Error, FPR and FNR per identity group and intersection"), note)
+                   table(headers, rows, caption="Error, FPR and FNR per identity group and intersection", notes=notes), note)
 
 
-def _fairgrape(report: Report) -> str:
+def _fairgrape(report: Report, notes: Footnotes) -> str:
     title = "Joint groups: accuracy, AP and PIE (FairGRAPE, Lin et al., Table 1)"
     fg = report.fairgrape
     if fg is None:
@@ -228,7 +248,7 @@ def _fairgrape(report: Report) -> str:
                                                      "categories, or a report of an older version).", css="note"))
     fig = figures.ap_per_group_figure({row.name: row.ap_percent_of_teacher for row in fg.rows})
     parts = [paragraph(fairgrape_headline(fg)),
-             *(table(headers, rows, caption=caption) for caption, headers, rows in fairgrape_tables(fg)),
+             *(table(headers, rows, caption=caption, notes=notes) for caption, headers, rows in fairgrape_tables(fg)),
              figure(figures.figure_data_uri(fig) if fig is not None else None,
                     "Student AP per joint group as a percentage of the teacher's AP",
                     "The student's average precision in each joint group as a percentage of the teacher's "
@@ -250,13 +270,13 @@ def _speed_vs_bias(report: Report) -> str:
                    f'<div class="side-by-side"><div><h3>Speed bought</h3>{speed}</div>{cost}</div>')
 
 
-def _per_attribute(report: Report) -> str:
+def _per_attribute(report: Report, notes: Footnotes) -> str:
     headers = per_attribute_headers()
     acc = (f"Accuracy: teacher {fmt(report.metrics.teacher.accuracy)}, "
            f"student {fmt(report.metrics.student.accuracy)}"
            f" (students averaged over the population).")
     return section("per-attribute", "Per-attribute metrics", paragraph(acc),
-                   table(headers, per_attribute_rows(report), caption="Teacher vs student per attribute"))
+                   table(headers, per_attribute_rows(report), caption="Teacher vs student per attribute", notes=notes))
 
 
 def _mitigation(report: Report) -> str:
