@@ -12,7 +12,7 @@ import pytest
 
 from compress_gate.compress.backend import (BACKENDS, check_backend_installed, get_compressor, read_parity,
                                             write_parity)
-from compress_gate.compress.sparsify import CompressionResult
+from compress_gate.compress.backend import CompressionResult
 from compress_gate.compress.sparsity import onnx_layer_zero_counts, onnx_sparsity
 from compress_gate.config.run import (COMPRESSION_BACKENDS, SparseMLCompressionConfig, load_run_config,
                                       parse_compression_config)

@@ -19,8 +19,8 @@ from compress_gate.config.run import load_run_config
 from compress_gate.errors import InputError
 from compress_gate.pipeline import sweep as sweep_module
 from compress_gate.pipeline.run import RunOutcome
-from compress_gate.pipeline.sweep import (choose_student, parse_sparsities, run_sweep, set_final_sparsity,
-                                          student_numbers, student_recipe)
+from compress_gate.compress.sparseml_backend import set_final_sparsity
+from compress_gate.pipeline.sweep import choose_student, parse_sparsities, run_sweep, student_numbers, student_recipe
 
 SPARSEML = """\
 version: 1.1.0
@@ -95,7 +95,7 @@ def test_bad_sparsities_are_input_errors_before_any_work(tmp_path, values, messa
 def test_student_recipe_round_trips_with_only_output_cache_and_sparsity_changed(tmp_path):
     source = tiny_recipe(tmp_path, limits=[{"metric": "accuracy", "change": "absolute", "min": -0.1}])
     config = load_run_config(source)
-    raw = student_recipe(config, SPARSEML, 0.8, sweep_dir=config.output, source=source)
+    raw = student_recipe(config, 0.8, sweep_dir=config.output, source=source)
     written = tmp_path / "elsewhere" / "student.yaml"
     written.parent.mkdir()
     written.write_text(yaml.dump(raw, Dumper=sweep_module._BlockDumper, sort_keys=False))

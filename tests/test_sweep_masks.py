@@ -85,8 +85,8 @@ def test_a_sparsity_below_init_sparsity_is_refused_before_any_student_runs(tmp_p
 
 def test_torch_student_recipes_set_final_sparsity_and_the_mask(tmp_path):
     config = load_run_config(torch_recipe(tmp_path))
-    low = student_recipe(config, None, 0.5, sweep_dir=tmp_path / "s", source="r.yaml")
-    nm = student_recipe(config, None, 0.875, sweep_dir=tmp_path / "s", source="r.yaml", mask="1:8")
+    low = student_recipe(config, 0.5, sweep_dir=tmp_path / "s", source="r.yaml")
+    nm = student_recipe(config, 0.875, sweep_dir=tmp_path / "s", source="r.yaml", mask="1:8")
     assert low["compression"]["pruning"]["final_sparsity"] == 0.5
     assert low["compression"]["pruning"]["mask"] == "unstructured" and low["output"].endswith("sparsity-0.5")
     assert nm["compression"]["pruning"] == {**config.compression.pruning.model_dump(mode="json"),

@@ -94,7 +94,7 @@ def test_structured_pruning_shrinks_the_graph_and_static_int8_keeps_parity(teach
     assert artefacts["onnxruntime"].name == "student.ort.onnx"
     assert {p.key: p.value for p in int8.metadata_props}[QUANTIZED_KEY] == "qdq"
     assert any(n.op_type == "QuantizeLinear" for n in int8.graph.node)
-    assert compressor.parity["student.ort.onnx"]["max_score_difference"] <= compressor.quantized_parity_atol
+    assert compressor.parity["student.ort.onnx"]["max_score_difference"] <= compressor.requantized_parity_atol
     assert compressor.parity["student.onnx"]["max_score_difference"] <= 1e-4
 
 
@@ -108,7 +108,7 @@ def test_dynamic_int8_artefact_and_parity(teacher, loader, tmp_path):
         expected = torch.softmax(result.model(torch.from_numpy(inputs)), dim=1).numpy()
     difference = float(np.abs(run_onnx_cpu(artefacts["onnxruntime"], inputs) - expected).max())
     assert difference == pytest.approx(compressor.parity["student.ort.onnx"]["max_score_difference"])
-    assert 0 < difference <= compressor.quantized_parity_atol
+    assert 0 < difference <= compressor.requantized_parity_atol
     assert np.isnan(result.overall_sparsity) and result.sparsity == {}
 
 

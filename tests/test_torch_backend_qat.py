@@ -123,7 +123,7 @@ def test_pruned_qat_student_exports_int8_qdq_with_parity_and_sparsity(loader, tm
     difference = float(np.abs(run_onnx_cpu(shipped, inputs) - expected).max())
     recorded = json.loads((tmp_path / "parity.json").read_text())
     assert recorded["student.ort.onnx"]["max_score_difference"] == pytest.approx(difference)
-    assert difference <= recorded["student.ort.onnx"]["tolerance"] == compressor.qat_parity_atol
+    assert difference <= recorded["student.ort.onnx"]["tolerance"] == compressor.quantized_parity_atol
     assert recorded["student.onnx"]["max_score_difference"] <= 1e-4
     # sparsity read off the INT8 graph under the torch weight names: the pruning target survives QAT
     counts = onnx_layer_zero_counts(shipped)

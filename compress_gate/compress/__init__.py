@@ -8,7 +8,7 @@ what it needs (after :func:`apply_compat`, which every SparseML entry point call
 Which artefact serves which engine: see :mod:`compress_gate.compress.export`.
 """
 
-from compress_gate.compress.backend import Compressor, get_compressor
+from compress_gate.compress.backend import CompressionResult, Compressor, get_compressor
 from compress_gate.compress.compat import apply_compat
 from compress_gate.compress.export import (
     PARITY_ATOL_FP32,
@@ -20,7 +20,7 @@ from compress_gate.compress.export import (
     load_onnx,
 )
 from compress_gate.compress.ort_quant import quantize_for_ort
-from compress_gate.compress.sparsify import CompressionResult, check_recipe, compress_model, load_recipe
+from compress_gate.compress.sparsify import check_recipe, compress_model, load_recipe
 from compress_gate.compress.sparsity import model_sparsity, onnx_sparsity, pooled_sparsity
 
 __all__ = [

@@ -27,7 +27,8 @@ A larger difference stops the run (exit 3).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,9 +41,30 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-    from compress_gate.compress.sparsify import CompressionResult
+    from compress_gate.compress.backend import CompressionResult
 
-__all__ = ["SparseMLCompressor", "student_artefacts"]
+__all__ = ["SparseMLCompressor", "student_artefacts", "set_final_sparsity"]
+
+_FINAL_SPARSITY = re.compile(r"^final_sparsity:[^\n]*$", re.MULTILINE)
+
+
+def set_final_sparsity(text: str, sparsity: float, *, source: str | Path) -> str:
+    """The SparseML recipe ``text`` with its top-level ``final_sparsity:`` line set to ``sparsity``.
+
+    The pruning modifiers read the variable as ``final_sparsity: eval(final_sparsity)``; only the
+    top-level line changes, so the student's recipe is the sweep's recipe but for that value.
+
+    Raises
+    ------
+    InputError
+        The recipe defines no top-level ``final_sparsity`` variable.
+    """
+    if not _FINAL_SPARSITY.search(text):
+        raise InputError(f"{source}: a sweep sets the SparseML recipe's top-level variable `final_sparsity`, but "
+                         "the recipe (compression.recipe or recipe_path) defines none. Add a line `final_sparsity: "
+                         "0.9` at the top of the SparseML recipe and write `final_sparsity: eval(final_sparsity)` "
+                         "in its pruning modifiers (as recipes/multilabel.yaml does).")
+    return _FINAL_SPARSITY.sub(f"final_sparsity: {sparsity!r}", text, count=1)
 
 def student_artefacts(fp32: Path, ort: Path | None, deepsparse: Path | None) -> dict[str, Path]:
     """Engine kind -> the student graph it runs, by the registry's ``artefact`` of each kind
@@ -59,9 +81,44 @@ class SparseMLCompressor:
     """Runs the recipe's SparseML schedule and exports the graphs of the module docstring."""
 
     name = "sparseml"
+    needs_groups = False
 
     def __init__(self, config: SparseMLCompressionConfig, export: ExportConfig) -> None:
         self.config, self.export_config = config, export
+
+    def check_recipe(self) -> None:
+        """Load the SparseML recipe as compression will (:func:`~compress_gate.compress.sparsify.check_recipe`):
+        a typo in a modifier, key or value, or a schedule of no length, is refused before any work."""
+        from compress_gate.compress import check_recipe
+
+        try:
+            check_recipe(self.config.source)
+        except InputError as err:
+            raise InputError(f"`compression.recipe`: {err}") from err
+
+    def run_files(self) -> dict[str, str]:
+        """``sparseml_recipe.yaml``: the SparseML recipe the run compresses with."""
+        from compress_gate.compress.sparsify import load_recipe
+
+        return {"sparseml_recipe.yaml": load_recipe(self.config.source)}
+
+    def check_students(self, sparsities: Sequence[float], masks: Sequence[str], *, source: str | Path) -> None:
+        """N:M masks are the torch backend's: refused here."""
+        if masks:
+            raise InputError(f"{source}: --mask {' '.join(masks)} sets the torch backend's N:M mask, but this "
+                             "recipe uses the SparseML backend. Run N:M students from a recipe with `compression: "
+                             "{backend: torch, pruning: {...}}` (e.g. recipes/torch/multilabel_sweep.yaml), or drop "
+                             "--mask and sweep sparsities with --sparsity.")
+
+    def student_compression(self, sparsity: float, *, mask: str | None = None,
+                            source: str | Path) -> dict[str, Any]:
+        """The section with the SparseML recipe inline, its ``final_sparsity`` set (:func:`set_final_sparsity`)."""
+        from compress_gate.compress.sparsify import load_recipe
+
+        raw = self.config.model_dump(mode="json", exclude_none=True, by_alias=True)
+        raw.pop("recipe_path", None)
+        raw["recipe"] = set_final_sparsity(load_recipe(self.config.source), sparsity, source=source)
+        return raw
 
     def compress(self, teacher: torch.nn.Module, loader: Iterable[Any], *, task: str, seed: int,
                  progress: Callable[..., None] | None = None) -> CompressionResult:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compress_gate.compress.backend import CompressionResult
 from compress_gate.errors import InputError
 
 if TYPE_CHECKING:
@@ -21,37 +21,7 @@ if TYPE_CHECKING:
 
     from compress_gate.models.training import ProgressCallback, Task
 
-__all__ = ["CompressionResult", "check_recipe", "compress_model", "load_recipe"]
-
-
-@dataclass(frozen=True)
-class CompressionResult:
-    """What :func:`compress_model` produced.
-
-    Attributes
-    ----------
-    model : the compressed student (eval mode; QAT observers and BN statistics frozen).
-    sparsity : achieved sparsity (share of exact zeros) of each weight the recipe's
-        pruning modifiers target, keyed by parameter name at the start of training
-        (``"layer1.0.conv1.weight"``). Empty when the recipe prunes nothing.
-    overall_sparsity : pooled over those weights, Σ zeros / Σ entries; ``nan`` when
-        the recipe prunes nothing.
-    target_sparsity : the recipe's final sparsity pooled the same way (each
-        weight's ``final_sparsity`` weighted by its size); ``nan`` when it prunes nothing.
-    quantized : QAT was applied (the model holds fake-quantize modules).
-    distilled : the recipe had a ``DistillationModifier`` (fed with ``teacher``).
-    epochs : epochs trained (the recipe's schedule length).
-    recipe : the recipe text as loaded (before variable overrides), for hashing.
-    """
-
-    model: Any
-    sparsity: dict[str, float]
-    overall_sparsity: float
-    target_sparsity: float
-    quantized: bool
-    distilled: bool
-    epochs: float
-    recipe: str = field(repr=False)
+__all__ = ["check_recipe", "compress_model", "load_recipe"]
 
 
 def load_recipe(recipe: str | Path) -> str:

@@ -46,7 +46,7 @@ from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
 from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory
 from compress_gate._signals import terminate_as_interrupt
-from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config, recipe_hash
+from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
@@ -120,16 +120,15 @@ STAGE_ARTEFACTS = {"data": ("data.npz",), "teacher": ("teacher.pt",), "compress"
                    "report": ("gate",), "bundle": ("release", "refused")}
 
 
-def _check_before_work(config: RunConfig, path: Path) -> None:
+def _check_before_work(config: RunConfig, path: Path, compressor: Compressor) -> None:
     """The checks that need no data, in seconds, before the run directory is touched.
 
     The run directory must be one compress-gate may replace; the model's factory (or its
-    torchvision/timm extra) must import; the deployment engine must run here; a SparseML
-    recipe must load. A failure of the last three removes an earlier
+    torchvision/timm extra) must import; the deployment engine must run here; the backend
+    must accept its recipe section (:meth:`~compress_gate.compress.backend.Compressor.check_recipe`:
+    a SparseML recipe must load). A failure of the last three removes an earlier
     run's directory, so its release cannot pass for this call.
     """
-    from compress_gate.compress import check_recipe
-
     try:
         check_output_dir(config.output, what="run directory")
     except InputError as err:
@@ -142,28 +141,26 @@ def _check_before_work(config: RunConfig, path: Path) -> None:
         except InputError as err:
             raise InputError(f"{path}: {err}") from err
         _check_deployment_engine(config, path)
-        if isinstance(config.compression, SparseMLCompressionConfig):
-            try:
-                check_recipe(config.compression.source)
-            except InputError as err:
-                raise InputError(f"{path}: `compression.recipe`: {err}") from err
+        try:
+            compressor.check_recipe()
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from err
     except InputError:
         discard_output_dir(config.output)
         raise
 
 
-def _prepare_run_dir(path: Path, config: RunConfig) -> str:
-    """Replace the run directory by a new marked one, copy the recipe (and a SparseML recipe) in.
+def _prepare_run_dir(path: Path, config: RunConfig, compressor: Compressor) -> str:
+    """Replace the run directory by a new marked one, copy the recipe (and the backend's
+    :meth:`~compress_gate.compress.backend.Compressor.run_files`, e.g. a SparseML recipe) in.
 
     Returns the recipe hash. See :mod:`compress_gate._outdir`: only a directory
     compress-gate made (or an empty one) is replaced, so nothing of an earlier run stays.
     """
-    from compress_gate.compress import load_recipe
-
     run_dir = fresh_directory(config.output, what="run directory")
     shutil.copyfile(path, run_dir / "recipe.yaml")
-    if isinstance(config.compression, SparseMLCompressionConfig):
-        write_text(run_dir / "sparseml_recipe.yaml", load_recipe(config.compression.source))
+    for name, text in compressor.run_files().items():
+        write_text(run_dir / name, text)
     return recipe_hash(path, config)
 
 
@@ -277,9 +274,9 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     with terminate_as_interrupt():
         config = load_run_config(path)
         compressor = _compressor(config, path)
-        _check_before_work(config, path)
+        _check_before_work(config, path, compressor)
         run_dir = config.output
-        digest = _prepare_run_dir(path, config)
+        digest = _prepare_run_dir(path, config, compressor)
         record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
                                      "compress_gate_version": __version__,
                                      "deployment_engine": config.engines.deployment})

@@ -47,7 +47,7 @@ def compress_student(config: RunConfig, data: EvalData, teacher: torch.nn.Module
     from compress_gate.pipeline.teacher import training_loader
 
     compressor = compressor or compressor_for(config)
-    if getattr(compressor, "needs_groups", False):  # FairGRAPE: batches carry the joint identity groups
+    if compressor.needs_groups:  # e.g. FairGRAPE: batches carry the joint identity groups
         from compress_gate.compress.saliency import group_training_loader
 
         loader = group_training_loader(data, batch_size=config.compression.batch_size, seed=config.seed)

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -60,8 +59,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from compress_gate._atomic import atomic_directory, write_json, write_text
-from compress_gate.config.run import RunConfig, SparseMLCompressionConfig, load_run_config
-from compress_gate.config.torch_backend import parse_nm
+from compress_gate.compress.backend import Compressor, get_compressor
+from compress_gate.config.run import RunConfig, load_run_config
 from compress_gate.execution import Execution, check_execution
 from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
@@ -76,12 +75,11 @@ if TYPE_CHECKING:
     from compress_gate.pipeline.run import RunOutcome
 
 __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "student_recipe",
-           "student_dir_name", "choose_student", "set_final_sparsity", "parse_sparsities", "parse_masks",
+           "student_dir_name", "choose_student", "parse_sparsities", "parse_masks",
            "split_values", "student_similarity", "similarity_correlations"]
 
 #: What a sweep writes directly in its directory besides the students' run directories.
 SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release")
-_VARIABLE = re.compile(r"^final_sparsity:[^\n]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -95,22 +93,6 @@ class SweepOutcome:
     released: Path | None
     chosen_mask: str | None = None
     chosen_student: str | None = None
-
-
-def set_final_sparsity(text: str, sparsity: float, *, source: str | Path) -> str:
-    """The SparseML recipe ``text`` with its top-level ``final_sparsity:`` line set to ``sparsity``.
-
-    Raises
-    ------
-    InputError
-        The recipe defines no top-level ``final_sparsity`` variable.
-    """
-    if not _VARIABLE.search(text):
-        raise InputError(f"{source}: a sweep sets the SparseML recipe's top-level variable `final_sparsity`, but "
-                         "the recipe (compression.recipe or recipe_path) defines none. Add a line `final_sparsity: "
-                         "0.9` at the top of the SparseML recipe and write `final_sparsity: eval(final_sparsity)` "
-                         "in its pruning modifiers (as recipes/multilabel.yaml does).")
-    return _VARIABLE.sub(f"final_sparsity: {sparsity!r}", text, count=1)
 
 
 def parse_sparsities(texts: Sequence[str]) -> list[float]:
@@ -131,24 +113,11 @@ def parse_sparsities(texts: Sequence[str]) -> list[float]:
     return values
 
 
-def _check_students(config: RunConfig, sparsities: Sequence[float], masks: Sequence[str],
+def _check_students(compressor: Compressor, sparsities: Sequence[float], masks: Sequence[str],
                     source: Path) -> list[tuple[float, str | None]]:
     """The students as (sparsity, mask or None), sorted by sparsity, unstructured first; refused when the
-    recipe's backend cannot take them (module docstring)."""
-    if isinstance(config.compression, SparseMLCompressionConfig):
-        if masks:
-            raise InputError(f"{source}: --mask {' '.join(masks)} sets the torch backend's N:M mask, but this "
-                             "recipe uses the SparseML backend. Run N:M students from a recipe with `compression: "
-                             "{backend: torch, pruning: {...}}` (e.g. recipes/torch/multilabel_sweep.yaml), or drop "
-                             "--mask and sweep sparsities with --sparsity.")
-    elif config.compression.pruning is None:
-        raise InputError(f"{source}: a sweep sets `compression.pruning.final_sparsity` (and `mask`), but the "
-                         "recipe has no `compression.pruning` section. Add one (docs/recipe.md, the torch backend).")
-    elif sparsities and parse_nm(config.compression.pruning.mask) is not None:
-        raise InputError(f"{source}: --sparsity sets `compression.pruning.final_sparsity`, but the recipe's "
-                         f"`compression.pruning.mask` is {config.compression.pruning.mask!r}, whose sparsity is "
-                         "fixed at 1 - N/M. Set `mask: unstructured` in the recipe (the N:M students then come "
-                         "from --mask), or drop --sparsity.")
+    recipe's backend cannot take them (:meth:`~compress_gate.compress.backend.Compressor.check_students`)."""
+    compressor.check_students(sparsities, masks, source=source)
     values = _check_sparsities(sparsities, source, allow_none=bool(masks))
     return sorted([(s, None) for s in values] + [(nm_sparsity(m), m) for m in parse_masks(masks)],
                   key=lambda student: (student[0], student[1] is not None))
@@ -176,25 +145,22 @@ _BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
     "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
 
 
-def student_recipe(config: RunConfig, sparseml_text: str | None, sparsity: float, *, sweep_dir: Path,
-                   source: str | Path, mask: str | None = None) -> dict[str, Any]:
+def student_recipe(config: RunConfig, sparsity: float, *, sweep_dir: Path, source: str | Path,
+                   mask: str | None = None, compressor: Compressor | None = None) -> dict[str, Any]:
     """The run recipe (a YAML-ready mapping) of the student at ``sparsity`` (module docstring).
 
     ``config`` is the validated sweep recipe (absolute paths); ``None`` values are left out,
-    so every key takes its default as in the original recipe. ``sparseml_text`` is the
-    SparseML recipe, or ``None`` for a torch-backend recipe, whose
-    ``compression.pruning.final_sparsity`` is set instead (and ``mask``, when given).
+    so every key takes its default as in the original recipe. The ``compression:`` section is
+    the backend's :meth:`~compress_gate.compress.backend.Compressor.student_compression` at
+    ``sparsity`` (and ``mask``): SparseML's recipe inline with its ``final_sparsity`` set, the
+    torch backend's ``pruning.final_sparsity`` (and ``mask``). ``compressor`` defaults to the
+    recipe's backend (its packages need not be installed).
     """
+    compressor = compressor or get_compressor(config.compression, config.export, installed=False)
     raw = config.model_dump(mode="json", exclude_none=True, by_alias=True)  # tracking.register
     raw["output"] = str(sweep_dir / student_dir_name(sparsity, mask))
     raw["model"]["cache_dir"] = str(config.cache_dir)
-    if sparseml_text is None:
-        raw["compression"]["pruning"]["final_sparsity"] = sparsity
-        if mask is not None:
-            raw["compression"]["pruning"]["mask"] = mask
-        return raw
-    raw["compression"].pop("recipe_path", None)
-    raw["compression"]["recipe"] = set_final_sparsity(sparseml_text, sparsity, source=source)
+    raw["compression"] = compressor.student_compression(sparsity, mask=mask, source=source)
     return raw
 
 
@@ -362,23 +328,20 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     RuntimeFailure
         A student's run failed; the students completed before it stay on disk.
     """
-    from compress_gate.compress import load_recipe
     from compress_gate.pipeline._sweep_html import write_sweep_html
 
     execution = check_execution(execution, what="the sweep's students", address=address)
     seeds = check_seeds(seeds)
     source = Path(path).resolve()
     config = load_run_config(source)
-    students = _check_students(config, sparsities, masks, source)
+    compressor = get_compressor(config.compression, config.export, installed=False)
+    students = _check_students(compressor, sparsities, masks, source)
     values = sorted(s for s, mask in students if mask is None)
-    sparseml_text = None
-    if isinstance(config.compression, SparseMLCompressionConfig):
-        sparseml_text = load_recipe(config.compression.source)
-        set_final_sparsity(sparseml_text, students[0][0], source=source)   # refuse before any work
+    compressor.student_compression(students[0][0], mask=students[0][1], source=source)  # refuse before any work
     sweep_dir = config.output
     _prepare_sweep_dir(sweep_dir, source)
-    recipes = [student_recipe(config, sparseml_text, sparsity, sweep_dir=sweep_dir, source=source, mask=mask)
-               for sparsity, mask in students]
+    recipes = [student_recipe(config, sparsity, sweep_dir=sweep_dir, source=source, mask=mask,
+                              compressor=compressor) for sparsity, mask in students]
     recipe_paths = [_write_recipe(sweep_dir, student_dir_name(*student), recipe)   # all valid before any work
                     for student, recipe in zip(students, recipes)]
     for seed in range(config.seed + 1, config.seed + seeds):

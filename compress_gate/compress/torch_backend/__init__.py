@@ -7,7 +7,7 @@ quantization-aware training with torchao (:mod:`.qat`); no SparseML import anywh
 onnxruntime; each function imports what it needs.
 """
 
-from compress_gate.compress.torch_backend.compressor import PARITY_ATOL_INT8, TorchCompressor
+from compress_gate.compress.torch_backend.compressor import PARITY_ATOL_REQUANTIZED, TorchCompressor
 from compress_gate.compress.torch_backend.schedule import GMPSchedule, interpolate
 
-__all__ = ["PARITY_ATOL_INT8", "GMPSchedule", "TorchCompressor", "interpolate"]
+__all__ = ["PARITY_ATOL_REQUANTIZED", "GMPSchedule", "TorchCompressor", "interpolate"]

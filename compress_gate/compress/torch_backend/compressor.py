@@ -21,7 +21,7 @@ file                        what                                            engi
 ``static`` and ``dynamic`` are post-training (Hooker et al.'s two ways) and leave
 ``CompressionResult.quantized`` ``False``; ``qat`` (:mod:`.qat`, torchao) trains with
 fake quantization, sets it ``True`` and returns a :class:`.qat.QATStudent`, whose FP32
-artefact is its float weights and whose INT8 graph is held to ``qat_parity_atol``
+artefact is its float weights and whose INT8 graph is held to ``quantized_parity_atol``
 against the fake-quantized torch model.
 """
 
@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compress_gate.compress.sparsify import CompressionResult
+from compress_gate.compress.backend import CompressionResult
+from compress_gate.compress.export import PARITY_ATOL_QUANTIZED
 from compress_gate.errors import InputError
 
 if TYPE_CHECKING:
@@ -47,14 +48,13 @@ if TYPE_CHECKING:
     from compress_gate.config.torch_backend import SaliencyConfig, TorchCompressionConfig
     from compress_gate.models.training import ProgressCallback, Task
 
-__all__ = ["TorchCompressor", "PARITY_ATOL_INT8", "PARITY_ATOL_QAT", "make_torch_compressor"]
+__all__ = ["TorchCompressor", "PARITY_ATOL_REQUANTIZED", "make_torch_compressor"]
 
-#: Largest |score difference| accepted between an INT8 graph and the FP32 torch student
-#: (post-training quantization moves scores; the SparseML backend's re-quantized default).
-PARITY_ATOL_INT8 = 0.25
-#: Largest |score difference| between the QAT INT8 graph and the fake-quantized torch model
-#: (integer kernels round differently from fake quantization; the SparseML QAT default).
-PARITY_ATOL_QAT = 0.05
+#: Largest |score difference| accepted between a post-training INT8 graph and the FP32 torch
+#: student (``export.requantized_parity_atol``: post-training quantization moves scores). The QAT
+#: graph against the fake-quantized model is held to ``export.quantized_parity_atol``
+#: (:data:`compress_gate.compress.export.PARITY_ATOL_QUANTIZED`), the same names as SparseML's.
+PARITY_ATOL_REQUANTIZED = 0.25
 
 
 class TorchCompressor:
@@ -68,10 +68,11 @@ class TorchCompressor:
     name = "torch"
 
     def __init__(self, config: TorchCompressionConfig, *, parity_atol: float = 1e-4,
-                 quantized_parity_atol: float = PARITY_ATOL_INT8, qat_parity_atol: float = PARITY_ATOL_QAT) -> None:
+                 requantized_parity_atol: float = PARITY_ATOL_REQUANTIZED,
+                 quantized_parity_atol: float = PARITY_ATOL_QUANTIZED) -> None:
         self.config = config
-        self.parity_atol, self.quantized_parity_atol = parity_atol, quantized_parity_atol
-        self.qat_parity_atol = qat_parity_atol
+        self.parity_atol, self.requantized_parity_atol = parity_atol, requantized_parity_atol
+        self.quantized_parity_atol = quantized_parity_atol
         self.channel_pruning: ChannelPruning | None = None
         self.parity: dict[str, dict[str, Any]] = {}
 
@@ -79,6 +80,38 @@ class TorchCompressor:
     def needs_groups(self) -> bool:
         """Whether ``compress`` needs ``(inputs, targets, groups)`` batches (FairGRAPE's joint groups)."""
         return self.config.saliency is not None and self.config.saliency.method == "fairgrape"
+
+    def check_recipe(self) -> None:
+        """Nothing beyond the config model's validation: the section is checked when the recipe loads."""
+
+    def run_files(self) -> dict[str, str]:
+        """None: the recipe's ``compression:`` section is all the backend runs."""
+        return {}
+
+    def check_students(self, sparsities: Sequence[float], masks: Sequence[str], *, source: str | Path) -> None:
+        """Students set ``pruning.final_sparsity`` (and ``mask``): a section without ``pruning``, or
+        sparsities asked of a recipe whose own mask is N:M (its sparsity is fixed), are refused."""
+        from compress_gate.config.torch_backend import parse_nm
+
+        pruning = self.config.pruning
+        if pruning is None:
+            raise InputError(f"{source}: a sweep sets `compression.pruning.final_sparsity` (and `mask`), but the "
+                             "recipe has no `compression.pruning` section. Add one (docs/recipe.md, the torch "
+                             "backend).")
+        if sparsities and parse_nm(pruning.mask) is not None:
+            raise InputError(f"{source}: --sparsity sets `compression.pruning.final_sparsity`, but the recipe's "
+                             f"`compression.pruning.mask` is {pruning.mask!r}, whose sparsity is fixed at 1 - N/M. "
+                             "Set `mask: unstructured` in the recipe (the N:M students then come from --mask), or "
+                             "drop --sparsity.")
+
+    def student_compression(self, sparsity: float, *, mask: str | None = None,
+                            source: str | Path) -> dict[str, Any]:
+        """The section with ``pruning.final_sparsity`` (and ``pruning.mask``) set."""
+        raw = self.config.model_dump(mode="json", exclude_none=True, by_alias=True)
+        raw["pruning"]["final_sparsity"] = sparsity
+        if mask is not None:
+            raw["pruning"]["mask"] = mask
+        return raw
 
     def compress(self, teacher: torch.nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
                  task: Task, seed: int, progress: ProgressCallback | None = None) -> CompressionResult:
@@ -167,8 +200,9 @@ class TorchCompressor:
         """Write the student's artefacts into ``directory``; engine kind -> artefact (module docstring).
 
         Parity is checked on ``sample`` (N, C, H, W): the FP32 graph within
-        ``parity_atol`` of the torch student, an INT8 graph within
-        ``quantized_parity_atol``. ``calib`` calibrates static quantization.
+        ``parity_atol`` of the torch student, a post-training INT8 graph within
+        ``requantized_parity_atol``, the QAT INT8 graph within ``quantized_parity_atol`` of the
+        fake-quantized model. ``calib`` calibrates static quantization.
 
         Raises
         ------
@@ -203,13 +237,14 @@ class TorchCompressor:
         if quantization == "qat":
             int8 = export_qat_int8(result.model, directory / "student.ort.onnx", input_shape=probe.shape[1:],
                                    task=task)
-            check(result.model, int8, self.qat_parity_atol, "student (torch, fake-quantized QAT model)")
+            check(result.model, int8, self.quantized_parity_atol, "student (torch, fake-quantized QAT model)")
             artefacts["onnxruntime"] = int8
         elif quantization != "none":
             target = directory / "student.ort.onnx"
             int8 = (quantize_static_int8(fp32, target, calib) if quantization == "static"
                     else quantize_dynamic_int8(fp32, target))
-            check(student, int8, self.quantized_parity_atol, f"student (torch, FP32; the graph is {quantization} INT8)")
+            check(student, int8, self.requantized_parity_atol,
+                  f"student (torch, FP32; the graph is {quantization} INT8)")
             artefacts["onnxruntime"] = int8
         write_parity(directory, self.parity)
         return artefacts
@@ -224,8 +259,8 @@ def make_torch_compressor(config: TorchCompressionConfig, export: ExportConfig) 
     ``quantized_parity_atol``.
     """
     return TorchCompressor(config, parity_atol=export.parity_atol,
-                           quantized_parity_atol=export.requantized_parity_atol,
-                           qat_parity_atol=export.quantized_parity_atol)
+                           requantized_parity_atol=export.requantized_parity_atol,
+                           quantized_parity_atol=export.quantized_parity_atol)
 
 
 def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: int, end_epoch: float) -> None:
