@@ -12,6 +12,7 @@ from compress_gate.data.contract import (
     save_predictions,
 )
 from compress_gate.data.identity import sample_id
+from compress_gate.data._images import renormalize_
 from compress_gate.data.celeba import load_celeba
 from compress_gate.data.demo import make_demo_data
 from compress_gate.data.generic import load_csv_data, load_npz_data
@@ -35,4 +36,5 @@ __all__ = [
     "load_npz_data",
     "load_dataset",
     "training_arrays",
+    "renormalize_",
 ]
