@@ -104,7 +104,8 @@ def test_sigterm_during_a_ray_gate_exits_143_and_leaves_no_ray_process(tmp_path)
     dirs = _write_dirs(tmp_path / "in", make_data(), 3, 2)
     hold = tmp_path / "hold"
     hold.mkdir()
-    env = {**os.environ, HOLD_ENV: str(hold), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, HOLD_ENV: str(hold),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from compress_gate.cli import main; main()", "gate", "--data", dirs["data"],
                "--teacher", dirs["teacher"], "--student", dirs["student"], "--out", tmp_path / "out",
                "--execution", "ray"]

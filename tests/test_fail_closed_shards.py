@@ -319,6 +319,13 @@ def test_a_data_shard_with_no_rows_is_refused_for_that_reason(tmp_path):
     assert "at least one test row" not in message
 
 
+def test_a_prediction_shard_with_no_rows_is_refused_for_that_reason(tmp_path):
+    data = make_data()
+    dirs = _write_dirs(tmp_path, data, 2, 1)
+    empty = write_shard(dirs["student"] / "p999.npz", {"ids": np.zeros(0, str), "scores": np.zeros((0, 3), np.float32)})
+    _refused(tmp_path, dirs, f"{empty}: the shard holds no rows", "delete the empty file")
+
+
 def _special(directory: Path, kind: str) -> Path:
     path = directory / "part-500.npz"
     if kind == "directory":

@@ -11,7 +11,7 @@ from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
 
-__all__ = ["check_eval_columns", "check_prediction_columns", "names_of", "score_dtype", "GROUP_PREFIX",
+__all__ = ["check_eval_columns", "check_prediction_columns", "empty_shard", "names_of", "score_dtype", "GROUP_PREFIX",
            "SCORE_TOLERANCE"]
 
 #: float32 rounding beyond [0, 1] that is clipped, not refused (prediction files and model outputs alike).
@@ -82,6 +82,12 @@ def _check_binary(values: np.ndarray, name: str, source: str, ids: np.ndarray) -
     return values.astype(np.uint8)
 
 
+def empty_shard(source: str) -> InputError:
+    """The error for a shard with no rows (data or predictions): every shard holds a row at least."""
+    return InputError(f"{source}: the shard holds no rows (`ids` is empty). Every shard must hold at least one "
+                      "row: delete the empty file (and its manifest entry), or write the shards again.")
+
+
 def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete: bool = True) -> EvalData:
     """Validate eval-data columns into :class:`EvalData`.
 
@@ -92,8 +98,7 @@ def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete:
                      source)
     n = ids.size
     if n == 0 and not complete:
-        raise InputError(f"{source}: the shard holds no rows (`ids` is empty). Every shard must hold at least "
-                         "one row: delete the empty file (and its manifest entry), or write the shards again.")
+        raise empty_shard(source)
     if n == 0:
         raise InputError(f"{source}: `ids` is empty; the eval data needs at least one test row.")
     labels = _require(columns, "labels", source,

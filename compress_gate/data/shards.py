@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from compress_gate.data._contract_checks import check_eval_columns, check_prediction_columns, names_of
+from compress_gate.data._contract_checks import check_eval_columns, check_prediction_columns, empty_shard, names_of
 from compress_gate.data._records import EvalData, Predictions, Task
 from compress_gate.data._shard_files import (INCOMPLETE_NAME, MANIFEST_NAME, check_row_counts, list_shards,
                                             read_shard_columns, write_shard)
@@ -95,8 +95,11 @@ def read_data_shard(path: Path, *, extra_columns: Sequence[str] = ()) -> EvalDat
 
 
 def read_prediction_shard(path: Path) -> Predictions:
-    """One validated predictions shard (the loader's checks)."""
-    return check_prediction_columns(read_shard_columns(path, predictions=True), str(path))
+    """One validated predictions shard (the loader's checks; like a data shard, it holds a row at least)."""
+    preds = check_prediction_columns(read_shard_columns(path, predictions=True), str(path))
+    if not preds.ids.size:
+        raise empty_shard(str(path))
+    return preds
 
 
 @dataclass(frozen=True)
