@@ -69,8 +69,10 @@ def exit_codes() -> Iterator[None]:
 def _memory_advice(message: str) -> str:
     """What to change after a ``MemoryError``, read from NumPy's message (it names the array's dtype)."""
     if "data type <U" in message or "data type |S" in message or "data type <S" in message:
+        from compress_gate._id_hash import MAX_ID_LENGTH
+
         return ("The array was text: a string column (ids, most likely) is too wide, since NumPy stores every "
-                "value at the width of the longest. Shorten the long values (ids may have at most 256 "
+                f"value at the width of the longest. Shorten the long values (ids may have at most {MAX_ID_LENGTH} "
                 "characters; docs/data.md) and rerun.")
     return ("Free memory or use a machine with more; or make the work smaller: shard the eval data and "
             "predictions (docs/scaling.md), lower the scoring batch size, or lower n_resamples (the "

@@ -32,8 +32,8 @@ from compress_gate._paths import kind_of
 from compress_gate.data._columns import EVAL_COLUMNS, PREDICTION_COLUMNS, WHOLE_COLUMNS, select_columns
 from compress_gate.errors import InputError
 
-__all__ = ["SHARD_SUFFIXES", "MANIFEST_NAME", "INCOMPLETE_NAME", "list_shards", "shard_row_counts",
-           "check_row_counts", "manifest_entries", "read_shard_columns", "write_shard"]
+__all__ = ["SHARD_SUFFIXES", "MANIFEST_NAME", "INCOMPLETE_NAME", "list_shards", "check_row_counts",
+           "read_shard_columns", "write_shard"]
 
 SHARD_SUFFIXES = (".npz", ".parquet")
 MANIFEST_NAME = "manifest.json"
@@ -66,7 +66,7 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
         if kind is not None:
             raise InputError(f"{manifest}: is {kind}, not a shard manifest file; nothing was read from it. "
                              f"Write the shards again, or remove it to read every shard of {directory}.")
-        return [path for path, _ in manifest_entries(manifest, what)]
+        return [path for path, _ in _manifest_entries(manifest, what)]
     names = [path.name for path in sorted(directory.iterdir()) if not path.name.startswith(".")]
     shards = [name for name in names if Path(name).suffix in SHARD_SUFFIXES]
     _check_regular(directory, shards, what, "")
@@ -81,17 +81,17 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
     return [directory / name for name in shards]
 
 
-def shard_row_counts(directory: str | Path) -> list[int] | None:
+def _shard_row_counts(directory: str | Path) -> list[int] | None:
     """The row count of each shard that ``directory``'s manifest lists, in its order; ``None``
     without a manifest. Call after :func:`list_shards`, which validated the manifest."""
     manifest = Path(directory) / MANIFEST_NAME
-    return [rows for _, rows in manifest_entries(manifest, "")] if manifest.exists() else None
+    return [rows for _, rows in _manifest_entries(manifest, "")] if manifest.exists() else None
 
 
 def check_row_counts(directory: Path, shards: list[Path], rows: list[int], what: str) -> None:
     """Raise when ``directory``'s manifest gives one of its ``shards`` (:func:`list_shards`) another row
     count than ``rows``, the rows it holds; no manifest: nothing to check."""
-    listed = shard_row_counts(directory)
+    listed = _shard_row_counts(directory)
     if listed is None:
         return
     wrong = [f"{path.name} ({expected} listed, {found} held)"
@@ -112,14 +112,14 @@ def _check_regular(directory: Path, names: list[str], what: str, listed: str) ->
                              "move it out of the directory.")
 
 
-def manifest_entries(manifest: Path, what: str) -> list[tuple[Path, int]]:
+def _manifest_entries(manifest: Path, what: str) -> list[tuple[Path, int]]:
     """The ``(shard path, rows)`` entries of a shard manifest, checked against its directory.
 
     The manifest is JSON ``{"shards": [{"file": NAME, "rows": N}, ...]}``: each NAME the plain
     name of a regular .npz or .parquet file of the same directory, listed once, N an integer
     >= 1; every other file of the directory (hidden files aside) must be listed, so no shard
-    is dropped silently. The row counts are checked against the shards by
-    :func:`~compress_gate.data.shards.open_shards`.
+    is dropped silently. The row counts are checked against the shards by :func:`check_row_counts`,
+    once the shards are read.
     """
     try:
         entries = json.loads(manifest.read_text(encoding="utf-8"))["shards"]

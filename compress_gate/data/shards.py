@@ -3,20 +3,28 @@
 ``data`` may be a directory of shards, each one holding some rows of the contract's
 ``data.npz`` (same columns; see :mod:`compress_gate.data._shard_files` for the npz and
 Parquet layouts and the manifest), and each model's predictions (the teacher's, and
-each student's of a population) a directory of shards of ``<model>.npz``. The two need not be sharded alike: rows join on ``ids`` within and
-across shards.
+each student's of a population) a directory of shards of ``<model>.npz``. The two need not
+be sharded alike: rows join on ``ids`` within and across shards.
 
 :func:`open_shards` reads every shard once and checks what the one-file loaders check
 (:func:`~compress_gate.data.load_eval_data`, :func:`~compress_gate.data.load_predictions`,
 :func:`~compress_gate.data.align_scores`), per shard and across shards:
 
 - per shard: every column check of the loaders (a corrupt or unreadable shard is an
-  :class:`InputError` naming that shard file);
+  :class:`InputError` naming that shard file), and at least one row;
+- per directory: a manifest's row counts are those of its shards;
 - across data shards: the same ``task``, ``attribute_names`` and identity columns in every
   shard; no id in two shards (both files named); some test row, and a test member of
   every identity group, in the data as a whole;
-- across prediction shards: no id in two shards; no id that is not in the data; a score
-  for every calib and test row (the data shard of a missing row is named).
+- across prediction shards: K score columns in every shard (the data's K); no id in two
+  shards; no id that is not in the data; a score for every calib and test row (the data
+  shard of a missing row is named).
+
+"No id in two shards" compares the ids by string in every pair of shards that hold an equal
+hash, so a hash collision can hide no duplicate, whatever the order of the equal hashes;
+predicted ids whose hash collides are compared with the data's by string too
+(:func:`_check_collided_ids`). Only these comparisons, and an error's message, read a shard
+file in this process when the per-file functions run elsewhere.
 
 Each file is read and checked by a pure per-file function (:func:`data_summary`,
 :func:`prediction_summary`), mapped over the files by ``map_files`` (``map`` in this process;
@@ -367,7 +375,7 @@ def _prediction_holders(directory: Path, shards: list[Path], summaries: list[Pre
                          "for another eval set: predict the rows of this data.")
     read_ids = lambda p: read_prediction_shard(p).ids  # noqa: E731
     index.check_unique(read_ids, "predictions")
-    _check_collided_ids(index, data_index, read_ids, data_dir, extra_columns)
+    _check_collided_ids(directory, index, data_index, read_ids, data_dir, extra_columns)
     assert data_index.scored is not None
     lo, hi = index.find(data_index.hashes)
     missing = data_index.scored & (hi == lo)
@@ -382,7 +390,7 @@ def _prediction_holders(directory: Path, shards: list[Path], summaries: list[Pre
     return [tuple(shards[i] for i in held) for held in index.holders(data_index, lo, hi)]
 
 
-def _check_collided_ids(index: _Index, data_index: _Index, read_ids: Callable[[Path], np.ndarray],
+def _check_collided_ids(directory: Path, index: _Index, data_index: _Index, read_ids: Callable[[Path], np.ndarray],
                         data_dir: Path, extra_columns: Sequence[str]) -> None:
     """Compare by string the prediction ids whose hash another id shares (a collision; the hash join
     alone would take one for the other): each must be an id of the data. A predicted id whose
@@ -395,7 +403,7 @@ def _check_collided_ids(index: _Index, data_index: _Index, read_ids: Callable[[P
     known = data_index.ids_with(collided, lambda p: read_data_shard(p, extra_columns=extra_columns).ids)
     strangers = np.setdiff1d(predicted, known)
     if strangers.size:
-        raise InputError(f"{index.shards[0].parent}: {strangers.size} predicted id(s) are not in the eval data "
+        raise InputError(f"{directory}: {strangers.size} predicted id(s) are not in the eval data "
                          f"({data_dir}), e.g. {names_of(strangers)}, though their 64-bit hashes equal those of "
                          "other ids (found by string). The predictions were made for another eval set: "
                          "predict the rows of this data.")
