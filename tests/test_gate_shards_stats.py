@@ -88,7 +88,7 @@ def test_resample_chunks_change_nothing(monkeypatch):
     data, teacher, student = _scores()
     shards = [_shard(data, teacher, student, np.arange(data.n_samples), "all")]
     whole = _report(shards, data)
-    monkeypatch.setattr("compress_gate.gate._stats.CHUNK_BYTES", 4 * 1200 * 3)    # 3 resamples per chunk
+    monkeypatch.setattr("compress_gate.gate._stats.CHUNK_BYTES", 4 * 20 * 37)      # runs of 37 test rows
     assert _report(shards, data) == whole
 
 

@@ -162,3 +162,19 @@ def test_coverage_slow():
     rate, diff = _coverage(1000, 1000)
     print(f"coverage over 1000 data sets: rate {rate:.3f}, paired difference {diff:.3f}")
     assert abs(rate - 0.95) <= 0.021 and abs(diff - 0.95) <= 0.021, (rate, diff)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_weights_do_not_depend_on_the_number_of_threads(monkeypatch, threads):
+    hashes = hash_ids(np.array([f"id{i}" for i in range(2 * poisson_bootstrap._BLOCK + 5)]))
+    one = poisson_weights(hashes, seed=9, n_resamples=7, start=2)
+    monkeypatch.setattr(poisson_bootstrap, "_threads", lambda: threads)
+    assert np.array_equal(poisson_weights(hashes, seed=9, n_resamples=7, start=2), one)
+    assert poisson_weights(hashes, seed=9, n_resamples=0).shape == (0, hashes.size)
+
+
+def test_threads_follow_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert poisson_bootstrap._threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    assert 1 <= poisson_bootstrap._threads() <= 4

@@ -24,14 +24,15 @@ Every table holds integers in float64 (counts, and ECE's fixed-point bin sums), 
 tables are exact and do not depend on the number of shards, their order or the order of
 the rows within them. Both functions are pure top-level functions of picklable arguments,
 so any executor (``map``, Ray tasks) can run them; memory per call is one shard's rows,
-the B-sized tables and one Poisson weight chunk of at most :data:`CHUNK_BYTES` (twice
-that while the count tables sort its columns by group cell).
+the B-sized tables and the Poisson weights of one run of test rows for all B resamples, at
+most :data:`CHUNK_BYTES` (the rows are read in group-cell order, so the count tables never
+copy it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import astuple, dataclass, field, fields, is_dataclass
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ __all__ = ["CHUNK_BYTES", "FAMILIES", "SCORE_FAMILIES", "ROW_FAMILIES", "ScoreRo
            "Prelude", "Plan", "Stats", "shard_prelude", "shard_statistics", "merge"]
 
 
-#: Bytes of one float32 Poisson weight chunk (resamples x a shard's test rows).
+#: Bytes of the float32 Poisson weights of one run of test rows (B resamples x the run's rows).
 CHUNK_BYTES = 128 * 2**20
 
 
@@ -322,19 +323,6 @@ def merge(parts: Iterable[Any]) -> Any:
     return total
 
 
-#: Fields of a joint-group table that describe its rows, the same in every resample chunk.
-_ROW_FIELDS = frozenset({"group_names", "patterns", "units"})
-
-
-def _stack(tables: list[Any]) -> Any:
-    """Resample chunks of one table concatenated along the resample axis."""
-    first = tables[0]
-    if is_dataclass(first):
-        return type(first)(**{f.name: getattr(first, f.name) if f.name in _ROW_FIELDS
-                              else np.concatenate([getattr(t, f.name) for t in tables]) for f in fields(first)})
-    return np.concatenate(tables)
-
-
 def _test_rows(shard: ShardInput) -> np.ndarray:
     """Indices of the shard's test rows in the order the count tables read them
     (:func:`~compress_gate.metrics.cell_order`): their resample weights are then generated in
@@ -345,8 +333,18 @@ def _test_rows(shard: ShardInput) -> np.ndarray:
 
 
 def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
-    """Pass 2 of the gate on one shard: its :class:`Stats` (module docstring)."""
+    """Pass 2 of the gate on one shard: its :class:`Stats` (module docstring), the sum of the
+    statistics of runs of its test rows (in cell order), each run counted with the weights of
+    all resamples at once (at most :data:`CHUNK_BYTES` of them). So each row's indicator
+    columns are built once and multiplied by every resample in one matrix product, rather than
+    rebuilt for each chunk of resamples; the sum is the same for any runs (integer tables)."""
     test = _test_rows(shard)
+    run = max(1, CHUNK_BYTES // (4 * max(plan.n_resamples, 1)))
+    return merge(_run_statistics(shard, test[start:start + run], plan) for start in range(0, max(test.size, 1), run))
+
+
+def _run_statistics(shard: ShardInput, test: np.ndarray, plan: Plan) -> Stats:
+    """The :class:`Stats` of the shard's test rows ``test`` (indices)."""
     ids = shard.ids[test]
     overridden = overridden_rows(ids, plan.overrides)
     rows = TestRows(ids=ids, id_hash=hash_ids(ids), y_true=shard.labels[test], groups=shard.groups[test],
@@ -369,16 +367,12 @@ def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
               for i in range(len(members[key])) for family in families]
     if pie is not None and plan.pie_resampled:
         wanted.append(("pie",))
-    if wanted and plan.n_resamples > 0:
-        chunks: dict[tuple, list] = {k: [] for k in wanted}
-        chunk = max(1, CHUNK_BYTES // (4 * max(ids.size, 1)))
-        for weights in poisson_weight_chunks(rows.id_hash, seed=plan.seed, n_resamples=plan.n_resamples,
-                                             chunk_size=chunk):
-            for k in wanted:
-                chunks[k].append(pie(weights) if k == ("pie",) else FAMILIES[k[2]](rows, members[k[0]][k[1]], weights))
-            del weights                  # free this chunk before the next one is drawn
-        tables.update({("pie", "boot", plan.pie) if k == ("pie",) else ("boot",) + k: _stack(v)
-                       for k, v in chunks.items()})
+    if wanted and plan.n_resamples > 0:          # every resample's weights of these rows in one matrix
+        weights, = poisson_weight_chunks(rows.id_hash, seed=plan.seed, n_resamples=plan.n_resamples,
+                                         chunk_size=plan.n_resamples)
+        tables.update({("pie", "boot", plan.pie) if k == ("pie",) else ("boot",) + k:
+                       pie(weights) if k == ("pie",) else FAMILIES[k[2]](rows, members[k[0]][k[1]], weights)
+                       for k in wanted})
     tables.update(_cie_tables(rows, members["teacher"], members[plan.cie], plan))
     return Stats(tables)
 

@@ -48,7 +48,9 @@ id string is refused, as the loaders refuse it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from math import exp, factorial
 
 import numpy as np
@@ -128,6 +130,8 @@ def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: 
     -------
     ndarray of shape (n_resamples, n_samples), float32
         Non-negative integer counts (exact in float32); mean and variance 1 per entry.
+        Drawn by up to :func:`_threads` threads, each a run of the resamples (the same
+        weights whatever the number of threads).
 
     Examples
     --------
@@ -143,6 +147,26 @@ def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: 
         raise InputError(f"n_resamples = {n_resamples} and start = {start} must be >= 0.")
     keys = _resample_keys(seed, int(start), int(n_resamples))
     out = np.empty((keys.size, hashes.size), dtype=np.float32)
+    step = max(1, -(-keys.size // _threads()))               # resamples per thread
+    parts = [slice(r0, r0 + step) for r0 in range(0, keys.size, step)]
+    if len(parts) > 1 and hashes.size >= _BLOCK:          # NumPy releases the GIL in these loops
+        with ThreadPoolExecutor(len(parts)) as pool:
+            list(pool.map(lambda rows: _fill(hashes, keys[rows], out[rows]), parts))
+    else:
+        _fill(hashes, keys, out)
+    return out
+
+
+def _threads() -> int:
+    """Threads that draw one chunk of weights (each a run of its resamples): the CPUs this process may
+    use, at most ``OMP_NUM_THREADS`` when set (Ray sets it to a task's CPUs), at most 4."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cpus, 4, int(limit) if limit.isdigit() and int(limit) > 0 else cpus))
+
+
+def _fill(hashes: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:
+    """``out[r]`` = the weights of resample key ``keys[r]`` for ``hashes``, block by block (module docstring)."""
     x, tmp = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64)
     for c0 in range(0, hashes.size, _BLOCK):   # loops over blocks and resamples, never over samples
         block = hashes[c0:c0 + _BLOCK]
@@ -153,7 +177,6 @@ def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: 
             np.add(xv, _GAMMA, out=xv)
             _mix_inplace(xv, tv)
             _inverse_cdf(xv, tv, out[r, c0:c0 + block.size])
-    return out
 
 
 def poisson_weight_chunks(id_hash: np.ndarray, *, seed: int, n_resamples: int,
