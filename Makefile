@@ -110,6 +110,12 @@ test-mlflow: install-mlflow
 	$(CORE_VENV)/bin/python -m pytest -q tests/test_tracking_mlflow.py
 endif
 
+# The Dockerfile's install steps (docker/install.sh) and the Action's, in a fresh virtual environment
+# (no container engine needed), then the Action's gate step on a biased student.
+.PHONY: test-install
+test-install:
+	PYTHON=$(or $(CORE_PYTHON),$(PYTHON)) SPARSEML_PYTHON=$(PYTHON) bash docker/smoke.sh
+
 ifeq ($(strip $(CORE312_PYTHON)),)
 test-core312:
 	@echo "$@ skipped: no python3.12 on this machine (set CORE312_PYTHON=/path/to/python3.12)"
