@@ -33,20 +33,19 @@ against the recipe's directory and must exist.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from compress_gate._paths import require_regular_file
-from compress_gate.config._load import StrictLoader, read_yaml, validate
+from compress_gate.config._load import read_yaml, validate
 from compress_gate.config.audit import AuditConfig, resolve_audit_paths
+from compress_gate.config.compression import (COMPRESSION_BACKENDS, CompressionConfig,
+                                              SparseMLCompressionConfig, _RecipeLoader, parse_compression_config)
 from compress_gate.config.tracking import TrackingConfig
 from compress_gate.config.data import DataConfig, parse_data_config
 from compress_gate.config.gate import GateConfig, parse_gate_config
-from compress_gate.config.torch_backend import TorchCompressionConfig
 from compress_gate.engines import ENGINE_KINDS
 from compress_gate.errors import InputError
 
@@ -139,97 +138,6 @@ class ModelConfig(BaseModel):
         return self
 
 
-class _Tagged:
-    """A YAML node with a SparseML tag (``!GMPruningModifier``), kept to be re-emitted in block style."""
-
-    def __init__(self, tag: str, value: Any) -> None:
-        self.tag, self.value = tag, value
-
-    def __repr__(self) -> str:
-        return f"{self.tag} {self.value!r}"
-
-
-class SparseMLCompressionConfig(BaseModel):
-    """``backend: sparseml``: the SparseML recipe that prunes/quantizes the student, and whether to distil.
-
-    ``recipe`` is SparseML's own YAML, as a block string (``recipe: |``) or as a tagged
-    mapping; ``recipe_path`` names a SparseML recipe file instead. Exactly one of the two.
-    ``distillation: true`` hands the dense teacher to the recipe's ``!DistillationModifier``
-    (which sets hardness and temperature); the recipe must have one, and a recipe with
-    one needs ``distillation: true``. ``lr``, ``optimizer`` and ``batch_size`` drive the
-    training loop that steps the schedule (the recipe's LR modifiers, if any, override ``lr``).
-    """
-
-    model_config = _Frozen
-    backend: Literal["sparseml"] = "sparseml"
-    recipe: str | None = None
-    recipe_path: Path | None = None
-    distillation: bool = Field(False, strict=True)
-    lr: float = Field(0.01, gt=0, le=10, strict=True)
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    batch_size: int = Field(64, ge=1, le=65536, strict=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping_to_text(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("recipe"), dict):
-            data = {**data, "recipe": yaml.dump(data["recipe"], Dumper=_RecipeDumper, sort_keys=False)}
-        return data
-
-    @model_validator(mode="after")
-    def _one_recipe(self) -> SparseMLCompressionConfig:
-        if (self.recipe is None) == (self.recipe_path is None):
-            raise ValueError("give exactly one of `recipe` (SparseML recipe YAML inline) or `recipe_path` "
-                             "(a SparseML recipe file, e.g. ../recipes/sparseml/gmp90_qat.yaml)")
-        if self.recipe is not None and "Modifier" not in self.recipe:
-            raise ValueError("`recipe` holds no SparseML modifier (e.g. `!GMPruningModifier`); write "
-                             "SparseML's recipe YAML under `recipe: |`")
-        return self
-
-    @property
-    def source(self) -> str | Path:
-        """The recipe this section names: the inline YAML text, else the recipe file's path."""
-        return self.recipe if self.recipe is not None else self.recipe_path  # type: ignore[return-value]
-
-
-CompressionConfig = Annotated[Union[SparseMLCompressionConfig, TorchCompressionConfig], Field(discriminator="backend")]
-"""The ``compression:`` section: one backend's settings, chosen by ``backend``."""
-
-#: ``backend`` value -> its config model. The backend's code is registered in
-#: :data:`compress_gate.compress.backend.BACKENDS` (a test keeps the two equal).
-COMPRESSION_BACKENDS: dict[str, type[BaseModel]] = {"sparseml": SparseMLCompressionConfig,
-                                                     "torch": TorchCompressionConfig}
-
-#: A ``compression:`` section without ``backend`` is a SparseML recipe: every recipe written
-#: before the backend seam keeps its meaning.
-DEFAULT_BACKEND = "sparseml"
-
-
-def parse_compression_config(raw: Any, *, source: str | Path,
-                             prefix: tuple[Any, ...] = ("compression",)) -> CompressionConfig:
-    """Validate a ``compression:`` mapping into the config model its ``backend`` names.
-
-    An absent ``backend`` means :data:`DEFAULT_BACKEND` (``sparseml``). Key paths in messages
-    are as written in YAML (``compression.lr``), with the valid keys of that backend.
-
-    Raises
-    ------
-    InputError
-        Not a mapping, an unknown ``backend``, or a key invalid for that backend.
-    """
-    where = ".".join(str(p) for p in prefix) or "compression"
-    backends = ", ".join(COMPRESSION_BACKENDS)
-    if not isinstance(raw, dict):
-        raise InputError(f"{source}: `{where}` must be a mapping with a `backend` ({backends}), got {raw!r}. "
-                         f"Write e.g. `{where}: {{backend: sparseml, recipe_path: sparse.yaml}}`.")
-    backend = raw.get("backend", DEFAULT_BACKEND)
-    if backend not in COMPRESSION_BACKENDS:
-        raise InputError(f"{source}: `{where}.backend` = {backend!r} is not a compression backend; it must be "
-                         f"one of {backends} (absent means {DEFAULT_BACKEND}). Set e.g. `backend: sparseml`.")
-    return validate(COMPRESSION_BACKENDS[backend], {**raw, "backend": backend},  # type: ignore[return-value]
-                    source=source, prefix=prefix)
-
-
 class ExportConfig(BaseModel):
     """ONNX export: opset and the parity tolerances (max |score difference| ONNX vs torch).
 
@@ -316,39 +224,6 @@ class RunConfig(BaseModel):
         return self.model.cache_dir or self.output.parent / ".cache"
 
 
-# --- YAML with SparseML tags -----------------------------------------------------------------
-class _RecipeLoader(StrictLoader):
-    """The strict loader (duplicate keys refused) that keeps ``!Tag`` nodes (SparseML modifiers) as :class:`_Tagged`."""
-
-
-def _construct_tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> _Tagged:
-    if isinstance(node, yaml.MappingNode):
-        value: Any = loader.construct_mapping(node, deep=True)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_scalar(node)
-    return _Tagged("!" + suffix, value)
-
-
-_RecipeLoader.add_multi_constructor("!", _construct_tagged)
-
-
-class _RecipeDumper(yaml.SafeDumper):
-    """SafeDumper that writes :class:`_Tagged` back with its tag."""
-
-
-def _represent_tagged(dumper: yaml.SafeDumper, node: _Tagged) -> yaml.Node:
-    if isinstance(node.value, dict):
-        return dumper.represent_mapping(node.tag, node.value)
-    if isinstance(node.value, list):
-        return dumper.represent_sequence(node.tag, node.value)
-    return dumper.represent_scalar(node.tag, str(node.value))
-
-
-_RecipeDumper.add_representer(_Tagged, _represent_tagged)
-
-
 def _read_recipe_yaml(path: Path) -> dict[str, Any]:
     return read_yaml(path, what="recipe file", loader=_RecipeLoader,
                      missing_hint=f"Check the path, or run `compress-gate init {path}` to write a starter "
@@ -374,44 +249,6 @@ def _require_file(path: Path | None, key: str, source: Path, fix: str, *, direct
             require_regular_file(path, "file", missing_hint=fix)
         except InputError as err:
             raise InputError(f"{source}: `{key}`: {err}") from err
-
-
-_DISTILLATION_TAG = re.compile(r"^[\s-]*!DistillationModifier\b", re.MULTILINE)
-_FLOW_MODIFIER = re.compile(r"!(\w+Modifier)\s*\{")
-
-
-def _check_sparseml_text(compression: SparseMLCompressionConfig, source: Path) -> None:
-    """Checks SparseML's loader would fail on obscurely: flow-style modifiers, and ``distillation``
-    disagreeing with whether the recipe has a DistillationModifier."""
-    path = compression.recipe_path
-    key = "compression.recipe" if path is None else "compression.recipe_path"
-    try:
-        text = compression.recipe if path is None else path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{source}: `{key}` = {str(path)!r} cannot be read ({err}).") from err
-    text = text or ""
-    try:
-        yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{source}: the SparseML recipe in `{key}` is not valid YAML{where}: "
-                         f"{getattr(err, 'problem', None) or err}. Fix it there (a repeated key would "
-                         "silently replace the first copy).") from err
-    flow = _FLOW_MODIFIER.search(text)
-    if flow:
-        raise InputError(f"{source}: `{key}` writes `!{flow.group(1)} {{...}}` in flow style; SparseML 1.8 reads "
-                         "modifiers in block style only. Write the tag on its own line and each setting below "
-                         f"it, e.g. `- !{flow.group(1)}` then `    start_epoch: 0.0`.")
-    has_modifier = bool(_DISTILLATION_TAG.search(text))
-    if compression.distillation and not has_modifier:
-        raise InputError(f"{source}: `compression.distillation` is true but the SparseML recipe has no "
-                         "`!DistillationModifier`, so the teacher would be ignored. Add one (with start_epoch, "
-                         "hardness and temperature) or set `distillation: false`.")
-    if has_modifier and not compression.distillation:
-        raise InputError(f"{source}: the SparseML recipe has a `!DistillationModifier` but "
-                         "`compression.distillation` is false. Set `distillation: true` to distil from the "
-                         "dense teacher, or remove the modifier.")
 
 
 def _section(raw: dict[str, Any], key: str) -> Any:
@@ -452,12 +289,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     _require_file(model.checkpoint, "model.checkpoint", source,
                   "Point it at a state_dict saved with torch.save, or replace it with `train: {epochs: 6}`.")
     data = _data_at_model_size(config.data, model.input_size, source)
-    compression = config.compression
-    if isinstance(compression, SparseMLCompressionConfig):
-        compression = compression.model_copy(update={"recipe_path": _resolve(base, compression.recipe_path)})
-        _require_file(compression.recipe_path, "compression.recipe_path", source,
-                      "Point it at a SparseML recipe, e.g. recipes/sparseml/gmp90_qat.yaml.")
-        _check_sparseml_text(compression, source)
+    compression = config.compression.resolved(base, source)
     return config.model_copy(update={"output": _resolve(base, config.output), "model": model,
                                      "compression": compression, "data": _inherit_seed(data, config.seed),
                                      "gate": _inherit_seed(config.gate, config.seed),

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -303,6 +304,11 @@ class TorchCompressionConfig(BaseModel):
     qat: QATConfig | None = None
     distillation: DistillationConfig | None = None
     saliency: SaliencyConfig | None = None
+
+    def resolved(self, base: Path, source: Path) -> TorchCompressionConfig:
+        """Itself: the section names no file (the registry's contract,
+        :data:`compress_gate.config.run.COMPRESSION_BACKENDS`)."""
+        return self
 
     @model_validator(mode="after")
     def _compresses_something(self) -> TorchCompressionConfig:
