@@ -72,7 +72,7 @@ def train_conditionals(base_rate: float, keep_fraction: float) -> tuple[float, f
     """``(P(a=1 | g=1), P(a=1 | g=0))`` in ``train`` for a correlated pair (module docstring).
 
     >>> train_conditionals(0.5, 0.2)
-    (0.8333333333333334, 0.16666666666666669)
+    (0.8333333333333334, 0.16666666666666666)
     """
     p, k = base_rate, keep_fraction
     return p / (p + (1 - p) * k), p * k / (p * k + 1 - p)

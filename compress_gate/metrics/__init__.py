@@ -3,9 +3,11 @@
 Binary attributes are the unit; arrays are ``y_true``, ``y_pred`` (0/1, shape
 (n_samples, n_attributes)), ``y_score`` (probabilities), ``groups`` (0/1, shape
 (n_samples, n_groups)) and ``sample_weight``: None, (n_samples,), or (n_resamples,
-n_samples) bootstrap counts from :func:`bootstrap_weights`, which gives every
-count-based metric a leading resample axis (matrix products, no loop over samples or
-resamples). Undefined values are ``nan``, documented per function, never 0.
+n_samples) bootstrap weights, which give every count-based metric a leading resample axis
+(matrix products, no loop over samples or resamples). The gate's resamples are the Poisson
+bootstrap's (:mod:`compress_gate.metrics.poisson_bootstrap`: weights that depend only on the
+seed, the sample id and the resample, so a result does not depend on how the data is split);
+:func:`bootstrap_weights` draws multinomial counts for one array in memory. Undefined values are ``nan``, documented per function, never 0.
 """
 
 from compress_gate.metrics.bias import (BiasAmplification, TrainCounts, bias_amplification,

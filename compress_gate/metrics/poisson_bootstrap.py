@@ -1,8 +1,9 @@
 r"""Poisson bootstrap with counter-based weights: the resamples do not depend on how the data is split.
 
-Why the switch from the multinomial bootstrap
----------------------------------------------
-Today's bootstrap (:func:`compress_gate.metrics.bootstrap_weights`, used by the gate)
+Why the gate uses it, not the multinomial bootstrap
+---------------------------------------------------
+The gate draws its resamples here (since issue 12). The multinomial bootstrap
+(:func:`compress_gate.metrics.bootstrap_weights`, kept for analyses of one array in memory)
 draws resample r as n indices with replacement from one generator: row r of the (B, n)
 weight matrix is a multinomial(n, 1/n) count vector. Every count depends on the whole
 data set at once (the n counts of a row sum to n, and are drawn in row order from one
