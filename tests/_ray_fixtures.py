@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,19 @@ def _auth_token(token: dict[str, str]) -> Iterator[None]:
 def _pythonpath() -> str:
     saved = os.environ.get("PYTHONPATH")
     return os.pathsep.join([str(ROOT)] + ([saved] if saved else []))
+
+
+#: The folder of the test-only ``sitecustomize`` that holds the sharded gate's first statistics task.
+HOLD_PATH = Path(__file__).with_name("_hold_task")
+HOLD_ENV = "COMPRESS_GATE_TEST_HOLD_TASK"
+
+
+def holding_the_first_task(monkeypatch: Any, folder: Path) -> None:
+    """Make the Ray workers started after this call hold the gate's first statistics task: its
+    worker writes its pid to ``folder/pid`` and sleeps 60 s (tests/_hold_task/sitecustomize.py)."""
+    monkeypatch.setenv(HOLD_ENV, str(folder))
+    saved = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HOLD_PATH)] + ([saved] if saved else [])))
 
 
 @contextlib.contextmanager

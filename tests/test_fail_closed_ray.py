@@ -24,10 +24,9 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra):
 
 from compress_gate import execution as execution_module  # noqa: E402
 from compress_gate.errors import InputError  # noqa: E402
-from compress_gate.gate._sharded import HOLD_ENV  # noqa: E402
 from tests._gate_data import make_data  # noqa: E402
 from tests._id_collisions import COLLIDING_PAIRS  # noqa: E402
-from tests._ray_fixtures import ROOT, local_cluster  # noqa: E402
+from tests._ray_fixtures import HOLD_ENV, HOLD_PATH, ROOT, local_cluster  # noqa: E402
 from tests.test_data_shards import _write_dirs  # noqa: E402
 from tests.test_fail_closed_inputs import _invoke  # noqa: E402
 from tests.test_fail_closed_shards import _collision_layout, _gate  # noqa: E402
@@ -104,8 +103,8 @@ def test_sigterm_during_a_ray_gate_exits_143_and_leaves_no_ray_process(tmp_path)
     dirs = _write_dirs(tmp_path / "in", make_data(), 3, 2)
     hold = tmp_path / "hold"
     hold.mkdir()
-    env = {**os.environ, HOLD_ENV: str(hold),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, HOLD_ENV: str(hold),     # the test-only sitecustomize holds the first task
+           "PYTHONPATH": os.pathsep.join([str(HOLD_PATH), str(ROOT), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-c", "from compress_gate.cli import main; main()", "gate", "--data", dirs["data"],
                "--teacher", dirs["teacher"], "--student", dirs["student"], "--out", tmp_path / "out",
                "--execution", "ray"]

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.slow
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (the [ray] extra): Ray tests skipped")
 
-from compress_gate.gate._sharded import HOLD_ENV  # noqa: E402
 from tests import test_gate_shards as local_tests  # noqa: E402
-from tests._ray_fixtures import killing_the_pid_in, local_cluster, two_node_cluster  # noqa: E402
+from tests._ray_fixtures import (holding_the_first_task, killing_the_pid_in, local_cluster,  # noqa: E402
+                                 two_node_cluster)
 from tests.test_gate_shards import _gate, _report, _write  # noqa: E402
 
 models = local_tests.models                    # the fixture: the data and the models' scores
@@ -64,7 +64,7 @@ def test_a_worker_killed_mid_gate_is_retried_and_the_report_is_identical(tmp_pat
     dirs, expected = undisturbed
     hold = tmp_path / "hold"
     hold.mkdir()
-    monkeypatch.setenv(HOLD_ENV, str(hold))       # before the cluster starts: its workers inherit it
+    holding_the_first_task(monkeypatch, hold)     # before the cluster starts: its workers inherit it
     # the first statistics task's worker writes its pid, then sleeps 60 s
     with local_cluster(num_cpus=2), killing_the_pid_in(hold / "pid", timeout=90) as killed:
         started = time.monotonic()

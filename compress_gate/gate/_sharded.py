@@ -24,9 +24,7 @@ one process, bit for bit (every merged table holds integers, and the sum is take
 
 from __future__ import annotations
 
-import os
 import socket
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,6 @@ from compress_gate.gate.evaluate import GateResult, ShardMap, evaluate_shards
 __all__ = ["StreamedShards", "judge_shards", "runs"]
 
 _WHAT = "the gate's per-shard statistics"
-HOLD_ENV = "COMPRESS_GATE_TEST_HOLD_TASK"     # a test hook, unset in use: see _hold
 
 
 @dataclass(frozen=True)
@@ -72,24 +69,6 @@ def runs(n_items: int, n_tasks: int) -> list[range]:
     return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _hold() -> None:
-    """Test hook, off unless the workers' environment sets :data:`HOLD_ENV` to a folder: the first
-    statistics task to create ``<folder>/claimed`` writes its worker's pid to ``<folder>/pid`` and
-    sleeps 60 s before computing, so that a test can kill that worker mid-gate (Ray retries the
-    task; tests/test_gate_ray_cluster.py). Every other task, and the retry, computes at once."""
-    folder = os.environ.get(HOLD_ENV)
-    if not folder:
-        return
-    try:
-        os.close(os.open(os.path.join(folder, "claimed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return
-    with open(os.path.join(folder, ".pid.tmp"), "w", encoding="utf-8") as tmp:
-        tmp.write(str(os.getpid()))
-    os.replace(os.path.join(folder, ".pid.tmp"), os.path.join(folder, "pid"))
-    time.sleep(60)
-
-
 def _reachable(*paths: Path) -> None:
     """Raise when a file that the driver listed is not there for this task (no shared filesystem)."""
     for path in paths:
@@ -103,7 +82,6 @@ def _reachable(*paths: Path) -> None:
 def _summed(fn: Callable[[ShardInput], Any], sources: list[ShardSource]) -> Any:
     """The body of a statistics task: ``fn`` on each of its shards, read here, added up in shard order
     as they are computed (one shard and one running sum in memory)."""
-    _hold()
     return merge(fn(_shard_input(_read(source))) for source in sources)
 
 
