@@ -9,6 +9,9 @@ import ast
 import importlib.util
 from pathlib import Path
 
+#: Not test modules: Ray workers import it as their ``sitecustomize`` (tests/_ray_fixtures.py).
+collect_ignore = ["tests/_hold_task"]
+
 _EXTRAS = {"torch", "torchvision", "torch_pruning", "torchao", "sparseml", "deepsparse", "openvino", "timm"}
 
 
