@@ -55,7 +55,13 @@ class CalibrationCounts:
 
 def uncertainty_counts(y_score: np.ndarray, *, sample_weight: np.ndarray | None = None) -> UncertaintyCounts:
     r"""The additive counts of :func:`uncertainty`: :math:`\sum_i w_i` and
-    :math:`\sum_i w_i [0.1 < s_{ik} < 0.9]` per attribute."""
+    :math:`\sum_i w_i [0.1 < s_{ik} < 0.9]` per attribute.
+
+    Parameters
+    ----------
+    y_score : ndarray of shape (n_samples, n_attributes), probabilities in [0, 1]
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples), default=None
+    """
     s = _check_scores(y_score)
     n, k = s.shape
     w = _check_sample_weight(sample_weight, n)
@@ -143,6 +149,12 @@ def calibration_counts(y_true: np.ndarray, y_score: np.ndarray, *,
     :math:`q = \mathrm{round}(p \cdot 2^{24})`. With (B, n) weights the sums are one
     float64 matrix product per block with 10 columns per attribute (exact: every partial
     sum is an integer below 2**53); otherwise a weighted bincount.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    y_score : ndarray of shape (n_samples, n_attributes), probabilities in [0, 1]
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples), default=None
     """
     t = _check_indicators(y_true, "y_true")
     n, k = t.shape

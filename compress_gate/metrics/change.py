@@ -25,6 +25,13 @@ def normalized_change(*, teacher: np.ndarray, student: np.ndarray) -> np.ndarray
     different quantity (a fraction, infinite at a zero teacher) for limits of kind
     ``change: relative``.
 
+    Parameters
+    ----------
+    teacher : ndarray
+        The teacher's rates, e.g. (n_attributes,).
+    student : ndarray
+        The student's rates, broadcastable against ``teacher``, e.g. (n_resamples, n_attributes).
+
     Returns
     -------
     ndarray, float64, of the broadcast shape

@@ -154,6 +154,14 @@ def taxicab_score(dense_pred: np.ndarray, compressed_pred: np.ndarray, *, task: 
     share once, :math:`T_i = \sum_k \lvert p_\mathrm{dense}(y_k=1) - p_\mathrm{comp}(y_k=1) \rvert`,
     in [0, K]. Computed from integer counts, so equal scores tie exactly.
 
+    Parameters
+    ----------
+    dense_pred : ndarray of shape (n_dense, n_samples, n_attributes), values in {0, 1}
+        One row of 0/1 predictions per model of the dense population (multi-class: one-hot).
+    compressed_pred : ndarray of shape (n_compressed, n_samples, n_attributes), values in {0, 1}
+        The compressed population's, on the same samples.
+    task : {"multilabel", "multiclass"}
+
     Returns
     -------
     ndarray of shape (n_samples,), float64, >= 0
@@ -173,6 +181,14 @@ def weighted_jaccard_similarity(dense_pred: np.ndarray, compressed_pred: np.ndar
     (multi-label). With T the :func:`taxicab_score`, :math:`J = (1 - T/2)/(1 + T/2)`
     (multi-class) and :math:`J = (K - T)/(K + T)` (multi-label): a strictly decreasing
     function of T, so both rank samples alike. It is here to check that.
+
+    Parameters
+    ----------
+    dense_pred : ndarray of shape (n_dense, n_samples, n_attributes), values in {0, 1}
+        One row of 0/1 predictions per model of the dense population (multi-class: one-hot).
+    compressed_pred : ndarray of shape (n_compressed, n_samples, n_attributes), values in {0, 1}
+        The compressed population's, on the same samples.
+    task : {"multilabel", "multiclass"}
 
     Returns
     -------

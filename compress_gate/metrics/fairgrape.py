@@ -194,6 +194,13 @@ def accuracy_change_std(teacher: JointGroupTable, student: JointGroupTable) -> f
     percentage points: multiply by 100). Sample standard deviation, as FairGRAPE's code.
     A (n_resamples, R) student table broadcasts against a (R,) teacher table.
 
+    Parameters
+    ----------
+    teacher : JointGroupTable
+        The teacher's per-joint-group rates (:func:`joint_group_rates`), rows (R,).
+    student : JointGroupTable
+        The student's, (R,) or (n_resamples, R).
+
     Returns
     -------
     float, or ndarray of shape (n_resamples,)
@@ -365,6 +372,13 @@ def group_average_precision(y_true: np.ndarray, y_score: np.ndarray, groups: np.
 def average_precision_change_std(teacher: GroupAveragePrecision, student: GroupAveragePrecision) -> float | np.ndarray:
     r"""Std(ΔAP) (FairGRAPE): sample standard deviation over joint groups of
     :math:`\mathrm{mAP}^{\mathrm{student}}_j - \mathrm{mAP}^{\mathrm{teacher}}_j`.
+
+    Parameters
+    ----------
+    teacher : GroupAveragePrecision
+        The teacher's mAP per joint group.
+    student : GroupAveragePrecision
+        The student's, per joint group (with a leading resample axis for resamples).
 
     Returns
     -------

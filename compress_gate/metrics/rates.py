@@ -128,6 +128,12 @@ def false_positive_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
 
     .. math:: \mathrm{FPR}_k = FP_k / (FP_k + TN_k)
 
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples), default=None
+
     Returns
     -------
     ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
@@ -154,6 +160,12 @@ def false_negative_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
 
     .. math:: \mathrm{FNR}_k = FN_k / (FN_k + TP_k)
 
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples), default=None
+
     Returns
     -------
     ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
@@ -179,6 +191,12 @@ def error_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
     r"""Error rate per attribute.
 
     .. math:: \mathrm{err}_k = \sum_i w_i [y_{ik} \ne \hat y_{ik}] \,/\, \sum_i w_i
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples), default=None
 
     Returns
     -------

@@ -165,6 +165,13 @@ def subgroup_normalized_difference(teacher: SubgroupTable, student: SubgroupTabl
 
     .. math:: 100 \cdot (r_\mathrm{student} - r_\mathrm{teacher}) / r_\mathrm{teacher}
 
+    Parameters
+    ----------
+    teacher : SubgroupTable
+        The teacher's rates per subgroup row (:func:`subgroup_rates`).
+    student : SubgroupTable
+        The student's, with the same rows.
+
     Returns
     -------
     dict
