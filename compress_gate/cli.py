@@ -178,13 +178,16 @@ def gate(
     import json
 
     from compress_gate._outdir import output_file
-    from compress_gate.pipeline.gate import run_gate, summary_lines
+    from compress_gate.pipeline.gate import gate_inputs, run_gate, summary_lines
     from compress_gate.report import write_summary_md
 
     from compress_gate.tracking import resolve_tracking
 
+    inputs = {**gate_inputs(data=data, limits=limits, teacher=teacher, students=student or [],
+                            teacher_model=teacher_model, student_models=student_model or []),
+              "gate output directory (--out)": out}
     with exit_codes(), err_console.status("gate") as status, (  # --summary-md is checked before the work
-            output_file(summary_md, what="job summary (--summary-md)", example="summary.md")
+            output_file(summary_md, what="job summary (--summary-md)", example="summary.md", inputs=inputs)
             if summary_md is not None else contextlib.nullcontext()) as summary_tmp:
         tracking = resolve_tracking(None, mlflow_uri, mlflow_experiment)
         result, paths = run_gate(data=data, out=out, limits=limits, teacher=teacher, students=student or [],
@@ -254,7 +257,8 @@ def bench(
 
     names = [p.stem if [m.stem for m in models].count(p.stem) == 1 else str(p) for p in models]
     with exit_codes(), err_console.status("benchmarking") as status, (  # --out is checked before the work
-            output_file(out, what="results file (--out)") if out is not None else contextlib.nullcontext()) as tmp:
+            output_file(out, what="results file (--out)", inputs={"model": models})
+            if out is not None else contextlib.nullcontext()) as tmp:
         result = benchmark_models(dict(zip(names, models)), engine, batch_sizes=tuple(batch_size or (1, 32)),
                                   iterations=iterations, warmup=warmup, num_threads=threads, progress=status.update)
         if tmp is not None:
@@ -314,7 +318,8 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
 
     with exit_codes(), err_console.status("auditing") as status:
         config = load_run_config(recipe)
-        result = run_audit(config, config.audit, say=status.update, execution=execution, address=address)
+        result = run_audit(config, config.audit, say=status.update, execution=execution, address=address,
+                           recipe=recipe)
     for line in summary_lines(result):
         out_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -379,7 +384,7 @@ def sweep(
         if tracking is not None:
             from compress_gate.tracking import log_sweep
             log_sweep(tracking, outcome.sweep_dir, outcome.rows, outcome.chosen_student)
-    best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen:g}" + (
+    best = "none passes" if outcome.chosen is None else f"most compressed passing student: {outcome.chosen!r}" + (
         f" ({outcome.chosen_mask})" if outcome.chosen_mask else "")
     out_console.print(f"sweep: {best}; see {outcome.sweep_dir / 'sweep.html'}"
                       + (f"; released to {outcome.released}" if outcome.released else ""), highlight=False,

@@ -8,8 +8,10 @@ from compress_gate.report.schema import Report
 
 
 #: Test modules that write a stand-in report.json by hand (the bundle tests need a file, not a report;
-#: the sweep tests stand in for whole student runs).
-_STAND_INS = {"test_bundle_runtime.py", "test_sweep.py", "test_sweep_masks.py", "test_core_install.py"}
+#: the sweep tests stand in for whole student runs; the overlap tests for bundles and gate outputs an output
+#: must not touch).
+_STAND_INS = {"test_bundle_runtime.py", "test_sweep.py", "test_sweep_masks.py", "test_core_install.py",
+              "test_fail_closed_overlap.py"}
 
 
 @pytest.fixture(autouse=True)

@@ -63,6 +63,20 @@ def test_a_missing_backend_package_names_the_extra(monkeypatch):
     message = str(caught.value)
     assert "`compression.backend` = 'sparseml' needs torch, sparseml, which" in message
     assert "pip install 'compress-gate[sparseml]'" in message and "Python 3.11" in message
+    assert "(in a checkout: `make install`)" in message
+
+
+@pytest.mark.parametrize(("backend", "target"), [("sparseml", "install"), ("torch", "install-torch")])
+def test_the_missing_extra_hint_names_the_backends_own_make_target(backend, target, monkeypatch):
+    import re
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(InputError) as caught:
+        check_backend_installed(backend)
+    assert f"(in a checkout: `make {target}`)" in str(caught.value)
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert re.search(rf"^{re.escape(target)}:", makefile, re.MULTILINE)     # the target exists
 
 
 def test_an_unregistered_backend_is_an_input_error():

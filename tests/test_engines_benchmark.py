@@ -219,3 +219,17 @@ def test_each_engine_runs_its_own_artefact(two_models):
     assert result["models"]["student"] == {"onnxruntime": str(two_models["student"])}
     with pytest.raises(InputError, match="unknown engines"):
         benchmark_models({"x": {"tpu": two_models["student"]}}, ["onnxruntime"])
+
+
+def test_instruction_set_keeps_the_kernel_deciding_flags_of_cpuinfo(monkeypatch):
+    import compress_gate.engines.machine as machine
+
+    # an AVX-512 VNNI CPU's flags among others: only the instruction-set ones are kept, sorted
+    flags = frozenset({"fpu", "avx2", "avx512f", "avx512_vnni", "fma", "ht", "sse4_2"})
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: ("Test CPU", flags))
+    found = machine.instruction_set()
+    assert found["cpuinfo"] == ["avx2", "avx512_vnni", "avx512f", "fma", "sse4_2"]
+    assert found["numpy"] == sorted(found["numpy"])                # numpy's own detection, where it exposes it
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: (None, frozenset()))
+    assert machine.instruction_set()["cpuinfo"] == []              # no /proc/cpuinfo
+    assert machine.run_machine()["instruction_set"]["cpuinfo"] == []

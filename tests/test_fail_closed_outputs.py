@@ -24,6 +24,7 @@ import yaml
 from typer.testing import CliRunner
 
 from _gate_data import LIMITS_YAML, write_files
+from _tree import tree_state
 from _worlds import needs_sparseml
 from compress_gate._outdir import MARKER, check_output_file, fresh_directory
 from compress_gate.cli import app
@@ -122,16 +123,6 @@ def _char_device(tmp_path: Path) -> Path:
     return out
 
 
-def _unchanged(tmp_path: Path) -> dict[str, tuple[int, bytes | None]]:
-    """Everything under tmp_path: type bits and content of regular files."""
-    state = {}
-    for path in sorted(tmp_path.rglob("*")):
-        st = os.lstat(path)
-        state[str(path.relative_to(tmp_path))] = (stat.S_IFMT(st.st_mode),
-                                                  path.read_bytes() if stat.S_ISREG(st.st_mode) else None)
-    return state
-
-
 DIR_SITUATIONS = {
     "regular file": (_regular_file, "is a regular file, not a directory"),
     "foreign non-empty directory": (_foreign_dir, "not a compress-gate"),
@@ -169,12 +160,12 @@ def test_bad_output_directory_exits_2_naming_it_and_touches_nothing(command, sit
     make, words = DIR_SITUATIONS[situation]
     out = make(tmp_path)
     argv = DIR_COMMANDS[command](tmp_path, out)
-    before = _unchanged(tmp_path)
+    before = tree_state(tmp_path)
     result = runner.invoke(app, argv)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert str(out) in flat(result) and words in flat(result)
-    assert _unchanged(tmp_path) == before
+    assert tree_state(tmp_path) == before
 
 
 @pytest.mark.parametrize("situation", FILE_SITUATIONS)
@@ -183,12 +174,12 @@ def test_bad_output_file_exits_2_naming_it_and_touches_nothing(command, situatio
     make, words = FILE_SITUATIONS[situation]
     out = make(tmp_path)
     argv = FILE_COMMANDS[command](tmp_path, out)
-    before = _unchanged(tmp_path)
+    before = tree_state(tmp_path)
     result = runner.invoke(app, argv)
     assert result.exit_code == 2, result.output   # for bench never 1 ("refused" to CI)
     assert "Traceback" not in result.output
     assert str(out) in flat(result) and words in flat(result)
-    assert _unchanged(tmp_path) == before
+    assert tree_state(tmp_path) == before
 
 
 def test_the_real_dev_null_is_refused_without_writing():

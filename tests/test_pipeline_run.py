@@ -83,6 +83,9 @@ def test_lenient_recipe_releases_a_complete_bundle(lenient_run):
     manifest = verify_bundle(run_dir / "release")
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "released"
+    from compress_gate.engines.machine import instruction_set
+    assert record["machine"]["instruction_set"] == instruction_set()       # beside the library versions
+    assert record["machine"]["versions"]["numpy"] == np.__version__
     assert manifest["seed"] == 0 and manifest["recipe_hash"] == record["recipe_hash"]
     assert manifest["model"]["artefact"] == "student.ort.onnx"        # QAT student: ONNX Runtime's QDQ graph
     report = json.loads((run_dir / "release" / "report.json").read_text())

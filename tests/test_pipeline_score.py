@@ -76,7 +76,12 @@ def test_score_single_file_and_the_cli(tmp_path):
     assert "8 rows in 1 shard(s)" in result.output
     assert len(read_all(tmp_path / "p")) == 8
     again = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "data.npz"), "--out", str(tmp_path / "p")])
-    assert again.exit_code == 2 and "not an empty directory" in again.output
+    assert again.exit_code == 0, again.output                   # its own earlier output is replaced whole
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    foreign = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "data.npz"), "--out", str(tmp_path / "mine")])
+    assert foreign.exit_code == 2 and "not a compress-gate" in " ".join(foreign.output.split())
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
 
 
 def test_a_corrupt_data_shard_is_exit_2_naming_it(tmp_path):
@@ -132,3 +137,62 @@ def test_backend_ray_without_ray_is_exit_2(tmp_path):
                                       "--backend", "ray"])
     assert result.exit_code == 2 and "needs Ray, which is not installed" in result.output
     assert not (tmp_path / "p").exists()                       # refused before anything is written
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--batch-size", "0"], "--batch-size = 0 must be an integer >= 1"),
+    (["--engine", "tensorflow"], "--engine 'tensorflow' is not an engine"),
+])
+def test_bad_settings_are_exit_2_and_leave_no_out(tmp_path, extra, words):
+    save_eval_data(make_scoring_data(12), tmp_path / "data.npz")
+    model = write_tiny_onnx(tmp_path / "m.onnx")
+    result = CliRunner().invoke(app, ["score", str(model), str(tmp_path / "data.npz"), "--out", str(tmp_path / "p"),
+                                      *extra])
+    assert result.exit_code == 2 and words in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "p").exists()                      # nothing to block the corrected re-run
+
+
+def test_an_engine_that_cannot_run_here_is_exit_2_before_out(tmp_path, monkeypatch):
+    import compress_gate.engines as engines
+
+    save_eval_data(make_scoring_data(12), tmp_path / "data.npz")
+    model = write_tiny_onnx(tmp_path / "m.onnx")
+    monkeypatch.setattr(engines, "engine_availability", lambda: {k: "no such device" for k in engines.ENGINE_KINDS})
+    with pytest.raises(InputError, match="--engine onnxruntime cannot run on this machine: no such device"):
+        score_to_shards(model, tmp_path / "data.npz", tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_inputs_that_do_not_fit_the_model_are_exit_2_naming_the_shard(tmp_path):
+    data = make_scoring_data()
+    model = write_tiny_onnx(tmp_path / "m.onnx")                 # takes (B, 3, 8, 8)
+    write_data_shards(tmp_path / "data", data, 2)
+    small = data.subset(np.arange(15, 30))
+    write_data_shards(tmp_path / "small", EvalData(**{**small.__dict__, "inputs": small.inputs[:, :, :4, :4]}), 1)
+    (tmp_path / "small" / "d0.npz").replace(tmp_path / "data" / "d1.npz")
+    with pytest.raises(InputError, match=r"d1.npz: `inputs` has rows of shape \(3, 4, 4\), but the model takes "
+                                         r"\(3, 8, 8\)"):
+        score_to_shards(model, tmp_path / "data", tmp_path / "p")
+    assert not (tmp_path / "p").exists()
+
+
+def test_after_an_interrupted_job_the_advised_rerun_works(tmp_path, monkeypatch):
+    # the gate's message says "run the same `compress-gate score` command again"; score must then accept it
+    data = make_scoring_data()
+    model = write_tiny_onnx(tmp_path / "m.onnx")
+    write_data_shards(tmp_path / "data", data, 2)
+    import compress_gate.engines as engines
+    original = engines.score_model
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engines, "score_model", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        score_to_shards(model, tmp_path / "data", tmp_path / "p")
+    with pytest.raises(InputError, match="Run the same `compress-gate score` command again: it replaces"):
+        open_shards(tmp_path / "data", tmp_path / "p", tmp_path / "p")
+    monkeypatch.setattr(engines, "score_model", original)
+    assert score_to_shards(model, tmp_path / "data", tmp_path / "p").n_rows == 20
+    assert not (tmp_path / "p" / INCOMPLETE_NAME).exists()
+    assert sum(b.teacher.shape[0] for b in open_shards(tmp_path / "data", tmp_path / "p", tmp_path / "p")) == 20

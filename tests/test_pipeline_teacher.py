@@ -85,3 +85,39 @@ def test_training_loader_order_follows_the_seed():
 
     assert torch.equal(first_batch(0), first_batch(0))
     assert not torch.equal(first_batch(0), first_batch(1))
+
+
+def test_a_corrupt_cache_file_is_exit_2_advising_to_delete_it(tmp_path):
+    data = tiny_data()
+    _, info = obtain_teacher(config(tmp_path), data, save_to=tmp_path / "t1.pt")
+    info.path.write_bytes(b"truncated")
+    with pytest.raises(InputError) as caught:
+        obtain_teacher(config(tmp_path), data, save_to=tmp_path / "never.pt")
+    message = " ".join(str(caught.value).split())
+    assert f"Delete the cache file {info.path}" in message and "torch.save" not in message
+    assert not (tmp_path / "never.pt").exists()
+
+
+def test_a_cache_file_holding_another_recipes_teacher_is_refused(tmp_path):
+    data = tiny_data()
+    _, info = obtain_teacher(config(tmp_path), data, save_to=tmp_path / "t1.pt")
+    _, other = obtain_teacher(config(tmp_path, seed=1), data, save_to=tmp_path / "t2.pt")
+    other.path.replace(info.path)                   # seed 1's teacher under seed 0's file name
+    with pytest.raises(InputError, match=r"made for another recipe or data .* Delete .*teacher-"):
+        obtain_teacher(config(tmp_path), data, save_to=tmp_path / "never.pt")
+    torch.save(torch.load(tmp_path / "t1.pt", weights_only=True), info.path)   # a bare state_dict: no key
+    with pytest.raises(InputError, match="holds no key saying what it was made for"):
+        obtain_teacher(config(tmp_path), data, save_to=tmp_path / "never.pt")
+    assert not (tmp_path / "never.pt").exists()
+
+
+def test_keyed_state_hand_made_cases(tmp_path):
+    from compress_gate._keyed_state import keyed_state, with_key
+
+    state = {"w": 1}
+    assert keyed_state(with_key(state, "ab" * 32), "ab" * 32, tmp_path / "f.pt", "cached teacher") is state
+    for stored in (state, {"key": 3, "state_dict": state}, {"key": "ab" * 32, "state_dict": [1]}, None):
+        with pytest.raises(InputError, match="holds no key"):
+            keyed_state(stored, "ab" * 32, tmp_path / "f.pt", "cached teacher")
+    with pytest.raises(InputError, match=r"its key cdcdcdcdcdcdcdcd\.\.\., this run's abababababababab\.\.\."):
+        keyed_state(with_key(state, "cd" * 32), "ab" * 32, tmp_path / "f.pt", "cached teacher")

@@ -186,7 +186,7 @@ def test_out_holding_the_input_is_refused(gated, tmp_path):
     copy = tmp_path / "gate"
     shutil.copytree(out, copy)
     result = _report([copy / "report.json", "--out", copy])
-    assert result.exit_code == 2 and "holds the input" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "contains the report (REPORT_JSON)" in " ".join(result.output.split())
     assert (copy / "report.json").is_file()
 
 

@@ -315,3 +315,24 @@ def test_calibrated_rerun_uses_thresholds_and_no_overrides(tmp_path):
     assert report["mitigation"]["overrides"]["count"] == 0 and report["mitigation"]["thresholds"]
     assert report["config"]["mitigation"] == {"calibrate_thresholds": True, "override_budget": 0.0}
     assert student_numbers(report)["ba_increase_mitigated"] is not None
+
+
+def test_sparsities_that_print_alike_get_their_own_directories(tmp_path, stub_runs):
+    recipe = tiny_recipe(tmp_path, limits=[])
+    result = CliRunner().invoke(app, ["sweep", str(recipe), "--sparsity", "0.5", "0.5000001"])
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in stub_runs] == ["sparsity-0.5.yaml", "sparsity-0.5000001.yaml"]
+    summary = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert [row["student"] for row in summary["students"]] == ["sparsity-0.5", "sparsity-0.5000001"]
+    assert "most compressed passing student: 0.5000001" in result.output
+
+
+def test_a_rerun_replaces_the_whole_earlier_sweep_and_nothing_else(tmp_path, stub_runs):
+    recipe = tiny_recipe(tmp_path, limits=[])
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "mine.yaml").write_text("mine: 1\n")            # beside the sweep: never touched
+    assert CliRunner().invoke(app, ["sweep", str(recipe), "-s", "0.5"]).exit_code == 0
+    assert (tmp_path / "sweep" / ".compress-gate").is_file()                 # the sweep directory is marked
+    assert CliRunner().invoke(app, ["sweep", str(recipe), "-s", "0.8"]).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir()) == ["recipes", "sparsity-0.8"]
+    assert (tmp_path / "recipes" / "mine.yaml").read_text() == "mine: 1\n"

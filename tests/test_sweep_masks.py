@@ -202,3 +202,15 @@ def test_correlation_is_undefined_never_zero(xs, ys, reason):
     found = correlation(xs, ys)
     assert found["reason"].startswith(reason)
     assert all(found[key] is None for key in ("pearson", "pearson_p", "spearman", "spearman_p"))
+
+
+def test_an_nm_mask_no_weight_can_take_is_refused_before_any_student_runs(tmp_path, monkeypatch):
+    # the stem conv sees the 1 channel of the demo digits: no 2:4 mask fits it, and the old sweep found
+    # that out only when the 2:4 student trained, after the students before it had run
+    pytest.importorskip("torch")
+    monkeypatch.setattr("compress_gate.pipeline.run.run_recipe", lambda *a, **k: pytest.fail("a student ran"))
+    recipe = torch_recipe(tmp_path, pruning={**PRUNING, "params": ["re:.*conv.*weight$"]})
+    with pytest.raises(InputError, match=r"--mask 2:4: compression.pruning.mask = '2:4' needs conv/linear weights "
+                                         r"whose input-channel count is a multiple of 4; these are not: conv1"):
+        run_sweep(recipe, [0.5], masks=["2:4"])
+    assert not (tmp_path / "sweep").exists()

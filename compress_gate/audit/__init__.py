@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compress_gate._outdir import output_directory
+from compress_gate.config._inputs import recipe_inputs
 from compress_gate.config.audit import AuditConfig
 from compress_gate.config.run import RunConfig
 from compress_gate.execution import Execution, check_execution
@@ -37,12 +38,14 @@ class AuditResult:
 
 
 def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], None] | None = None,
-              execution: Execution = "local", address: str | None = None) -> AuditResult:
+              execution: Execution = "local", address: str | None = None,
+              recipe: Path | None = None) -> AuditResult:
     """Run the audit the module docstring describes; return the paths written and the summary.
 
     ``execution="ray"`` trains the populations as Ray tasks on the cluster at ``address`` (or a
     local one): :func:`compress_gate.audit.population.obtain_populations`. It is checked
-    before any work.
+    before any work, as is the output directory: never one that is, holds or lies inside
+    the ``recipe`` file or a path the recipe names.
 
     Raises
     ------
@@ -62,7 +65,7 @@ def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], Non
     started = time.perf_counter()
     say = say or (lambda message: None)
     out_dir = audit.output or config.output / "audit"
-    with output_directory(out_dir, what="audit output directory") as tmp:
+    with output_directory(out_dir, what="audit output directory", inputs=recipe_inputs(config, recipe)) as tmp:
         data = load_dataset(config.data, base_dir=config.output.parent)
         mask = data.mask(*audit.splits)
         dense, compressed = obtain_populations(config, audit, data, mask, say=say, execution=execution,

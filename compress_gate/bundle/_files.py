@@ -46,18 +46,20 @@ def predict_npz(bundle: str | Path, inputs_path: str | Path, out_path: str | Pat
     (N, K) float32, ``labels`` (N, K) uint8 after thresholds and overrides, ``overridden``
     (N,) bool and ``attribute_names`` (K,). The output path is checked before any work
     (only an absent path or a regular file is replaced, see :mod:`compress_gate._outdir`);
-    a call that fails removes a stale output of an earlier call.
+    a call that fails removes a stale output of an earlier call. An output that is the
+    inputs file or lies inside the bundle is refused before anything is written.
 
     Raises
     ------
     InputError
         A tampered or incomplete bundle; a missing, empty, ``.npy`` or unreadable inputs
         file; inputs of the wrong shape or not float32; repeated ids; an output path that
-        is not a writable regular file.
+        is not a writable regular file, or that is an input or lies inside the bundle.
     """
     inputs_path = Path(inputs_path)
     out = Path(out_path) if out_path is not None else inputs_path.with_suffix(".preds.npz")
-    with output_file(out, what="predictions file (--out)", example="preds.npz") as tmp:
+    with output_file(out, what="predictions file (--out)", example="preds.npz",
+                     inputs={"release bundle": bundle, "inputs file": inputs_path}) as tmp:
         inputs, ids = _read_inputs(inputs_path)
         with GatedModel.load(bundle, engine=engine) as model:
             prediction = model.predict(inputs, ids=ids)

@@ -158,7 +158,8 @@ class Backend:
     ``module``/``factory`` name a callable ``factory(compression_config, export_config)
     -> Compressor``, imported only by :func:`get_compressor`; ``requires`` are the
     top-level packages that must be importable; ``extra`` is the pip extra that
-    installs them, and ``python`` the Python versions that extra installs on.
+    installs them, ``python`` the Python versions that extra installs on, and
+    ``make_target`` the checkout's Makefile target that builds its environment.
     """
 
     module: str
@@ -166,13 +167,14 @@ class Backend:
     requires: tuple[str, ...]
     extra: str
     python: str
+    make_target: str
 
 
 BACKENDS: dict[str, Backend] = {
     "sparseml": Backend("compress_gate.compress.sparseml_backend", "SparseMLCompressor",
-                        ("torch", "sparseml"), "sparseml", "3.11"),
+                        ("torch", "sparseml"), "sparseml", "3.11", "install"),
     "torch": Backend("compress_gate.compress.torch_backend.compressor", "make_torch_compressor",
-                     ("torch", "torch_pruning"), "torch", "3.11"),
+                     ("torch", "torch_pruning"), "torch", "3.11", "install-torch"),
 }
 
 
@@ -196,7 +198,7 @@ def check_backend_installed(name: str, *, where: str = "compression.backend") ->
         raise InputError(f"`{where}` = {name!r} needs {', '.join(missing)}, which this environment does not "
                          f"have: compress-gate's core installs only the gate, predict, bench and reports. "
                          f"Install the backend's extra in its own environment (Python {backend.python}): "
-                         f"`pip install 'compress-gate[{backend.extra}]'` (in a checkout: `make install`), "
+                         f"`pip install 'compress-gate[{backend.extra}]'` (in a checkout: `make {backend.make_target}`), "
                          "then rerun.")
     return backend
 

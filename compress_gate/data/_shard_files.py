@@ -59,7 +59,8 @@ def list_shards(directory: str | Path, what: str) -> list[Path]:
                          "Check the path, or pass a single .npz file instead.")
     if (directory / INCOMPLETE_NAME).exists():
         raise InputError(f"{directory}: holds {INCOMPLETE_NAME}, so it is the output of a `compress-gate "
-                         "score` run that did not finish (no manifest was written). Run the command again.")
+                         "score` run that did not finish (no manifest was written). Run the same `compress-gate "
+                         "score` command again: it replaces this directory.")
     manifest = directory / MANIFEST_NAME
     if os.path.lexists(manifest):
         kind = kind_of(manifest)

@@ -1,7 +1,9 @@
-"""The machine a benchmark ran on: CPU model, cores, threads used, SIMD flags, versions."""
+"""The machine a benchmark or a run ran on: CPU model, cores, threads used, SIMD flags and instruction set,
+versions."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
 import os
 import platform
@@ -10,8 +12,12 @@ from typing import Any
 
 from compress_gate.engines._base import default_num_threads
 
-__all__ = ["machine_description", "cpu_flags"]
+__all__ = ["machine_description", "cpu_flags", "instruction_set", "run_machine"]
 
+#: /proc/cpuinfo flags that decide which kernels numerical libraries dispatch to (vector width, FMA,
+#: int8 dot products, bf16, AMX; x86-64 and aarch64), so results may differ in the last bits between CPUs.
+_ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+              "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "sve")
 _VERSIONED_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "deepsparse", "openvino", "sparseml", "torch")
 
 
@@ -46,6 +52,41 @@ def cpu_flags() -> dict[str, bool]:
         "vnni": bool({"avx512_vnni", "avx_vnni"} & flags),
         "amx": "amx_tile" in flags,
     }
+
+
+def _numpy_features() -> list[str]:
+    """The CPU features numpy's runtime dispatch found (numpy 1 and 2 keep them in different modules)."""
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            features = importlib.import_module(module).__cpu_features__
+        except (ImportError, AttributeError):
+            continue
+        return sorted(name for name, present in features.items() if present)
+    return []
+
+
+def instruction_set() -> dict[str, list[str]]:
+    """The CPU's instruction-set extensions that decide which numerical kernels run.
+
+    ``cpuinfo``: the flags of :data:`_ISA_FLAGS` this CPU reports in /proc/cpuinfo, sorted
+    (``[]`` where there is no /proc/cpuinfo); ``numpy``: the features numpy's own dispatch
+    detected (e.g. ``AVX2``, ``AVX512F``, ``AVX512_ICL``). ONNX Runtime, OpenVINO and torch
+    pick their kernels from the same features: a float sum or an int8 dot product may
+    differ in its last bits between an AVX2 and an AVX-512 VNNI machine.
+    """
+    _, flags = _cpuinfo()
+    return {"cpuinfo": sorted(flags & set(_ISA_FLAGS)), "numpy": _numpy_features()}
+
+
+def run_machine() -> dict[str, Any]:
+    """What ``run.json`` records about the machine: ``cpu_model``, ``instruction_set`` (:func:`instruction_set`),
+    ``platform``, ``python`` and the ``versions`` of the packages that compute the numbers (``None``: not
+    installed). No package is imported but numpy."""
+    model, _ = _cpuinfo()
+    return {"cpu_model": model or platform.processor() or platform.machine(),
+            "instruction_set": instruction_set(), "platform": platform.platform(),
+            "python": platform.python_version(),
+            "versions": {package: _version(package) for package in _VERSIONED_PACKAGES}}
 
 
 def _version(package: str) -> str | None:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compress_gate._keyed_state import keyed_state
 from compress_gate._paths import require_regular_file
 from compress_gate.errors import InputError
 
@@ -31,9 +32,14 @@ __all__ = ["read_state_dict", "load_state", "head_module", "head_outputs", "repl
            "fit_to_data", "check_layers"]
 
 
-def read_state_dict(path: Path, what: str) -> dict[str, Any]:
+def read_state_dict(path: Path, what: str, *, key: str | None = None) -> dict[str, Any]:
     """The state_dict saved at ``path`` (``torch.load(weights_only=True)``; a ``{"state_dict": ...}``
-    wrapper is unwrapped). Raises InputError for a missing or unreadable file or another object."""
+    wrapper is unwrapped). Raises InputError for a missing or unreadable file or another object.
+
+    ``key``: the file is one the tool wrote for this key (a cache file,
+    :mod:`compress_gate._keyed_state`): its stored key must be ``key``, and the fix
+    for a bad file is deleting it (the tool makes it again), not saving a new one.
+    """
     import torch
 
     require_regular_file(path, what, missing_hint="Check `model.checkpoint` in the recipe.")
@@ -41,10 +47,13 @@ def read_state_dict(path: Path, what: str) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # pickle, zip and torch errors differ by file; all mean "unreadable"
         # torch's own message advises weights_only=False, i.e. running the file's code: never relayed.
+        fix = (f"Delete the cache file {path}; the next run makes it again." if key is not None
+               else "Save the weights with torch.save(model.state_dict(), path).")
         raise InputError(f"{path}: not a valid {what}: torch.load(weights_only=True) cannot read it as a "
                          f"state_dict ({type(err).__name__}). The file may be truncated, not a PyTorch "
-                         "checkpoint, or a pickle of code, which is never run. Save the weights "
-                         "with torch.save(model.state_dict(), path).") from err
+                         f"checkpoint, or a pickle of code, which is never run. {fix}") from err
+    if key is not None:
+        state = keyed_state(state, key, path, what)
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

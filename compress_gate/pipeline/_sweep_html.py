@@ -197,7 +197,7 @@ def _correlation_section(summary: Mapping[str, Any]) -> str:
 
 def _label(row: Mapping[str, Any]) -> str:
     """``0.5`` for an unstructured student, ``0.5 (2:4)`` for an N:M one."""
-    return f"{row['requested_sparsity']:g}" + (f" ({row['mask']})" if row.get("mask") else "")
+    return f"{row['requested_sparsity']!r}" + (f" ({row['mask']})" if row.get("mask") else "")
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -256,7 +256,7 @@ def write_sweep_html(summary: Mapping[str, Any], path: Path) -> Path:
     """Render ``summary`` (the content of sweep.json) to a self-contained HTML page at ``path``."""
     chosen = summary.get("chosen")
     row = next((r for r in summary["students"] if r.get("student") == summary.get("chosen_student")), None)
-    label = _label(row) if row is not None else f"{chosen:g}" if chosen is not None else ""
+    label = _label(row) if row is not None else f"{chosen!r}" if chosen is not None else ""
     verdict = (f"The most compressed student that passes the gate: sparsity {label}." if chosen is not None
                else "No student passes the gate.")
     headers = ["sparsity", "achieved", "verdict", "accuracy", "mitigated", "uncertainty", "TCB",

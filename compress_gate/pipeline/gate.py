@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from compress_gate._atomic import write_json
-from compress_gate._outdir import output_directory
+from compress_gate._outdir import Inputs, output_directory
 from compress_gate.config.gate import GateConfig, load_gate_config
 from compress_gate.data.contract import (EvalData, align_scores, load_eval_data, load_predictions,
                                          save_predictions)
@@ -24,7 +24,7 @@ from compress_gate.mitigation import write_overrides, write_thresholds
 from compress_gate.report import render_html, write_junit, write_model_card
 from compress_gate.report.schema import Report
 
-__all__ = ["write_gate_outputs", "run_gate", "summary_lines"]
+__all__ = ["write_gate_outputs", "gate_inputs", "run_gate", "summary_lines"]
 
 
 def _write_files(result: GateResult, tmp: Path, out: Path) -> dict[str, Path]:
@@ -66,6 +66,16 @@ def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int
     return score_model(model, data.inputs[rows], engine="onnxruntime", batch_size=batch_size).scores
 
 
+def gate_inputs(*, data: str | Path, limits: str | Path | None = None, teacher: str | Path | None = None,
+                students: Sequence[str | Path] = (), teacher_model: str | Path | None = None,
+                student_models: Sequence[str | Path] = ()) -> Inputs:
+    """What the gate reads, by option, for :func:`compress_gate._outdir.check_apart` (no output may
+    overlap one)."""
+    return {"eval data (--data)": data, "teacher predictions (--teacher)": teacher,
+            "student predictions (--student)": students, "teacher model (--teacher-model)": teacher_model,
+            "student model (--student-model)": student_models, "limits file (--limits)": limits}
+
+
 def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = None,
              teacher: str | Path | None = None, students: Sequence[str | Path] = (),
              teacher_model: str | Path | None = None, student_models: Sequence[str | Path] = (),
@@ -81,7 +91,9 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     ``extra_columns`` names columns of the data and prediction files that the gate
     should leave unread; any other column it does not know is an input error.
     ``out`` is checked before anything is read and built as one new directory
-    (:mod:`compress_gate._outdir`): a call that fails leaves no earlier report there.
+    (:mod:`compress_gate._outdir`): a call that fails leaves no earlier report there; an
+    ``out`` that is, holds or lies inside one of the inputs is refused, and so is a second
+    call writing the same ``out`` while this one runs.
     ``data`` a directory: the eval data and the predictions (``teacher``, ``students``)
     are directories of shards, streamed shard by shard (:func:`compress_gate.gate._sharded.judge_shards`),
     in this process or, with ``execution="ray"``, as Ray tasks on the cluster at ``address``.
@@ -91,7 +103,9 @@ def run_gate(*, data: str | Path, out: str | Path, limits: str | Path | None = N
     InputError
         Anything wrong with the files or the combination of arguments.
     """
-    with output_directory(out, what="output directory") as tmp:
+    inputs = gate_inputs(data=data, limits=limits, teacher=teacher, students=students,
+                         teacher_model=teacher_model, student_models=student_models)
+    with output_directory(out, what="output directory", inputs=inputs) as tmp:
         result, files = _judge(data=data, out=Path(out), tmp=tmp, limits=limits, teacher=teacher,
                                students=students, teacher_model=teacher_model, student_models=student_models,
                                extra_columns=extra_columns, batch_size=batch_size, execution=execution,

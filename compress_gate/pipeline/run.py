@@ -7,6 +7,7 @@ Every stage writes its artefact into the run directory (``output:`` in the recip
 stage               artefacts
 ==================  ========================================================================
 config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml`` (SparseML backend), ``run.json``
+                    (with ``machine``: CPU model, instruction set, library versions)
 data                ``data.npz`` (the eval-data contract, with ``inputs``)
 teacher             ``teacher.pt`` (state_dict; trained ones also cached, see ``teacher.py``)
 compress            ``student.pt`` (state_dict), ``compression.json`` (backend, target, mask digests)
@@ -27,7 +28,9 @@ directory replaced whole, never a foreign one), so no file of an earlier run rem
 A stage that fails or is interrupted (SIGINT, SIGTERM) has its partial artefacts
 removed; run.json then says ``failed`` or ``interrupted`` and names the stage. Before
 any data is loaded, the run directory, the deployment engine and the SparseML recipe
-are checked (exit 2 in seconds, not after training).
+are checked (exit 2 in seconds, not after training): a run directory that is, holds or
+lies inside one of the recipe's inputs is refused, and so is a second call writing the
+same run directory while one runs (:mod:`compress_gate._lock`).
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ import numpy as np
 
 from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
-from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory
+from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory, output_lock
 from compress_gate._signals import terminate_as_interrupt
+from compress_gate.config._inputs import recipe_inputs
 from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
+from compress_gate.engines.machine import run_machine
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
@@ -64,7 +69,7 @@ if TYPE_CHECKING:
     from compress_gate.report.schema import Report
     from compress_gate.pipeline.export import ExportedModels
 
-__all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "mask_digests", "shipped_sparsity"]
+__all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "check_run_dir", "mask_digests", "shipped_sparsity"]
 
 
 @dataclass(frozen=True)
@@ -120,19 +125,23 @@ STAGE_ARTEFACTS = {"data": ("data.npz",), "teacher": ("teacher.pt",), "compress"
                    "report": ("gate",), "bundle": ("release", "refused")}
 
 
-def _check_before_work(config: RunConfig, path: Path, compressor: Compressor) -> None:
-    """The checks that need no data, in seconds, before the run directory is touched.
-
-    The run directory must be one compress-gate may replace; the model's factory (or its
-    torchvision/timm extra) must import; the deployment engine must run here; the backend
-    must accept its recipe section (:meth:`~compress_gate.compress.backend.Compressor.check_recipe`:
-    a SparseML recipe must load). A failure of the last three removes an earlier
-    run's directory, so its release cannot pass for this call.
-    """
+def check_run_dir(config: RunConfig, path: Path) -> None:
+    """Refuse a run directory compress-gate may not replace, or one that is, holds or lies inside
+    one of the recipe's inputs (:func:`compress_gate.config._inputs.recipe_inputs`)."""
     try:
-        check_output_dir(config.output, what="run directory")
+        check_output_dir(config.output, what="run directory", inputs=recipe_inputs(config, path))
     except InputError as err:
         raise InputError(f"{path}: `output`: {err}") from err
+
+
+def _check_before_work(config: RunConfig, path: Path, compressor: Compressor) -> None:
+    """The checks that need no data, in seconds, under the run directory's lock.
+
+    The model's factory (or its torchvision/timm extra) must import; the deployment engine
+    must run here; the backend must accept its recipe section
+    (:meth:`~compress_gate.compress.backend.Compressor.check_recipe`: a SparseML recipe must
+    load). A failure removes an earlier run's directory, so its release cannot pass for this call.
+    """
     try:
         from compress_gate.models.registry import check_model_source
 
@@ -157,7 +166,7 @@ def _prepare_run_dir(path: Path, config: RunConfig, compressor: Compressor) -> s
     Returns the recipe hash. See :mod:`compress_gate._outdir`: only a directory
     compress-gate made (or an empty one) is replaced, so nothing of an earlier run stays.
     """
-    run_dir = fresh_directory(config.output, what="run directory")
+    run_dir = fresh_directory(config.output, what="run directory", inputs=recipe_inputs(config, path))
     shutil.copyfile(path, run_dir / "recipe.yaml")
     for name, text in compressor.run_files().items():
         write_text(run_dir / name, text)
@@ -274,16 +283,19 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     with terminate_as_interrupt():
         config = load_run_config(path)
         compressor = _compressor(config, path)
-        _check_before_work(config, path, compressor)
-        run_dir = config.output
-        digest = _prepare_run_dir(path, config, compressor)
-        record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
-                                     "compress_gate_version": __version__,
-                                     "deployment_engine": config.engines.deployment})
-        record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
-        record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
-        with record.running():
-            return _run_stages(path, config, digest, record, console, compressor)
+        check_run_dir(config, path)
+        with output_lock(config.output, what="run directory"):     # one writer per run directory
+            _check_before_work(config, path, compressor)
+            run_dir = config.output
+            digest = _prepare_run_dir(path, config, compressor)
+            record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
+                                         "compress_gate_version": __version__,
+                                         "deployment_engine": config.engines.deployment,
+                                         "machine": run_machine()})
+            record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
+            record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
+            with record.running():
+                return _run_stages(path, config, digest, record, console, compressor)
 
 
 def _stage(record: RunRecord, name: str) -> contextlib.AbstractContextManager[None]:

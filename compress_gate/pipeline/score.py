@@ -8,6 +8,14 @@ while the job runs and ``manifest.json`` (shard files and row counts, written at
 only once every shard is written, after which the marker is removed: a job that stops
 half-way leaves its finished shards on disk, and the shard readers refuse the directory.
 
+OUT follows the output policy of every command (:mod:`compress_gate._outdir`): it is made
+by the tool (marker ``.compress-gate``), so running the same command again replaces it,
+an incomplete one included (what the shard readers' message advises); a foreign non-empty
+directory, or one that is, holds or lies inside the model or the data, is refused. Every
+setting (execution, workers, engine and whether it runs here, batch size, the model, each
+shard's ``inputs`` against the model's input shape) is checked before OUT is made, so a bad
+one leaves nothing behind. One call writes OUT at a time (:mod:`compress_gate._lock`).
+
 Backends, with identical scores (same parts, same engine, same batches):
 
 - ``local`` (default): one process, the parts one after another, each scored by
@@ -28,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from compress_gate._atomic import write_json
+from compress_gate._atomic import write_json, write_text
+from compress_gate._outdir import check_output_dir, fresh_directory, output_lock
 from compress_gate.execution import RAY_RETRIES, Execution, check_execution, ray_session
 from compress_gate.data.contract import EvalData, check_prediction_columns, load_eval_data
 from compress_gate.data.shards import (INCOMPLETE_NAME, MANIFEST_NAME, check_row_counts, list_shards, read_data_shard,
@@ -70,8 +79,13 @@ def _scored_inputs(data: EvalData, source: str) -> tuple[np.ndarray, np.ndarray]
     return data.ids[scored], data.inputs[scored]
 
 
-def plan_parts(data: str | Path, *, rows_per_shard: int) -> list[Part]:
-    """The parts to score, in order: each data shard's calib/test rows cut into ``rows_per_shard`` pieces."""
+def plan_parts(data: str | Path, *, rows_per_shard: int,
+               input_shape: tuple[int | None, ...] | None = None) -> list[Part]:
+    """The parts to score, in order: each data shard's calib/test rows cut into ``rows_per_shard`` pieces.
+
+    With ``input_shape`` (the model's input, ``None`` for a free dimension; the batch
+    dimension is not compared) every shard's ``inputs`` must fit it: refused before any work.
+    """
     if not isinstance(rows_per_shard, int) or rows_per_shard < 1:
         raise InputError(f"--rows-per-shard = {rows_per_shard!r} must be an integer >= 1.")
     data = Path(data)
@@ -84,7 +98,9 @@ def plan_parts(data: str | Path, *, rows_per_shard: int) -> list[Part]:
     for path in sources:
         shard = readers(path)
         held.append(shard.n_samples)
-        ids, _ = _scored_inputs(shard, str(path))
+        ids, inputs = _scored_inputs(shard, str(path))
+        if input_shape is not None:
+            _check_input_shape(inputs, input_shape, str(path))
         for start in range(0, ids.size, rows_per_shard):
             parts.append(Part(len(parts), str(path), start, min(start + rows_per_shard, ids.size)))
     if data.is_dir():
@@ -93,6 +109,16 @@ def plan_parts(data: str | Path, *, rows_per_shard: int) -> list[Part]:
         raise InputError(f"{data}: no calib or test row to score. Mark the rows to judge with split = "
                          "'calib' or 'test'.")
     return parts
+
+
+def _check_input_shape(inputs: np.ndarray, input_shape: tuple[int | None, ...], source: str) -> None:
+    expected = tuple(input_shape[1:])
+    got = tuple(inputs.shape[1:])
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        shown = tuple("?" if e is None else e for e in expected)
+        raise InputError(f"{source}: `inputs` has rows of shape {got}, but the model takes {shown} (batch "
+                         "dimension left out). Score these inputs with a model built for them, or preprocess "
+                         "the data to the model's input size.")
 
 
 def score_part(part: Part, scores_of: Any, out: Path, *, whole_file: bool) -> int:
@@ -113,24 +139,52 @@ def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, eng
     Raises
     ------
     InputError
-        Unknown execution, ``out`` exists and is not empty, bad data (shard named), no
-        ``inputs``, a missing or corrupt model, Ray asked for but not installed.
+        An unknown execution or engine, an engine that does not run here, a batch size < 1, an
+        ``out`` compress-gate may not replace (module docstring) or that another call is writing,
+        bad data (shard named), no ``inputs`` or inputs that do not fit the model, a
+        missing or corrupt model, Ray asked for but not installed: all before ``out`` is made.
     RuntimeFailure
         The engine failed, or a Ray job failed after its retries; finished shards stay in
         ``out``, which keeps its :data:`INCOMPLETE_NAME` marker.
     """
-    if not isinstance(workers, int) or workers < 1:
-        raise InputError(f"--workers = {workers!r} must be an integer >= 1.")
-    model, data, out = Path(model).resolve(), Path(data).resolve(), Path(out).resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError(f"{out}: already exists and is not an empty directory. Choose a new --out, or "
-                         "remove the old one.")
-    execution = check_execution(execution, what="scoring", address=address)     # before anything is written
-    parts = plan_parts(data, rows_per_shard=rows_per_shard)
     from compress_gate.engines import read_model_info
-    read_model_info(model)                         # a missing or corrupt model fails before any work
-    out.mkdir(parents=True, exist_ok=True)
-    (out / INCOMPLETE_NAME).write_text("compress-gate score is writing this directory\n")
+
+    _check_settings(workers=workers, engine=engine, batch_size=batch_size)
+    model, data, out = Path(model).resolve(), Path(data).resolve(), Path(out).resolve()
+    inputs = {"model": model, "eval data": data}
+    check_output_dir(out, what="prediction shard directory (--out)", inputs=inputs)
+    execution = check_execution(execution, what="scoring", address=address)     # before anything is written
+    info = read_model_info(model)                  # a missing or corrupt model fails before any work
+    parts = plan_parts(data, rows_per_shard=rows_per_shard, input_shape=info.input_shape)
+    with output_lock(out, what="prediction shard directory (--out)"):
+        fresh_directory(out, what="prediction shard directory (--out)", inputs=inputs)
+        write_text(out / INCOMPLETE_NAME, "compress-gate score is writing this directory\n")
+        return _score_parts(model, data, out, parts, engine=engine, batch_size=batch_size,
+                            execution=execution, address=address, workers=workers)
+
+
+def _check_settings(*, workers: int, engine: str, batch_size: int) -> None:
+    """Refuse, before anything is read or written, a worker count, engine or batch size that cannot work (an
+    engine that does not run on this machine included)."""
+    from compress_gate.engines import ENGINE_KINDS, engine_availability
+
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise InputError(f"--workers = {workers!r} must be an integer >= 1.")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InputError(f"--batch-size = {batch_size!r} must be an integer >= 1 (rows per engine batch), "
+                         "e.g. `--batch-size 64`.")
+    if engine not in ENGINE_KINDS:
+        raise InputError(f"--engine {engine!r} is not an engine. It should be one of {list(ENGINE_KINDS)}.")
+    reason = engine_availability()[engine]
+    if reason:
+        raise InputError(f"--engine {engine} cannot run on this machine: {reason}. Score with an engine that "
+                         "runs here, e.g. `--engine onnxruntime`.")
+
+
+def _score_parts(model: Path, data: Path, out: Path, parts: list[Part], *, engine: str, batch_size: int,
+                 execution: Execution, address: str | None, workers: int) -> ScoredShards:
+    """Score ``parts`` into the new directory ``out`` (which holds the incomplete marker) and write the
+    manifest last (module docstring)."""
     settings = {"model": str(model), "engine": engine, "batch_size": batch_size, "out": str(out),
                 "whole_file": not data.is_dir()}
     if execution == "local":

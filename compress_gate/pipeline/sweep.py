@@ -25,6 +25,13 @@ Outputs in the sweep directory (the recipe's ``output``)::
     sweep.html        the curves against sparsity (:mod:`compress_gate.pipeline._sweep_html`)
     release/          with ``--release``: a copy of the chosen student's release bundle
 
+The sweep directory follows the output policy of every command (:mod:`compress_gate._outdir`):
+it is a directory compress-gate made (it holds the marker ``.compress-gate``), replaced whole
+by the next sweep, so nothing but what the tool wrote is ever deleted; a non-empty directory
+without the marker is refused, and so is one that is, holds or lies inside the sweep recipe
+or a path it names. One sweep writes a directory at a time (:mod:`compress_gate._lock`).
+Every N:M mask is checked against the model's weights before the first student trains.
+
 The **chosen** student is the most compressed one (highest requested sparsity) whose
 verdict is ``pass``; ``None`` when none passes. Between passing students of equal sparsity
 the first in row order wins (rows are sorted by sparsity, unstructured before N:M); its
@@ -59,13 +66,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from compress_gate._atomic import atomic_directory, write_json, write_text
+from compress_gate._outdir import MARKER, check_output_dir, fresh_directory, output_lock
 from compress_gate.compress.backend import Compressor, get_compressor
+from compress_gate.config._inputs import recipe_inputs
 from compress_gate.config.run import RunConfig, load_run_config
 from compress_gate.execution import Execution, check_execution
 from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
 from compress_gate.pipeline._sweep_similarity import similarity_correlations, student_similarity
-from compress_gate.pipeline._sweep_masks import nm_sparsity, parse_masks, split_values
+from compress_gate.pipeline._sweep_masks import (check_masks_fit, check_sparsities, nm_sparsity, parse_masks,
+                                                  parse_sparsities, split_values)
 from compress_gate.pipeline._sweep_seeds import check_seeds, seed_spread, seeded_dir_name, seeded_recipe
 from compress_gate.report import largest_increase
 
@@ -79,7 +89,7 @@ __all__ = ["SweepOutcome", "SWEEP_ARTEFACTS", "run_sweep", "student_numbers", "s
            "split_values", "student_similarity", "similarity_correlations"]
 
 #: What a sweep writes directly in its directory besides the students' run directories.
-SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release")
+SWEEP_ARTEFACTS = ("sweep.json", "sweep.html", "recipes", "calibrated", "release", MARKER)
 
 
 @dataclass(frozen=True)
@@ -95,46 +105,14 @@ class SweepOutcome:
     chosen_student: str | None = None
 
 
-def parse_sparsities(texts: Sequence[str]) -> list[float]:
-    """The command line's sparsity values as floats (``--sparsity 0.5 0.8 0.9``).
-
-    Raises
-    ------
-    InputError
-        A value that is not a number.
-    """
-    values = []
-    for text in texts:
-        try:
-            values.append(float(text))
-        except ValueError:
-            raise InputError(f"--sparsity {text!r} is not a number; give sparsities between 0 and 1, e.g. "
-                             "`--sparsity 0.5 0.8 0.9`.") from None
-    return values
-
-
 def _check_students(compressor: Compressor, sparsities: Sequence[float], masks: Sequence[str],
                     source: Path) -> list[tuple[float, str | None]]:
     """The students as (sparsity, mask or None), sorted by sparsity, unstructured first; refused when the
     recipe's backend cannot take them (:meth:`~compress_gate.compress.backend.Compressor.check_students`)."""
     compressor.check_students(sparsities, masks, source=source)
-    values = _check_sparsities(sparsities, source, allow_none=bool(masks))
+    values = check_sparsities(sparsities, source, allow_none=bool(masks))
     return sorted([(s, None) for s in values] + [(nm_sparsity(m), m) for m in parse_masks(masks)],
                   key=lambda student: (student[0], student[1] is not None))
-
-
-def _check_sparsities(sparsities: Sequence[float], source: Path, *, allow_none: bool = False) -> list[float]:
-    values = [float(s) for s in sparsities]
-    if not values and not allow_none:
-        raise InputError(f"{source}: give at least one sparsity, e.g. `--sparsity 0.5 0.8 0.9` (or, for a "
-                         "torch-backend recipe, N:M masks: `--mask 2:4 1:4`).")
-    bad = [s for s in values if not (0.0 < s < 1.0)]
-    if bad:
-        raise InputError(f"--sparsity {bad[0]!r} is not a sparsity: each must lie strictly between 0 and 1 (the "
-                         "share of pruned weights), e.g. `--sparsity 0.5 0.8 0.9`.")
-    if len(set(values)) != len(values):
-        raise InputError(f"--sparsity lists a value more than once ({values}); list each sparsity once.")
-    return sorted(values)
 
 
 class _BlockDumper(yaml.SafeDumper):
@@ -165,8 +143,13 @@ def student_recipe(config: RunConfig, sparsity: float, *, sweep_dir: Path, sourc
 
 
 def student_dir_name(sparsity: float, mask: str | None = None) -> str:
-    """``sparsity-0.8`` (or ``mask-2of4`` for an N:M student): its run directory inside the sweep directory."""
-    return f"sparsity-{sparsity:g}" if mask is None else "mask-" + mask.replace(":", "of")
+    """``sparsity-0.8`` (or ``mask-2of4`` for an N:M student): its run directory inside the sweep directory.
+
+    The sparsity is written as Python's shortest round-trip text (``repr``), so two different
+    sparsities never share a directory (``0.5`` and ``0.5000001`` are ``sparsity-0.5`` and
+    ``sparsity-0.5000001``; six significant digits would have named both ``sparsity-0.5``).
+    """
+    return f"sparsity-{float(sparsity)!r}" if mask is None else "mask-" + mask.replace(":", "of")
 
 
 def _number(value: Any) -> float | None:
@@ -278,20 +261,14 @@ def _calibrated_report(config: RunConfig, run_dir: Path, out: Path) -> dict[str,
     return json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
-def _prepare_sweep_dir(sweep_dir: Path, source: Path) -> None:
-    """Refuse a foreign non-empty directory; remove an earlier sweep's own artefacts."""
-    if sweep_dir.is_dir() and any(sweep_dir.iterdir()) and not (sweep_dir / "sweep.json").is_file() \
-            and not (sweep_dir / "recipes").is_dir():
-        raise InputError(f"{source}: `output` = {str(sweep_dir)!r} is a non-empty directory that is not a "
-                         "compress-gate sweep directory (no sweep.json), and a sweep replaces its artefacts there. "
-                         "Choose a new or empty directory.")
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    for name in SWEEP_ARTEFACTS:
-        target = sweep_dir / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
+def _check_sweep_dir(config: RunConfig, source: Path) -> None:
+    """Refuse, before any work, a sweep directory the tool may not replace (:mod:`compress_gate._outdir`:
+    only one it made, holding its marker, or an empty one), or one that is, holds or lies inside one of the
+    recipe's inputs (the sweep recipe itself included)."""
+    try:
+        check_output_dir(config.output, what="sweep directory", inputs=recipe_inputs(config, source))
+    except InputError as err:
+        raise InputError(f"{source}: `output`: {err}") from err
 
 
 def _release(sweep_dir: Path, student_dir: Path) -> Path:
@@ -328,18 +305,30 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     RuntimeFailure
         A student's run failed; the students completed before it stay on disk.
     """
-    from compress_gate.pipeline._sweep_html import write_sweep_html
-
     execution = check_execution(execution, what="the sweep's students", address=address)
     seeds = check_seeds(seeds)
     source = Path(path).resolve()
     config = load_run_config(source)
     compressor = get_compressor(config.compression, config.export, installed=False)
     students = _check_students(compressor, sparsities, masks, source)
-    values = sorted(s for s, mask in students if mask is None)
     compressor.student_compression(students[0][0], mask=students[0][1], source=source)  # refuse before any work
-    sweep_dir = config.output
-    _prepare_sweep_dir(sweep_dir, source)
+    _check_sweep_dir(config, source)
+    with output_lock(config.output, what="sweep directory"):          # one writer per sweep directory
+        check_masks_fit(config, masks, source)
+        sweep_dir = fresh_directory(config.output, what="sweep directory", inputs=recipe_inputs(config, source))
+        return _sweep(config, source, sweep_dir, students, compressor, masks=masks, release=release,
+                      console=console, execution=execution, address=address, seeds=seeds,
+                      seed_teachers=seed_teachers)
+
+
+def _sweep(config: RunConfig, source: Path, sweep_dir: Path, students: list[tuple[float, str | None]],
+           compressor: Compressor, *, masks: Sequence[str], release: bool, console: Console | None,
+           execution: Execution, address: str | None, seeds: int, seed_teachers: bool) -> SweepOutcome:
+    """:func:`run_sweep`'s work in the new sweep directory, under its lock: the student recipes (all
+    validated before the first student runs), the students and their seeds, the choice, the summary."""
+    from compress_gate.pipeline._sweep_html import write_sweep_html
+
+    values = sorted(s for s, mask in students if mask is None)
     recipes = [student_recipe(config, sparsity, sweep_dir=sweep_dir, source=source, mask=mask,
                               compressor=compressor) for sparsity, mask in students]
     recipe_paths = [_write_recipe(sweep_dir, student_dir_name(*student), recipe)   # all valid before any work

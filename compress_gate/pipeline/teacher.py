@@ -11,7 +11,10 @@ A trained teacher is cached under ``<cache_dir>/teacher-<key>.pt`` (a ``state_di
 (the model source: the built-in architecture with its width and depth, or the factory /
 torchvision / timm name with its kwargs and, for a file factory, the file's bytes), so a
 rerun with the same data, network, checkpoint, training spec and seed loads it instead of
-retraining, and any change to one of them trains a new one. Cached and given checkpoints are
+retraining, and any change to one of them trains a new one. The cache file stores its full
+key beside the ``state_dict`` (:mod:`compress_gate._keyed_state`); a file whose key
+is not this run's (copied or renamed from another recipe) or that cannot be read is exit 2
+advising to delete it (the next run retrains). Cached and given checkpoints are
 read with ``torch.load(..., weights_only=True)`` (no code runs from the file).
 """
 
@@ -30,13 +33,14 @@ from compress_gate._atomic import atomic_path
 from compress_gate.config.run import RunConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
+from compress_gate._keyed_state import with_key
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["TeacherInfo", "teacher_cache_key", "obtain_teacher", "build_teacher_module", "training_loader"]
 
-_CACHE_FORMAT = 2   # bump when the cached file's meaning changes
+_CACHE_FORMAT = 3   # bump when the cached file's meaning changes (3: the file stores its key)
 
 
 @dataclass(frozen=True)
@@ -159,8 +163,8 @@ def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
         key = teacher_cache_key(config, data)
         cached = config.cache_dir / f"teacher-{key[:24]}.pt"
         if cached.is_file():
-            load_state(model, read_state_dict(cached, "cached teacher"), path=cached, what="cached teacher",
-                       fix=f"Delete {cached} to train the teacher again.")
+            load_state(model, read_state_dict(cached, "cached teacher", key=key), path=cached,
+                       what="cached teacher", fix=f"Delete {cached} to train the teacher again.")
             info = TeacherInfo("cache", cached, key)
         else:
             from compress_gate.models import train_model
@@ -169,7 +173,7 @@ def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
             train_model(model, loader, task=data.task, epochs=spec.train.epochs, lr=spec.train.lr, seed=config.seed,
                         optimizer=spec.train.optimizer, progress=progress)
             with atomic_path(cached) as tmp:
-                torch.save(model.state_dict(), tmp)
+                torch.save(with_key(model.state_dict(), key), tmp)
             info = TeacherInfo("trained", cached, key)
     with atomic_path(save_to) as tmp:
         torch.save(model.state_dict(), tmp)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from compress_gate._atomic import write_bytes, write_json
-from compress_gate._outdir import output_directory
+from compress_gate._outdir import check_output_dir, output_directory
 from compress_gate.errors import InputError
 from compress_gate.report.schema import SCHEMA_FILES, SCHEMA_VERSION, Report, as_report
 
@@ -152,14 +152,6 @@ def _load(path: Path) -> tuple[Report, bytes | None]:
     return report, None if migrated else raw
 
 
-def _check_out_apart(source: Path, out: Path) -> None:
-    """``out`` is replaced whole: it may not be the report, hold it, or lie inside it."""
-    src, dst = source.resolve(), out.resolve()
-    if dst == src or dst in src.parents:
-        raise InputError(f"{out}: the output directory holds the input {source}, and writing there replaces the "
-                         "whole directory. Give a new directory, e.g. rendered/.")
-
-
 def rerender(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> tuple[Report, dict[str, Path]]:
     """Check ``source`` (:func:`load_report_json`) and write :data:`RENDERED` as the new directory ``out``.
 
@@ -169,9 +161,10 @@ def rerender(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> tup
     from compress_gate.report import render_html, write_junit, write_model_card, write_summary_md
 
     source, out = Path(source), Path(out)
-    _check_out_apart(source, out)
+    inputs = {"report (REPORT_JSON)": source}
+    check_output_dir(out, what="report output directory", inputs=inputs)   # before the report is read
     report, raw = _load(source)
-    with output_directory(out, what="report output directory") as tmp:
+    with output_directory(out, what="report output directory", inputs=inputs) as tmp:
         if raw is None:
             write_json(tmp / "report.json", report.to_json())
         else:
