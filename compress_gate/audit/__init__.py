@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compress_gate._outdir import output_directory
-from compress_gate.config._inputs import recipe_inputs
+from compress_gate.config.inputs import recipe_inputs
 from compress_gate.config.audit import AuditConfig
 from compress_gate.config.run import RunConfig
 from compress_gate.execution import Execution, check_execution

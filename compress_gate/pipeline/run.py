@@ -49,7 +49,7 @@ from compress_gate import __version__
 from compress_gate._atomic import atomic_path, write_json, write_text
 from compress_gate._outdir import check_output_dir, discard_output_dir, fresh_directory, output_lock
 from compress_gate._signals import terminate_as_interrupt
-from compress_gate.config._inputs import recipe_inputs
+from compress_gate.config.inputs import recipe_inputs
 from compress_gate.config.run import RunConfig, load_run_config, recipe_hash
 from compress_gate.engines.machine import run_machine
 from compress_gate.errors import InputError
@@ -127,7 +127,7 @@ STAGE_ARTEFACTS = {"data": ("data.npz",), "teacher": ("teacher.pt",), "compress"
 
 def check_run_dir(config: RunConfig, path: Path) -> None:
     """Refuse a run directory compress-gate may not replace, or one that is, holds or lies inside
-    one of the recipe's inputs (:func:`compress_gate.config._inputs.recipe_inputs`)."""
+    one of the recipe's inputs (:func:`compress_gate.config.inputs.recipe_inputs`)."""
     try:
         check_output_dir(config.output, what="run directory", inputs=recipe_inputs(config, path))
     except InputError as err:

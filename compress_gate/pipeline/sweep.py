@@ -68,7 +68,7 @@ import yaml
 from compress_gate._atomic import atomic_directory, write_json, write_text
 from compress_gate._outdir import MARKER, check_output_dir, fresh_directory, output_lock
 from compress_gate.compress.backend import Compressor, get_compressor
-from compress_gate.config._inputs import recipe_inputs
+from compress_gate.config.inputs import recipe_inputs
 from compress_gate.config.run import RunConfig, load_run_config
 from compress_gate.execution import Execution, check_execution
 from compress_gate.errors import InputError
