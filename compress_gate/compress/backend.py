@@ -159,7 +159,8 @@ class Backend:
     -> Compressor``, imported only by :func:`get_compressor`; ``requires`` are the
     top-level packages that must be importable; ``extra`` is the pip extra that
     installs them, ``python`` the Python versions that extra installs on, and
-    ``make_target`` the checkout's Makefile target that builds its environment.
+    ``make_target`` the checkout's Makefile target that builds its environment (None: none, e.g. a
+    backend registered from outside the package).
     """
 
     module: str
@@ -167,7 +168,7 @@ class Backend:
     requires: tuple[str, ...]
     extra: str
     python: str
-    make_target: str
+    make_target: str | None = None
 
 
 BACKENDS: dict[str, Backend] = {
@@ -194,11 +195,12 @@ def check_backend_installed(name: str, *, where: str = "compression.backend") ->
                          f"{', '.join(BACKENDS)}.")
     backend = BACKENDS[name]
     missing = [package for package in backend.requires if importlib.util.find_spec(package) is None]
+    make_hint = f" (in a checkout: `make {backend.make_target}`)" if backend.make_target else ""
     if missing:
         raise InputError(f"`{where}` = {name!r} needs {', '.join(missing)}, which this environment does not "
                          f"have: compress-gate's core installs only the gate, predict, bench and reports. "
                          f"Install the backend's extra in its own environment (Python {backend.python}): "
-                         f"`pip install 'compress-gate[{backend.extra}]'` (in a checkout: `make {backend.make_target}`), "
+                         f"`pip install 'compress-gate[{backend.extra}]'`{make_hint}, "
                          "then rerun.")
     return backend
 
