@@ -184,11 +184,8 @@ def weighted_jaccard_similarity(dense_pred: np.ndarray, compressed_pred: np.ndar
 
     Parameters
     ----------
-    dense_pred : ndarray of shape (n_dense, n_samples, n_attributes), values in {0, 1}
-        One row of 0/1 predictions per model of the dense population (multi-class: one-hot).
-    compressed_pred : ndarray of shape (n_compressed, n_samples, n_attributes), values in {0, 1}
-        The compressed population's, on the same samples.
-    task : {"multilabel", "multiclass"}
+    dense_pred, compressed_pred, task
+        As :func:`taxicab_score`.
 
     Returns
     -------
