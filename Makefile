@@ -22,7 +22,7 @@ CORE_STAMP   := $(CORE_VENV)/.installed
 TORCH_STAMP  := $(TORCH_VENV)/.installed
 CORE312_STAMP := $(CORE312_VENV)/.installed
 
-.PHONY: install install-core install-torch install-ray install-gpu install-mlflow test-mlflow demo demo-digits test test-sparseml test-core test-core312 test-torch \
+.PHONY: install install-core install-torch install-ray install-gpu install-mlflow test-mlflow demo demo-digits example test test-sparseml test-core test-core312 test-torch \
         test-slow bench clean
 
 $(STAMP): pyproject.toml
@@ -80,6 +80,14 @@ demo-digits: $(STAMP)
 	if [ $$code -eq 1 ]; then echo "demo finished: the gate refused release (see runs/demo/refused/report.html)"; \
 	elif [ $$code -ne 0 ]; then exit $$code; \
 	else echo "demo finished: released (see runs/demo/release/)"; fi
+
+# Your model, your images (examples/your-model/): PNG files and a CSV, a network from a file outside
+# the package, fine-tuned from a checkpoint with another head size, compressed by the torch backend.
+example: $(TORCH_STAMP)
+	@cd examples/your-model && ../../$(TORCH_VENV)/bin/python make_data.py && ../../$(TORCH_VENV)/bin/python pretrain.py
+	@$(TORCH_VENV)/bin/compress-gate run examples/your-model/recipe.yaml; code=$$?; \
+	if [ $$code -eq 1 ]; then echo "example finished: the gate refused release (see runs/your-model/refused/report.html)"; \
+	elif [ $$code -ne 0 ]; then exit $$code; else echo "example finished: released (see runs/your-model/release/)"; fi
 
 # Both worlds: the [sparseml] stack (Python 3.11), then the core on the newest Python.
 test: test-sparseml test-core

@@ -165,3 +165,35 @@ def test_the_cache_key_follows_the_factory_file_and_the_checkpoint(tmp_path):
     key = teacher_cache_key(cfg, rgb_data())
     factory_file(tmp_path, body + "# edited\n")
     assert teacher_cache_key(cfg, rgb_data()) != key
+
+
+# --- training-time augmentation ---------------------------------------------------------------
+def batch_of(images):
+    return [(image, torch.tensor(0.0)) for image in images]
+
+
+def test_hflip_mirrors_some_images_and_keeps_the_others_seeded():
+    from compress_gate.models.augment import AugmentBatch
+
+    images = torch.arange(64 * 3, dtype=torch.float32).reshape(64, 1, 1, 3)
+    out, _ = AugmentBatch(hflip=True, crop_scale=None, seed=0)(batch_of(images))
+    flipped = (out == images.flip(-1)).flatten(1).all(1)
+    kept = (out == images).flatten(1).all(1)
+    assert bool((flipped | kept).all()) and 10 < int(flipped.sum()) < 54       # each one or the other, ~half
+    again, _ = AugmentBatch(hflip=True, crop_scale=None, seed=0)(batch_of(images))
+    assert torch.equal(out, again)
+
+
+def test_a_random_crop_is_one_window_resized_back():
+    import torch.nn.functional as F
+
+    from compress_gate.models.augment import AugmentBatch
+
+    image = torch.arange(16, dtype=torch.float32).reshape(1, 4, 4)
+    same, _ = AugmentBatch(hflip=False, crop_scale=(1.0, 1.0), seed=0)(batch_of([image]))
+    assert torch.equal(same[0], image)                             # scale 1: the whole image, same size
+    out, _ = AugmentBatch(hflip=False, crop_scale=(0.25, 0.25), seed=3)(batch_of([image]))
+    # side round(4 * sqrt(0.25)) = 2: one of the 3 x 3 windows of 2 x 2 pixels, resized to 4 x 4
+    windows = [F.interpolate(image[None, :, t:t + 2, l:l + 2], size=(4, 4), mode="bilinear", align_corners=False)[0]
+               for t in range(3) for l in range(3)]
+    assert sum(torch.equal(out[0], window) for window in windows) == 1

@@ -77,6 +77,8 @@ def test_valid_recipe_loads_with_defaults(tmp_path):
     ({"model": {"arch": "resnet", "input_size": 48, "train": {"epochs": 1}},
       "data": {"kind": "demo", "image_size": 32}}, "`model.input_size` = 48 but `data.image_size` = 32"),
     ({"model": {"arch": "resnet", "train": {"epochs": -1}}}, "`model.train.epochs` = -1"),
+    ({"augment": {"crop_scale": [0.9, 0.5]}}, "crop_scale = [0.9, 0.5] must be [low, high]"),
+    ({"augment": {"flip": True}}, "unknown key `augment.flip`"),
     ({"data": {"kind": "demo", "image_size": 2}}, "`data.image_size` = 2"),
     ({"data": {"kind": "mnist"}}, "`data.kind`"),
     ({"compression": None}, "the `compression` section is required"),

@@ -24,6 +24,7 @@ Sections (every key is documented in ``docs/recipe.md``)::
     engines: {deployment: onnxruntime, check: [deepsparse]}
     gate: {limits: [...]}        # compress_gate.config.gate.GateConfig
     tracking: {mlflow_uri: ..., register: ...}   # optional: compress_gate.config.tracking.TrackingConfig
+    augment: {hflip: true, crop_scale: [0.7, 1.0]}   # training batches only; default none
 
 :func:`load_run_config` validates the whole file once: every problem is reported with
 its key path and a fix (:class:`InputError`, exit 2); relative paths are resolved
@@ -72,6 +73,26 @@ class TrainSpec(BaseModel):
     lr: float = Field(0.05, gt=0, le=10, strict=True)
     optimizer: Literal["sgd", "adam"] = "sgd"
     batch_size: int = Field(64, ge=1, le=65536, strict=True)
+
+
+class AugmentConfig(BaseModel):
+    """Augmentation of the training batches (teacher training and every fine-tune; never evaluation).
+
+    Example: ``{hflip: true, crop_scale: [0.7, 1.0]}``: each image is cropped to a random square of
+    a share s ~ U(0.7, 1.0) of its area, resized back, and mirrored with probability 0.5
+    (:mod:`compress_gate.models.augment`). Default: none. FairGRAPE's group loader is not augmented.
+    """
+
+    model_config = _Frozen
+    hflip: bool = Field(False, strict=True)
+    crop_scale: tuple[Annotated[float, Field(gt=0, le=1)], Annotated[float, Field(gt=0, le=1)]] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AugmentConfig:
+        if self.crop_scale is not None and self.crop_scale[0] > self.crop_scale[1]:
+            raise ValueError(f"crop_scale = {list(self.crop_scale)} must be [low, high] with low <= high, "
+                             "e.g. [0.7, 1.0]")
+        return self
 
 
 class ModelConfig(BaseModel):
@@ -217,6 +238,7 @@ class RunConfig(BaseModel):
     gate: GateConfig = GateConfig()
     audit: AuditConfig = AuditConfig()
     tracking: TrackingConfig | None = None
+    augment: AugmentConfig = AugmentConfig()
 
     @property
     def cache_dir(self) -> Path:
@@ -253,7 +275,7 @@ def _require_file(path: Path | None, key: str, source: Path, fix: str, *, direct
 
 def _section(raw: dict[str, Any], key: str) -> Any:
     value = raw.get(key)
-    return {} if value is None and key in ("export", "engines", "gate", "audit") else value
+    return {} if value is None and key in ("export", "engines", "gate", "audit", "augment") else value
 
 
 def load_run_config(path: str | Path) -> RunConfig:
@@ -281,7 +303,7 @@ def load_run_config(path: str | Path) -> RunConfig:
     config = validate(RunConfig, {**raw, "data": data.model_copy(update=data_paths), "gate": gate,
                                   "compression": compression,
                                   "export": _section(raw, "export"), "engines": _section(raw, "engines"),
-                                  "audit": _section(raw, "audit")},
+                                  "audit": _section(raw, "audit"), "augment": _section(raw, "augment")},
                       source=source)
     model = config.model.model_copy(update={"checkpoint": _resolve(base, config.model.checkpoint),
                                             "cache_dir": _resolve(base, config.model.cache_dir),

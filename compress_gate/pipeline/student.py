@@ -52,5 +52,6 @@ def compress_student(config: RunConfig, data: EvalData, teacher: torch.nn.Module
 
         loader = group_training_loader(data, batch_size=config.compression.batch_size, seed=config.seed)
     else:
-        loader = training_loader(data, batch_size=config.compression.batch_size, seed=config.seed)
+        loader = training_loader(data, batch_size=config.compression.batch_size, seed=config.seed,
+                                 augment=config.augment)
     return compressor.compress(teacher, loader, task=data.task, seed=config.seed, progress=progress)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compress_gate._atomic import atomic_path
-from compress_gate.config.run import RunConfig
+from compress_gate.config.run import AugmentConfig, RunConfig
 from compress_gate.data.contract import EvalData
 from compress_gate.errors import InputError
 from compress_gate._keyed_state import with_key
@@ -102,10 +102,12 @@ def _input_shape(data: EvalData) -> tuple[int, ...]:
     return tuple(int(s) for s in data.inputs.shape[1:])
 
 
-def training_loader(data: EvalData, *, batch_size: int, seed: int) -> Any:
+def training_loader(data: EvalData, *, batch_size: int, seed: int, augment: AugmentConfig | None = None) -> Any:
     """A shuffling ``DataLoader`` over the train split, seeded by ``seed``.
 
-    Targets are class indices (multi-class) or float 0/1 rows (multi-label).
+    Targets are class indices (multi-class) or float 0/1 rows (multi-label). With ``augment``
+    (the recipe's ``augment:``), each batch is augmented (:class:`compress_gate.models.augment.AugmentBatch`,
+    its draws seeded by ``seed``).
     """
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -114,8 +116,13 @@ def training_loader(data: EvalData, *, batch_size: int, seed: int) -> Any:
 
     inputs, targets = (torch.from_numpy(array) for array in training_arrays(data, split="train"))
     generator = torch.Generator().manual_seed(seed)
+    collate = None
+    if augment is not None and (augment.hflip or augment.crop_scale is not None):
+        from compress_gate.models.augment import AugmentBatch
+
+        collate = AugmentBatch(hflip=augment.hflip, crop_scale=augment.crop_scale, seed=seed)
     return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=True,
-                      generator=generator, drop_last=False)
+                      generator=generator, drop_last=False, collate_fn=collate)
 
 
 def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
@@ -129,6 +136,7 @@ def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
     model = config.model
     checkpoint = hashlib.sha256(model.checkpoint.read_bytes()).hexdigest() if model.checkpoint else None
     spec = {"format": _CACHE_FORMAT, model_source(model)[0]: source_digest(model, base_dir=Path.cwd()),
+            "augment": config.augment.model_dump(mode="json"),
             "width": model.width, "depth": model.depth, "head": model.head, "checkpoint": checkpoint,
             "train": model.train.model_dump() if model.train else None,
             "seed": config.seed, "task": data.task, "input_shape": list(_input_shape(data)),
@@ -169,7 +177,8 @@ def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
         else:
             from compress_gate.models import train_model
 
-            loader = training_loader(data, batch_size=spec.train.batch_size, seed=config.seed)
+            loader = training_loader(data, batch_size=spec.train.batch_size, seed=config.seed,
+                                     augment=config.augment)
             train_model(model, loader, task=data.task, epochs=spec.train.epochs, lr=spec.train.lr, seed=config.seed,
                         optimizer=spec.train.optimizer, progress=progress)
             with atomic_path(cached) as tmp:
