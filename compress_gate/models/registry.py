@@ -37,7 +37,7 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-    from compress_gate.config.run import ModelConfig
+    from compress_gate.config.model import ModelConfig
 
 __all__ = ["Architecture", "BUILTIN_ARCHITECTURES", "MODEL_SOURCES", "model_source", "resolve_factory",
            "check_model_source", "instantiate_model", "source_digest"]
