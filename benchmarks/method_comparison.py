@@ -1,33 +1,46 @@
-"""Method comparison (issue 13): GMP, GMP + each distillation kind, FairGRAPE, SNIP and GraSP at one sparsity.
+"""Method comparison at a fair budget: GMP (+ each distillation kind), FairGRAPE both ways, SNIP, GraSP.
 
-One teacher, eight students, every one through ``compress-gate run`` (the torch backend,
-then export, predictions, benchmark and the gate), on the multi-label demo data
-(``kind: synthetic`` as recipes/multilabel.yaml: 10 attributes, identity groups
-``warm`` and ``shadow``, so 4 joint groups) at a reduced size::
+Every student gets the same fine-tuning budget (``--budget`` epochs, default 8; FairGRAPE's
+epochs between its pruning steps are counted in it), at sparsities 0.8, 0.9 and 0.99 (FairGRAPE's
+appendix uses 0.9 and 0.99), over ``--seeds`` seeds (default 3: the recipe seed, so every seed
+trains its own teacher, draws its own masks and data order). Each cell (method, sparsity, seed,
+budget) is one ``compress-gate run`` (the torch backend, then export, ONNX Runtime predictions,
+benchmark and the gate) on the multi-label demo data (``kind: synthetic`` as
+recipes/multilabel.yaml: 10 attributes, identity groups ``warm`` and ``shadow``, so 4 joint
+groups) at a reduced size::
 
-    /work/venvs/torch/bin/python benchmarks/method_comparison.py            # sparsity 0.8
-    /work/venvs/torch/bin/python benchmarks/method_comparison.py --keep runs/methods
+    .venv-torch/bin/python benchmarks/method_comparison.py [--work DIR]        # the whole grid, resumable
+    .venv-torch/bin/python benchmarks/method_comparison.py --summarize         # tables from the cells so far
 
-Why a script and not ``compress-gate sweep``: the sweep varies one recipe's sparsity;
-here the compression section itself changes per row. Every row is still a plain
-recipe run (written next to the results when ``--keep`` is given) sharing one teacher
-cache, so the teacher is trained once and each student is judged like any other.
+**Resumable.** Each finished cell is appended as one JSON line to
+``benchmarks/results/method_comparison_cells.jsonl`` (with its recipe); a rerun skips the cells
+already there, so the grid can be stopped and continued. Cells run in order of use: sparsity 0.9
+first (all methods, then the next seed), then 0.99, then 0.8, then the recovery curve;
+FairGRAPE with ``procedure: authors`` (16 to 44 iterations over the whole training split) last
+in each block, being the slowest.
 
-Printed and written (benchmarks/results/method_comparison.{json,md}):
+**Budget.** GMP prunes over the first half of the budget (update every budget/40 epochs) and
+fine-tunes the rest; SNIP, GraSP and FairGRAPE (project: 5 steps on 4 batches) prune before
+fine-tuning for the whole budget; FairGRAPE (authors: ``procedure: authors``) keeps its
+schedule (``keep_per_iter`` 0.9: 16 / 22 / 44 iterations at 0.8 / 0.9 / 0.99) and whole-split
+importance, but its between-step fine-tuning is scaled to fit: ``finetune_epochs = budget / (2
+(T − 1))`` (the authors' 3 epochs per iteration would be 45 to 129 epochs), and the final
+fine-tuning is the other half. **Recovery curve**: GMP, SNIP and both FairGRAPE settings at
+sparsity 0.9, seed 0, at budgets 1, 2, 4 and 8 epochs.
 
-- **FairGRAPE's Table 1 layout** (Lin et al., ECCV 2022): accuracy, FNR and FPR (FNR/FPR
-  averaged over the 10 attributes) per joint group, and Std(ΔAcc), in percent, from
-  :mod:`compress_gate.metrics.fairgrape` on the shipped ONNX Runtime predictions of the
-  test split at the default threshold 0.5. 95 % intervals: percentile Poisson bootstrap
-  (:mod:`compress_gate.metrics.poisson_bootstrap`, 500 resamples keyed by sample id, so
-  teacher and student rows share their weights).
-- **The gate's numbers**, read from each run's report.json: accuracy change, the worst
-  BA increase (its interval is the gate's, for that pair), CEV and SDE with their
-  intervals, and the verdict. No mitigation is applied (thresholds 0.5, no overrides),
-  so the gate judges the same predictions as the table.
-- **Speed**: ONNX Runtime (CPU) throughput ratio teacher time / student time at batch 64,
-  the median of paired interleaved rounds (the run's benchmark), with a 95 % bootstrap
-  interval of that median (2,000 resamples of the rounds).
+Per cell (benchmarks/results/method_comparison_cells.jsonl) and summarized per (method,
+sparsity) over seeds in benchmarks/results/method_comparison_seeds.{json,md}:
+
+- **Std(ΔAcc)** (FairGRAPE's headline, percent): the sample std over joint groups of the change in
+  group accuracy, from :mod:`compress_gate.metrics.fairgrape` on the shipped ONNX Runtime
+  predictions of the test split at threshold 0.5, with a 95 % percentile Poisson-bootstrap
+  interval (500 resamples keyed by sample id); per joint group accuracy, FNR and FPR (FNR/FPR
+  averaged over the 10 attributes), each with its interval.
+- **The gate's numbers** from each run's report.json: accuracy change and the worst BA increase
+  with the gate's intervals (no mitigation: thresholds 0.5, no overrides, so the gate judges
+  the same predictions as the table), CEV and SDE, the verdict, the ONNX Runtime speed ratio.
+- Summaries: per number, the mean and sample standard deviation over seeds, and seed 0's
+  bootstrap interval beside them (it does not cover another training run).
 
 Needs the ``[torch]`` environment (torch, torch-pruning, onnxruntime).
 """
@@ -38,30 +51,34 @@ import argparse
 import copy
 import datetime as dt
 import json
+import math
+import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results" / "method_comparison.json"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CELLS = RESULTS_DIR / "method_comparison_cells.jsonl"
+SUMMARY = RESULTS_DIR / "method_comparison_seeds.json"
 PARAMS = [r"re:^layer\d+\..*(conv\d+|downsample\.0)\.weight$"]
 N_RESAMPLES = 500
 SPEED_RESAMPLES = 2000
+SPARSITIES = (0.9, 0.99, 0.8)       # in the order they run
+RECOVERY = {"sparsity": 0.9, "seed": 0, "budgets": (1.0, 2.0, 4.0), "methods": ("GMP", "SNIP", "FairGRAPE",
+                                                                               "FairGRAPE (authors)")}
 
 #: Reduced size of recipes/multilabel.yaml's data (it has 12,000 / 4,000 / 20,000).
 DATA = {"kind": "synthetic", "seed": 0, "image_size": 16, "n_train": 8000, "n_calib": 2000, "n_test": 10000,
         "keep_fraction": 0.2, "noise": 0.1}
-EPOCHS = 1.0            # fine-tuning epochs of every student (the teacher trains 4)
 
 BASE: dict[str, Any] = {
-    "seed": 0,
     "model": {"arch": "resnet", "width": 16, "depth": 1,
               "train": {"epochs": 4, "lr": 0.05, "optimizer": "sgd", "batch_size": 128}},
     "data": DATA,
-    "compression": {"backend": "torch", "epochs": EPOCHS, "lr": 0.01, "optimizer": "sgd", "batch_size": 128},
+    "compression": {"backend": "torch", "lr": 0.01, "optimizer": "sgd", "batch_size": 128},
     "engines": {"deployment": "onnxruntime", "check": [], "batch_size": 256,
                 "benchmark": {"engines": ["onnxruntime"], "batch_sizes": [64], "warmup": 5, "iterations": 30}},
     "gate": {"confidence": 0.95, "n_resamples": 500, "judge": "thresholds",
@@ -71,87 +88,160 @@ BASE: dict[str, Any] = {
 }
 
 
-def methods(sparsity: float) -> dict[str, dict[str, Any]]:
-    """Row name -> the ``compression`` keys that differ from :data:`BASE` (all at ``sparsity``)."""
-    gmp = {"pruning": {"params": PARAMS, "init_sparsity": 0.05, "final_sparsity": sparsity, "start_epoch": 0.0,
-                       "end_epoch": 0.6, "update_frequency": 0.1, "inter_func": "cubic"}}
-    saliency = {"params": PARAMS, "sparsity": sparsity, "batches": 4}
+def methods(sparsity: float, budget: float) -> dict[str, dict[str, Any]]:
+    """Row name -> the ``compression`` keys that differ from :data:`BASE`, all at ``sparsity`` and ``budget``."""
+    gmp = {"epochs": budget, "pruning": {
+        "params": PARAMS, "init_sparsity": 0.05, "final_sparsity": sparsity, "start_epoch": 0.0,
+        "end_epoch": budget / 2, "update_frequency": budget / 40, "inter_func": "cubic"}}
+    saliency = {"params": PARAMS, "sparsity": sparsity}
+    iterations = math.ceil(math.log(1 - sparsity, 0.9))
+    between = budget / (2 * (iterations - 1))
     return {
         "GMP": gmp,
         "GMP+KD (Hinton)": {**gmp, "distillation": {"kind": "hinton"}},
         "GMP+AT": {**gmp, "distillation": {"kind": "attention"}},
         "GMP+SP": {**gmp, "distillation": {"kind": "similarity"}},
         "GMP+CRD": {**gmp, "distillation": {"kind": "crd"}},
-        "FairGRAPE": {"saliency": {"method": "fairgrape", "steps": 5, **saliency}},
-        "SNIP": {"saliency": {"method": "snip", **saliency}},
-        "GraSP": {"saliency": {"method": "grasp", **saliency}},
+        "SNIP": {"epochs": budget, "saliency": {"method": "snip", "batches": 4, **saliency}},
+        "GraSP": {"epochs": budget, "saliency": {"method": "grasp", "batches": 4, **saliency}},
+        "FairGRAPE": {"epochs": budget, "saliency": {"method": "fairgrape", "steps": 5, "batches": 4, **saliency}},
+        "FairGRAPE (authors)": {"epochs": budget / 2, "saliency": {
+            "method": "fairgrape", "procedure": "authors", "finetune_epochs": between, **saliency}},
     }
+
+
+def grid(seeds: int, budget: float, only: list[str] | None) -> list[dict[str, Any]]:
+    """Every cell ``{method, sparsity, seed, budget}`` in the order they run (module docstring)."""
+    cells = [{"method": name, "sparsity": sparsity, "seed": seed, "budget": budget}
+             for sparsity in SPARSITIES for seed in range(seeds) for name in methods(sparsity, budget)]
+    cells += [{"method": name, "sparsity": RECOVERY["sparsity"], "seed": RECOVERY["seed"], "budget": b}
+              for b in RECOVERY["budgets"] for name in RECOVERY["methods"]]
+    return [cell for cell in cells if only is None or cell["method"] in only]
+
+
+def _key(cell: dict[str, Any]) -> tuple:
+    return cell["method"], float(cell["sparsity"]), int(cell["seed"]), float(cell["budget"])
+
+
+def done_cells(path: Path) -> dict[tuple, dict[str, Any]]:
+    """The cells already in the JSON-lines file (a torn last line, from an interrupted write, is ignored)."""
+    found = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            found[_key(row)] = row
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sparsity", type=float, default=0.8)
-    parser.add_argument("--only", nargs="+", default=None, help="run these rows only (names as printed)")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the recipes and run directories here")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=8.0, help="fine-tuning epochs of every student")
+    parser.add_argument("--only", nargs="+", default=None, help="these methods only (names as printed)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/method-comparison"),
+                        help="recipes, run directories and teacher caches (kept, so a rerun reuses teachers)")
+    parser.add_argument("--cells", type=Path, default=CELLS)
+    parser.add_argument("--summarize", action="store_true", help="only write the tables from the cells so far")
     args = parser.parse_args(argv)
 
+    if not args.summarize:
+        for cell in grid(args.seeds, args.budget, args.only):
+            if _key(cell) in done_cells(args.cells):
+                continue
+            row = {**cell, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                   **_run(cell, args.work.resolve())}
+            with args.cells.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(row) + "\n")
+    summary = summarize(list(done_cells(args.cells).values()), args.budget)
     from compress_gate._atomic import write_json, write_text
 
-    rows = methods(args.sparsity)
-    if args.only:
-        rows = {name: rows[name] for name in args.only}
-    start, cpu_start = time.perf_counter(), time.process_time()
-    with tempfile.TemporaryDirectory(prefix="method-comparison-") as scratch:
-        work = args.keep.resolve() if args.keep else Path(scratch)
-        results = {name: _run(name, section, work) for name, section in rows.items()}
-    report = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": next(iter(results.values()))["machine"],
-        "sparsity": args.sparsity, "data": DATA, "model": BASE["model"], "compression_epochs": EPOCHS,
-        "bootstrap": {"kind": "poisson", "n_resamples": N_RESAMPLES, "confidence": 0.95},
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "cpu_seconds": round(time.process_time() - cpu_start, 1),
-        "methods": {name: {k: v for k, v in row.items() if k != "machine"} for name, row in results.items()},
-    }
-    markdown = _markdown(report)
-    write_json(args.output, report)
-    write_text(args.output.with_suffix(".md"), markdown)
-    print(markdown)
+    out = args.cells.with_name(SUMMARY.name)               # beside the cells
+    write_json(out, summary)
+    write_text(out.with_suffix(".md"), _markdown(summary))
+    print(_markdown(summary))
     return 0
+
+
+def _stats(values: list[float | None]) -> dict[str, Any]:
+    defined = [v for v in values if v is not None and math.isfinite(v)]
+    return {"n": len(defined), "mean": statistics.fmean(defined) if defined else None,
+            "std": statistics.stdev(defined) if len(defined) > 1 else None}
+
+
+def summarize(rows: list[dict[str, Any]], budget: float) -> dict[str, Any]:
+    """Per (method, sparsity) at ``budget``: mean and sample std over seeds, seed 0's intervals; the recovery curve."""
+    table: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row["budget"] != budget:
+            continue
+        entry = table.setdefault(f"{row['method']} @ {row['sparsity']:g}", {"method": row["method"],
+                                                                           "sparsity": row["sparsity"], "rows": []})
+        entry["rows"].append(row)
+    out = {}
+    for name, entry in table.items():
+        members = sorted(entry["rows"], key=lambda r: r["seed"])
+        first = members[0]
+        numbers = {"std_delta_accuracy": [r["std_delta_accuracy"]["value"] for r in members],
+                   "accuracy": [100 * r["student_accuracy"] for r in members],
+                   "ba_increase": [r["ba_increase"]["value"] for r in members]}
+        groups = {g: {m: _stats([r["groups"][g][m]["value"] for r in members]) for m in ("accuracy", "fnr", "fpr")}
+                  for g in first["groups"] if g != "all"}
+        out[name] = {"method": entry["method"], "sparsity": entry["sparsity"], "seeds": [r["seed"] for r in members],
+                     "passed": sum(r["verdict"] == "pass" for r in members),
+                     **{key: {**_stats(values), "seed0_ci": _seed0_ci(first, key)} for key, values in numbers.items()},
+                     "groups": groups, "cpu_minutes": sum(sum(r["stage_cpu_seconds"].values()) for r in members) / 60}
+    recovery = [{"method": r["method"], "budget": r["budget"], "accuracy": 100 * r["student_accuracy"],
+                 "std_delta_accuracy": r["std_delta_accuracy"]["value"], "ba_increase": r["ba_increase"]["value"]}
+                for r in rows if r["sparsity"] == RECOVERY["sparsity"] and r["seed"] == RECOVERY["seed"]
+                and r["method"] in RECOVERY["methods"]]
+    return {"budget": budget, "cells": len(rows), "data": DATA, "model": BASE["model"], "settings": out,
+            "recovery": sorted(recovery, key=lambda r: (r["method"], r["budget"]))}
+
+
+def _seed0_ci(row: dict[str, Any], key: str) -> list[float] | None:
+    if key == "accuracy":
+        return None
+    return row[key].get("ci")
 
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _run(name: str, section: dict[str, Any], work: Path) -> dict[str, Any]:
-    """Write the row's recipe, run it, and collect its numbers."""
+def _run(cell: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Write the cell's recipe, run it, and collect its numbers."""
     import yaml
     from rich.console import Console
 
     from compress_gate.pipeline.run import run_recipe
 
+    name = cell["method"]
     slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    slug = f"{slug}-s{cell['sparsity']:g}-seed{cell['seed']}-b{cell['budget']:g}"
     recipe = copy.deepcopy(BASE)
-    recipe["compression"].update(copy.deepcopy(section))
+    recipe["seed"] = cell["seed"]
+    recipe["compression"].update(copy.deepcopy(methods(cell["sparsity"], cell["budget"])[name]))
     recipe["output"] = str(work / "runs" / slug)
-    recipe["model"]["cache_dir"] = str(work / "teacher-cache")   # one teacher for every row
+    recipe["model"]["cache_dir"] = str(work / "teacher-cache")   # one teacher per seed, shared by the methods
     path = work / "recipes" / f"{slug}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    _say(f"== {name}: {path}")
+    _say(f"== {slug}: {path}")
     began = time.perf_counter()
     outcome = run_recipe(path, console=Console(stderr=True, quiet=True))
     seconds = time.perf_counter() - began
     report = outcome.report.model_dump(mode="json")
-    cpu = json.loads((outcome.run_dir / "run.json").read_text(encoding="utf-8"))["stage_cpu_seconds"]
+    run = json.loads((outcome.run_dir / "run.json").read_text(encoding="utf-8"))
     row = {"verdict": report["verdict"], "outcome": report["outcome"], "wall_seconds": round(seconds, 1),
-           "stage_seconds": outcome.stage_seconds, "stage_cpu_seconds": cpu, "compression": recipe["compression"],
-           "sparsity": report["run"]["compression"].get("overall_sparsity"),
+           "stage_seconds": outcome.stage_seconds, "stage_cpu_seconds": run["stage_cpu_seconds"],
+           "compression": recipe["compression"], "epochs_trained": report["run"]["compression"].get("epochs"),
+           "sparsity_reached": report["run"]["compression"].get("overall_sparsity"),
            "machine": report["benchmarks"]["machine"], **_gate_numbers(report),
            "speed": _speed(report["benchmarks"]), **_table(outcome.run_dir)}
-    _say(f"   {row['verdict']} in {seconds:.0f} s; sparsity {row['sparsity']:.4f}")
+    _say(f"   {row['verdict']} in {seconds:.0f} s; sparsity {row['sparsity_reached']:.4f}")
     return row
 
 
@@ -217,50 +307,43 @@ def _table(run_dir: Path) -> dict[str, Any]:
             "std_delta_accuracy": cell(accuracy_change_std(t_point, s_point), accuracy_change_std(t_boot, s_boot))}
 
 
-def _ci(entry: dict[str, Any], digits: int = 1, scale: float = 1.0) -> str:
-    value, ci = entry["value"], entry.get("ci")
-    if value is None:
+def _mean_std(stat: dict[str, Any], digits: int = 2) -> str:
+    if stat["mean"] is None:
         return "n/a"
-    text = f"{scale * value:.{digits}f}"
-    return text + (f" [{scale * ci[0]:.{digits}f}, {scale * ci[1]:.{digits}f}]" if ci else "")
+    spread = "" if stat["std"] is None else f" ± {stat['std']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f}{spread}"
 
 
-def _markdown(report: dict[str, Any]) -> str:
-    """Two tables: FairGRAPE's layout per joint group, then the gate's numbers and speed."""
-    rows = report["methods"]
-    first = next(iter(rows.values()))
-    names = [name for name in first["groups"] if name != "all"]
-    d = report["data"]
-    lines = [f"Method comparison at sparsity {report['sparsity']:g} ({report['created'][:10]}; "
-             f"{report['machine']['cpu_model']}, {report['machine']['logical_cpus']} CPUs; "
-             f"{report['wall_seconds'] / 60:.1f} min wall, {report['cpu_seconds'] / 60:.1f} CPU-min). "
-             f"Synthetic multi-label data, {d['n_train']:,} train / "
-             f"{d['n_calib']:,} calib / {d['n_test']:,} test rows; ResNet width {report['model']['width']}; "
-             f"{report['compression_epochs']:g} fine-tuning epochs. Percent, 95 % intervals in brackets.", "",
-             "**FairGRAPE's Table 1 layout** (test split, threshold 0.5; FNR/FPR averaged over attributes; "
-             "Poisson bootstrap):", ""]
-    header = ["method"] + [f"{g}: {m}" for g in names for m in ("Acc", "FNR", "FPR")] + ["Std(ΔAcc)"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def _with_ci(stat: dict[str, Any], digits: int = 2) -> str:
+    ci = stat.get("seed0_ci")
+    return _mean_std(stat, digits) + (f" (seed 0: [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}])" if ci else "")
 
-    def group_cells(groups: dict[str, Any]) -> list[str]:
-        return [_ci(groups[g][m]) for g in names for m in ("accuracy", "fnr", "fpr")]
 
-    lines.append("| teacher | " + " | ".join(group_cells(first["teacher_groups"])) + " | |")
-    for name, row in rows.items():
-        spread = _ci(row["std_delta_accuracy"], 2)
-        lines.append(f"| {name} | " + " | ".join(group_cells(row["groups"])) + f" | {spread} |")
-    lines += ["", "**The gate's numbers** (report.json; accuracy change in points, worst BA increase over "
-              "(attribute, identity) pairs, CEV/SDE; speed = ONNX Runtime teacher/student time at batch "
-              f"{first['speed']['batch_size']}):", "",
-              "| method | sparsity | accuracy | Δaccuracy | worst BA increase | CEV | SDE | speed | verdict |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for name, row in rows.items():
-        lines.append(f"| {name} | {row['sparsity']:.3f} | {100 * row['student_accuracy']:.1f} | "
-                     f"{_ci(row['accuracy_change'], 2, 100)} | {_ci(row['ba_increase'], 3)} | {_ci(row['cev'], 0)} | "
-                     f"{_ci(row['sde'], 0)} | {_ci(row['speed'], 2)} | {row['verdict']} |")
-    lines.append("")
-    lines.append(f"Teacher accuracy {100 * first['teacher_accuracy']:.1f} %. Joint groups (test sizes): "
-                 + ", ".join(f"{g} ({first['groups'][g]['size']:,})" for g in names) + ".")
+def _markdown(summary: dict[str, Any]) -> str:
+    """Headline table (Std(ΔAcc), accuracy, BA increase), per-group table and the recovery curve."""
+    settings = summary["settings"]
+    if not settings:
+        return "No cell at this budget yet.\n"
+    lines = [f"Method comparison, every student fine-tuned {summary['budget']:g} epochs ({summary['cells']} cells "
+             "so far). Mean ± sample std over seeds; in parentheses seed 0's 95 % bootstrap interval.", "",
+             "| method | sparsity | seeds | pass | Std(ΔAcc) % | accuracy % | worst BA increase | CPU-min |",
+             "|---|---|---|---|---|---|---|---|"]
+    for entry in sorted(settings.values(), key=lambda e: (e["sparsity"], e["method"])):
+        lines.append(f"| {entry['method']} | {entry['sparsity']:g} | {len(entry['seeds'])} | {entry['passed']} | "
+                     f"{_with_ci(entry['std_delta_accuracy'])} | {_mean_std(entry['accuracy'], 1)} | "
+                     f"{_with_ci(entry['ba_increase'], 3)} | {entry['cpu_minutes']:.0f} |")
+    names = list(next(iter(settings.values()))["groups"])
+    lines += ["", "Per joint group (mean ± std over seeds, percent): accuracy / FNR / FPR", "",
+              "| method | sparsity | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    for entry in sorted(settings.values(), key=lambda e: (e["sparsity"], e["method"])):
+        cells = [" / ".join(_mean_std(entry["groups"][g][m], 1) for m in ("accuracy", "fnr", "fpr")) for g in names]
+        lines.append(f"| {entry['method']} | {entry['sparsity']:g} | " + " | ".join(cells) + " |")
+    if summary["recovery"]:
+        lines += ["", f"Recovery (sparsity {RECOVERY['sparsity']:g}, seed {RECOVERY['seed']}): accuracy % / "
+                  "Std(ΔAcc) % / worst BA increase by fine-tuning budget", "",
+                  "| method | budget (epochs) | accuracy | Std(ΔAcc) | worst BA increase |", "|---|---|---|---|---|"]
+        lines += [f"| {r['method']} | {r['budget']:g} | {r['accuracy']:.1f} | {r['std_delta_accuracy']:.2f} | "
+                  f"{r['ba_increase']:.3f} |" for r in summary["recovery"]]
     return "\n".join(lines) + "\n"
 
 
