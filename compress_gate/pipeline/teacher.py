@@ -5,7 +5,7 @@ A trained teacher is cached under ``<cache_dir>/teacher-<key>.pt`` (a ``state_di
 ``cache_dir`` defaults to ``<output>/../.cache``, i.e. beside the run directory), where
 
 .. math:: \\mathrm{key} = \\mathrm{sha256}(\\mathrm{json}(\\text{model source}, \\text{head},
-          \\mathrm{sha256}(\\text{checkpoint}), \\text{training spec}, \\text{seed}, \\text{task},
+          \\mathrm{sha256}(\\text{checkpoint}), \\text{augmentation}, \\text{training spec}, \\text{seed}, \\text{task},
           \\mathrm{sha256}(\\text{train ids} \\| \\text{inputs} \\| \\text{labels})))
 
 (the model source: the built-in architecture with its width and depth, or the factory /
