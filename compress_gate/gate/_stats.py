@@ -340,7 +340,8 @@ def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
     rebuilt for each chunk of resamples; the sum is the same for any runs (integer tables)."""
     test = _test_rows(shard)
     run = max(1, CHUNK_BYTES // (4 * max(plan.n_resamples, 1)))
-    return merge(_run_statistics(shard, test[start:start + run], plan) for start in range(0, max(test.size, 1), run))
+    return merge(_run_statistics(shard, test[start:start + run], plan)
+                 for start in range(0, max(test.size, 1), run))
 
 
 def _run_statistics(shard: ShardInput, test: np.ndarray, plan: Plan) -> Stats:
