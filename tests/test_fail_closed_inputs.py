@@ -32,7 +32,7 @@ from test_pipeline_config import SPARSEML, write_recipe
 runner = CliRunner()
 
 FAILING_LIMITS = """\
-n_resamples: 5
+n_resamples: 200
 seed: 0
 limits:
   - {metric: ba, change: absolute, max: 0.03, name: worst BA increase}
@@ -434,7 +434,7 @@ def limits_documents(draw) -> str:
     others = draw(st.lists(st.one_of(_VALID_LIMIT, st.dictionaries(_KEYS, _VALUES, max_size=4)), max_size=2))
     top = draw(st.one_of(_VALID_TOP, st.dictionaries(
         _KEYS.filter(lambda k: k not in ("limits", "gate", "n_resamples")), _VALUES, max_size=3)))
-    doc = {**top, "n_resamples": draw(st.integers(0, 5)), "limits": [_FAILING, *others]}
+    doc = {**top, "n_resamples": draw(st.sampled_from([0, 5, 200])), "limits": [_FAILING, *others]}
     if draw(st.booleans()):
         doc = {"gate": doc}
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=draw(st.sampled_from([None, False])))

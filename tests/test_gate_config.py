@@ -63,7 +63,7 @@ def test_unknown_metric_lists_the_valid_ones(tmp_path):
 
 def test_unknown_key_lists_the_valid_keys(tmp_path):
     message = _error(tmp_path, "gate:\n  limits:\n    - {metric: ba, max_increase: 0.1}\n")
-    assert "unknown key `gate.limits[0].max_increase`. Valid keys here: bound, change, max, metric, min, name." \
+    assert "unknown key `gate.limits[0].max_increase`. Valid keys here: bound, change, max, metric, min, name, unmeasured." \
         in message
     assert "unknown key `treshold`. Valid keys here: confidence, judge, limits, mitigation, n_resamples, seed." \
         in _error(tmp_path, "treshold: 1\n")
@@ -83,9 +83,20 @@ def test_bad_limits(tmp_path, limit, fragment):
 
 
 def test_cross_field_checks(tmp_path):
-    assert "limits[0] gates the upper bound, which needs bootstrap resamples; set n_resamples > 0" in _error(
-        tmp_path, "n_resamples: 0\nlimits:\n  - {metric: ba, max: 0.1}\n")
-    assert _load(tmp_path, "n_resamples: 0\nlimits:\n  - {metric: ba, max: 0.1, bound: point}\n")
+    # too few resamples for the confidence: refused, naming the key and the minimum (issue 20, item 1)
+    for text in ("n_resamples: 0\nlimits:\n  - {metric: ba, max: 0.1}\n",
+                 "n_resamples: 3\nlimits:\n  - {metric: ba, max: 0.1, bound: point}\n",
+                 "n_resamples: 199\nlimits:\n  - {metric: accuracy, change: absolute, min: -0.02}\n"):
+        message = _error(tmp_path, text)
+        assert "is too small for confidence 0.95" in message and "at least 200 resamples" in message, message
+        assert "Set `n_resamples: 1000`" in message
+    assert "at least 1000 resamples" in _error(tmp_path, "confidence: 0.99\nn_resamples: 999\n"
+                                               "limits:\n  - {metric: ba, max: 0.1}\n")
+    assert _load(tmp_path, "n_resamples: 200\nlimits:\n  - {metric: ba, max: 0.1}\n")
+    # the optimistic end of the interval is refused (issue 20, item 2)
+    message = _error(tmp_path, "limits:\n  - {metric: accuracy, change: absolute, min: -0.02, bound: upper}\n")
+    assert "`bound: upper` on a `min` limit gates the optimistic end" in message and "`bound: lower`" in message
+    assert _load(tmp_path, "n_resamples: 0\nlimits:\n  - {metric: override_share, max: 0.1}\n")  # no interval
     assert "limit names must be unique; repeated: ['x']" in _error(
         tmp_path, "limits:\n  - {metric: ba, max: 0.1, name: x}\n  - {metric: cev, max: 1, name: x}\n")
     assert "`mitigation.override_budget` = 1.5" in _error(tmp_path, "mitigation: {override_budget: 1.5}\n")

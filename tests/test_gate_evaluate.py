@@ -61,7 +61,7 @@ def _scores(test_scores: list[float], task: str = "multilabel") -> np.ndarray:
 
 
 def _config(**kw) -> GateConfig:
-    return GateConfig.model_validate({"n_resamples": 50, **kw})
+    return GateConfig.model_validate({"n_resamples": 200, **kw})
 
 
 def test_every_number_matches_hand_computation():
@@ -103,7 +103,9 @@ def test_every_number_matches_hand_computation():
 
 
 def test_limits_on_hand_computed_values_point_bound():
-    config = _config(n_resamples=0, limits=[
+    # `bound: point` fails on a point outside; a point inside passes only when its bound is inside too,
+    # which 8 rows never give (the old rule passed these on the point estimate, with n_resamples 0)
+    config = _config(limits=[
         {"metric": "ba", "change": "absolute", "max": 0.04, "bound": "point"},      # 0.05 > 0.04
         {"metric": "accuracy", "change": "absolute", "min": -0.2, "bound": "point"},  # -0.125 >= -0.2
         {"metric": "fpr", "change": "relative", "max": 1.0, "bound": "point"},         # +100 % = 1.0 <= 1
@@ -111,33 +113,41 @@ def test_limits_on_hand_computed_values_point_bound():
         {"metric": "sde", "max": 71.0, "bound": "point"},                              # 70.71 <= 71
     ])
     result = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config)
-    observed = [(e["observed"], e["passed"]) for e in result.report.to_json()["limits"]]
-    assert observed == [(pytest.approx(0.05), False), (pytest.approx(-0.125), True), (pytest.approx(1.0), True),
-                        (pytest.approx(1.25), False), (pytest.approx(100 / np.sqrt(2)), True)]
+    observed = [(e["observed"], e["outcome"]) for e in result.report.to_json()["limits"]]
+    assert observed == [(pytest.approx(0.05), "fail"), (pytest.approx(-0.125), "not_enough_evidence"),
+                        (pytest.approx(1.0), "not_enough_evidence"), (pytest.approx(1.25), "fail"),
+                        (pytest.approx(100 / np.sqrt(2)), "not_enough_evidence")]
     assert not result.passed and result.report.to_json()["verdict"] == "fail"
-    assert all(e["ci"] is None for e in result.report.to_json()["limits"])
 
 
-def test_identical_models_give_zero_width_paired_intervals():
+def test_identical_models_are_never_passed_on_zero_width_intervals():
+    # the student is the teacher: every resample gives change 0 (degenerate: no bound), and the paired
+    # score bound of the accuracy change with no discordant row is -z²/(n + z²) < 0: nothing passes
     config = _config(limits=[{"metric": "ba", "change": "absolute", "max": 0.0},
                              {"metric": "accuracy", "change": "absolute", "min": 0.0},
                              {"metric": "fnr", "change": "relative", "max": 0.0}])
     result = evaluate(_data(), _scores(TEACHER), [_scores(TEACHER)], config)
-    for entry in result.report.to_json()["limits"]:
-        assert entry["ci"] == [0.0, 0.0] and entry["passed"], entry
+    ba, accuracy, fnr = result.report.to_json()["limits"]
+    for entry in (ba, fnr):
+        assert entry["ci"] is None and entry["outcome"] == "not_enough_evidence", entry
+        assert {u["outcome"] for u in entry["units"]} == {"degenerate"} and "degenerate bootstrap" in entry["reason"]
+    n = accuracy["units"][0]["trials"]
+    z2 = 1.959963984540054 ** 2
+    assert accuracy["units"][0]["method"] == "tango" and accuracy["gated"] == pytest.approx(-z2 / (n + z2))
+    assert accuracy["outcome"] == "not_enough_evidence" and not result.passed
     # no limit gates CEV: a point value, and the report says so
     assert result.report.to_json()["metrics"]["cev"]["ci"] is None
     assert "cev" in result.report.estimates.point_only and "accuracy" in result.report.estimates.intervals
 
 
 def test_intervals_are_seeded():
-    def ci(seed):
-        config = _config(seed=seed, limits=[{"metric": "accuracy", "change": "absolute", "min": -1.0}])
-        return evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config).report.to_json()["limits"][0]["ci"]
-    assert ci(0) == ci(0)
-    assert ci(0) != ci(1)
-    lo, hi = ci(0)
-    assert lo <= -0.125 <= hi
+    def ci(seed):              # a relative change is bounded by the (seeded) bootstrap
+        config = _config(seed=seed, limits=[{"metric": "accuracy", "change": "relative", "min": -1.0}])
+        return evaluate(_data(), _scores(TEACHER), [_scores(STUDENT)], config).report.to_json()["limits"][0]
+    assert ci(0)["ci"] == ci(0)["ci"]
+    assert ci(0)["ci"] != ci(1)["ci"]
+    lo, hi = ci(0)["ci"]
+    assert lo <= ci(0)["observed"] <= hi
 
 
 def test_population_rates_are_averaged_first():

@@ -52,11 +52,11 @@ def _scores(test: list[float]) -> np.ndarray:
     return np.array([0.8, 0.2, 0.7, 0.3] + test * REPEAT, dtype=np.float32)[:, None]
 
 
-def _limits(limits: list[dict], n_resamples: int = 40) -> GateConfig:
+def _limits(limits: list[dict], n_resamples: int = 200) -> GateConfig:
     return GateConfig.model_validate({"n_resamples": n_resamples, "seed": 0, "limits": limits})
 
 
-def _judge(limits: list[dict], student: list[float] = STUDENT, n_resamples: int = 40, groups: bool = True,
+def _judge(limits: list[dict], student: list[float] = STUDENT, n_resamples: int = 200, groups: bool = True,
            y: list[int] = Y) -> dict:
     return evaluate(_data(groups, y), _scores(TEACHER), [_scores(student)],
                     _limits(limits, n_resamples)).report.to_json()
@@ -85,12 +85,18 @@ def _judge(limits: list[dict], student: list[float] = STUDENT, n_resamples: int 
     ({"metric": "pie_gap", "max": 0.25, "bound": "point"}, 0.5, "model", "fail"),
 ])
 def test_limits_judge_the_hand_computed_value(limit, observed, unit, outcome):
-    # interval-free (n_resamples 0): the point is the hand value and decides alone
-    entry = _judge([limit], n_resamples=0)["limits"][0]
-    assert entry["observed"] == pytest.approx(observed)
-    assert entry["unit"] == unit
-    assert entry["outcome"] == outcome, entry["reason"]
-    assert entry["ci"] is None
+    # the unit's point is the hand value. A point outside fails (`bound: point`); a point inside
+    # cannot pass on 8 rows: a pass needs every unit's one-sided bound inside, and these are wide
+    # (the old rule passed on the point estimate alone, with n_resamples 0)
+    entry = _judge([limit])["limits"][0]
+    points = {u["name"]: u["point"] for u in entry["units"]}
+    assert points[unit] == pytest.approx(observed)
+    if outcome == "fail":
+        assert entry["outcome"] == "fail" and entry["unit"] == unit, entry["reason"]
+        assert entry["observed"] == pytest.approx(observed)
+    else:                                  # a pass only where every bound is inside
+        assert entry["outcome"] in ("pass", "not_enough_evidence"), entry["reason"]
+        assert entry["outcome"] == "not_enough_evidence" or entry["reason"].startswith("every")
 
 
 def test_every_fairgrape_limit_has_an_interval_around_its_point():
@@ -98,9 +104,11 @@ def test_every_fairgrape_limit_has_an_interval_around_its_point():
                                                    "ap_change_std", "pie_share", "pie_gap")]
     limits += [{"metric": m, "min": 0.0} for m in ("group_accuracy", "group_ap", "ap_mean")]
     for entry in _judge(limits)["limits"]:
-        lo, hi = entry["ci"]
-        assert lo <= entry["observed"] <= hi, entry
-        assert entry["outcome"] == "pass" and entry["gated"] in (lo, hi), entry
+        for unit in entry["units"]:                 # a degenerate unit has no bound and never passes
+            if unit["outcome"] != "degenerate":
+                lo, hi = (unit["point"], unit["bound"]) if entry["direction"] == "max" else (unit["bound"], unit["point"])
+                assert lo <= hi, entry
+        assert entry["outcome"] in ("pass", "not_enough_evidence"), entry
 
 
 def test_a_group_without_positives_is_left_out_of_group_ap_and_fails_summaries_closed():
@@ -109,8 +117,12 @@ def test_a_group_without_positives_is_left_out_of_group_ap_and_fails_summaries_c
     report = _judge([{"metric": "group_ap", "min": 0.0}, {"metric": "ap_mean", "min": 0.0},
                      {"metric": "ap_change_std", "max": 1.0}], y=y)
     group_ap, ap_mean, ap_change_std = report["limits"]
-    assert group_ap["excluded"] == ["not male & not young"] and group_ap["outcome"] == "pass"
-    assert "1 joint group(s) not measured" in group_ap["reason"]
+    states = {u["name"]: u["outcome"] for u in group_ap["units"]}
+    assert states["not male & not young"] == "not_measured" and group_ap["outcome"] != "pass"
+    assert "1 joint group(s) too small to measure, so the limit cannot pass" in group_ap["reason"]
+    excluded = _judge([{"metric": "group_ap", "min": 0.0, "unmeasured": "exclude"}], y=y)["limits"][0]
+    assert excluded["excluded"] == ["not male & not young"]
+    assert "1 joint group(s) not measured and left out" in excluded["reason"]
     for entry in (ap_mean, ap_change_std):
         assert entry["outcome"] == "fail" and "no positive label" in entry["reason"], entry["reason"]
 
@@ -118,9 +130,11 @@ def test_a_group_without_positives_is_left_out_of_group_ap_and_fails_summaries_c
 def test_paired_intervals_collapse_when_the_student_is_the_teacher():
     report = _judge([{"metric": m, "max": 0.0} for m in ("acc_change_std", "ap_change_std", "pie_gap", "pie_share")],
                     student=TEACHER)
-    for entry in report["limits"]:
-        assert entry["observed"] == 0 and entry["ci"] == [0.0, 0.0], entry
-        assert entry["outcome"] == "pass" and entry["bound"] == "upper"
+    for entry in report["limits"]:                 # every resample 0: degenerate, never passed
+        assert entry["observed"] == 0 and entry["ci"] is None, entry
+        assert entry["outcome"] == "not_enough_evidence" and entry["bound"] == "upper"
+        assert {u["outcome"] for u in entry["units"]} == {"degenerate"}
+        assert "degenerate bootstrap" in entry["reason"]
 
 
 def test_report_section_is_table_1_with_ap_and_pie():
@@ -221,7 +235,7 @@ def test_a_population_is_averaged_per_group_first_and_pie_uses_its_modal_labels(
     # teacher's [1, 1, 1/2, 1/2]: Δ = [-1/3, -1/3, 1/3, 0], mean -1/12, squared deviations
     # (9 + 9 + 25 + 1)/144 = 44/144, / 3 -> Std(ΔAcc) = sqrt(44/432). Modal labels = STUDENT's: PIE as before.
     limits = _limits([{"metric": "acc_change_std", "max": 1.0, "bound": "point"},
-                      {"metric": "pie_gap", "max": 1.0, "bound": "point"}], n_resamples=0)
+                      {"metric": "pie_gap", "max": 1.0, "bound": "point"}])
     report = evaluate(_data(), _scores(TEACHER), [_scores(STUDENT), _scores(TEACHER), _scores(STUDENT)],
                       limits).report.to_json()
     acc_change_std, pie_gap = report["limits"]
@@ -256,7 +270,7 @@ def test_multiclass_judges_whole_samples():
         s = _scores(scores)
         return np.concatenate([1 - s, s], axis=1)
     limits = _limits([{"metric": "acc_change_std", "max": 1.0, "bound": "point"},
-                      {"metric": "pie_gap", "max": 1.0, "bound": "point"}], n_resamples=0)
+                      {"metric": "pie_gap", "max": 1.0, "bound": "point"}])
     report = evaluate(data, two(TEACHER), [two(STUDENT)], limits).report.to_json()
     assert [e["observed"] for e in report["limits"]] == pytest.approx([ACC_CHANGE_STD, 0.5])
     rows = report["fairgrape"]["rows"]

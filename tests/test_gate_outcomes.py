@@ -1,5 +1,5 @@
-"""Three outcomes per limit and for the run (pass / fail / not enough evidence), the samples
-that would decide an undecided limit, and honest mitigation: what the default verdict judges."""
+"""Three outcomes for the run (pass / fail / not enough evidence) and honest mitigation: what the
+default verdict judges. The per-limit decision rule: tests/test_gate_decision.py."""
 
 from __future__ import annotations
 
@@ -10,67 +10,13 @@ from compress_gate.config.gate import GateConfig, Limit, parse_gate_config
 from compress_gate.data import EvalData
 from compress_gate.errors import InputError
 from compress_gate.gate import evaluate
-from compress_gate.gate._limits import UnitValues, judge_limit, limit_outcome, samples_to_decide
 from compress_gate.gate.evaluate import run_outcome
 from compress_gate.report.junit import build_junit
-
-BA_MAX = Limit(metric="ba", change="absolute", max=0.05)                 # bound: upper
-BA_POINT = Limit(metric="ba", change="absolute", max=0.05, bound="point")
-ACC_MIN = Limit(metric="accuracy", change="absolute", min=-0.02)          # bound: lower
-
-
-@pytest.mark.parametrize("limit, gated, ci, expected", [
-    (BA_MAX, 0.05, [0.02, 0.05], "pass"),                  # upper bound exactly on the limit: inside
-    (BA_MAX, 0.049, [0.02, 0.049], "pass"),
-    (BA_MAX, 0.09, [0.06, 0.09], "fail"),                  # whole interval above 0.05
-    (BA_MAX, 0.09, [0.05, 0.09], "not_enough_evidence"),   # lower end on the limit: reaches back inside
-    (BA_MAX, 0.09, [0.03, 0.09], "not_enough_evidence"),
-    (BA_POINT, 0.05, [0.03, 0.09], "pass"),                # point exactly on the limit: inside
-    (BA_POINT, 0.0625, [0.037, 0.139], "not_enough_evidence"),  # the demo's BA pair
-    (BA_POINT, 0.0625, [0.055, 0.07], "fail"),
-    (BA_POINT, 0.06, None, "fail"),                        # no interval: the point decides
-    (ACC_MIN, -0.03, [-0.03, 0.01], "not_enough_evidence"),  # upper end -> back inside (>= -0.02)
-    (ACC_MIN, -0.05, [-0.05, -0.03], "fail"),
-    (ACC_MIN, -0.02, [-0.02, 0.01], "pass"),               # lower bound exactly on the limit
-])
-def test_three_outcomes_hand_computed(limit, gated, ci, expected):
-    assert limit_outcome(limit, gated, ci) == expected
-
-
-def test_samples_to_decide_hand_computed():
-    # upper bound undecided, point .04 below the limit .05: h = hi - p = .05, d = .01 -> 100 * 25 + 1
-    assert samples_to_decide(100, 0.04, [0.03, 0.09], 0.05) == 2501
-    # the demo's point-gated BA pair on 540 rows: h = p - lo = .0255, d = .0125 -> 540 * 4.1616 = 2247.3
-    assert samples_to_decide(540, 0.0625, [0.037, 0.139], 0.05) == 2248
-    # a min limit: point -.01 above -.02, lower end -.03: h = .02, d = .01 -> 4n + 1
-    assert samples_to_decide(50, -0.01, [-0.03, 0.01], -0.02) == 201
-    assert samples_to_decide(100, 0.05, [0.03, 0.09], 0.05) is None           # point on the limit
-    assert samples_to_decide(100, float("inf"), [0.03, float("inf")], 0.05) is None
-
 
 def test_run_outcome():
     assert run_outcome([]) == "pass" and run_outcome(["pass", "pass"]) == "pass"
     assert run_outcome(["pass", "not_enough_evidence"]) == "not_enough_evidence"
     assert run_outcome(["not_enough_evidence", "fail", "pass"]) == "fail"
-
-
-def test_undecided_limit_says_so_with_the_samples_that_would_decide():
-    # one unit; 101 resampled increases 0.00, 0.001, ..., 0.100: the 90% interval is [0.005, 0.095]
-    boot = np.linspace(0.0, 0.1, 101)[:, None]
-    measured = UnitValues(("a/g",), np.array([0.06]), teacher=np.array([0.0]), student_boot=boot,
-                        teacher_boot=np.zeros_like(boot))
-    entry = judge_limit(BA_POINT, measured, confidence=0.9, n_samples=200)
-    assert entry["ci"] == pytest.approx([0.005, 0.095])
-    assert entry["outcome"] == "not_enough_evidence" and not entry["passed"]
-    # point .06 > .05, lower end .005 inside: h = .06 - .005 = .055, d = .01 -> 200 * 30.25 = 6050 -> 6051
-    assert entry["n_needed"] == 6051
-    assert entry["reason"].startswith("not enough evidence: point estimate 0.06 > 0.05 but the interval "
-                                      "reaches back inside (lower end 0.005)")
-    assert "about 6,051 test samples would decide it" in entry["reason"]
-    decided = judge_limit(BA_MAX, UnitValues(("a/g",), np.array([0.02]), teacher=np.array([0.0]),
-                                           student_boot=boot * 0.5, teacher_boot=np.zeros_like(boot)),
-                          confidence=0.9, n_samples=200)
-    assert decided["outcome"] == "pass" and decided["n_needed"] is None      # upper .0475 <= .05
 
 
 # --- evaluate: the default verdict does not depend on the overrides -------------------------------
@@ -102,14 +48,14 @@ def _scores(test, n_calib=4) -> np.ndarray:
     return np.array([0.8, 0.2] * (n_calib // 2) + test, dtype=np.float32)[:, None]
 
 
-LIMITS = [{"metric": "accuracy", "change": "absolute", "min": -0.2, "bound": "point"},
+LIMITS = [{"metric": "accuracy", "change": "absolute", "min": -0.5, "bound": "point"},   # -.125, bound ~ -.25
           {"metric": "ba", "change": "absolute", "max": 0.1},      # point .05, CI about [-.06, .2]: undecided
           {"metric": "fnr", "change": "absolute", "max": 0.5},
           {"metric": "accuracy", "change": "absolute", "min": 0.0, "bound": "point", "name": "no drop"}]
 
 
 def _judge(budget: float, judge: str = "thresholds"):
-    config = GateConfig.model_validate({"n_resamples": 50, "judge": judge, "limits": LIMITS,
+    config = GateConfig.model_validate({"n_resamples": 200, "judge": judge, "limits": LIMITS,
                                         "mitigation": {"override_budget": budget}})
     return evaluate(_data(Y * 10, G * 10), _scores(TEACHER * 10), [_scores(STUDENT * 10)], config)
 

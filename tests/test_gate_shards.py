@@ -20,7 +20,7 @@ from compress_gate.gate._sharded import _each, runs
 from tests._gate_data import _sigmoid, make_data, student_logits, teacher_logits
 
 LIMITS = """\
-n_resamples: 40
+n_resamples: 200
 seed: 3
 mitigation: {calibrate_thresholds: true, override_budget: 0.02}
 limits:

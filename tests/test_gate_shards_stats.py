@@ -16,7 +16,7 @@ from compress_gate.gate._stats import Candidates, PreludePlan, ShardInput, shard
 from compress_gate.gate.evaluate import evaluate_shards
 from tests._gate_data import _sigmoid, make_data, student_logits, teacher_logits
 
-CONFIG = parse_gate_config({"n_resamples": 20, "seed": 1,
+CONFIG = parse_gate_config({"n_resamples": 200, "seed": 1,
                             "mitigation": {"calibrate_thresholds": True, "override_budget": 0.05},
                             "limits": [{"metric": "ba", "change": "absolute", "max": 0.03},
                                        {"metric": "ece", "change": "absolute", "max": 0.05}]},

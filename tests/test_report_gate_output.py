@@ -36,7 +36,7 @@ def gate_report() -> dict:
         return np.clip(0.5 * y + 0.25 + rng.normal(0, noise, y.shape) + shift * male, 0.001, 0.999
                        ).astype(np.float32)
 
-    config = GateConfig.model_validate({"n_resamples": 50, "mitigation": {"override_budget": 0.02},
+    config = GateConfig.model_validate({"n_resamples": 200, "mitigation": {"override_budget": 0.02},
                                         "limits": [{"metric": "ba", "change": "absolute", "max": 0.02},
                                                    {"metric": "cev", "max": 50},
                                                    {"metric": "accuracy", "change": "absolute", "min": -0.02},

@@ -27,7 +27,7 @@ def test_a_channel_pruned_run_has_per_layer_similarity_in_its_directory_and_repo
         "compression": {"backend": "torch", "epochs": 1, "lr": 0.01, "structured": {"ratio": 0.5}},
         "engines": {"deployment": "onnxruntime", "check": [],
                     "benchmark": {"engines": ["onnxruntime"], "batch_sizes": [8], "warmup": 1, "iterations": 2}},
-        "gate": {"n_resamples": 50, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
+        "gate": {"n_resamples": 200, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
                  "limits": [{"metric": "accuracy", "change": "absolute", "min": -1.0, "bound": "point"}]},
     }
     path = tmp_path / "r.yaml"

@@ -51,7 +51,7 @@ def tiny_recipe(directory: Path, *, limits: list[dict], sparseml: str = SPARSEML
         "compression": {"recipe": sparseml, "lr": 0.01},
         "engines": {"deployment": "onnxruntime", "check": [],
                     "benchmark": {"engines": ["onnxruntime"], "batch_sizes": [8], "warmup": 1, "iterations": 3}},
-        "gate": {"n_resamples": 100, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
+        "gate": {"n_resamples": 200, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
                  "limits": limits},
     }
     path = directory / "sweep.yaml"

@@ -31,7 +31,7 @@ def torch_recipe(directory: Path, *, pruning: dict | None = PRUNING, compression
         "compression": compression,
         "engines": {"deployment": "onnxruntime", "check": [],
                     "benchmark": {"engines": ["onnxruntime"], "batch_sizes": [8], "warmup": 1, "iterations": 3}},
-        "gate": {"n_resamples": 100, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
+        "gate": {"n_resamples": 200, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
                  "limits": []},
     }
     path = directory / "sweep.yaml"

@@ -2,8 +2,8 @@
 
 A limits file looks like this (the same mapping sits under ``gate:`` in a run recipe)::
 
-    confidence: 0.95          # two-sided bootstrap percentile interval
-    n_resamples: 1000         # bootstrap resamples over test samples (0: no intervals)
+    confidence: 0.95          # two-sided; each one-sided bound is at level (1 - confidence) / 2
+    n_resamples: 1000         # bootstrap resamples over test rows (>= 5 / that level when a limit has an interval)
     seed: 0
     judge: thresholds         # the student with its thresholds (default); `catalogue`: with the overrides
                               # too (a closed set of known ids); `raw`: before mitigation
@@ -27,14 +27,15 @@ Each limit gates one number: the *worst* value over the metric's units (attribut
   the student is above a zero teacher, −inf when below. So any rise from a teacher
   rate of 0 breaks a ``max`` limit on a relative change.
 
-"Worst" is the maximum over units for a ``max`` limit and the minimum for a ``min``
-limit. The gated ``bound`` is the point estimate, or the upper/lower end of its
-bootstrap interval; by default the conservative end (``upper`` for ``max``, ``lower``
-for ``min``), and ``point`` for numbers without an interval.
+A limit is a paired non-inferiority test of every unit (docs/gate.md, "Decisions"): it
+passes when every unit's one-sided bound (``upper`` for ``max``, ``lower`` for ``min``)
+and point are inside, fails when Holm's test over the units finds one outside (or, with
+``bound: point``, when a point estimate is outside), and is undecided otherwise.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -171,9 +172,15 @@ class Limit(BaseModel):
         - {metric: engine_agreement, min: 0.99}
 
     Exactly one of ``max`` (gated number <= max) or ``min`` (gated number >= min).
-    ``bound`` defaults to the conservative end of the interval (``upper`` for ``max``,
-    ``lower`` for ``min``) and to ``point`` for metrics without an interval
-    (``override_share``, ``engine_*``). ``name`` defaults to a description of the limit.
+    A limit passes only when every unit's one-sided bound (``upper`` for ``max``, ``lower``
+    for ``min``) is inside (docs/gate.md, "Decisions"). ``bound`` says what fails it: the
+    default, the conservative end, fails on family-wise evidence (Holm); ``point`` fails on
+    any point estimate outside. The optimistic end (``lower`` on ``max``, ``upper`` on
+    ``min``) is refused. Metrics without an interval (``override_share``, ``engine_*``) take
+    ``point``. ``unmeasured``: a unit that cannot be measured (too few members or positives
+    for the metric, or undefined for the teacher) keeps the limit from passing
+    (``undecided``, the default) or is left out and listed (``exclude``). ``name`` defaults
+    to a description of the limit.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -182,6 +189,7 @@ class Limit(BaseModel):
     max: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     min: float | None = Field(default=None, allow_inf_nan=False, strict=True)
     bound: Bound = "point"
+    unmeasured: Literal["undecided", "exclude"] = "undecided"
     name: str = Field(default="", max_length=200)
 
     @model_validator(mode="before")
@@ -209,6 +217,12 @@ class Limit(BaseModel):
                              f"allowed: {allowed}")
         if self.bound != "point" and not spec.has_interval:
             raise ValueError(f"metric {self.metric!r} has no confidence interval; use `bound: point`")
+        optimistic = "upper" if self.direction == "min" else "lower"
+        if self.bound == optimistic:
+            conservative = "lower" if self.direction == "min" else "upper"
+            raise ValueError(f"`bound: {optimistic}` on a `{self.direction}` limit gates the optimistic end of "
+                             f"the interval and would pass a number whose estimate is outside the limit; use "
+                             f"`bound: {conservative}` (the default) or `bound: point`")
         if not self.name:
             object.__setattr__(self, "name", self.default_name())
         return self
@@ -280,14 +294,26 @@ class GateConfig(BaseModel):
                              "catalogue of known inputs, `judge: catalogue`")
         return value
 
+    @property
+    def alpha(self) -> float:
+        """The one-sided level of every bound: (1 − confidence) / 2."""
+        return (1.0 - self.confidence) / 2.0
+
+    @property
+    def min_resamples(self) -> int:
+        """The fewest resamples a bootstrap bound at :attr:`alpha` rests on: ⌈5/α⌉, so at least 5
+        resamples lie beyond each one-sided bound (200 at confidence 0.95, 1,000 at 0.99)."""
+        return math.ceil(round(5.0 / self.alpha, 9))
+
     @model_validator(mode="after")
     def _check(self) -> GateConfig:
-        if self.n_resamples == 0:
-            for i, limit in enumerate(self.limits):
-                if limit.bound != "point":
-                    raise ValueError(f"limits[{i}] gates the {limit.bound} bound, which needs "
-                                     "bootstrap resamples; set n_resamples > 0 (e.g. 1000) or "
-                                     "`bound: point`")
+        needs = [i for i, limit in enumerate(self.limits) if GATED_METRICS[limit.metric].has_interval]
+        if needs and self.n_resamples < self.min_resamples:
+            raise ValueError(f"n_resamples = {self.n_resamples} is too small for confidence {self.confidence:g}: "
+                             f"limits[{needs[0]}] ({self.limits[needs[0]].metric}) may need a bootstrap bound at "
+                             f"the one-sided level {self.alpha:g}, which needs at least {self.min_resamples} "
+                             f"resamples (5 / {self.alpha:g}, so that 5 resamples lie beyond each bound). "
+                             f"Set `n_resamples: {max(self.min_resamples, 1000)}`")
         names = [limit.name for limit in self.limits]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:

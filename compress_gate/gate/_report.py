@@ -18,7 +18,7 @@ from compress_gate.config.gate import GATED_METRICS, GateConfig
 from compress_gate.gate._bootstrap import Resamples
 from compress_gate.gate._limits import compared_change, finite_interval
 from compress_gate.gate._measures import Layout, PopulationMetrics
-from compress_gate.report.schema import PER_ATTRIBUTE, SCHEMA_VERSION, Report
+from compress_gate.report.schema import PER_ATTRIBUTE, SCHEMA_VERSION, LimitResult, Report
 
 __all__ = ["build_report"]
 
@@ -201,7 +201,7 @@ def _estimates(boot: Resamples | None, not_computed: dict[str, str]) -> dict:
             "not_computed": dict(sorted(not_computed.items()))}
 
 
-def build_report(*, layout: Layout, config: GateConfig, measurer: PopulationMetrics, entries: list[dict],
+def build_report(*, layout: Layout, config: GateConfig, measurer: PopulationMetrics, entries: list[LimitResult],
                  outcome: str, judged: str, boot: Resamples | None, applied: bool,
                  thresholds: np.ndarray | None, n_overridden: int, override_attrs: list[str],
                  n_calib: int, n_test: int, engine_checks: list[dict] | None, deployment_engine: str,
@@ -220,7 +220,7 @@ def build_report(*, layout: Layout, config: GateConfig, measurer: PopulationMetr
         "config": config.model_dump(mode="json"),
         "judged": judged,
         "scope": _scope(judged, config.mitigation.calibrate_thresholds, n_test, n_overridden, uncovered),
-        "limits": entries,
+        "limits": [entry.model_dump(mode="json") for entry in entries],
     }
     if not entries:
         report["no_limits"] = True

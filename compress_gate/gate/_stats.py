@@ -40,6 +40,7 @@ import numpy as np
 from compress_gate import metrics
 from compress_gate._id_hash import hash_ids
 from compress_gate.data.contract import EvalData
+from compress_gate.gate._paired import paired_counts
 from compress_gate.metrics.poisson_bootstrap import poisson_weight_chunks
 from compress_gate.mitigation import Overrides, apply_overrides, apply_thresholds, overridden_rows
 
@@ -283,7 +284,9 @@ class Plan:
     ``thresholds`` per student (None: not calibrated); ``overrides`` as shipped;
     ``cie``: the population whose modal CIEs against the teacher are counted; ``pie``: the
     population whose FairGRAPE PIE counts against the teacher are counted (None: none), for
-    the point estimate and, with ``pie_resampled``, for every resample.
+    the point estimate and, with ``pie_resampled``, for every resample;
+    ``paired``: the one-member population whose paired counts against the teacher are counted
+    (:func:`compress_gate.gate._paired.paired_counts`, a point table; None: none).
     """
 
     task: str
@@ -299,14 +302,16 @@ class Plan:
     group_names: tuple[str, ...] = ()
     pie: str | None = None
     pie_resampled: bool = False
+    paired: str | None = None
 
 
 @dataclass(frozen=True)
 class Stats:
     """Merged statistics: ``tables[key]`` for keys ``("point" | "boot", population, member, family)``,
     ``("n_test",)``, ``("n_overridden",)``, ``("cie", "count" | "teacher" | "student")``
-    (CIE count and, per member, the weight of uncertain scores on the CIE rows per attribute)
-    and ``("pie", "point" | "boot", population)`` (:class:`~compress_gate.metrics.PIECounts`)."""
+    (CIE count and, per member, the weight of uncertain scores on the CIE rows per attribute),
+    ``("paired", population)`` and ``("pie", "point" | "boot", population)``
+    (:class:`~compress_gate.metrics.PIECounts`)."""
 
     tables: dict[tuple, Any]
 
@@ -361,6 +366,9 @@ def _run_statistics(shard: ShardInput, test: np.ndarray, plan: Plan) -> Stats:
         for i, member in enumerate(members[key]):
             for family in families:
                 tables["point", key, i, family] = FAMILIES[family](rows, member, None)
+    if plan.paired is not None:
+        tables["paired", plan.paired] = paired_counts(rows.y_true, members["teacher"][0].y_pred,
+                                                      members[plan.paired][0].y_pred, rows.groups)
     pie = None if plan.pie is None else _pie_counter(rows, members["teacher"], members[plan.pie], plan)
     if pie is not None:
         tables["pie", "point", plan.pie] = pie(None)

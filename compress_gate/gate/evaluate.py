@@ -17,11 +17,14 @@ from compress_gate.gate._bootstrap import resamples
 from compress_gate.gate._fairgrape_measures import (AP_METRICS, AP_NOT_COMPUTED, FAIRGRAPE_METRICS, PIE_METRICS,
                                                     fairgrape_section, not_measurable, pair_measured, resampled,
                                                     undefined_reason)
-from compress_gate.gate._limits import UnitValues, judge_limit
+from compress_gate.gate._judge import judge_limit
+from compress_gate.gate._limits import UnitValues
 from compress_gate.gate._measures import MEMBER_METRICS, Layout, PopulationMetrics
+from compress_gate.gate._paired import RATE_METRICS, rate_counts
 from compress_gate.gate._report import build_report
 from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
                                        merge, shard_prelude, shard_statistics)
+from compress_gate.gate._unit_sizes import unit_sizes
 from compress_gate.report.schema import Report, RunSection
 from compress_gate.mitigation import Overrides, calibrate_thresholds
 from compress_gate.mitigation import budget_count
@@ -188,7 +191,8 @@ def _plan(config: GateConfig, layout: Layout, specs: dict, aliases: dict, thresh
                 boot={k: tuple(sorted(v)) for k, v in boot.items() if v}, n_resamples=config.n_resamples,
                 seed=config.seed, thresholds=tuple(thresholds) if thresholds is not None else
                 (None,) * len(specs["raw"]), overrides=overrides, group_names=layout.group_names,
-                pie=judged if fairgrape else None, pie_resampled=fairgrape and pie_resampled)
+                pie=judged if fairgrape else None, pie_resampled=fairgrape and pie_resampled,
+                paired=judged if len(specs[judged]) == 1 and RATE_METRICS & set(member_metrics) else None)
 
 
 def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *, n_test: int,
@@ -274,17 +278,19 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
             measured[metric] = pair_measured(measurer, judged, metric, boot)
     for metric in (m for m in member_metrics if m not in measured):
         ba_reasons = _ba_not_measured(measurer) if metric == "ba" else {}
+        members, positives = _unit_sizes(measurer, metric, n_test)
         measured[metric] = UnitValues(
             measurer.units(metric), measurer.values(judged, metric),
             teacher=measurer.values("teacher", metric),
             student_boot=None if boot is None else boot.values[(judged, metric)],
             teacher_boot=None if boot is None else boot.values[("teacher", metric)],
-            not_measured=ba_reasons,
+            not_measured=ba_reasons, by_definition=_by_definition(ba_reasons),
             undefined_reason=_ba_undefined_reason(layout) if metric == "ba" else
-            undefined_reason(metric) if metric in FAIRGRAPE_METRICS else "")
-    entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test)
-               for limit in config.limits]
-    outcome = run_outcome([entry["outcome"] for entry in entries])
+            undefined_reason(metric) if metric in FAIRGRAPE_METRICS else "",
+            rates=_rates(measurer, stats, metric, judged), members=members, positives=positives)
+    entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test,
+                           n_limits=len(config.limits)) for limit in config.limits]
+    outcome = run_outcome([entry.outcome for entry in entries])
     shipped = None if thresholds is None else thresholds[0]
     report = build_report(
         layout=layout, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
@@ -316,11 +322,31 @@ def run_outcome(outcomes: Sequence[str]) -> str:
     return "not_enough_evidence" if "not_enough_evidence" in outcomes else "pass"
 
 
+def _rates(measurer: PopulationMetrics, stats: object, metric: str, judged: str) -> object:
+    """The paired :class:`~compress_gate.gate._paired.RateCounts` of a rate metric, when counted."""
+    paired = stats.tables.get(("paired", judged))                     # type: ignore[attr-defined]
+    if paired is None or metric not in RATE_METRICS:
+        return None
+    return rate_counts(metric, paired, measurer.tables("teacher", 0)["confusion"], measurer.layout.task)
+
+
+def _unit_sizes(measurer: PopulationMetrics, metric: str, n_test: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each unit's test rows and positives, from the teacher's point tables."""
+    tables = measurer.tables("teacher", 0)
+    return unit_sizes(metric, tables["confusion"], tables.get("joint_groups"), n_test, len(measurer.layout.group_names))
+
+
 def _ba_not_measured(measurer: PopulationMetrics) -> dict[str, str]:
     """unit -> reason for the (attribute, identity) pairs whose BA is not computed."""
     reasons = measurer.bias_amplification("teacher", 0).reasons
     units = measurer.units("ba")
     return {unit: str(reason) for unit, reason in zip(units, np.asarray(reasons).reshape(-1)) if reason}
+
+
+def _by_definition(reasons: dict[str, str]) -> frozenset[str]:
+    """The units BA leaves out by its definition (no training direction), not for the test data's size
+    (fewer than 10 positive test labels in or outside the group: those are too small)."""
+    return frozenset(unit for unit, why in reasons.items() if not why.startswith("fewer than"))
 
 
 def _ba_undefined_reason(layout: Layout) -> str:

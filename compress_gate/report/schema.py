@@ -28,11 +28,11 @@ from compress_gate.config.gate import GATED_METRICS
 from compress_gate.errors import InputError
 
 __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "Estimates", "LimitResult",
-           "RunSection", "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
+           "UnitResult", "RunSection", "as_report", "schema_text", "schema_sha256", "Outcome", "PER_ATTRIBUTE"]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "7382f97adc44eac073f46dd3e01d1dcdd24b620c102126556da003b7bb4d6b63"
+SCHEMA_SHA256 = "6a123e98c54c5dc20a8b9bde92c934fbadd09334d02071b7131b1397d82a3e9f"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -76,13 +76,42 @@ class Inputs(_Node):
     group_names: list[str]
 
 
-class LimitResult(_Node):
-    """One limit judged: the worst unit's value, its interval, the gated bound and the outcome.
+class UnitResult(_Node):
+    """One unit of a limit (an attribute, a group, an (attribute, identity) pair...): its size,
+    its compared value, the one-sided bound a pass needs, its p-value of being outside and its state.
 
-    ``outcome`` is ``pass`` (the gated bound is inside the limit), ``fail`` (the evidence
-    puts the number outside) or ``not_enough_evidence``; ``passed`` is ``outcome == "pass"``.
-    ``n_needed`` is, for an undecided limit, the estimated number of test samples that
-    would decide it (docs/gate.md, "Three outcomes").
+    ``members``: test rows in the unit; ``positives``: their positive labels (where the metric
+    has them); ``trials``: the rows a rate is over (its denominator; rates only). ``method``:
+    ``wilson`` / ``tango`` (score), ``bootstrap`` (paired Poisson bootstrap), ``exact`` (a number
+    without sampling error) or ``none``. ``outcome``: ``pass`` (bound and point inside),
+    ``fail`` (outside: Holm-rejected, or the point with ``bound: point``), ``undecided``,
+    ``degenerate`` (no valid bound: never passed), ``not_measured`` (too small or undefined for
+    the teacher: the limit cannot pass) or ``excluded`` (left out by ``unmeasured: exclude``).
+    """
+
+    name: str
+    members: int | None = None
+    positives: int | None = None
+    trials: int | None = None
+    point: Number = None
+    bound: Number = None
+    p_outside: Number = None
+    method: Literal["wilson", "tango", "bootstrap", "exact", "none"] = "none"
+    outcome: Literal["pass", "fail", "undecided", "degenerate", "not_measured", "excluded"]
+    reason: str | None = None
+
+
+class LimitResult(_Node):
+    """One limit judged per unit: pass, fail or not enough evidence (docs/gate.md, "Decisions").
+
+    ``outcome`` is ``pass`` (every unit's one-sided bound at level ``alpha`` and its point
+    are inside the limit), ``fail`` (Holm's step-down at ``holm_level`` = alpha / number of
+    limits puts some unit outside; with ``bound: point``, some point is outside) or
+    ``not_enough_evidence``; ``passed`` is ``outcome == "pass"``. ``unit``, ``observed``,
+    ``gated`` and ``ci`` describe the deciding unit (a rejected one for a fail, else the one
+    whose bound is worst): its point, its bound and its two one-sided bounds. ``n_needed``
+    is, for an undecided limit, the test rows that would decide it with probability ``power``
+    (docs/gate.md, "Three outcomes"). ``units`` lists every unit with its n.
     """
 
     name: str
@@ -97,9 +126,13 @@ class LimitResult(_Node):
     passed: bool
     outcome: Outcome
     n_needed: int | None = None
+    power: float | None = None
+    alpha: float | None = None
+    holm_level: float | None = None
     reason: str
     unit: str | None = None
     excluded: list[str] = []
+    units: list[UnitResult] = []
 
 
 #: The per-attribute numbers of report.json's ``per_attribute`` tables: every gateable
@@ -362,7 +395,7 @@ class RunSection(_Node):
 class Report(_Node):
     """report.json: the gate's verdict and every number behind it."""
 
-    schema_version: Literal[4] = Field(description="the version of this schema")
+    schema_version: Literal[5] = Field(description="the version of this schema")
     verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
     outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
                                          "one or more undecided")
