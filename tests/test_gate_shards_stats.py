@@ -163,3 +163,43 @@ def test_statistics_read_the_test_rows_in_cell_order_and_count_the_same_tables()
     a, b = counts(test), counts(rows)
     for name in ("size", "positives", "predicted", "tp"):
         assert np.array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_score_bounds_of_paired_rates_do_not_depend_on_the_sharding():
+    # one student: FNR, FPR and subgroup-FNR limits take Tango's bounds from the additive paired table;
+    # five shards of shuffled rows give the same units, bounds and p-values as one
+    config = parse_gate_config({"n_resamples": 200, "seed": 1, "limits": [
+        {"metric": "fnr", "change": "absolute", "max": 0.05}, {"metric": "fpr", "max": 0.2},
+        {"metric": "accuracy", "change": "absolute", "min": -0.05}]}, source="test")
+    data, teacher, student = _scores()
+    layout = Layout(data.task, data.attribute_names, data.group_names)
+    n_test = int((data.split == "test").sum())
+
+    def limits(shards):
+        report = evaluate_shards(shards, layout, config, n_test=n_test, n_students=1).report.to_json()
+        return report["limits"]
+    whole = limits([_shard(data, teacher, student, np.arange(data.n_samples), "all")])
+    order = np.random.default_rng(4).permutation(data.n_samples)
+    parts = limits([_shard(data, teacher, student, np.sort(rows), f"part {i}")
+                    for i, rows in enumerate(np.array_split(order, 5))])
+    assert whole == parts
+    assert [u["method"] for u in whole[0]["units"]] == ["tango"] * 3
+    assert [u["method"] for u in whole[1]["units"]] == ["wilson"] * 3
+    assert whole[2]["units"][0]["method"] == "bootstrap"          # 3 attributes: rows are clustered
+    assert all(u["trials"] == u["positives"] for u in whole[0]["units"])
+
+
+def test_every_unit_n_is_in_the_html_and_the_model_card():
+    from compress_gate.report.html import build_html
+    from compress_gate.report.model_card import build_model_card
+    config = parse_gate_config({"n_resamples": 200, "limits": [{"metric": "fnr", "change": "absolute", "max": 0.05}]},
+                               source="test")
+    data, teacher, student = _scores()
+    result = evaluate_shards([_shard(data, teacher, student, np.arange(data.n_samples), "all")],
+                             Layout(data.task, data.attribute_names, data.group_names), config,
+                             n_test=int((data.split == "test").sum()), n_students=1)
+    unit = result.report.limits[0].units[0]
+    html, card = build_html(result.report), build_model_card(result.report)
+    assert "Units of fnr absolute change &lt;= 0.05 (upper): n and bounds" in html
+    assert f"<td>{unit.name}</td><td>{unit.members:,}</td><td>{unit.positives:,}</td>" in html
+    assert f"| {unit.name} | {unit.members:,} | {unit.positives:,} | {unit.trials:,} |" in card

@@ -84,8 +84,11 @@ def test_fmt_numbers_and_undefined():
     assert fmt_limit(_limit(direction="min", limit=0.85)) == "≥ 0.85"
     assert fmt_limit(_limit(direction="max", limit=0.02)) == "≤ 0.02"
     assert judged_value(_limit(bound="upper", ci=[0.1, 0.3], gated=0.3)) == "upper bound 0.3"
-    assert judged_value(_limit(bound="lower", ci=[0.1, 0.3], gated=0.1)) == "lower bound 0.1"
-    assert judged_value(_limit(bound="point", observed=None)) == "point estimate undefined (not computed)"
+    assert judged_value(_limit(bound="lower", direction="min", ci=[0.1, 0.3], gated=0.1)) == "lower bound 0.1"
+    # a pass always needs the bound; `bound: point` says that a point outside fails
+    assert judged_value(_limit(bound="point", gated=0.25)) == "upper bound 0.25 (fails on the point)"
+    assert judged_value(_limit(bound="upper", gated=None)) == \
+        "upper bound undefined (none (degenerate or not measured))"
 
 
 def test_covariance_ellipse_hand_computed():

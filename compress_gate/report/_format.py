@@ -13,7 +13,8 @@ from typing import Any
 from compress_gate._format import fmt, undefined_reason
 from compress_gate.report.schema import LimitResult
 
-__all__ = ["OUTCOME_TEXT", "fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason"]
+__all__ = ["OUTCOME_TEXT", "UNIT_HEADERS", "fmt", "fmt_ci", "fmt_limit", "judged_value", "undefined_reason",
+           "unit_rows"]
 
 #: How a limit's outcome reads in the verdict tables (HTML and model card); the HTML's CSS class is the key.
 OUTCOME_TEXT = {"pass": "pass", "fail": "FAIL", "not_enough_evidence": "NOT ENOUGH EVIDENCE"}
@@ -33,7 +34,19 @@ def fmt_limit(limit: LimitResult) -> str:
 
 
 def judged_value(limit: LimitResult) -> str:
-    """The number a limit was judged on: ``upper bound 0.047``, or ``point estimate 0.031``."""
-    if limit.bound == "point":
-        return f"point estimate {fmt(limit.observed, reason='not computed')}"
-    return f"{limit.bound} bound {fmt(limit.gated, reason='not computed')}"
+    """The number a pass needs: the deciding unit's one-sided bound, e.g. ``upper bound 0.047``
+    (``bound: point`` adds that a point outside fails the limit)."""
+    side = "upper" if limit.direction == "max" else "lower"
+    text = f"{side} bound {fmt(limit.gated, reason='none (degenerate or not measured)')}"
+    return text + (" (fails on the point)" if limit.bound == "point" else "")
+
+
+def unit_rows(limit: LimitResult) -> list[list[str]]:
+    """One row per unit of a limit: name, members, positives, trials, point, bound, method, state."""
+    return [[u.name, fmt(u.members, reason="-"), fmt(u.positives, reason="-"), fmt(u.trials, reason="-"),
+             fmt(u.point, reason="-"), fmt(u.bound, reason="-"), u.method, u.outcome.replace("_", " ")]
+            for u in limit.units]
+
+
+#: The header of :func:`unit_rows`.
+UNIT_HEADERS = ["unit", "members", "positives", "trials", "point", "bound", "method", "state"]

@@ -22,7 +22,7 @@ from compress_gate._atomic import write_text
 from compress_gate.report import figures
 from compress_gate.report.schema import LimitResult, Report, as_report
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
-from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
+from compress_gate.report._format import OUTCOME_TEXT, UNIT_HEADERS, fmt, fmt_ci, fmt_limit, judged_value, unit_rows
 from compress_gate.report.markup import (Cell, Footnotes, definition_list, details, esc, figure, paragraph, section,
                                          table)
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
@@ -139,11 +139,14 @@ def _verdict(report: Report, notes: Footnotes) -> str:
         parts.append(_estimates(report))
         undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
         if undecided:
-            parts.append(paragraph("Not enough evidence: the gated bound is outside the limit but the interval "
-                                   "reaches back inside. Test samples that would decide each (if the interval "
-                                   "narrows as 1/√n): " + "; ".join(
+            parts.append(paragraph("Not enough evidence: some unit's one-sided bound is outside the limit while no "
+                                   "unit is shown outside, or a unit is too small or degenerate. Test rows that would "
+                                   "decide each with power 80 %: " + "; ".join(
                                        f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}"
                                        for lim in undecided) + ".", css="note"))
+        for lim in limits:
+            if lim.units:
+                parts.append(table(UNIT_HEADERS, unit_rows(lim), caption=f"Units of {lim.name}: n and bounds"))
     return section("verdict", "Verdict", *parts)
 
 

@@ -23,7 +23,7 @@ from compress_gate._atomic import write_text
 from compress_gate.report.schema import Report, as_report
 from compress_gate.report._markdown import md, md_table
 from compress_gate.report._fairgrape import fairgrape_headline, fairgrape_tables
-from compress_gate.report._format import OUTCOME_TEXT, fmt, fmt_ci, fmt_limit, judged_value
+from compress_gate.report._format import OUTCOME_TEXT, UNIT_HEADERS, fmt, fmt_ci, fmt_limit, judged_value, unit_rows
 from compress_gate.report._tables import (ba_rows, ba_value, largest_ba_increase, per_attribute_headers,
                                           per_attribute_rows, subgroup_rows, uncovered_text)
 from compress_gate._format import is_number
@@ -142,9 +142,13 @@ def _gate(report: Report) -> str:
     lines.append(md_table(["name", "observed", "CI", "judged", "limit", "result"], rows))
     undecided = [lim for lim in limits if lim.outcome == "not_enough_evidence"]
     if undecided:
-        lines += ["", "Not enough evidence (the interval straddles the limit); test samples that would decide: "
+        lines += ["", "Not enough evidence (a unit's one-sided bound is outside the limit, or a unit is too small); "
+                  "test rows that would decide with power 80 %: "
                   + md("; ".join(f"{lim.name}: {fmt(lim.n_needed, reason='no estimate')}" for lim in undecided))
                   + "."]
+    for lim in limits:
+        if lim.units:
+            lines += ["", f"Units of {md(lim.name)}:", "", md_table(UNIT_HEADERS, unit_rows(lim))]
     return "\n".join(lines)
 
 
