@@ -70,7 +70,10 @@ def _tie(limit: Limit) -> float:
 def score_evidence(counts: RateCounts, change: str | None, limit: float, alpha: float) -> UnitEvidence:
     r"""Score evidence of rate units: Wilson on the student's rate (``change`` None) or Tango on the
     paired change (``absolute``). p-values are the score tests at :math:`L` (clipped into [0, 1]
-    for Wilson: a rate cannot leave it). The power calculation's standard error adds 1/2 to each
+    for Wilson: a rate cannot leave it), continuity-corrected (Yates's 1/2 for Wilson, McNemar's 1
+    pair for Tango): a fail is judged at α / m, far in the tail, where the uncorrected statistic of
+    few discordant pairs rejects up to 2.5 times too often (benchmarks/decision_error_rates.py).
+    The bounds are not corrected: at α their error rate holds. The power calculation's standard error adds 1/2 to each
     count (:math:`\tilde p = (x + ½)/(n + 1)`), so it is positive at 0 events:
     Wilson :math:`\sqrt{\tilde p(1-\tilde p)/n}`, paired
     :math:`\sqrt{(\tilde p_b + \tilde p_c - (\tilde p_b - \tilde p_c)^2)/n}`."""
@@ -79,14 +82,14 @@ def score_evidence(counts: RateCounts, change: str | None, limit: float, alpha: 
         if change is None:
             point = counts.student / n
             lower, upper = wilson_bounds(counts.student, n, alpha)
-            z = wilson_z(counts.student, n, min(max(limit, 0.0), 1.0))
+            z = wilson_z(counts.student, n, min(max(limit, 0.0), 1.0), continuity=0.5)
             smoothed = (counts.student + 0.5) / (n + 1)
             se = np.sqrt(smoothed * (1 - smoothed) / n)
             method = "wilson"
         else:
             point = (counts.b - counts.c) / n
             lower, upper = paired_difference_bounds(counts.b, counts.c, n, alpha)
-            z = paired_difference_z(counts.b, counts.c, n, min(max(limit, -1.0), 1.0))
+            z = paired_difference_z(counts.b, counts.c, n, min(max(limit, -1.0), 1.0), continuity=1.0)
             pb, pc = (counts.b + 0.5) / (n + 1), (counts.c + 0.5) / (n + 1)
             se = np.sqrt((pb + pc - (pb - pc) ** 2) / n)
             method = "tango"

@@ -86,7 +86,7 @@ def rate_counts(metric: str, paired: metrics.SubgroupCounts, teacher: metrics.Su
         return _counts(size[0], size[0] - own["error"][0], b, c)
     pooled_ok = k == 1 or (task == "multiclass" and metric == "subgroup_fnr")
     if metric.startswith("subgroup_") and pooled_ok:
-        kind = metric.removeprefix("subgroup_")
+        kind = {"subgroup_fnr": "fn", "subgroup_fpr": "fp", "subgroup_error": "error"}[metric]
         return _counts(trials[kind].sum(-1), own[kind].sum(-1), events[kind][0].sum(-1), events[kind][1].sum(-1))
     return None
 

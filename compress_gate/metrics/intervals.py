@@ -61,11 +61,12 @@ def _as_float(*arrays: np.ndarray | float) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(a, dtype=np.float64) for a in np.broadcast_arrays(*arrays))
 
 
-def wilson_z(x: np.ndarray, n: np.ndarray, p0: float) -> np.ndarray:
+def wilson_z(x: np.ndarray, n: np.ndarray, p0: float, *, continuity: float = 0.0) -> np.ndarray:
     r"""Wilson's score statistic :math:`(x - n p_0)/\sqrt{n p_0 (1 - p_0)}` for H0: rate = ``p0``.
 
     Large when the rate is above ``p0``. At ``p0`` 0 or 1 the statistic is ±inf when the data
-    leave ``p0`` and 0 when they sit on it; ``nan`` where ``n = 0``.
+    leave ``p0`` and 0 when they sit on it; ``nan`` where ``n = 0``. ``continuity`` shrinks
+    :math:`x - n p_0` toward 0 by that much (Yates's correction with 1/2).
 
     Examples
     --------
@@ -74,6 +75,7 @@ def wilson_z(x: np.ndarray, n: np.ndarray, p0: float) -> np.ndarray:
     """
     x, n = _as_float(x, n)
     diff = x - n * p0
+    diff = np.sign(diff) * np.maximum(np.abs(diff) - continuity, 0.0)
     sd = np.sqrt(n * p0 * (1.0 - p0))
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(sd > 0, diff / np.where(sd > 0, sd, 1.0), np.sign(diff) * np.inf)
@@ -110,13 +112,17 @@ def wilson_bounds(x: np.ndarray, n: np.ndarray, alpha: float) -> tuple[np.ndarra
     return np.where(missing, np.nan, lower), np.where(missing, np.nan, upper)
 
 
-def paired_difference_z(b: np.ndarray, c: np.ndarray, n: np.ndarray, delta0: np.ndarray | float) -> np.ndarray:
+def paired_difference_z(b: np.ndarray, c: np.ndarray, n: np.ndarray, delta0: np.ndarray | float, *,
+                        continuity: float = 0.0) -> np.ndarray:
     r"""Tango's score statistic for H0: :math:`p_1 - p_2 = \Delta_0` with paired binary data.
 
     ``b``: pairs where only member 1 (the student) has the event; ``c``: only member 2 (the
     teacher); ``n``: all pairs. Large when the difference is above ``delta0`` (module docstring
     for the formula). Where the null variance is 0, ±inf by the sign of :math:`b - c - n\Delta_0`
-    (0 when that is 0); ``nan`` where ``n = 0``.
+    (0 when that is 0); ``nan`` where ``n = 0``. ``continuity`` shrinks the numerator toward 0 by
+    that many pairs (:math:`\operatorname{sign}(D)\max(|D| - \text{continuity}, 0)`, McNemar's
+    correction with 1): the discrete counts are skewed where few pairs disagree, and the
+    uncorrected statistic's far tail is then too light.
 
     Examples
     --------
@@ -129,19 +135,20 @@ def paired_difference_z(b: np.ndarray, c: np.ndarray, n: np.ndarray, delta0: np.
         q = (np.sqrt(np.maximum(w * w + 8 * n * c * delta0 * (1 - delta0), 0.0)) - w) / (4 * n)
         variance = n * (2 * q + delta0 * (1 - delta0))
         diff = b - c - n * delta0
+        diff = np.sign(diff) * np.maximum(np.abs(diff) - continuity, 0.0)
         z = np.where(variance > 0, diff / np.sqrt(np.where(variance > 0, variance, 1.0)), np.sign(diff) * np.inf)
     z = np.where(diff == 0, 0.0, z)
     return np.where(n > 0, z, np.nan)
 
 
-def paired_difference_bounds(b: np.ndarray, c: np.ndarray, n: np.ndarray, alpha: float
-                             ) -> tuple[np.ndarray, np.ndarray]:
+def paired_difference_bounds(b: np.ndarray, c: np.ndarray, n: np.ndarray, alpha: float, *,
+                             continuity: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     r"""One-sided Tango score bounds at level ``alpha`` each for :math:`(b - c)/n` (paired).
 
     ``lower`` solves :math:`z(\Delta_0) = z_{1-\alpha}`, ``upper`` solves
     :math:`z(\Delta_0) = -z_{1-\alpha}` over :math:`[-1, 1]` (:func:`paired_difference_z`),
-    by bisection. ``nan`` where ``n = 0``.
-    No discordant pair (:math:`b = c = 0`): :math:`\mp z^2/(n + z^2)`;
+    by bisection, with ``continuity`` as there. ``nan`` where ``n = 0``.
+    Without continuity correction, no discordant pair (:math:`b = c = 0`): :math:`\mp z^2/(n + z^2)`;
     :math:`b = n`: ``((n - z²)/(n + z²), 1)``.
 
     Examples
@@ -152,8 +159,8 @@ def paired_difference_bounds(b: np.ndarray, c: np.ndarray, n: np.ndarray, alpha:
     """
     b, c, n = _as_float(b, c, n)
     z = normal_quantile(1.0 - alpha)
-    lower = _solve_decreasing(lambda d: paired_difference_z(b, c, n, d) - z, b.shape)
-    upper = _solve_decreasing(lambda d: paired_difference_z(b, c, n, d) + z, b.shape)
+    lower = _solve_decreasing(lambda d: paired_difference_z(b, c, n, d, continuity=continuity) - z, b.shape)
+    upper = _solve_decreasing(lambda d: paired_difference_z(b, c, n, d, continuity=continuity) + z, b.shape)
     missing = ~(n > 0)
     return np.where(missing, np.nan, lower), np.where(missing, np.nan, upper)
 
