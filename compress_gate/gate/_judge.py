@@ -35,7 +35,8 @@ def _evidence(limit: Limit, measured: UnitValues, keep: np.ndarray, compared: np
     if not GATED_METRICS[limit.metric].has_interval:      # override share, engine checks: no sampling error
         tie = TIE_TOLERANCE * max(1.0, abs(limit.value))
         p_above, p_below = np.where(point > limit.value + tie, 0.0, 1.0), np.where(point < limit.value - tie, 0.0, 1.0)
-        return UnitEvidence(point, point, point, p_above, p_below, np.full(point.shape, np.nan), ("exact",) * point.size)
+        return UnitEvidence(point, point, point, p_above, p_below, np.full(point.shape, np.nan),
+                            ("exact",) * point.size)
     if measured.rates is not None and limit.change in (None, "absolute"):
         r = measured.rates
         return score_evidence(RateCounts(*(a[keep] for a in (r.n, r.student, r.teacher, r.b, r.c))),
@@ -91,7 +92,8 @@ def judge_limit(limit: Limit, measured: UnitValues, *, confidence: float, n_samp
             "outcome": "fail"}
     units = list(measured.units)
     if not units:
-        return LimitResult(**base, reason=f"fails closed: {measured.undefined_reason or f'no {spec.units} to measure'}.")
+        why_none = measured.undefined_reason or f"no {spec.units} to measure"
+        return LimitResult(**base, reason=f"fails closed: {why_none}.")
     student = np.asarray(measured.student, dtype=np.float64)
     teacher = None if measured.teacher is None else np.asarray(measured.teacher, dtype=np.float64)
     measurable = np.ones(len(units), dtype=bool) if teacher is None else ~np.isnan(teacher)

@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "
 
 SCHEMA_VERSION = 5
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "6a123e98c54c5dc20a8b9bde92c934fbadd09334d02071b7131b1397d82a3e9f"
+SCHEMA_SHA256 = "3bd5bcaf774e21aae2fadf6044e5c11f89bed70d1b9912d0e69b418ce46d6730"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -111,7 +111,7 @@ class LimitResult(_Node):
     ``gated`` and ``ci`` describe the deciding unit (a rejected one for a fail, else the one
     whose bound is worst): its point, its bound and its two one-sided bounds. ``n_needed``
     is, for an undecided limit, the test rows that would decide it with probability ``power``
-    (docs/gate.md, "Three outcomes"). ``units`` lists every unit with its n.
+    (docs/gate.md, "Decisions"). ``units`` lists every unit with its n.
     """
 
     name: str
