@@ -214,14 +214,16 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     AP metric (:data:`AP_METRICS`): it is not additive, its rows cost O(n) memory in the merging
     process (n x (8 + G + 5K) bytes per model) and sorting them costs more than the whole
     bootstrap of the other numbers; the report's AP values are then null with the reason. Only
-    the gated numbers get Poisson bootstrap percentile intervals over test samples (weights
-    keyed by seed, id hash and resample, shared by teacher and students, so changes are paired
-    and nothing depends on the sharding); every other number is a point value, and the report's
+    the gated numbers get Poisson bootstrap resamples over test samples (weights keyed by seed,
+    id hash and resample, shared by teacher and students, so changes are paired and nothing
+    depends on the sharding), and the rates of a one-member population a paired point table for
+    score bounds (:mod:`compress_gate.gate._paired`); every other number is a point value, and the report's
     ``estimates`` section says which is which (:func:`estimates_section`). Limits judge the
     population :data:`JUDGED_POPULATION` names for ``config.judge``: by default the student
     with its calibrated thresholds, so no override (no human label of a judged row) enters
     the judged predictions and the verdict does not depend on the override budget. Each
-    limit passes, fails or has not enough evidence; the run passes only if every limit
+    limit passes, fails or has not enough evidence per unit (:func:`~compress_gate.gate._judge.judge_limit`,
+    docs/gate.md "Decisions"); the run passes only if every limit
     passes (:func:`run_outcome`); with no limits it passes and says so.
     """
     mitigation = config.mitigation
@@ -270,7 +272,8 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
         measured[name] = UnitValues(("model",), point.reshape(1),
                                     student_boot=None if judged not in balance_keys or boot is None
                                     else boot.balance[judged][name][:, None],
-                                    undefined_reason="no attribute has a nonzero teacher FPR and FNR")
+                                    undefined_reason="no attribute has a nonzero teacher FPR and FNR",
+                                    members=np.array([float(n_test)]))
     for metric in (m for m in limited if m in FAIRGRAPE_METRICS):
         if unmeasured:
             measured[metric] = UnitValues((), np.empty(0), undefined_reason=unmeasured)
@@ -330,10 +333,12 @@ def _rates(measurer: PopulationMetrics, stats: object, metric: str, judged: str)
     return rate_counts(metric, paired, measurer.tables("teacher", 0)["confusion"], measurer.layout.task)
 
 
-def _unit_sizes(measurer: PopulationMetrics, metric: str, n_test: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _unit_sizes(measurer: PopulationMetrics, metric: str, n_test: int
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Each unit's test rows and positives, from the teacher's point tables."""
     tables = measurer.tables("teacher", 0)
-    return unit_sizes(metric, tables["confusion"], tables.get("joint_groups"), n_test, len(measurer.layout.group_names))
+    return unit_sizes(metric, tables["confusion"], tables.get("joint_groups"), n_test,
+                      len(measurer.layout.group_names))
 
 
 def _ba_not_measured(measurer: PopulationMetrics) -> dict[str, str]:
