@@ -217,8 +217,8 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     the gated numbers get Poisson bootstrap resamples over test samples (weights keyed by seed,
     id hash and resample, shared by teacher and students, so changes are paired and nothing
     depends on the sharding), and the rates of a one-member population a paired point table for
-    score bounds (:mod:`compress_gate.gate._paired`); every other number is a point value, and the report's
-    ``estimates`` section says which is which (:func:`estimates_section`). Limits judge the
+    score bounds (:mod:`compress_gate.gate._paired`); every other number is a point value, and
+    the report's ``estimates`` section says which is which (:func:`estimates_section`). Limits judge the
     population :data:`JUDGED_POPULATION` names for ``config.judge``: by default the student
     with its calibrated thresholds, so no override (no human label of a judged row) enters
     the judged predictions and the verdict does not depend on the override budget. Each
