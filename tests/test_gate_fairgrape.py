@@ -315,7 +315,7 @@ def test_float64_scores_near_1_keep_their_precision_and_per_group_ap_equals_scik
     loaded = {name: load_predictions(tmp_path / f"{name}.npz") for name in ("teacher", "student")}
     assert loaded["student"].scores.dtype == np.float64 and np.array_equal(loaded["student"].scores, student)
     aligned = {name: align_scores(data, preds, data.mask("calib", "test")) for name, preds in loaded.items()}
-    config = GateConfig.model_validate({"n_resamples": 0,
+    config = GateConfig.model_validate({"n_resamples": 200,      # the fewest a limit with an interval takes
                                        "limits": [{"metric": "ap_mean", "min": 0.0, "bound": "point"}]})
     section = evaluate(data, aligned["teacher"], [aligned["student"]], config).report.to_json()["fairgrape"]
     test_groups, moved = groups[n_train:], []
