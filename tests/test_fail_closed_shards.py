@@ -28,7 +28,7 @@ from tests._id_collisions import COLLIDING_PAIRS, find_collisions
 from tests.test_data_shards import _eval_columns, _scores, _write_dirs
 from tests.test_fail_closed_inputs import _invoke
 
-LIMITS = "n_resamples: 20\nseed: 0\nlimits:\n  - {metric: accuracy, change: absolute, min: -0.5}\n"
+LIMITS = "n_resamples: 200\nseed: 0\nlimits:\n  - {metric: accuracy, change: absolute, min: -0.5}\n"
 
 
 def _gate(tmp_path: Path, dirs: dict[str, Path], *extra) -> tuple[int, str]:
