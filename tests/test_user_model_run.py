@@ -61,7 +61,7 @@ def user_recipe(tmp_path: Path, compression: dict) -> Path:
         "data": {"kind": "synthetic", "image_size": 16, "n_train": 240, "n_calib": 100, "n_test": 240},
         "compression": compression,
         "engines": {"check": [], "benchmark": {"enabled": False}},
-        "gate": {"n_resamples": 50, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0}},
+        "gate": {"n_resamples": 200, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0}},
     }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False))
