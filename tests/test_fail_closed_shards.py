@@ -353,20 +353,38 @@ def test_an_entry_named_like_a_shard_that_is_no_file_says_what_it_is(tmp_path, k
 
 
 # --- 12. synthetic data too large for the machine -------------------------------------------------
-def test_synthetic_data_too_large_for_the_machine_is_refused_before_drawing(tmp_path, monkeypatch):
-    from compress_gate.data import synthetic
-    from tests.test_pipeline_config import write_recipe
+_BIG = {"kind": "synthetic", "image_size": 64, "n_train": 1_000_000, "n_calib": 1_000_000, "n_test": 1_000_000}
+_BIG_SAYS = ("3,000,000 rows (n_train + n_calib + n_test) of 3x64x64 float32 images take 147.5 GB",
+             "about 294.9 GB while they are built", "nothing was drawn")
 
-    big = {"kind": "synthetic", "image_size": 64, "n_train": 1_000_000, "n_calib": 1_000_000, "n_test": 1_000_000}
+
+def _too_big_here(monkeypatch) -> None:
+    from compress_gate.data import synthetic
+
     # 3e6 rows x 3 x 64 x 64 x 4 B = 147.5 GB of images, 294.9 GB at the peak: more than any CI machine has
     if synthetic._available_memory() >= 2 * 147_456_000_000:
         pytest.skip("this machine could build the images")
     monkeypatch.setattr(synthetic, "draw_labels", lambda *a, **k: pytest.fail("drew before refusing"))
+
+
+def test_synthetic_data_too_large_for_the_machine_is_refused_before_drawing(tmp_path, monkeypatch):
+    from compress_gate.config.data import parse_data_config
+    from compress_gate.data import load_dataset
+
+    _too_big_here(monkeypatch)
+    with pytest.raises(InputError) as info:
+        load_dataset(parse_data_config(_BIG, source="recipe.yaml"), base_dir=tmp_path)
+    assert all(part in str(info.value) for part in _BIG_SAYS), str(info.value)
+
+
+def test_run_refuses_synthetic_data_too_large_for_the_machine(tmp_path, monkeypatch):
+    pytest.importorskip("sparseml", reason="`run` needs a compression backend (the recipe's: SparseML)")
+    from tests.test_pipeline_config import write_recipe
+
+    _too_big_here(monkeypatch)
     start = time.perf_counter()
-    code, message = _invoke(["run", write_recipe(tmp_path / "recipe.yaml", data=big)])
-    assert code == 2, message
-    assert "3,000,000 rows (n_train + n_calib + n_test) of 3x64x64 float32 images take 147.5 GB" in message
-    assert "about 294.9 GB while they are built" in message and "nothing was drawn" in message
+    code, message = _invoke(["run", write_recipe(tmp_path / "recipe.yaml", data=_BIG)])
+    assert code == 2 and all(part in message for part in _BIG_SAYS), message
     assert time.perf_counter() - start < 60
 
 
