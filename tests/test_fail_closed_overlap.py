@@ -325,3 +325,29 @@ def test_the_lock_is_reentrant_in_one_process(tmp_path):
     with output_lock(tmp_path / "out"), output_lock(tmp_path / "out"):
         assert lock_path(tmp_path / "out").exists()
     assert not lock_path(tmp_path / "out").exists()
+
+
+def test_successful_calls_leave_every_input_as_it_was(tmp_path):
+    # the other half of the rule: a call that works reads its inputs and writes only its outputs
+    from _engine_fixtures import tiny_inputs, write_tiny_onnx
+
+    inputs = tmp_path / "inputs"
+    files = write_files(inputs, biased=False)
+    (inputs / "limits.yaml").write_text(LIMITS_YAML)
+    write_tiny_onnx(inputs / "m.onnx")
+    ids = np.array([f"s{i}" for i in range(6)])
+    np.savez(inputs / "score_data.npz", ids=ids, labels=np.zeros((6, 4), np.uint8),
+             split=np.array(["train", "calib", "test"] * 2), group__g=np.array([0, 1] * 3, np.uint8),
+             inputs=tiny_inputs(6))
+    before = tree_state(inputs)
+    gate = ["gate", "--data", str(files["data"]), "--teacher", str(files["teacher"]), "--student",
+            str(files["student_0"]), "--limits", str(inputs / "limits.yaml"), "--out", str(tmp_path / "out"),
+            "--summary-md", str(tmp_path / "summary.md")]
+    for argv in (gate, gate, ["report", str(tmp_path / "out" / "report.json"), "--out", str(tmp_path / "again")],
+                 ["score", str(inputs / "m.onnx"), str(inputs / "score_data.npz"), "--out", str(tmp_path / "p")],
+                 ["bench", str(inputs / "m.onnx"), "-e", "onnxruntime", "-b", "1", "--iterations", "2",
+                  "--warmup", "1", "--out", str(tmp_path / "bench.json")]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, (argv[0], result.output)
+        assert tree_state(inputs) == before, argv[0]
+    assert not list(tmp_path.glob(".*.lock"))                     # every lock released
