@@ -7,7 +7,8 @@ the lock file ``<parent>/.<name>.lock``, which also records its holder (pid, hos
 command line). A second call is refused at once with :class:`InputError` (exit 2) naming the
 output and the holder; it writes and deletes nothing.
 
-The lock is released (its file removed) when the call ends, however it ends; the kernel
+The lock is released (its file removed, and any parent directory made for it that is still
+empty) when the call ends, however it ends; the kernel
 drops a ``flock`` when its process dies, so a killed holder never blocks a later call (a
 lock file left by ``kill -9`` is reused). Removing the file is safe against a racing call:
 a call that locked a file which was removed meanwhile finds that the path no longer names
@@ -97,25 +98,42 @@ def output_lock(path: str | os.PathLike[str], *, what: str = "output") -> Iterat
     InputError
         Another call (another process) holds it: the message names ``path`` and the holder.
     """
+    made = _make_parents(Path(path), what)
     try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        lock = lock_path(path)
+        with _HELD_GUARD:
+            entry = _HELD.get(lock)
+            if entry is not None:
+                entry[1] += 1
+            else:
+                _HELD[lock] = entry = [_acquire(Path(path), lock, what), 1]
+        try:
+            yield
+        finally:
+            with _HELD_GUARD:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del _HELD[lock]
+                    with contextlib.suppress(OSError):
+                        os.unlink(lock)        # while still locked: see the module docstring
+                    os.close(entry[0])
+    finally:
+        for directory in made:                 # deepest first; one that holds anything now stays
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+def _make_parents(path: Path, what: str) -> list[Path]:
+    """Create the missing parents of ``path`` (the lock file lives beside it); return them deepest first,
+    so a call that ends without writing its output leaves no empty directory behind."""
+    missing = []
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise InputError(f"{path}: cannot make the {what}'s parent directory ({err.strerror}). Choose a "
                          "writable location.") from err
-    lock = lock_path(path)
-    with _HELD_GUARD:
-        entry = _HELD.get(lock)
-        if entry is not None:
-            entry[1] += 1
-        else:
-            _HELD[lock] = entry = [_acquire(Path(path), lock, what), 1]
-    try:
-        yield
-    finally:
-        with _HELD_GUARD:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _HELD[lock]
-                with contextlib.suppress(OSError):
-                    os.unlink(lock)        # while still locked: see the module docstring
-                os.close(entry[0])
+    return missing

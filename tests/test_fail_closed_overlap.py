@@ -351,3 +351,14 @@ def test_successful_calls_leave_every_input_as_it_was(tmp_path):
         assert result.exit_code == 0, (argv[0], result.output)
         assert tree_state(inputs) == before, argv[0]
     assert not list(tmp_path.glob(".*.lock"))                     # every lock released
+
+
+def test_a_lock_leaves_no_parent_directory_it_made(tmp_path):
+    from compress_gate._lock import output_lock
+
+    with output_lock(tmp_path / "a" / "b" / "out"):
+        assert (tmp_path / "a" / "b").is_dir()
+    assert not (tmp_path / "a").exists()                      # made for the lock, empty again: removed
+    with output_lock(tmp_path / "a" / "b" / "out"):
+        (tmp_path / "a" / "b" / "out").mkdir()                # the call wrote its output: the parents stay
+    assert (tmp_path / "a" / "b" / "out").is_dir()
