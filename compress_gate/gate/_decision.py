@@ -97,8 +97,7 @@ def score_evidence(counts: RateCounts, change: str | None, limit: float, alpha: 
                         se=se, method=(method,) * len(point))
 
 
-def bootstrap_evidence(point: np.ndarray, boot: np.ndarray | None, limit: float, alpha: float,
-                       level: float) -> UnitEvidence:
+def bootstrap_evidence(point: np.ndarray, boot: np.ndarray | None, limit: float, alpha: float) -> UnitEvidence:
     r"""Bootstrap evidence per unit from the paired resamples ``boot`` (B, U) of the compared value.
 
     *Bounds* (what a pass needs): the more conservative of the percentile bound (the α or 1 − α
@@ -106,13 +105,14 @@ def bootstrap_evidence(point: np.ndarray, boot: np.ndarray | None, limit: float,
     :math:`\Phi(2 z_0 \pm z_{1-\alpha})`, :math:`z_0 = \Phi^{-1}(\#\{\theta^* < \hat\theta\}/B)`),
     so a bound holds where either does.
 
-    *p-values* (what a fail needs) are max-T adjusted over the units, at the family ``level``:
+    *p-values* (what a fail needs) are max-T adjusted over the units (compared with the family level
+    by :func:`decide`):
     with :math:`s_u` the standard deviation of unit u's resamples and
     :math:`t^*_{bu} = (\theta^*_{bu} - \hat\theta_u)/s_u`, the adjusted p-value of H0
     :math:`\theta_u \le L` is :math:`(1 + \#\{b : \max_v t^*_{bv} \ge (\hat\theta_u - L)/s_u\})/(B + 1)`
     (single-step max-T: the studentized statistics' simultaneous distribution carries the
     dependence between units; never the percentile of the raw maximum). Mirrored for
-    :math:`\theta_u \ge L`. ``level`` is kept for the caller: the p-values are already adjusted.
+    :math:`\theta_u \ge L`.
 
     A unit is *degenerate* (no bound, no p-value) when :math:`s_u = 0` (every resample gives the
     same value, e.g. no discordant row) or fewer than two resamples are finite: it is never

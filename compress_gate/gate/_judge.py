@@ -28,8 +28,8 @@ def _listed(units: list[str]) -> str:
     return ", ".join(units[:_SHOW]) + (f" (and {len(units) - _SHOW} more)" if len(units) > _SHOW else "")
 
 
-def _evidence(limit: Limit, measured: UnitValues, keep: np.ndarray, compared: np.ndarray, alpha: float,
-              level: float) -> UnitEvidence:
+def _evidence(limit: Limit, measured: UnitValues, keep: np.ndarray, compared: np.ndarray, alpha: float
+              ) -> UnitEvidence:
     """The evidence of the units ``keep`` (module docstring)."""
     point = compared[keep]
     if not GATED_METRICS[limit.metric].has_interval:      # override share, engine checks: no sampling error
@@ -45,7 +45,7 @@ def _evidence(limit: Limit, measured: UnitValues, keep: np.ndarray, compared: np
     if measured.student_boot is not None:
         teacher_boot = None if measured.teacher_boot is None else measured.teacher_boot[:, keep]
         boot = compared_change(limit.change, measured.student_boot[:, keep], teacher_boot)
-    return bootstrap_evidence(point, boot, limit.value, alpha, level)
+    return bootstrap_evidence(point, boot, limit.value, alpha)
 
 
 def _units(measured: UnitValues, states: dict[int, str], evidence: UnitEvidence | None, decision: Decision | None,
@@ -124,7 +124,7 @@ def judge_limit(limit: Limit, measured: UnitValues, *, confidence: float, n_samp
         detail = why or measured.undefined_reason or f"every {spec.units} is undefined for the teacher"
         return LimitResult(**base, excluded=excluded, units=_units(measured, states, None, None, kept, reasons),
                            reason=f"fails closed: nothing left to measure ({detail}).")
-    evidence = _evidence(limit, measured, kept, compared, alpha, base["holm_level"])
+    evidence = _evidence(limit, measured, kept, compared, alpha)
     decision = decide(limit, evidence, alpha=alpha, n_limits=n_limits)
     outcome = decision.outcome
     if outcome == "pass" and small:
@@ -173,9 +173,9 @@ def _reason(limit: Limit, kind: str, evidence: UnitEvidence, decision: Decision,
         text = f"every {kind}'s {side} bound {inside} {limit.value:g} ({point})"
     elif result["outcome"] == "fail":
         n_out = states.count("fail")
+        test = "the max-T test" if evidence.adjusted else "Holm's test"
         how = ("point estimate outside (`bound: point`)" if limit.bound == "point" else
-               f"outside by {'the max-T test' if evidence.adjusted else 'Holm' + chr(39) + 's test'} at family level "
-               f"{result['holm_level']:.4g}, p = "
+               f"outside by {test} at family level {result['holm_level']:.4g}, p = "
                f"{fmt(float(decision.p_outside[i]))}")
         text = f"{n_out} {kind}(s) {how} ({point} {outside} {limit.value:g})"
     else:
