@@ -32,7 +32,7 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "Number", "Undefined", "Report", "
 
 SCHEMA_VERSION = 5
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "3bd5bcaf774e21aae2fadf6044e5c11f89bed70d1b9912d0e69b418ce46d6730"
+SCHEMA_SHA256 = "3d4163bc971eb8aff0661205d3d7c06573a44decb06f80ca6273c2cb64fe4a23"
 
 def _one_convention(value: Any) -> Any:
     """NaN -> None and +-inf -> "inf"/"-inf" (the JSON convention), whoever builds the model."""
@@ -468,9 +468,14 @@ def schema_text() -> str:
 
 def _without_defaults(node: Any) -> Any:
     """``node`` in one text whichever pydantic wrote it: without ``"additionalProperties": true``
-    (JSON Schema's default, written out by some releases and not others) and without an
-    ``enum`` that only repeats the ``const`` beside it (pydantic < 2.8 writes both)."""
+    (JSON Schema's default, written out by some releases and not others), without an
+    ``enum`` that only repeats the ``const`` beside it (pydantic < 2.8 writes both), and with a
+    ``$ref`` that has siblings (a field's description) written beside them, not wrapped in a
+    one-element ``allOf`` (pydantic < 2.9 wraps it)."""
     if isinstance(node, dict):
+        wrapped = node.get("allOf")
+        if isinstance(wrapped, list) and len(wrapped) == 1 and set(wrapped[0]) == {"$ref"}:
+            node = {**{k: v for k, v in node.items() if k != "allOf"}, "$ref": wrapped[0]["$ref"]}
         return {k: _without_defaults(v) for k, v in node.items()
                 if not (k == "additionalProperties" and v is True)
                 and not (k == "enum" and "const" in node and v == [node["const"]])}
