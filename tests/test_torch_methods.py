@@ -191,9 +191,9 @@ def test_a_one_sample_batch_has_no_crd_term(batches):
 
 def test_feature_kinds_need_stage_modules():
     linear = torch.nn.Linear(4, 3)
-    with pytest.raises(InputError, match="stage modules named `layer1`"):
+    with pytest.raises(InputError, match="needs the model.s feature stages: list their module paths in `model.layers`"):
         FeatureDistiller(DistillationConfig(kind="attention"), linear, linear, task="multiclass")
-    with pytest.raises(InputError, match="linear module named `fc`"):
+    with pytest.raises(InputError, match="needs the classifier to be an nn.Linear at `model.head`"):
         FeatureDistiller(DistillationConfig(kind="crd"), linear, linear, task="multiclass")
 
 
