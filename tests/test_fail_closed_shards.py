@@ -269,9 +269,9 @@ def test_a_parquet_input_shape_that_does_not_fit_is_refused_naming_the_shard(tmp
 
 
 def test_parquet_metadata_that_is_no_object_is_refused(tmp_path):
+    dirs, parquet = _parquet_dirs(tmp_path, [1, 2, 2])     # skips without pyarrow (the [ray] extra)
     import pyarrow.parquet as pq
 
-    dirs, parquet = _parquet_dirs(tmp_path, [1, 2, 2])
     table = pq.read_table(parquet)
     pq.write_table(table.replace_schema_metadata({b"compress_gate": b'"input_shape"'}), parquet)
     _refused(tmp_path, dirs, f"{parquet}: the schema metadata `compress_gate` is str JSON; it must be a JSON object")
