@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from compress_gate.cli import app
 from compress_gate.config.run import load_run_config
 from compress_gate.errors import InputError
-from compress_gate.pipeline import sweep as sweep_module
+from compress_gate.pipeline import _sweep_recipes
+from compress_gate.pipeline._sweep_rows import calibrated_report
 from compress_gate.pipeline.run import RunOutcome
 from compress_gate.compress.sparseml_backend import set_final_sparsity
 from compress_gate.pipeline.sweep import choose_student, parse_sparsities, run_sweep, student_numbers, student_recipe
@@ -98,7 +99,7 @@ def test_student_recipe_round_trips_with_only_output_cache_and_sparsity_changed(
     raw = student_recipe(config, 0.8, sweep_dir=config.output, source=source)
     written = tmp_path / "elsewhere" / "student.yaml"
     written.parent.mkdir()
-    written.write_text(yaml.dump(raw, Dumper=sweep_module._BlockDumper, sort_keys=False))
+    written.write_text(yaml.dump(raw, Dumper=_sweep_recipes._BlockDumper, sort_keys=False))
     student = load_run_config(written)
     assert student.output == tmp_path / "sweep" / "sparsity-0.8"
     assert student.cache_dir == config.cache_dir == tmp_path / ".cache"     # one teacher for every student
@@ -310,7 +311,7 @@ def test_calibrated_rerun_uses_thresholds_and_no_overrides(tmp_path):
         scores = np.clip(data.labels[rows] * 0.6 + 0.2 + rng.normal(0, noise, data.labels[rows].shape), 0, 1)
         save_predictions(run_dir / "predictions" / "onnxruntime" / f"{name}.npz", data.ids[rows],
                          scores.astype(np.float32))
-    report = sweep_module._calibrated_report(config, run_dir, tmp_path / "calibrated")
+    report = calibrated_report(config, run_dir, tmp_path / "calibrated")
     assert (tmp_path / "calibrated" / "report.json").is_file() and (tmp_path / "calibrated.limits.yaml").is_file()
     assert report["mitigation"]["overrides"]["count"] == 0 and report["mitigation"]["thresholds"]
     assert report["config"]["mitigation"] == {"calibrate_thresholds": True, "override_budget": 0.0}
