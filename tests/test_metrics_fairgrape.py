@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import compress_gate.metrics.fairgrape as fairgrape_module
+import compress_gate.metrics.fairgrape_ap as fairgrape_ap_module
 from sklearn.metrics import average_precision_score
 
 from compress_gate.errors import InputError
@@ -227,7 +227,7 @@ def test_resample_blocks_and_registered_bootstrap_weights_change_nothing(monkeyp
     weights = next(bootstrap_weights(n, n_resamples=5, seed=0))            # registered: memoized tables
     plain = np.array(weights)                                              # an unregistered copy
     ap = group_average_precision(y, scores, groups, sample_weight=weights).ap
-    monkeypatch.setattr(fairgrape_module, "_AP_BLOCK_VALUES", 2 * n)     # blocks of 2 resamples
+    monkeypatch.setattr(fairgrape_ap_module, "_AP_BLOCK_VALUES", 2 * n)     # blocks of 2 resamples
     np.testing.assert_allclose(group_average_precision(y, scores, groups, sample_weight=plain).ap, ap, rtol=1e-12)
     first = joint_group_rates(y, y, groups, task="multilabel", sample_weight=weights)
     again = joint_group_rates(y, 1 - y, groups, task="multilabel", sample_weight=weights)   # memo hit for groups

@@ -98,3 +98,38 @@ class _JointRows:
             total[..., rows_b] += b
             out[name] = np.moveaxis(total, -1, axis)
         return out
+
+
+def _sample_std(values: np.ndarray) -> np.ndarray | float:
+    """Sample standard deviation over the last axis; ``nan`` with fewer than 2 values or any ``nan``."""
+    value = np.std(values, axis=-1, ddof=1) if values.shape[-1] >= 2 else np.full(values.shape[:-1], np.nan)
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def group_change_std(teacher: np.ndarray, student: np.ndarray) -> float | np.ndarray:
+    r"""FairGRAPE's spread of a change over joint groups: the sample standard deviation of
+    :math:`\Delta_j = s_j - t_j` over the last axis (the J joint groups, without ``all``).
+
+    .. math:: \mathrm{Std}(\Delta) = \sqrt{\tfrac{1}{J-1}\textstyle\sum_j (\Delta_j - \bar\Delta)^2}
+
+    Parameters
+    ----------
+    teacher, student : ndarray of shape (..., J), broadcasting (e.g. (J,) against (n_resamples, J))
+
+    Returns
+    -------
+    float, or ndarray of the leading shape
+        >= 0. ``nan`` with fewer than 2 groups or any ``nan`` value.
+
+    Examples
+    --------
+    >>> group_change_std(np.array([1.0, 1.0, 1.0]), np.array([0.5, 1.0, 1.5]))
+    0.5
+    """
+    return _sample_std(np.asarray(student, dtype=np.float64) - np.asarray(teacher, dtype=np.float64))
+
+
+def _check_same_rows(teacher_names: tuple[str, ...], student_names: tuple[str, ...]) -> None:
+    if teacher_names != student_names:
+        raise InputError(f"the teacher's joint groups {list(teacher_names)} differ from the student's "
+                         f"{list(student_names)}; compute both with the same groups and group_names.")
