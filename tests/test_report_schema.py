@@ -16,7 +16,7 @@ from compress_gate.report.schema import (SCHEMA_FILES, SCHEMA_SHA256, SCHEMA_VER
 
 def test_schema_changes_only_with_a_version_bump():
     assert schema_sha256() == SCHEMA_SHA256, (
-        "report.json's schema changed: bump SCHEMA_VERSION in compress_gate/report/schema.py, set "
+        "report.json's schema changed: bump SCHEMA_VERSION in compress_gate/report/schema/__init__.py, set "
         "SCHEMA_SHA256 to the new hash and run `python -m compress_gate.report.schema`")
 
 

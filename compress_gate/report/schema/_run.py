@@ -1,0 +1,72 @@
+"""What ``compress-gate run`` adds to the report: the engines' agreement, the run's headline numbers and
+its section (recipe, stage times, compression and export facts)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from compress_gate.report.schema._base import Number, Outcome, _Node
+
+
+class EngineCheck(BaseModel):
+    """Another engine against the deployment engine; further keys of the check are kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    engine: str
+    label_agreement: Number = None
+    max_score_difference: Number = None
+
+
+class Engines(_Node):
+    deployment: str
+    agreement: list[EngineCheck] = []
+
+
+class RunSummary(_Node):
+    """The run's headline numbers (see :mod:`compress_gate.pipeline.summary`)."""
+
+    verdict: Literal["pass", "fail"]
+    outcome: Outcome
+    teacher_accuracy: Number
+    student_accuracy: Number
+    student_accuracy_mitigated: Number
+    overall_sparsity: Number
+    quantized: bool | None
+    distilled: bool | None
+    cev: Number
+    sde: Number
+    cev_mitigated: Number
+    sde_mitigated: Number
+    worst_ba_increase: Number
+    worst_ba_increase_mitigated: Number
+    speedup: dict[str, float]
+    limits_passed: int
+    limits_total: int
+    limits_failed: list[str]
+    limits_undecided: list[str] = []
+    scope: str = ""
+
+
+class RunSection(_Node):
+    """What ``compress-gate run`` adds: the recipe, stage times, compression and export facts.
+
+    Absent (null) in a report of ``compress-gate gate``, which judges predictions made elsewhere.
+    """
+
+    recipe: str
+    recipe_hash: str
+    seed: int
+    compress_gate_version: str
+    deployment_engine: str
+    created: str | None = None
+    teacher: dict[str, Any] | None = None
+    stage_seconds: dict[str, float]
+    total_seconds: float | None = None
+    stage_cpu_seconds: dict[str, float] = {}
+    compression: dict[str, Any]
+    export: dict[str, Any] = {}
+    summary: RunSummary | None = None
+    intended_use: str | None = None
+    out_of_scope: str | None = None
