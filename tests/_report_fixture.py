@@ -115,7 +115,7 @@ def demo_report(*, verdict: str = "fail") -> dict:
                           "normalized_difference": nd})
     edges = [round(x, 2) for x in np.linspace(0, 1, 11)]
     report = {
-        "schema_version": 5,
+        "schema_version": 6,
         "verdict": verdict,
         "outcome": verdict,
         "created": "2025-01-01T12:00:00+00:00",
@@ -173,7 +173,11 @@ def demo_report(*, verdict: str = "fail") -> dict:
         "run": {"recipe": "recipes/demo.yaml", "recipe_hash": "ab" * 32, "seed": 0,
                 "compress_gate_version": "0.1.0", "deployment_engine": "onnxruntime",
                 "compression": {"overall_sparsity": 0.8, "quantized": True},
-                "stage_seconds": {"train_teacher": 31.2, "compress": 95.0, "export": 3.3}},
+                "stage_seconds": {"train_teacher": 31.2, "compress": 95.0, "export": 3.3},
+                "similarity": {"n_rows": 512, "seed": 0, "split": "calib", "keep": 0.99, "pooling": "spatial mean",
+                               "student": "model", "layers": {"layer1": {"cka": 0.98765, "svcca": None},
+                                                              "layer2": {"cka": 0.5, "svcca": 0.25}},
+                               "mean": {"cka": 0.743825, "svcca": 0.25}, "seconds": 0.4}},
         "estimates": {"intervals": ["ba", "cev", "sde"], "point_only": ["accuracy", "fpr", "fnr"],
                       "not_computed": {"group_ap": "no limit gates an AP metric"}},
     }

@@ -260,3 +260,27 @@ def test_model_card_without_run_or_mitigation():
     assert "Not recorded: this report comes from `compress-gate gate`" in text
     assert "No limits were configured." in text
     assert "None: the model ships with the default decision rule" in text
+
+
+def test_the_runs_similarity_is_a_section_of_the_page_before_the_notes(demo_html):
+    # the fixture's run.similarity: layer1 CKA 0.98765 (SVCCA undefined), layer2 0.5 / 0.25, means 0.743825 / 0.25
+    section = demo_html[demo_html.index('<section id="similarity">'):demo_html.index('<section id="undefined">')]
+    assert demo_html.count('<section id="similarity">') == 1
+    cells = table_cell_texts(section)
+    assert cells[:2] + cells[3:] == ["layer1", "0.9877", "layer2", "0.5000", "0.2500",
+                                     "mean over layers", "0.7438", "0.2500"]
+    assert cells[2].startswith("n/a")                            # layer1's SVCCA: a footnote, as every n/a
+    assert _footnotes(demo_html).count("the layer's output is constant over the rows") == 1
+    assert "512 fixed calib rows (seed 0)" in section and "SVCCA keeps 99%" in section
+    assert "run: similarity" not in demo_html                   # not dumped again in the provenance list
+
+
+def test_a_report_without_a_run_has_no_similarity_section():
+    assert 'id="similarity"' not in build_html(passing_minimal_report())
+
+
+def test_the_model_card_gives_the_mean_similarity():
+    card = build_model_card(demo_report())
+    assert ("- Representation similarity to the teacher (mean over 2 layers, 512 calib rows): "
+            "linear CKA 0.7438, SVCCA 0.2500.") in card
+    assert "similarity" not in card.replace("Representation similarity", "")

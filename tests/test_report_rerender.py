@@ -3,6 +3,7 @@ Markdown job summary (`gate --summary-md`), read back with a real Markdown parse
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import shutil
@@ -12,9 +13,11 @@ from markdown_it import MarkdownIt
 from typer.testing import CliRunner
 
 from compress_gate.cli import app
-from compress_gate.report.schema import SCHEMA_VERSION
+from compress_gate.report.html import build_html
+from compress_gate.report.schema import SCHEMA_VERSION, as_report
 from compress_gate.report import rerender as rerender_module
 from _gate_data import LIMITS_YAML, write_files
+from _report_fixture import demo_report
 
 runner = CliRunner()
 GATE_FILES = ("report.json", "report.html", "MODEL_CARD.md", "junit.xml")
@@ -149,22 +152,47 @@ def test_foreign_json_is_exit_2(tmp_path, content, fragment):
     assert fragment in " ".join(result.output.split())
 
 
-def test_other_schema_version_names_both(gated, tmp_path):
-    path = _edit(gated, tmp_path, lambda doc: doc.update(schema_version=SCHEMA_VERSION - 1))
+@pytest.mark.parametrize("version", [4, SCHEMA_VERSION + 1])
+def test_a_version_without_an_exact_migration_names_both(gated, tmp_path, version):
+    path = _edit(gated, tmp_path, lambda doc: doc.update(schema_version=version))
     result = _report([path, "--out", tmp_path / "r"])
     assert result.exit_code == 2
     text = " ".join(result.output.split())
-    assert f"schema version {SCHEMA_VERSION - 1}" in text and f"reads schema version {SCHEMA_VERSION}" in text
+    assert f"schema version {version}" in text and f"reads schema version {SCHEMA_VERSION}" in text
 
 
 def test_exact_migration_is_applied(gated, tmp_path, monkeypatch):
-    # a registered migration from the previous version is used (here: the identity plus the version)
-    path = _edit(gated, tmp_path, lambda doc: doc.update(schema_version=SCHEMA_VERSION - 1))
-    monkeypatch.setitem(rerender_module.MIGRATIONS, SCHEMA_VERSION - 1,
-                        lambda doc: {**doc, "schema_version": SCHEMA_VERSION})
+    # a registered migration is used (here a stand-in for version 4: the identity plus the version)
+    path = _edit(gated, tmp_path, lambda doc: doc.update(schema_version=4))
+    monkeypatch.setitem(rerender_module.MIGRATIONS, 4, lambda doc: {**doc, "schema_version": 5})
     result = _report([path, "--out", tmp_path / "r"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "report.html").read_bytes() == (gated[0] / "report.html").read_bytes()
+
+
+def test_a_version_5_report_renders_without_the_similarity_section(tmp_path):
+    # version 6 only added run.similarity: a version-5 run report is the same report without it
+    current = demo_report()
+    old = copy.deepcopy(current)
+    old["schema_version"] = 5
+    del old["run"]["similarity"]
+    (tmp_path / "v5.json").write_text(json.dumps(old))
+    result = _report([tmp_path / "v5.json", "--out", tmp_path / "r"])
+    assert result.exit_code == 0, result.output
+    rewritten = json.loads((tmp_path / "r" / "report.json").read_text())
+    expected = as_report(current).to_json()
+    assert rewritten == {**expected, "run": {**expected["run"], "similarity": None}}   # nothing else changed
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html == build_html(rewritten) and 'id="similarity"' not in html
+    assert "Representation similarity" not in (tmp_path / "r" / "MODEL_CARD.md").read_text()
+
+
+def test_a_current_run_report_re_renders_its_similarity_section(tmp_path):
+    (tmp_path / "v6.json").write_text(json.dumps(demo_report()))
+    result = _report([tmp_path / "v6.json", "--out", tmp_path / "r"])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html == build_html(demo_report()) and html.count('<section id="similarity">') == 1
 
 
 def test_bundle_report_must_match_its_manifest(gated, tmp_path):

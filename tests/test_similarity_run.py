@@ -1,4 +1,5 @@
-"""The run's similarity step: the layers, the fixed calib rows, similarity.json and its table in report.html."""
+"""The run's similarity step: the layers, the fixed calib rows, similarity.json, and its typed section of the
+report (``run.similarity``), rendered in report.html with everything else."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from compress_gate.data._records import EvalData
 from compress_gate.errors import InputError
 from compress_gate.models.resnet import small_resnet
 from compress_gate.models.mobilenet import MobileNetV1
-from compress_gate.pipeline.similarity import (SIMILARITY_ROWS, add_similarity_table, run_similarity,
-                                               similarity_layers, similarity_rows)
+from compress_gate.pipeline._record import json_ready
+from compress_gate.pipeline.similarity import SIMILARITY_ROWS, run_similarity, similarity_layers, similarity_rows
+from compress_gate.report.schema import SimilaritySection
+from compress_gate.report.similarity import similarity_section
 
 
 def eval_data(n_calib: int, *, n_other: int = 20, size: int = 8) -> EvalData:
@@ -95,13 +98,18 @@ def test_a_constant_layer_is_undefined_and_left_out_of_the_mean(tmp_path):
     assert facts["mean"]["cka"] == pytest.approx(1.0)     # stages 1 and 2 are untouched
 
 
-def test_the_table_is_inserted_before_the_end_of_the_page(tmp_path):
-    page = tmp_path / "report.html"
-    page.write_text("<html><body><h1>r</h1></body></html>\n")
-    similarity = {"n_rows": 512, "seed": 0, "split": "calib", "keep": 0.99,
-                  "layers": {"layer1": {"cka": 0.98765, "svcca": None}}, "mean": {"cka": 0.98765, "svcca": None}}
-    add_similarity_table(page, similarity)
-    html = page.read_text()
-    assert html.index('<section id="similarity">') < html.index("</body>")
-    assert "<td>layer1</td><td>0.9877</td><td class=\"undefined\">undefined</td>" in html
-    assert "mean over layers" in html and "512 fixed calib rows" in html
+def test_the_facts_are_the_reports_typed_section_and_its_table(tmp_path):
+    teacher, student = model(), model()
+    with torch.no_grad():             # layer3 constant, as above: its values are undefined
+        for module in student.layer3.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.zero_()
+                module.bias.fill_(1.0)
+    facts = run_similarity(teacher, student, eval_data(100), seed=0, run_dir=tmp_path)
+    section = SimilaritySection(**json_ready(facts))        # what the run puts in report.json's run section
+    assert section.model_dump(mode="json") == json.loads((tmp_path / "similarity.json").read_text())
+    html = similarity_section(section)
+    assert html.startswith('<section id="similarity">')
+    assert f"<td>layer1</td><td>{facts['layers']['layer1']['cka']:.4f}</td>" in html
+    assert '<td>layer3</td><td class="undefined">undefined</td><td class="undefined">undefined</td>' in html
+    assert "mean over layers" in html and "100 fixed calib rows" in html

@@ -1,4 +1,5 @@
-"""A real `compress-gate run` writes similarity.json and its table (slow: trains a tiny teacher and student).
+"""A real `compress-gate run` writes similarity.json and the report's typed similarity section, rendered with
+the rest of report.html (slow: trains a tiny teacher and student).
 
 The student is channel-pruned by the torch backend (Torch-Pruning), so teacher and student
 layers differ in width: the measures must still be defined and in [0, 1].
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 pytest.importorskip("torch_pruning")  # the [torch] world's structured pruning
 from compress_gate.cli import app
+from compress_gate.report.html import build_html
 
 pytestmark = pytest.mark.slow
 
@@ -42,5 +44,9 @@ def test_a_channel_pruned_run_has_per_layer_similarity_in_its_directory_and_repo
         assert 0.0 <= row["cka"] <= 1.0 and 0.0 <= row["svcca"] <= 1.0
     assert 0.0 < similarity["mean"]["cka"] < 1.0                         # pruned and fine-tuned: not identical
     assert "similarity" in json.loads((run_dir / "run.json").read_text())["stage_seconds"]
-    for page in (run_dir / "gate" / "report.html", run_dir / "release" / "report.html"):
-        assert '<section id="similarity">' in page.read_text()
+    for directory in (run_dir / "gate", run_dir / "release"):
+        report = json.loads((directory / "report.json").read_text())
+        assert report["run"]["similarity"] == similarity                  # the typed section, same numbers
+        page = (directory / "report.html").read_text()
+        assert page == build_html(report)                                 # rendered once from it, nothing spliced
+        assert page.count('<section id="similarity">') == 1

@@ -373,11 +373,8 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
             summary = json_ready(headline.model_dump(mode="json"))
             facts = {k: v for k, v in record.as_dict().items() if k in RunSection.model_fields}
             gate = gate.with_run(RunSection(**json_ready({**facts, "compression": compression, "export": {
-                **exported.describe(), "ships": shipped.name}}), summary=headline))
+                **exported.describe(), "ships": shipped.name}, "similarity": similarity}), summary=headline))
             write_gate_outputs(gate, run_dir / "gate")
-            from compress_gate.pipeline.similarity import add_similarity_table
-
-            add_similarity_table(run_dir / "gate" / "report.html", similarity)
         with _stage(record, "bundle"):
             bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,
                                        digest=digest, summary=summary)

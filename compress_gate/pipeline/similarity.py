@@ -3,9 +3,11 @@
 After compression, while both torch models exist, :func:`run_similarity` compares them
 layer by layer with linear CKA and SVCCA (:mod:`compress_gate.metrics.similarity`,
 through :func:`compress_gate.models.layer_similarity.layer_similarity`) and writes
-``<run>/similarity.json``; the report stage adds its per-layer table to ``report.html``
-(:func:`add_similarity_table`). Blakeney et al. ("Simon Says") relate SVCCA between a
-pruned and its dense model to the bias that pruning induces; a sweep plots the two.
+``<run>/similarity.json``; the report stage puts the same facts in the typed report
+(``run.similarity``, :class:`~compress_gate.report.schema.SimilaritySection`) before it is
+rendered, so ``report.html`` shows the per-layer table and ``MODEL_CARD.md`` the means.
+Blakeney et al. ("Simon Says") relate SVCCA between a pruned and its dense model to the
+bias that pruning induces; a sweep plots the two.
 
 **Layers**: each residual stage's output, the model's top-level ``layer<i>`` modules (the
 ResNets' stages, MobileNetV1's blocks), in the teacher's module order. A stage output
@@ -41,14 +43,13 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compress_gate._atomic import write_json, write_text
-from compress_gate.errors import InputError, RuntimeFailure
+from compress_gate._atomic import write_json
+from compress_gate.errors import InputError
 from compress_gate.pipeline._record import json_ready
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
     from compress_gate.data.contract import EvalData
 
 __all__ = ["SIMILARITY_ROWS", "SIMILARITY_FILE", "similarity_layers", "similarity_rows", "compare_models",
-           "run_similarity", "add_similarity_table"]
+           "run_similarity"]
 
 SIMILARITY_ROWS = 512
 SIMILARITY_FILE = "similarity.json"
@@ -131,14 +132,3 @@ def run_similarity(teacher: torch.nn.Module, student: torch.nn.Module, data: Eva
     write_json(run_dir / SIMILARITY_FILE, json_ready(facts))
     return facts
 
-
-def add_similarity_table(html_path: Path, similarity: Mapping[str, Any]) -> Path:
-    """Insert the per-layer similarity section before ``</body>`` of the report at ``html_path`` (atomically)."""
-    from compress_gate.report.similarity import similarity_section
-
-    html = html_path.read_text(encoding="utf-8")
-    end = html.rfind("</body>")
-    if end < 0:
-        raise RuntimeFailure(f"{html_path}: no `</body>` to insert the similarity table before; the report "
-                         "stage wrote an unexpected page.")
-    return write_text(html_path, html[:end] + similarity_section(similarity) + "\n" + html[end:])

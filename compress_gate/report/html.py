@@ -8,7 +8,8 @@ papers' pictures and tables (see ``docs/reports.md`` for how to read each one).
 Every piece of text from the report is HTML-escaped. Each limit is one compact row (outcome,
 observed value, interval, limit, n) with the metric, judged bound and reason in a closed
 ``<details>``; an undefined table value reads ``n/a`` with a footnote number, and the page
-ends with one footnote per distinct reason.
+ends with one footnote per distinct reason. A run's report also shows the representation
+similarity of the student to the teacher (the report's ``run.similarity``), before the notes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from compress_gate.report.markup import (Cell, Footnotes, definition_list, detai
 from compress_gate.report._tables import (ba_rows, benchmark_table, bias_cost_items, delta_rows,
                                           per_attribute_headers, per_attribute_rows, subgroup_rows,
                                           uncovered_text)
+from compress_gate.report.similarity import similarity_section
 
 __all__ = ["render_html", "build_html"]
 
@@ -72,7 +74,10 @@ def build_html(report: Report | Mapping[str, Any]) -> str:
     body = [_header(report), _verdict(report, notes), _error_balance(report, notes),
             _bias_amplification(report, notes), _uncertainty(report), _subgroups(report, notes),
             _fairgrape(report, notes), _speed_vs_bias(report), _per_attribute(report, notes),
-            _mitigation(report), _engines(report), _provenance(report), _undefined_notes(notes)]
+            _mitigation(report), _engines(report), _provenance(report)]
+    if report.run is not None and report.run.similarity is not None:
+        body.append(similarity_section(report.run.similarity, notes))
+    body.append(_undefined_notes(notes))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             "<link rel=\"icon\" href=\"data:,\">\n"
@@ -328,7 +333,7 @@ def _provenance(report: Report) -> str:
         ("identity categories", ", ".join(inputs.group_names) or "none"),
         ("schema version", report.schema_version)]
     if report.run is not None:
-        run = report.run.model_dump(mode="json", exclude_none=True)
+        run = report.run.model_dump(mode="json", exclude_none=True, exclude={"similarity"})   # its own section
         items += [(f"run: {k}", v if not isinstance(v, Mapping) else
                    ", ".join(f"{a}={fmt(b)}" for a, b in v.items())) for k, v in run.items()]
     return section("provenance", "Inputs and run", definition_list(items))

@@ -58,7 +58,7 @@ def _details(report: Report) -> str:
     lines += ["", "### Compression applied", ""]
     if report.run is not None:
         run = report.run.model_dump(mode="json", exclude_none=True,
-                                    exclude={"intended_use", "out_of_scope", "summary"})
+                                    exclude={"intended_use", "out_of_scope", "summary", "similarity"})
         for key, value in {**run.pop("compression"), **run}.items():
             shown = (", ".join(f"{k}={fmt(v) if is_number(v) else v}" for k, v in value.items())
                      if isinstance(value, Mapping) else fmt(value) if is_number(value) else value)
@@ -71,6 +71,12 @@ def _details(report: Report) -> str:
         lines.append("- Measured speed-up over the teacher (median of paired ratios): " + md("; ".join(
             f"{fmt(sp.get('ratio'), digits=3)}x for {sp.get('model')} on {sp.get('engine')} at batch "
             f"{sp.get('batch_size')}" for sp in speedups if isinstance(sp, Mapping))) + ".")
+    similarity = report.run.similarity if report.run is not None else None
+    if similarity is not None:
+        cka, svcca = (fmt(value, decimals=4, reason="no layer defined")
+                      for value in (similarity.mean.cka, similarity.mean.svcca))
+        lines.append(f"- Representation similarity to the teacher (mean over {len(similarity.layers)} layers, "
+                     f"{similarity.n_rows} {md(similarity.split)} rows): linear CKA {cka}, SVCCA {svcca}.")
     return "\n".join(lines)
 
 

@@ -5,8 +5,12 @@ The saved JSON is checked before anything is rendered:
 1. it is JSON (no ``NaN``/``Infinity`` literals: report.json writes those as ``null`` and
    ``"inf"``) holding an object with an integer ``schema_version``;
 2. a report of another schema version is migrated when an exact migration is registered
-   in :data:`MIGRATIONS` (none is: every change so far added numbers an older report does
-   not hold), else refused naming both versions;
+   in :data:`MIGRATIONS`, else refused naming both versions. Version 5 -> 6 is exact
+   (:func:`_from_version_5`): version 6 only added the optional ``run.similarity``, so a
+   version-5 report is a version-6 report without it, and it renders without the
+   similarity section (its run's similarity table was spliced into report.html afterwards;
+   ``similarity.json`` beside it still holds the numbers). Versions before 5 are refused:
+   each later version added numbers an older report does not hold;
 3. it validates against the published JSON Schema (``report.schema.json``, shipped with the
    package) and then into the typed :class:`~compress_gate.report.schema.Report`;
 4. it agrees with itself: each limit's ``passed`` is ``outcome == "pass"``, the outcome is
@@ -17,9 +21,8 @@ The saved JSON is checked before anything is rendered:
    matches the manifest's.
 
 Any failure is an :class:`~compress_gate.errors.InputError` (exit 2) naming the file and
-the first problem. The renderers are the gate's own, so a report of ``compress-gate gate``
-re-renders byte for byte (a run's report.html also carries the similarity table from
-``similarity.json``, which is not part of report.json).
+the first problem. The renderers are the gate's own, so a report.json of the current
+version re-renders byte for byte, a run's included (its similarity table is part of it).
 """
 
 from __future__ import annotations
@@ -41,9 +44,16 @@ __all__ = ["MIGRATIONS", "RENDERED", "load_report_json", "rerender"]
 #: The files ``rerender`` writes into ``--out``.
 RENDERED = ("report.json", "report.html", "MODEL_CARD.md", "junit.xml", "summary.md")
 
+
+def _from_version_5(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-5 report as version 6: the same content with ``schema_version`` 6 (version 6 only
+    added the optional ``run.similarity``, left out here: null, so nothing is rendered for it)."""
+    return {**doc, "schema_version": 6}
+
+
 #: schema version v -> a function turning a report of version v into one of v + 1, exactly
-#: (no number recomputed or guessed). Empty: no change so far was exact.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+#: (no number recomputed or guessed).
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {5: _from_version_5}
 
 
 def _refuse_constant(name: str) -> Any:

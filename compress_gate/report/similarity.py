@@ -1,34 +1,44 @@
-"""The per-layer representation-similarity table of ``report.html`` (from the run's ``similarity.json``).
+"""The per-layer representation-similarity section of ``report.html``, from the report's ``run.similarity``.
 
-Not part of report.json: the run's similarity step (:mod:`compress_gate.pipeline.similarity`)
-writes ``similarity.json`` and inserts this section into the run's page. An undefined
-value (``null``: the layer's output is constant over the rows) reads ``undefined``.
+The run's similarity step (:mod:`compress_gate.pipeline.similarity`) measures it, and the run
+puts it in the typed report (:class:`~compress_gate.report.schema.SimilaritySection`) before
+anything is rendered; this renderer only reads it. An undefined value (``null``: the layer's
+output is constant over the rows; a mean over no defined layer) is a cell with its reason,
+which the page shows as ``n/a`` and one footnote per reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from compress_gate.report.markup import Cell, paragraph, section, table
+from compress_gate.report.markup import Cell, Footnotes, paragraph, section, table
+from compress_gate.report.schema import Number, SimilaritySection
 
 __all__ = ["similarity_section"]
 
 
-def _value(value: Any) -> Cell | str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) and value == value else Cell("undefined", "undefined")
+_CONSTANT = "the layer's output is constant over the rows"
+_NO_LAYER = "no layer has a defined value"
 
 
-def similarity_section(similarity: Mapping[str, Any]) -> str:
-    """A ``<section id="similarity">``: one row per layer (linear CKA, SVCCA) and the mean over layers."""
-    layers = similarity.get("layers") or {}
-    mean = similarity.get("mean") or {}
-    rows = [[name, _value(row.get("cka")), _value(row.get("svcca"))] for name, row in layers.items()]
-    rows.append([Cell("mean over layers"), _value(mean.get("cka")), _value(mean.get("svcca"))])
-    note = (f"Teacher vs student activations on {similarity.get('n_rows')} fixed {similarity.get('split')} rows "
-            f"(seed {similarity.get('seed')}); each stage's output averaged over space to per-channel means (the "
+def _value(value: Number, reason: str) -> Cell | str:
+    """``value`` to 4 decimals; an undefined one (null, or not finite) as a cell with ``reason``."""
+    if isinstance(value, (int, float)) and value == value:
+        return f"{value:.4f}"
+    return Cell("undefined", "undefined", note=reason)
+
+
+def similarity_section(similarity: SimilaritySection, notes: Footnotes | None = None) -> str:
+    """A ``<section id="similarity">``: one row per layer (linear CKA, SVCCA) and the mean over layers.
+
+    With the page's ``notes``, an undefined value reads ``n/a`` with a footnote giving its reason;
+    without, it reads ``undefined``.
+    """
+    rows = [[name, _value(row.cka, _CONSTANT), _value(row.svcca, _CONSTANT)] for name, row in similarity.layers.items()]
+    rows.append([Cell("mean over layers"), _value(similarity.mean.cka, _NO_LAYER),
+                 _value(similarity.mean.svcca, _NO_LAYER)])
+    note = (f"Teacher vs student activations on {similarity.n_rows} fixed {similarity.split} rows "
+            f"(seed {similarity.seed}); each stage's output averaged over space to per-channel means (the "
             "last stage's are the penultimate features, the classifier's input). "
-            f"SVCCA keeps {similarity.get('keep', 0.99):.0%} of each representation's variance. 1 = the same "
+            f"SVCCA keeps {similarity.keep:.0%} of each representation's variance. 1 = the same "
             "representation up to rotation and scale; lower = the student represents the inputs differently.")
     return section("similarity", "Representation similarity (teacher vs student)", paragraph(note, css="note"),
-                   table(["layer", "linear CKA", "SVCCA"], rows))
+                   table(["layer", "linear CKA", "SVCCA"], rows, notes=notes))

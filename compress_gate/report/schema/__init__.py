@@ -34,24 +34,26 @@ from compress_gate.report.schema._metrics import (PER_ATTRIBUTE, AttributeMetric
                                                   Histogram, JointGroupRow, MitigatedFigures, MitigationSection,
                                                   ModelSummary, Metrics, OverrideSummary, Rates, SubgroupRow,
                                                   TeacherStudent, Uncovered)
-from compress_gate.report.schema._run import EngineCheck, Engines, RunSection, RunSummary
+from compress_gate.report.schema._run import (EngineCheck, Engines, LayerSimilarity, RunSection, RunSummary,
+                                              SimilaritySection)
 
 __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "SCHEMA_FILES", "Number", "Interval", "Undefined", "ValueOrUndefined",
            "Outcome", "Report", "as_report", "schema_text", "schema_sha256", "Inputs", "UnitResult", "LimitResult",
            "PER_ATTRIBUTE", "AttributeMetrics", "ModelSummary", "Delta", "Balance", "BAComparison", "BATables",
            "Rates", "SubgroupRow", "Histogram", "CIESummary", "Metrics", "Estimate", "TeacherStudent",
            "JointGroupRow", "FairGRAPESection", "Estimates", "OverrideSummary", "MitigatedFigures", "Uncovered",
-           "MitigationSection", "EngineCheck", "Engines", "RunSummary", "RunSection"]
+           "MitigationSection", "EngineCheck", "Engines", "RunSummary", "RunSection", "LayerSimilarity",
+           "SimilaritySection"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "3d4163bc971eb8aff0661205d3d7c06573a44decb06f80ca6273c2cb64fe4a23"
+SCHEMA_SHA256 = "e736c2f8b9fd36ec082a1c61d0eb14289c007222c8a04b06c95fb1d3e4341f80"
 
 
 class Report(_Node):
     """report.json: the gate's verdict and every number behind it."""
 
-    schema_version: Literal[5] = Field(description="the version of this schema")
+    schema_version: Literal[6] = Field(description="the version of this schema")
     verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
     outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
                                          "one or more undecided")

@@ -1,11 +1,11 @@
 """What ``compress-gate run`` adds to the report: the engines' agreement, the run's headline numbers and
-its section (recipe, stage times, compression and export facts)."""
+its section (recipe, stage times, compression and export facts, representation similarity)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from compress_gate.report.schema._base import Number, Outcome, _Node
 
@@ -49,8 +49,38 @@ class RunSummary(_Node):
     scope: str = ""
 
 
+class LayerSimilarity(_Node):
+    """Linear CKA and SVCCA of the teacher's and the student's activations (one layer, or the mean over
+    layers); null where undefined (the layer's output is constant over the rows; a mean over no defined layer)."""
+
+    cka: Number
+    svcca: Number
+
+
+class SimilaritySection(_Node):
+    """The run's representation similarity, teacher vs student (:mod:`compress_gate.pipeline.similarity`;
+    the same facts as the run's ``similarity.json``).
+
+    ``n_rows`` fixed ``split`` rows drawn with ``seed``; each stage's output averaged over space
+    (``pooling``); SVCCA keeps the share ``keep`` of each representation's variance; ``student`` is
+    ``model``, or ``qat float twin`` for a torch-backend QAT student (its weights without fake
+    quantization); ``mean`` is over the layers where the value is defined; ``seconds`` the time taken.
+    """
+
+    n_rows: int
+    seed: int
+    split: Literal["calib"]
+    keep: float
+    pooling: str
+    student: Literal["model", "qat float twin"]
+    layers: dict[str, LayerSimilarity]
+    mean: LayerSimilarity
+    seconds: float
+
+
 class RunSection(_Node):
-    """What ``compress-gate run`` adds: the recipe, stage times, compression and export facts.
+    """What ``compress-gate run`` adds: the recipe, stage times, compression and export facts, and the
+    representation similarity of the student to the teacher.
 
     Absent (null) in a report of ``compress-gate gate``, which judges predictions made elsewhere.
     """
@@ -67,6 +97,8 @@ class RunSection(_Node):
     stage_cpu_seconds: dict[str, float] = {}
     compression: dict[str, Any]
     export: dict[str, Any] = {}
+    similarity: SimilaritySection | None = Field(None, description="representation similarity, teacher vs "
+                                                 "student; null in a report of schema version 5 or older")
     summary: RunSummary | None = None
     intended_use: str | None = None
     out_of_scope: str | None = None
