@@ -115,7 +115,7 @@ def demo_report(*, verdict: str = "fail") -> dict:
                           "normalized_difference": nd})
     edges = [round(x, 2) for x in np.linspace(0, 1, 11)]
     report = {
-        "schema_version": 6,
+        "schema_version": 7,
         "verdict": verdict,
         "outcome": verdict,
         "created": "2025-01-01T12:00:00+00:00",

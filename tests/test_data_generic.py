@@ -69,8 +69,9 @@ def test_csv_multilabel_grey_round_trip(tmp_path):
     assert data.attribute_names == ("smiling", "bald")
     np.testing.assert_array_equal(data.labels, [[1, 0], [0, 1], [1, 1], [0, 0], [0, 1], [1, 0]])
     assert data.inputs.shape == (6, 1, 8, 8)
-    again = load_eval_data(save_eval_data(data, tmp_path / "data.npz"))
-    np.testing.assert_array_equal(again.inputs, data.inputs)
+    again = load_eval_data(save_eval_data(data, tmp_path / "data.npz"))   # image paths, not pixels
+    assert again.streams_images and again.inputs.transform == data.inputs.transform
+    np.testing.assert_array_equal(again.inputs[:], data.inputs[:])
     np.testing.assert_array_equal(again.labels, data.labels)
 
 

@@ -144,7 +144,8 @@ class Compressor(Protocol):
         """Write the student's artefacts into ``directory``; return engine kind -> artefact.
 
         ``sample`` (N, C, H, W) float32 are the parity inputs; ``calib`` the calibration
-        inputs of a post-training quantizer (``None`` when the data has none). Parity is
+        inputs of a post-training quantizer: an array, or :class:`~compress_gate.data.ImageFiles`
+        that the quantizer decodes batch by batch (``None`` when the data has none). Parity is
         checked (:class:`RuntimeFailure` past the tolerance) and recorded with
         :func:`write_parity`. The mapping has at least ``"onnxruntime"``.
         """

@@ -16,18 +16,23 @@ from typing import Any
 import numpy as np
 
 from compress_gate._atomic import atomic_path
+from compress_gate.data.image_files import ImageFiles
 from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["quantize_for_ort", "check_float_graph", "QUANTIZED_OPS", "CALIBRATION_BATCH_SIZE"]
 
 #: Inputs per calibration batch fed to ONNX Runtime's MinMax calibrator.
 CALIBRATION_BATCH_SIZE = 16
+#: Batches whose activations the calibrator holds before it folds them into its running
+#: min/max (``CalibMaxIntermediateOutputs``): memory bounded whatever the calib split's size;
+#: min/max folded in chunks equals min/max over all, so the ranges do not change.
+CALIBRATION_BATCHES_HELD = 8
 
 
 def quantize_for_ort(
     fp32_onnx: str | Path,
     out_path: str | Path,
-    calibration_inputs: np.ndarray,
+    calibration_inputs: np.ndarray | ImageFiles,
     *,
     per_channel: bool = True,
     reduce_range: bool = True,
@@ -47,8 +52,9 @@ def quantize_for_ort(
     deployments; weights per output channel
     when ``per_channel`` (each filter gets its own scale, which keeps small
     pruned filters accurate); MinMax calibration of
-    activation ranges over ``calibration_inputs`` (N, C, H, W), fed in batches of
-    :data:`CALIBRATION_BATCH_SIZE`. The graph is pre-processed first
+    activation ranges over ``calibration_inputs`` (N, C, H, W; an array, or image files decoded
+    batch by batch), fed in batches of :data:`CALIBRATION_BATCH_SIZE`, the calibrator holding
+    at most :data:`CALIBRATION_BATCHES_HELD` batches' activations at once. The graph is pre-processed first
     (``quant_pre_process``: shape inference and graph optimisation). The node
     that produces the graph output (the sigmoid/softmax) stays in float, so
     scores keep full precision instead of 1/256 steps. The source graph's
@@ -83,6 +89,7 @@ def quantize_for_ort(
                     quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=output_nodes,
+                    extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_BATCHES_HELD},
                 )
                 annotate_onnx(tmp, {**{p.key: p.value for p in model.metadata_props}, QUANTIZED_KEY: "qdq"})
     except (InputError, RuntimeFailure):
@@ -128,21 +135,28 @@ def _name_nodes_and_find_outputs(path: Path) -> list[str]:
 
 
 class _BatchReader:
-    """``CalibrationDataReader`` protocol: ``get_next()`` yields ``{input_name: batch}`` then ``None``."""
+    """``CalibrationDataReader`` protocol: ``get_next()`` yields ``{input_name: batch}`` then ``None``;
+    batches are sliced (or decoded) one at a time, each checked finite."""
 
-    def __init__(self, input_name: str, inputs: np.ndarray) -> None:
-        self._batches = iter([{input_name: inputs[i:i + CALIBRATION_BATCH_SIZE]}
-                              for i in range(0, len(inputs), CALIBRATION_BATCH_SIZE)])
+    def __init__(self, input_name: str, inputs: np.ndarray | ImageFiles) -> None:
+        self._name = input_name
+        self._batches = (inputs.batches(CALIBRATION_BATCH_SIZE) if isinstance(inputs, ImageFiles) else
+                         (inputs[i:i + CALIBRATION_BATCH_SIZE] for i in range(0, len(inputs), CALIBRATION_BATCH_SIZE)))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
+        batch = next(self._batches, None)
+        if batch is not None and not np.isfinite(batch).all():
+            raise InputError("calibration inputs must be finite floating-point values.")
+        return None if batch is None else {self._name: batch}
 
 
-def _check_calibration(model: Any, calibration_inputs: np.ndarray, source: Path) -> tuple[str, np.ndarray]:
-    """The graph's input name and the calibration batch as contiguous float32, after checks."""
+def _check_calibration(model: Any, calibration_inputs: np.ndarray | ImageFiles,
+                       source: Path) -> tuple[str, np.ndarray | ImageFiles]:
+    """The graph's input name and the calibration inputs (contiguous float32, or the image files), after
+    the shape checks (an array's values are checked here; decoded images batch by batch)."""
     graph_input = model.graph.input[0]
     dims = [d.dim_value if d.HasField("dim_value") else None for d in graph_input.type.tensor_type.shape.dim]
-    array = np.asarray(calibration_inputs)
+    array = calibration_inputs if isinstance(calibration_inputs, ImageFiles) else np.asarray(calibration_inputs)
     if array.ndim != len(dims) or array.shape[0] == 0:
         raise InputError(f"calibration inputs have shape {array.shape}; {source} takes a non-empty batch of "
                          f"rank {len(dims)} (input {graph_input.name!r}).")
@@ -150,6 +164,8 @@ def _check_calibration(model: Any, calibration_inputs: np.ndarray, source: Path)
     if any(d is not None and d != s for d, s in zip(expected, array.shape[1:])):
         raise InputError(f"calibration inputs have per-sample shape {array.shape[1:]}; {source} expects "
                          f"{expected}. Use inputs preprocessed like the model's.")
+    if isinstance(array, ImageFiles):
+        return graph_input.name, array
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
         raise InputError("calibration inputs must be finite floating-point values.")
     return graph_input.name, np.ascontiguousarray(array, dtype=np.float32)

@@ -168,8 +168,7 @@ class SparseMLCompressor:
         ds_path = export_onnx(student, directory / "student.deepsparse.onnx", input_shape=input_shape, task=task,
                               quantized=True, opset=config.opset)
         check(student, ds_path, config.quantized_parity_atol, "student (torch, fake-quantized)")
-        ort_path = quantize_for_ort(fp32_path, directory / "student.ort.onnx",
-                                    np.ascontiguousarray(calib, dtype=np.float32))
+        ort_path = quantize_for_ort(fp32_path, directory / "student.ort.onnx", calib)
         _drop_unused_opsets(ort_path)
         check(student, ort_path, config.requantized_parity_atol,
               "student float twin (torch; the QDQ graph re-quantizes it)")

@@ -30,6 +30,8 @@ __all__ = ["DemoDataConfig", "CelebADataConfig", "CsvDataConfig", "NpzDataConfig
 _ImageSize = Annotated[int, Field(ge=8, le=512, strict=True)]
 _Digit = Annotated[int, Field(ge=0, le=9, strict=True)]
 _Name = Annotated[str, Field(min_length=1)]
+_Workers = Annotated[int, Field(ge=1, le=64, strict=True)]
+_OnBadImage = Literal["fail", "skip"]
 
 
 def _check_distinct(values: tuple[str, ...] | tuple[int, ...], key: str) -> None:
@@ -95,8 +97,12 @@ class CelebADataConfig(BaseModel):
     ``targets`` are the predicted attributes (multi-label), ``groups`` the attributes
     used as identity categories; both are CelebA column names. Each image is
     centre-cropped to a ``crop_size`` square (default: the largest centred square),
-    resized to ``image_size`` squared, RGB, scaled to [-1, 1].
-    ``max_samples_per_split`` draws that many images per partition (seeded).
+    resized to ``image_size`` squared, RGB, scaled to [-1, 1], on access: the images are
+    streamed (decoded batch by batch, ``workers`` threads or DataLoader processes), never
+    held all at once. ``max_samples_per_split`` draws that many images per partition
+    (seeded). ``on_bad_image``: ``fail`` (default: a missing, unreadable or wrong-mode image
+    is exit 2 naming it) or ``skip`` (its row is left out and listed in run.json and
+    report.json).
 
     Example::
 
@@ -118,6 +124,8 @@ class CelebADataConfig(BaseModel):
     crop_size: int | None = Field(None, ge=1, strict=True)
     max_samples_per_split: int | None = Field(None, ge=1, strict=True)
     seed: int = Field(0, ge=0, strict=True)
+    workers: _Workers = 2
+    on_bad_image: _OnBadImage = "fail"
 
     @model_validator(mode="after")
     def _check_names(self) -> CelebADataConfig:
@@ -134,7 +142,10 @@ class CsvDataConfig(BaseModel):
     of ``classes`` (default: sorted, numerically when all are integers). Multi-label:
     one 0/1 column per attribute. Group columns hold 0/1. Ids are the ``id_column``
     values, or the image path as written. Images are centre-cropped, resized to
-    ``image_size`` squared, ``channels`` 1 (grey) or 3 (RGB), scaled to [-1, 1].
+    ``image_size`` squared, ``channels`` 1 (grey) or 3 (RGB), scaled to [-1, 1], on access
+    (streamed by ``workers`` threads or DataLoader processes; never held all at once).
+    ``on_bad_image``: ``fail`` (default: a missing, unreadable or wrong-mode image is exit 2
+    naming it) or ``skip`` (its row is left out and listed in run.json and report.json).
     Every other header column is an error unless ``extra_columns`` lists it (then it
     is left unread), so a misspelled group column is never silently dropped.
 
@@ -165,6 +176,8 @@ class CsvDataConfig(BaseModel):
     crop_size: int | None = Field(None, ge=1, strict=True)
     channels: Literal[1, 3] = 3
     extra_columns: tuple[_Name, ...] = ()
+    workers: _Workers = 2
+    on_bad_image: _OnBadImage = "fail"
 
     @model_validator(mode="after")
     def _check_columns(self) -> CsvDataConfig:

@@ -13,6 +13,8 @@ from compress_gate.data.contract import (
 )
 from compress_gate.data.identity import sample_id
 from compress_gate.data._images import renormalize_
+from compress_gate.data._records import SkippedImage
+from compress_gate.data.image_files import ImageFiles, ImageTransform
 from compress_gate.data.celeba import load_celeba
 from compress_gate.data.demo import make_demo_data
 from compress_gate.data.generic import load_csv_data, load_npz_data
@@ -37,4 +39,7 @@ __all__ = [
     "load_dataset",
     "training_arrays",
     "renormalize_",
+    "ImageFiles",
+    "ImageTransform",
+    "SkippedImage",
 ]

@@ -18,10 +18,10 @@ __all__ = ["GROUP_PREFIX", "EVAL_COLUMNS", "PREDICTION_COLUMNS", "INPUT_COLUMNS"
            "check_extra_columns", "select_columns", "suggest_column"]
 
 GROUP_PREFIX = "group__"
-EVAL_COLUMNS = ("ids", "inputs", "labels", "split", "attribute_names", "task")
+EVAL_COLUMNS = ("ids", "inputs", "labels", "split", "attribute_names", "task", "image_paths", "image_transform")
 PREDICTION_COLUMNS = ("ids", "scores")
 INPUT_COLUMNS = ("ids", "inputs")
-WHOLE_COLUMNS = ("attribute_names", "task")    # not one row per sample
+WHOLE_COLUMNS = ("attribute_names", "task", "image_transform")    # not one row per sample
 _GROUP_LIKE = re.compile(r"^(?:groups?|grp)[^a-z0-9]*(?P<name>[a-z0-9].*)$", re.IGNORECASE)
 
 

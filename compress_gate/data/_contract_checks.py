@@ -3,6 +3,8 @@ file, the column (or id) and the fix."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from compress_gate._id_hash import MAX_ID_LENGTH, id_length_problem
@@ -10,6 +12,9 @@ from compress_gate._task import TASKS
 from compress_gate.data._columns import GROUP_PREFIX
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
 from compress_gate.errors import InputError
+
+if TYPE_CHECKING:
+    from compress_gate.data.image_files import ImageFiles
 
 __all__ = ["check_eval_columns", "check_prediction_columns", "empty_shard", "names_of", "score_dtype", "GROUP_PREFIX",
            "SCORE_TOLERANCE"]
@@ -88,6 +93,27 @@ def empty_shard(source: str) -> InputError:
                       "row: delete the empty file (and its manifest entry), or write the shards again.")
 
 
+def _check_image_columns(columns: dict[str, np.ndarray], n: int, source: str) -> ImageFiles:
+    """``image_paths`` (N,) str and ``image_transform`` (JSON of :class:`ImageTransform`) -> ImageFiles."""
+    import json
+
+    from compress_gate.data.image_files import ImageFiles, ImageTransform
+
+    fix = ("A data.npz that streams images holds `image_paths` (N,) str and `image_transform`, the JSON "
+           "`{\"image_size\": S, \"channels\": 3, \"crop_size\": null, \"mean\": [...], \"std\": [...]}`, "
+           "and no `inputs`; `compress-gate run` writes one for csv and celeba data.")
+    if "inputs" in columns or "image_paths" not in columns or "image_transform" not in columns:
+        raise InputError(f"{source}: `inputs`, `image_paths` and `image_transform` do not fit together. {fix}")
+    paths = _check_strings(np.asarray(columns["image_paths"]), "image_paths", source)
+    if paths.shape != (n,):
+        raise InputError(f"{source}: `image_paths` has shape {paths.shape}; it must be ({n},). {fix}")
+    try:
+        transform = ImageTransform(**json.loads(str(np.asarray(columns["image_transform"]).item())))
+    except (ValueError, TypeError) as err:
+        raise InputError(f"{source}: `image_transform` is not a valid transform ({err}). {fix}") from err
+    return ImageFiles(paths, transform)
+
+
 def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete: bool = True) -> EvalData:
     """Validate eval-data columns into :class:`EvalData`.
 
@@ -124,7 +150,9 @@ def check_eval_columns(columns: dict[str, np.ndarray], source: str, *, complete:
     task, labels, attribute_names = _check_labels(columns, labels, ids, source)
     group_names, groups = _check_groups(columns, ids, test if complete else None, source)
     inputs = columns.get("inputs")
-    if inputs is not None:
+    if "image_paths" in columns or "image_transform" in columns:
+        inputs = _check_image_columns(columns, n, source)
+    elif inputs is not None:
         if inputs.shape[:1] != (n,) or inputs.ndim < 2 or inputs.dtype.kind != "f":
             raise InputError(f"{source}: `inputs` has shape {inputs.shape} and dtype {inputs.dtype}; "
                              f"it must be float with one row per id, ({n}, C, H, W). Save the "

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compress_gate._task import Task
 from compress_gate.errors import InputError
 
-__all__ = ["Task", "SPLITS", "EvalData", "Predictions"]
+if TYPE_CHECKING:
+    from compress_gate.data.image_files import ImageFiles
+
+__all__ = ["Task", "SPLITS", "EvalData", "Predictions", "SkippedImage"]
 
 SPLITS = ("train", "calib", "test")
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """A row left out by ``data.on_bad_image: skip``: its id, its file and why it was refused."""
+
+    id: str
+    path: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -28,7 +41,10 @@ class EvalData:
     group_names : tuple of str, one per column of ``groups``
     attribute_names : tuple of str, one per attribute (class names for multi-class)
     task : "multilabel" or "multiclass"
-    inputs : ndarray of shape (n_samples, ...), float32, or None
+    inputs : ndarray of shape (n_samples, ...), float32, :class:`~compress_gate.data.ImageFiles`
+        (image files decoded on access, same shape), or None
+    skipped : tuple of SkippedImage
+        Rows the source left out (``on_bad_image: skip``); empty otherwise.
     """
 
     ids: np.ndarray
@@ -38,7 +54,8 @@ class EvalData:
     group_names: tuple[str, ...]
     attribute_names: tuple[str, ...]
     task: Task
-    inputs: np.ndarray | None = field(default=None, repr=False)
+    inputs: np.ndarray | ImageFiles | None = field(default=None, repr=False)
+    skipped: tuple[SkippedImage, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -71,7 +88,14 @@ class EvalData:
         return EvalData(ids=self.ids[mask], labels=self.labels[mask], split=self.split[mask],
                         groups=self.groups[mask], group_names=self.group_names,
                         attribute_names=self.attribute_names, task=self.task,
-                        inputs=None if self.inputs is None else self.inputs[mask])
+                        inputs=None if self.inputs is None else self.inputs[mask], skipped=self.skipped)
+
+    @property
+    def streams_images(self) -> bool:
+        """Whether ``inputs`` are image files decoded on access (not an in-memory array)."""
+        from compress_gate.data.image_files import ImageFiles
+
+        return isinstance(self.inputs, ImageFiles)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import numpy as np
 
 from compress_gate.config.data import CelebADataConfig
 from compress_gate.data._build import build_eval_data
-from compress_gate.data._images import Progress, load_images
+from compress_gate.data._images import Progress
+from compress_gate.data.image_files import ImageTransform, open_image_files
 from compress_gate.data.contract import SPLITS, EvalData
 from compress_gate.errors import InputError
 
@@ -49,7 +50,9 @@ def load_celeba(config: CelebADataConfig, *, base_dir: Path = Path("."),
     -------
     EvalData
         ``task = "multilabel"``, ``labels`` (N, len(targets)) 0/1, one group per name
-        in ``groups``, ``inputs`` (N, 3, image_size, image_size) float32 in [-1, 1].
+        in ``groups``, ``inputs`` an :class:`~compress_gate.data.ImageFiles` (N, 3, image_size,
+        image_size) decoded on access to float32 in [-1, 1] (``on_bad_image: skip``: the
+        rows of bad images left out, listed in ``skipped``).
         Rows in the order of ``list_attr_celeba.txt``. With ``max_samples_per_split``,
         each partition keeps a seeded random subset of that size (all rows if smaller).
 
@@ -58,7 +61,7 @@ def load_celeba(config: CelebADataConfig, *, base_dir: Path = Path("."),
     InputError
         Missing folder or file, a malformed line, a value other than -1/1, an unknown
         attribute name, an image without a partition, a partition other than 0/1/2,
-        or an unreadable image; the message names the file and line.
+        or a missing, unreadable or wrong-mode image; the message names the file and line.
     """
     root = _find_root(config.root if config.root.is_absolute() else base_dir / config.root)
     names, files, values = _read_attributes(root / CELEBA_ATTR_FILE)
@@ -70,15 +73,17 @@ def load_celeba(config: CelebADataConfig, *, base_dir: Path = Path("."),
             raise InputError(f"{root / CELEBA_ATTR_FILE}: `data.{key}` names {unknown}, which are not "
                              f"attributes of this file. Valid names (case-sensitive): {', '.join(names)}.")
     rows = _select_rows(split, config.max_samples_per_split, config.seed)
-    inputs = load_images([root / CELEBA_IMAGE_DIR / files[i] for i in rows],
-                         image_size=config.image_size, channels=3, crop_size=config.crop_size,
-                         progress=progress)
+    inputs, keep, skipped = open_image_files(
+        [root / CELEBA_IMAGE_DIR / files[i] for i in rows], files[rows],
+        transform=ImageTransform(config.image_size, channels=3, crop_size=config.crop_size),
+        workers=config.workers, on_bad_image=config.on_bad_image, progress=progress)
+    rows = rows[keep]
     binary = (values[rows] > 0).astype(np.uint8)
     labels = binary[:, [columns[name] for name in config.targets]]
     groups = {name: binary[:, columns[name]] for name in config.groups}
     return build_eval_data(ids=files[rows], labels=labels, split=split[rows], groups=groups,
                            attribute_names=tuple(config.targets), task="multilabel", inputs=inputs,
-                           source=str(root))
+                           source=str(root), skipped=skipped)
 
 
 def _find_root(root: Path) -> Path:

@@ -8,7 +8,9 @@
 - one ``group__<name>`` (N,) 0/1 column per identity category;
 - optional ``attribute_names`` (K,) str (class names for multi-class), ``task``
   (``multilabel`` or ``multiclass``; inferred from the shape of ``labels`` when absent)
-  and ``inputs`` (N, ...) float32 preprocessed model inputs;
+  and ``inputs`` (N, ...) float32 preprocessed model inputs, or instead ``image_paths`` (N,) str
+  with ``image_transform`` (a JSON string of :class:`~compress_gate.data.ImageTransform`): image
+  files decoded on access, so scoring them streams (``score``, ``gate --*-model``);
 - no other column, unless the caller allows it by name (``extra_columns``): it is then
   left unread.
 
@@ -22,6 +24,8 @@ naming the file, the column (or id) and the fix.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,6 +55,8 @@ def save_eval_data(data: EvalData, path: str | Path) -> Path:
     """Write ``data`` to ``path`` as an npz in the contract format, atomically.
 
     Multi-class labels are written as (N,) class indices, multi-label as (N, K) uint8.
+    Streamed image files are written as their absolute ``image_paths`` and ``image_transform``
+    (JSON), never as decoded pixels; :func:`load_eval_data` reads them back as ImageFiles.
     The file reads back equal through :func:`load_eval_data`.
     """
     path = Path(path)
@@ -63,7 +69,11 @@ def save_eval_data(data: EvalData, path: str | Path) -> Path:
     }
     for j, name in enumerate(data.group_names):
         columns[GROUP_PREFIX + name] = np.asarray(data.groups[:, j], dtype=np.uint8)
-    if data.inputs is not None:
+    if data.streams_images:
+        columns["image_paths"] = np.asarray([os.path.abspath(p) for p in data.inputs.paths], dtype=str)  # type: ignore[union-attr]
+        columns["image_transform"] = np.asarray(json.dumps(data.inputs.transform.describe(),  # type: ignore[union-attr]
+                                                           sort_keys=True))
+    elif data.inputs is not None:
         columns["inputs"] = np.asarray(data.inputs, dtype=np.float32)
     _check_eval_columns(columns, str(path))   # never write a file the loader would refuse
     return _write_npz(path, columns)

@@ -21,7 +21,8 @@ import numpy as np
 
 from compress_gate.config.data import CsvDataConfig, NpzDataConfig
 from compress_gate.data._build import build_eval_data
-from compress_gate.data._images import Progress, load_images
+from compress_gate.data._images import Progress
+from compress_gate.data.image_files import ImageTransform, open_image_files
 from compress_gate._paths import require_regular_file
 from compress_gate.data._columns import suggest_column
 from compress_gate.data.contract import SPLITS, EvalData, _check_eval_columns, read_eval_columns
@@ -40,7 +41,7 @@ def _resolve(path: Path, base_dir: Path) -> Path:
 
 def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
                   progress: Progress | None = None) -> EvalData:
-    """Read a CSV of image paths, splits, labels and groups, and the images it lists.
+    """Read a CSV of image paths, splits, labels and groups; the images stay files, decoded on access.
 
     Cell values: ``split`` in {train, calib, test}; multi-label and group cells 0/1
     (also ``true``/``false``, ``yes``/``no``); a multi-class label is a class name
@@ -57,7 +58,8 @@ def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
     ------
     InputError
         Missing file or column, an empty CSV, a bad split/label/group cell, a repeated
-        id, or an unreadable image; the message names the file, line and column.
+        id, or a missing, unreadable or wrong-mode image (``on_bad_image: fail``); the
+        message names the file, line and column.
     """
     path = _resolve(config.path, base_dir)
     header, rows = _read_csv(path)
@@ -88,11 +90,13 @@ def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
     ids = np.array([v.strip() for v in cells[id_column]], dtype=str)
     _check_unique_ids(ids, path, lines, id_column)
     image_paths = [_resolve(Path(p.strip()), path.parent) for p in cells[config.path_column]]
-    inputs = load_images(image_paths, image_size=config.image_size, channels=config.channels,
-                         crop_size=config.crop_size, progress=progress,
-                         where=[f"{path.name} line {line}, column {config.path_column}" for line in lines])
-    return build_eval_data(ids=ids, labels=labels, split=split, groups=groups, attribute_names=names,
-                           task=config.task, inputs=inputs, source=str(path))
+    transform = ImageTransform(config.image_size, channels=config.channels, crop_size=config.crop_size)
+    inputs, keep, skipped = open_image_files(
+        image_paths, ids, transform=transform, workers=config.workers, on_bad_image=config.on_bad_image,
+        where=[f"{path.name} line {line}, column {config.path_column}" for line in lines], progress=progress)
+    return build_eval_data(ids=ids[keep], labels=labels[keep], split=split[keep],
+                           groups={name: column[keep] for name, column in groups.items()}, attribute_names=names,
+                           task=config.task, inputs=inputs, source=str(path), skipped=skipped)
 
 
 def _check_unread_columns(header: list[str], needed: list[str], extra: tuple[str, ...], path: Path) -> None:

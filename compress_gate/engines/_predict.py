@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,6 +19,9 @@ from compress_gate.data.contract import SCORE_TOLERANCE
 from compress_gate.engines._base import Engine
 from compress_gate.engines._registry import open_engine, open_engine_with_fallback
 from compress_gate.errors import InputError, RuntimeFailure
+
+if TYPE_CHECKING:
+    from compress_gate.data.image_files import ImageFiles
 
 __all__ = ["ModelScores", "score_model", "predict_scores"]
 
@@ -32,7 +36,7 @@ class ModelScores:
     fallback: str | None
 
 
-def score_model(model: str | os.PathLike[str], inputs: np.ndarray, *, engine: str = "onnxruntime",
+def score_model(model: str | os.PathLike[str], inputs: np.ndarray | ImageFiles, *, engine: str = "onnxruntime",
                 batch_size: int, allow_fallback: bool = False,
                 progress: Callable[[int], None] | None = None) -> ModelScores:
     """Scores of the ONNX ``model`` on ``inputs`` (N, *input dims), run on engine kind ``engine``.
@@ -59,9 +63,12 @@ def score_model(model: str | os.PathLike[str], inputs: np.ndarray, *, engine: st
         return ModelScores(scores, opened.kind, reasons[0] if reasons else None)
 
 
-def predict_scores(engine: Engine, inputs: np.ndarray, *, progress: Callable[[int], None] | None = None,
+def predict_scores(engine: Engine, inputs: np.ndarray | ImageFiles, *, progress: Callable[[int], None] | None = None,
                    probabilities: bool = True) -> np.ndarray:
     """Run ``inputs`` (N, *input dims) through ``engine`` in batches of ``engine.batch_size``.
+
+    ``inputs`` is an array, or :class:`~compress_gate.data.ImageFiles` decoded batch by batch
+    (the next batch read while the engine runs this one): memory holds two batches, not N rows.
 
     For a fixed-batch engine the last, short batch is padded with zeros to
     ``batch_size`` and the padding rows are dropped from the result, so every input
@@ -79,13 +86,17 @@ def predict_scores(engine: Engine, inputs: np.ndarray, *, progress: Callable[[in
         :class:`RuntimeFailure` when the engine returns a number of rows other than
         it was given.
     """
-    if not isinstance(inputs, np.ndarray) or inputs.ndim < 1 or inputs.shape[0] == 0:
+    from compress_gate.data.image_files import ImageFiles
+
+    streamed = isinstance(inputs, ImageFiles)
+    if not (streamed or isinstance(inputs, np.ndarray)) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise InputError(f"{engine.model_path}: no inputs to score (got shape {getattr(inputs, 'shape', None)}). "
                          "Pass an array (N, *input dims) with N >= 1.")
     size = engine.batch_size
     parts = []
-    for start in range(0, inputs.shape[0], size):
-        batch = inputs[start:start + size]
+    batches = (inputs.batches(size) if streamed
+               else (inputs[start:start + size] for start in range(0, inputs.shape[0], size)))
+    for batch in batches:
         rows = batch.shape[0]
         if engine.fixed_batch and rows < size:
             padding = np.zeros((size - rows, *batch.shape[1:]), dtype=batch.dtype)

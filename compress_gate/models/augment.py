@@ -1,7 +1,8 @@
 """Training-time augmentation of image batches: random resized (square) crop and horizontal flip.
 
-Applied by the training loader's ``collate_fn`` to every batch of teacher training and
-fine-tuning (:func:`compress_gate.pipeline.teacher.training_loader`); evaluation,
+Applied to every batch of teacher training and fine-tuning (:mod:`compress_gate.models.loaders`:
+the ``collate_fn`` of an in-memory loader, or in the main process after a streaming loader's
+workers decoded the batch); evaluation,
 calibration, similarity and scoring always see the deterministic images. For each image
 of side S, independently:
 
@@ -25,7 +26,7 @@ __all__ = ["AugmentBatch"]
 
 
 class AugmentBatch:
-    """``collate_fn`` that stacks ``(input, target)`` samples and augments the inputs (module docstring)."""
+    """``collate_fn`` that stacks ``(input, target, ...)`` samples and augments the inputs (module docstring)."""
 
     def __init__(self, *, hflip: bool, crop_scale: tuple[float, float] | None, seed: int) -> None:
         import torch
@@ -33,17 +34,22 @@ class AugmentBatch:
         self.hflip, self.crop_scale = hflip, crop_scale
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __call__(self, samples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, samples: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
         import torch
 
-        inputs = torch.stack([sample[0] for sample in samples])
-        targets = torch.stack([sample[1] for sample in samples])
+        stacked = [torch.stack([sample[i] for sample in samples]) for i in range(len(samples[0]))]
+        return (self.augment(stacked[0]), *stacked[1:])
+
+    def augment(self, inputs: torch.Tensor) -> torch.Tensor:
+        """A batch (B, C, S, S) augmented (module docstring), drawing from this object's generator."""
+        import torch
+
         if self.crop_scale is not None:
             inputs = torch.stack([self._crop(image) for image in inputs])
         if self.hflip:
             flip = torch.rand(len(inputs), generator=self.generator) < 0.5
             inputs = torch.where(flip[:, None, None, None], inputs.flip(-1), inputs)
-        return inputs, targets
+        return inputs
 
     def _crop(self, image: torch.Tensor) -> torch.Tensor:
         import torch

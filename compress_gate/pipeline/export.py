@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from compress_gate.config.run import ExportConfig
+from compress_gate.data.image_files import ImageFiles
 from compress_gate.errors import RuntimeFailure
 
 if TYPE_CHECKING:
@@ -55,12 +56,12 @@ class ExportedModels:
 
 
 def export_models(teacher: torch.nn.Module, result: CompressionResult, compressor: Compressor, *, task: str,
-                  input_shape: tuple[int, ...], calib_inputs: np.ndarray, out_dir: Path,
+                  input_shape: tuple[int, ...], calib_inputs: np.ndarray | ImageFiles, out_dir: Path,
                   config: ExportConfig) -> ExportedModels:
     """Export the teacher and check its parity, then the student through ``compressor``.
 
     Parity is measured on the first ``config.parity_samples`` calib inputs; the whole
-    calib split calibrates a post-training quantizer.
+    calib split calibrates a post-training quantizer (image files are decoded batch by batch).
 
     Raises
     ------
@@ -71,14 +72,15 @@ def export_models(teacher: torch.nn.Module, result: CompressionResult, compresso
     from compress_gate.compress import check_parity, export_onnx
     from compress_gate.compress.backend import read_parity
 
-    probe = np.ascontiguousarray(calib_inputs[: config.parity_samples], dtype=np.float32)
+    probe = np.ascontiguousarray(calib_inputs[: config.parity_samples], dtype=np.float32)  # a slice decodes
     teacher_path = export_onnx(teacher, out_dir / "teacher.onnx", input_shape=input_shape, task=task,
                                opset=config.opset)
     difference = check_parity(teacher, teacher_path, probe, task=task, atol=config.parity_atol)
     parity = {teacher_path.name: {"max_score_difference": difference, "tolerance": config.parity_atol,
                                   "reference": "teacher (torch, FP32)"}}
     students = compressor.export(result, out_dir, sample=probe, task=task,
-                                 calib=np.ascontiguousarray(calib_inputs, dtype=np.float32))
+                                 calib=calib_inputs if isinstance(calib_inputs, ImageFiles)
+                                 else np.ascontiguousarray(calib_inputs, dtype=np.float32))
     if "onnxruntime" not in students:
         raise RuntimeFailure(f"the {compressor.name!r} backend exported no artefact for ONNX Runtime (it gave "
                              f"{sorted(students)}); the deployment default needs one. This is a bug in the backend.")

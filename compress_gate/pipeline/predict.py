@@ -70,7 +70,9 @@ def predict_exported(data: EvalData, exported: ExportedModels, *, deployment: st
     from compress_gate.engines import ENGINES, engine_availability, score_model
 
     rows = data.mask("calib", "test")
-    inputs = np.ascontiguousarray(data.inputs[rows], dtype=np.float32)
+    inputs = data.inputs[rows]   # image files stay files: each engine decodes them batch by batch
+    if not data.streams_images:
+        inputs = np.ascontiguousarray(inputs, dtype=np.float32)
     ids = data.ids[rows]
     files: dict[str, str] = {}
 

@@ -2,7 +2,9 @@
 
 Image sources (demo, synthetic, csv, celeba) give pixels u in [0, 1] normalised as
 x = (u - 0.5) / 0.5; with ``model.mean``/``model.std`` the run re-expresses them as
-x = (u - mean_c) / std_c (:func:`compress_gate.data.renormalize_`). An ``npz``
+x = (u - mean_c) / std_c (:func:`compress_gate.data.renormalize_` for in-memory images; streamed
+image files are decoded with the model's ``mean``/``std`` directly,
+:meth:`compress_gate.data.ImageTransform.normalized`). An ``npz``
 source holds preprocessed arrays, taken as given; its ``mean``/``std``, when the recipe
 states them, are only recorded.
 
@@ -45,10 +47,13 @@ def preprocessing(config: RunConfig, data: EvalData) -> dict[str, Any]:
 
 def normalize_for_model(config: RunConfig, data: EvalData) -> EvalData:
     """``data`` with its images normalised by ``model.mean``/``model.std`` (image sources only)."""
-    from compress_gate.data import renormalize_
+    from compress_gate.data import ImageFiles, renormalize_
 
     if config.model.mean is None or isinstance(config.data, NpzDataConfig):
         return data
+    if isinstance(data.inputs, ImageFiles):
+        transform = data.inputs.transform.normalized(config.model.mean, config.model.std)  # type: ignore[arg-type]
+        return dataclasses.replace(data, inputs=data.inputs.with_transform(transform))
     inputs = renormalize_(data.inputs, mean=config.model.mean, std=config.model.std)  # type: ignore[arg-type]
     return dataclasses.replace(data, inputs=inputs)
 

@@ -8,7 +8,8 @@ stage               artefacts
 ==================  ========================================================================
 config              ``recipe.yaml`` (as given), ``sparseml_recipe.yaml`` (SparseML backend), ``run.json``
                     (with ``machine``: CPU model, instruction set, library versions)
-data                ``data.npz`` (the eval-data contract, with ``inputs``)
+data                ``data.npz`` (the eval-data contract, with ``inputs``; csv and celeba: the image
+                    files' paths and transform, decoded on access); run.json ``skipped_images``
 teacher             ``teacher.pt`` (state_dict; trained ones also cached, see ``teacher.py``)
 compress            ``student.pt`` (state_dict), ``compression.json`` (backend, target, mask digests)
 similarity          ``similarity.json`` (per-layer CKA / SVCCA, teacher vs student; :mod:`.similarity`)
@@ -36,6 +37,7 @@ same run directory while one runs (:mod:`compress_gate._lock`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import shutil
 import time
@@ -316,6 +318,8 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                 data = normalize_for_model(config, data)
                 _check_gate_fits(config, data, path)
                 save_eval_data(data, run_dir / "data.npz")
+                if data.skipped:     # on_bad_image: skip; listed here and in report.json's run section
+                    record.update(skipped_images=[dataclasses.asdict(s) for s in data.skipped])
             with _stage(record, "teacher"):
                 from compress_gate.pipeline.teacher import obtain_teacher
 

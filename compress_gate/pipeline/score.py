@@ -1,7 +1,9 @@
 """``compress-gate score``: a model's scores on an eval set, written as a directory of prediction shards.
 
 DATA is a ``data.npz`` or a directory of eval-data shards (:mod:`compress_gate.data.shards`)
-with an ``inputs`` column. Its calib and test rows are scored, in parts of at most
+with an ``inputs`` column, or a ``data.npz`` of image files (``image_paths`` and
+``image_transform``, as ``run`` writes for csv and celeba data): those are decoded batch by
+batch while they are scored, never all at once. Its calib and test rows are scored, in parts of at most
 ``rows_per_shard`` rows of one data shard, and each part is written as one predictions
 shard ``part-NNNNN.npz`` (``ids``, ``scores``) in OUT. OUT holds :data:`INCOMPLETE_NAME`
 while the job runs and ``manifest.json`` (shard files and row counts, written atomically)
@@ -125,7 +127,10 @@ def score_part(part: Part, scores_of: Any, out: Path, *, whole_file: bool) -> in
     """Score one part with ``scores_of(inputs)`` and write its shard; return its row count."""
     data = (load_eval_data if whole_file else read_data_shard)(Path(part.source))
     ids, inputs = _scored_inputs(data, part.source)
-    ids, inputs = ids[part.start:part.stop], np.ascontiguousarray(inputs[part.start:part.stop])
+    rows = np.arange(part.start, part.stop)       # an index array: streamed image files stay undecoded
+    ids, inputs = ids[rows], inputs[rows]
+    if isinstance(inputs, np.ndarray):
+        inputs = np.ascontiguousarray(inputs)
     preds = check_prediction_columns({"ids": ids, "scores": scores_of(inputs)}, str(out / part.file_name))
     write_shard(out / part.file_name, {"ids": preds.ids, "scores": preds.scores})
     return int(ids.size)

@@ -125,7 +125,8 @@ def run_similarity(teacher: torch.nn.Module, student: torch.nn.Module, data: Eva
     start = time.perf_counter()
     rows = similarity_rows(data, seed=seed)
     float_twin = getattr(student, "float_model", None)      # a torch-backend QAT student (module docstring)
-    found = compare_models(teacher, student if float_twin is None else float_twin, data.inputs[rows])
+    inputs = data.inputs[rows][:]     # at most SIMILARITY_ROWS rows: streamed image files are decoded here
+    found = compare_models(teacher, student if float_twin is None else float_twin, inputs)
     facts = {"n_rows": int(len(rows)), "seed": seed, "split": "calib", "keep": _KEEP, "pooling": "spatial mean",
              "student": "model" if float_twin is None else "qat float twin",
              **found, "seconds": round(time.perf_counter() - start, 3)}

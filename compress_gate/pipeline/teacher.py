@@ -6,10 +6,11 @@ A trained teacher is cached under ``<cache_dir>/teacher-<key>.pt`` (a ``state_di
 
 .. math:: \\mathrm{key} = \\mathrm{sha256}(\\mathrm{json}(\\text{model source}, \\text{head},
           \\mathrm{sha256}(\\text{checkpoint}), \\text{augmentation}, \\text{training spec}, \\text{seed}, \\text{task},
-          \\mathrm{sha256}(\\text{train ids} \\| \\text{inputs} \\| \\text{labels})))
+          \\mathrm{sha256}(\\text{train ids} \\| \\text{labels} \\| \\text{inputs})))
 
-(the model source: the built-in architecture with its width and depth, or the factory /
-torchvision / timm name with its kwargs and, for a file factory, the file's bytes), so a
+(``inputs``: the input array's bytes, or for streamed image files their transform, paths and
+file bytes, read one file at a time; the model source: the built-in architecture with its
+width and depth, or the factory / torchvision / timm name with its kwargs and, for a file factory, the file's bytes), so a
 rerun with the same data, network, checkpoint, training spec and seed loads it instead of
 retraining, and any change to one of them trains a new one. The cache file stores its full
 key beside the ``state_dict`` (:mod:`compress_gate._keyed_state`); a file whose key
@@ -103,34 +104,28 @@ def _input_shape(data: EvalData) -> tuple[int, ...]:
 
 
 def training_loader(data: EvalData, *, batch_size: int, seed: int, augment: AugmentConfig | None = None) -> Any:
-    """A shuffling ``DataLoader`` over the train split, seeded by ``seed``.
+    """A shuffling loader over the train split, seeded by ``seed`` (:func:`compress_gate.models.loaders.rows_loader`:
+    streamed image files are decoded by DataLoader workers).
 
     Targets are class indices (multi-class) or float 0/1 rows (multi-label). With ``augment``
     (the recipe's ``augment:``), each batch is augmented (:class:`compress_gate.models.augment.AugmentBatch`,
     its draws seeded by ``seed``).
     """
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
+    from compress_gate.models.loaders import rows_loader
 
-    from compress_gate.data import training_arrays
-
-    inputs, targets = (torch.from_numpy(array) for array in training_arrays(data, split="train"))
-    generator = torch.Generator().manual_seed(seed)
-    collate = None
-    if augment is not None and (augment.hflip or augment.crop_scale is not None):
-        from compress_gate.models.augment import AugmentBatch
-
-        collate = AugmentBatch(hflip=augment.hflip, crop_scale=augment.crop_scale, seed=seed)
-    return DataLoader(TensorDataset(inputs, targets), batch_size=batch_size, shuffle=True,
-                      generator=generator, drop_last=False, collate_fn=collate)
+    return rows_loader(data, batch_size=batch_size, seed=seed, augment=augment)
 
 
 def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
     """The cache key of the module docstring (hex SHA-256)."""
     train = data.mask("train")
     digest = hashlib.sha256()
-    for array in (np.asarray(data.ids[train], dtype=str), data.inputs[train], data.labels[train]):
+    for array in (np.asarray(data.ids[train], dtype=str), data.labels[train]):
         digest.update(np.ascontiguousarray(array).tobytes())
+    if data.streams_images:
+        data.inputs[train].update_digest(digest)  # type: ignore[union-attr]
+    else:
+        digest.update(np.ascontiguousarray(data.inputs[train]).tobytes())  # type: ignore[index]
     from compress_gate.models.registry import model_source, source_digest
 
     model = config.model

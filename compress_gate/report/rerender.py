@@ -9,7 +9,9 @@ The saved JSON is checked before anything is rendered:
    (:func:`_from_version_5`): version 6 only added the optional ``run.similarity``, so a
    version-5 report is a version-6 report without it, and it renders without the
    similarity section (its run's similarity table was spliced into report.html afterwards;
-   ``similarity.json`` beside it still holds the numbers). Versions before 5 are refused:
+   ``similarity.json`` beside it still holds the numbers). Version 6 -> 7 is exact too
+   (:func:`_from_version_6`: version 7 only added ``run.skipped_images``, empty for any
+   earlier run, which could not skip an image). Versions before 5 are refused:
    each later version added numbers an older report does not hold;
 3. it validates against the published JSON Schema (``report.schema.json``, shipped with the
    package) and then into the typed :class:`~compress_gate.report.schema.Report`;
@@ -51,9 +53,15 @@ def _from_version_5(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "schema_version": 6}
 
 
+def _from_version_6(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-6 report as version 7: version 7 only added ``run.skipped_images``, and a version-6
+    run could not skip an image, so its list is empty: exact."""
+    return {**doc, "schema_version": 7}
+
+
 #: schema version v -> a function turning a report of version v into one of v + 1, exactly
 #: (no number recomputed or guessed).
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {5: _from_version_5}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {5: _from_version_5, 6: _from_version_6}
 
 
 def _refuse_constant(name: str) -> Any:

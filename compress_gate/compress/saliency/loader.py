@@ -43,7 +43,8 @@ def joint_groups(groups: np.ndarray, group_names: Sequence[str]) -> tuple[np.nda
 
 def group_training_loader(data: EvalData, *, batch_size: int, seed: int, split: str = "train",
                           joint: bool = True) -> Any:
-    """A ``DataLoader`` over ``split`` yielding ``(inputs, targets, groups)``, shuffled by ``seed``.
+    """A loader over ``split`` yielding ``(inputs, targets, groups)``, shuffled by ``seed``
+    (:func:`compress_gate.models.loaders.rows_loader`: streamed image files are decoded by workers).
 
     ``inputs`` and ``targets`` are those of :func:`compress_gate.data.training_arrays`
     (targets: class indices for multi-class, float 0/1 rows for multi-label). ``groups``
@@ -57,19 +58,13 @@ def group_training_loader(data: EvalData, *, batch_size: int, seed: int, split: 
     InputError
         The data has no identity groups, no inputs, no rows in ``split``, or a bad batch size.
     """
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from compress_gate.data import training_arrays
+    from compress_gate.models.loaders import rows_loader
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"group_training_loader: batch_size = {batch_size!r} must be a positive integer.")
     if not data.group_names:
         raise InputError("group_training_loader: the data has no identity groups (no `group__<name>` "
                          "column); FairGRAPE needs at least one. Add group columns to the data.")
-    inputs, targets = training_arrays(data, split=split)
     groups = data.groups[data.mask(split)]
     matrix = joint_groups(groups, data.group_names)[0] if joint else np.asarray(groups, dtype=np.float32)
-    tensors = (torch.from_numpy(inputs), torch.from_numpy(targets), torch.from_numpy(np.ascontiguousarray(matrix)))
-    return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True,
-                      generator=torch.Generator().manual_seed(seed), drop_last=False)
+    return rows_loader(data, batch_size=batch_size, seed=seed, split=split, extra=matrix)

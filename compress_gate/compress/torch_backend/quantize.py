@@ -14,11 +14,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compress_gate._atomic import atomic_path
 from compress_gate.errors import InputError, RuntimeFailure
+
+if TYPE_CHECKING:
+    from compress_gate.data import ImageFiles
 
 __all__ = ["DYNAMIC_KEY_VALUE", "quantize_dynamic_int8", "quantize_static_int8"]
 
@@ -62,8 +66,9 @@ def quantize_dynamic_int8(fp32_onnx: str | Path, out_path: str | Path) -> Path:
     return out_path
 
 
-def quantize_static_int8(fp32_onnx: str | Path, out_path: str | Path, calib: np.ndarray | None) -> Path:
-    """Static QDQ INT8 of ``fp32_onnx`` calibrated on ``calib`` (N, C, H, W); see the module docstring.
+def quantize_static_int8(fp32_onnx: str | Path, out_path: str | Path, calib: np.ndarray | ImageFiles | None) -> Path:
+    """Static QDQ INT8 of ``fp32_onnx`` calibrated on ``calib`` (N, C, H, W; an array or image files
+    decoded batch by batch); see the module docstring.
 
     Raises
     ------
@@ -75,4 +80,4 @@ def quantize_static_int8(fp32_onnx: str | Path, out_path: str | Path, calib: np.
     if calib is None:
         raise InputError("compression.quantization = static needs calibration inputs (the data's `calib` split); "
                          "none were given. Add calib rows to the data, or use `quantization: dynamic`.")
-    return quantize_for_ort(fp32_onnx, out_path, np.ascontiguousarray(calib, dtype=np.float32))
+    return quantize_for_ort(fp32_onnx, out_path, calib)

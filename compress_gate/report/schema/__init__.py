@@ -45,15 +45,15 @@ __all__ = ["SCHEMA_VERSION", "SCHEMA_SHA256", "SCHEMA_FILES", "Number", "Interva
            "MitigationSection", "EngineCheck", "Engines", "RunSummary", "RunSection", "LayerSimilarity",
            "SimilaritySection"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: SHA-256 of :func:`schema_text` for :data:`SCHEMA_VERSION`; change both together.
-SCHEMA_SHA256 = "e736c2f8b9fd36ec082a1c61d0eb14289c007222c8a04b06c95fb1d3e4341f80"
+SCHEMA_SHA256 = "c6ae85860e6408a10296d3848ca09e1876b855f3280705a572121aa76a9f7f31"
 
 
 class Report(_Node):
     """report.json: the gate's verdict and every number behind it."""
 
-    schema_version: Literal[6] = Field(description="the version of this schema")
+    schema_version: Literal[7] = Field(description="the version of this schema")
     verdict: Literal["pass", "fail"] = Field(description="pass: release; fail: refused (see outcome)")
     outcome: Outcome = Field(description="pass; fail: a limit failed; not_enough_evidence: none failed, "
                                          "one or more undecided")

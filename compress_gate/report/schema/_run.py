@@ -78,6 +78,14 @@ class SimilaritySection(_Node):
     seconds: float
 
 
+class SkippedImageEntry(_Node):
+    """An image the run left out (``data.on_bad_image: skip``): its row's id, its file and the refusal."""
+
+    id: str
+    path: str
+    reason: str
+
+
 class RunSection(_Node):
     """What ``compress-gate run`` adds: the recipe, stage times, compression and export facts, and the
     representation similarity of the student to the teacher.
@@ -102,3 +110,6 @@ class RunSection(_Node):
     summary: RunSummary | None = None
     intended_use: str | None = None
     out_of_scope: str | None = None
+    skipped_images: list[SkippedImageEntry] = Field(
+        [], description="rows left out by the data's `on_bad_image: skip` (id, file, why); empty otherwise and "
+                        "in a report of schema version 6 or older")
