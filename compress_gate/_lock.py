@@ -60,7 +60,10 @@ def _busy(path: Path, fd: int, what: str) -> InputError:
 
 
 def _acquire(path: Path, lock: Path, what: str) -> int:
-    """An fd holding the exclusive lock on ``lock`` (module docstring), or InputError naming the holder."""
+    """An fd holding the exclusive, non-blocking ``flock`` on the file ``lock``, with this process as
+    its recorded holder; InputError naming the holder when another process holds it. Retries when
+    the file was removed by its last holder between the open and the lock (the path no longer
+    names the locked inode)."""
     while True:
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
@@ -91,7 +94,10 @@ def _acquire(path: Path, lock: Path, what: str) -> int:
 
 @contextlib.contextmanager
 def output_lock(path: str | os.PathLike[str], *, what: str = "output") -> Iterator[None]:
-    """Hold the one-writer lock of the output ``path`` for the block (module docstring).
+    """Hold the one-writer lock of the output ``path`` (``<parent>/.<name>.lock``) for the block.
+
+    Re-entrant within one process; on exit the lock file is removed, and any parent directory
+    made for it that is still empty.
 
     Raises
     ------

@@ -32,7 +32,10 @@ def _allowed(codes: np.ndarray) -> np.ndarray:
 
 
 def find_collisions(n_second: int = 16, limit: int = 4) -> list[tuple[str, str]]:
-    """Up to ``limit`` pairs of distinct 3-character ids whose 64-bit hashes are equal (module docstring).
+    """Up to ``limit`` pairs of distinct 3-character ids whose 64-bit hashes are equal.
+
+    A birthday search over ``n_second`` × (code points) two-character prefixes for states equal
+    in the high 43 bits; the third characters then cancel the low 21 bits (c2 ^ c2' = s ^ s').
 
     Memory: about 0.6 GB at ``n_second = 16`` (1.8 * 10^7 uint64 states, sorted)."""
     first = np.arange(0x21, 0x110000, dtype=np.uint64)

@@ -56,7 +56,9 @@ FORBIDDEN = {
 
 
 def layer_of(module: str) -> str:
-    """The layer of a dotted module name (module docstring)."""
+    """The layer of a dotted module name: the :data:`LAYERS` entry with the longest prefix it starts with
+    (``compress_gate.report.schema._run`` is ``report.schema``, ``compress_gate.report.html`` is ``report``);
+    KeyError when none matches."""
     best = max(((prefix, name) for name, prefixes in LAYERS for prefix in prefixes
                 if module == prefix or module.startswith(prefix + ("" if prefix.endswith("_") else "."))),
                key=lambda found: len(found[0]), default=None)
@@ -101,7 +103,8 @@ def _target(base: str, name: str) -> tuple[str, str]:
 
 
 def layer_violations(arrows: list[tuple[str, str, str]]) -> list[str]:
-    """One line per arrow that crosses the layers against the rules of the module docstring."""
+    """One line per arrow that crosses the layers: a :data:`FORBIDDEN` pair, or an import of a higher layer
+    that :data:`ALLOWED_UPWARD` does not list (``compress_gate.__version__`` is exempt)."""
     found = []
     for source, target, name in arrows:
         if target == "compress_gate" and name == "__version__":   # set before the root imports anything
@@ -120,7 +123,9 @@ def _package(module: str) -> str:
 
 
 def private_violations(arrows: list[tuple[str, str, str]]) -> list[str]:
-    """Arrows into another sub-package's ``_private`` module or name (module docstring)."""
+    """Arrows into another sub-package's ``_private`` module or name: a target whose path below
+    ``compress_gate.<package>`` has a part starting with ``_``, or a ``_name`` imported from it, when the
+    importing module is in another sub-package (``compress_gate._*`` modules are shared by all)."""
     found = []
     for source, target, name in arrows:
         into = _package(target)

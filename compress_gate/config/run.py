@@ -124,9 +124,10 @@ class EnginesConfig(BaseModel):
 
 
 class RunConfig(BaseModel):
-    """A validated run recipe (see the module docstring).
+    """A validated run recipe: ``seed``, ``output``, and one model per section (``model``, ``data``,
+    ``compression``, ``export``, ``engines``, ``gate``, ``audit``, optional ``tracking`` and ``augment``).
 
-    After :func:`load_run_config`, paths are absolute and ``data.seed`` / ``gate.seed``
+    Frozen, unknown keys forbidden. After :func:`load_run_config`, paths are absolute and ``data.seed`` / ``gate.seed``
     equal the top-level ``seed`` unless the recipe sets them.
     """
 

@@ -290,7 +290,13 @@ class QATConfig(BaseModel):
 
 
 class TorchCompressionConfig(BaseModel):
-    """The torch backend's ``compression:`` section (module docstring shows the YAML)."""
+    """The torch backend's ``compression:`` section: ``backend: torch``, fine-tuning (``epochs``, ``lr``,
+    ``optimizer``, ``batch_size``), gradual ``pruning``, ``structured`` channel pruning,
+    ``quantization`` (none, dynamic, static, qat) with its ``qat`` settings, ``distillation`` and ``saliency``.
+
+    Example: ``{backend: torch, epochs: 4, pruning: {params: [__ALL_PRUNABLE__], final_sparsity: 0.8,
+    end_epoch: 3, update_frequency: 0.5}, quantization: static}``
+    """
 
     model_config = _Frozen
     backend: Literal["torch"]

@@ -42,7 +42,9 @@ _META_KEY = b"compress_gate"
 
 
 def list_shards(directory: str | Path, what: str) -> list[Path]:
-    """The shard files of ``directory`` (rules in the module docstring); at least one.
+    """The shard files of ``directory``, at least one: with a ``manifest.json``, exactly the files it
+    lists, in its order; without one, every ``*.npz`` and ``*.parquet`` file, in name order.
+    Hidden files (temporaries of an atomic write) are skipped; any other file is refused.
 
     Raises
     ------

@@ -295,7 +295,12 @@ class ShardedInputs:
 
 def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str | Path | Sequence[str | Path], *,
                 extra_columns: Sequence[str] = (), map_files: FileMap = map) -> ShardedInputs:
-    """Check the shard directories of the eval data and of the models' predictions (module docstring).
+    """Check the shard directories of the eval data and of the models' predictions, and join them by id.
+
+    Every file is read once and checked as the one-file loaders check it; across shards: the
+    same task, attribute and identity columns in every data shard, no id in two shards, some
+    test row and a test member of every identity group, K score columns in every prediction
+    shard, no predicted id outside the data, and a score for every calib and test row.
 
     ``student_dir`` is one directory, or a sequence of them (a population of students).
     ``map_files(fn, paths)`` runs the per-file reads and checks (:func:`data_summary`,
@@ -306,8 +311,8 @@ def open_shards(data_dir: str | Path, teacher_dir: str | Path, student_dir: str 
     Raises
     ------
     InputError
-        Any problem the one-file loaders report, named by shard file, and the
-        cross-shard problems listed in the module docstring.
+        Any problem the one-file loaders report, named by shard file, and each cross-shard
+        problem above (naming both files of a duplicated id, or the data shard of a missing row).
     """
     data_dir = Path(data_dir)
     students = [student_dir] if isinstance(student_dir, (str, Path)) else list(student_dir)

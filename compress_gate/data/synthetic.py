@@ -69,7 +69,11 @@ _WARM, _COOL = np.array([0.15, 0.05, -0.15]), np.array([-0.15, 0.0, 0.15])
 
 
 def train_conditionals(base_rate: float, keep_fraction: float) -> tuple[float, float]:
-    """``(P(a=1 | g=1), P(a=1 | g=0))`` in ``train`` for a correlated pair (module docstring).
+    r"""``(P(a=1 | g=1), P(a=1 | g=0))`` in ``train`` for a correlated (attribute, identity) pair.
+
+    With base rate p and keep fraction k (a training row with y_a != y_g is kept with
+    probability k), :math:`P(a=1 \mid g=1) = p / (p + (1 - p) k)` and
+    :math:`P(a=1 \mid g=0) = p k / (p k + 1 - p)`; k = 1 gives (p, p).
 
     >>> train_conditionals(0.5, 0.2)
     (0.8333333333333334, 0.16666666666666666)
@@ -115,7 +119,12 @@ def _blend(img: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: np.ndar
 
 def draw_images(labels: np.ndarray, groups: np.ndarray, *, size: int, noise: float,
                 rng: np.random.Generator) -> np.ndarray:
-    """Draw one image per row (module docstring): (n, 3, size, size) float32 in [0, 1].
+    """Draw one image per row: (n, 3, size, size) float32 in [0, 1].
+
+    Each attribute and identity sets one visible factor (background brightness and tint,
+    checkerboard, disc or square, its size, side, colour and stripes, a diagonal stroke, a
+    spot, a border, a shadowed bottom sixth); then a random contrast/brightness change and
+    Gaussian pixel noise of standard deviation ``noise``, clipped to [0, 1].
 
     ``labels`` (n, 10) and ``groups`` (n, 2) are 0/1 in the order of ATTRIBUTES and GROUPS.
     Vectorised over the n rows: every step is an array operation on (n, size, size).

@@ -63,7 +63,9 @@ def openvino_unavailable_reason() -> str | None:
 
 
 class OpenVinoEngine(Engine):
-    """One ONNX model compiled by OpenVINO for the CPU at one batch size (see the module docstring).
+    """One ONNX model compiled by OpenVINO for the CPU at one batch size: f32 inference precision (no
+    bfloat16), the latency hint with one stream and ``num_threads`` threads, and a dynamic batch
+    axis fixed to ``batch_size`` (``fixed_batch``: the caller pads the last short batch).
 
     ``details`` holds what the runtime reports: version, device name, its optimisation
     capabilities (``INT8``, ``BF16``, ...), and the compiled model's inference

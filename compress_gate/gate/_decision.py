@@ -188,7 +188,21 @@ class Decision:
 
 
 def decide(limit: Limit, evidence: UnitEvidence, *, alpha: float, n_limits: int = 1) -> Decision:
-    """Pass, fail or not enough evidence for ``limit`` over the units of ``evidence`` (module docstring)."""
+    r"""Pass, fail or not enough evidence for ``limit`` over the units of ``evidence``.
+
+    With :math:`s = +1` for a ``max`` limit (bound = ``upper``, p = ``p_above``) and :math:`-1`
+    for ``min`` (``lower``, ``p_below``), tie :math:`t` = :data:`TIE_TOLERANCE` · max(1, |L|):
+
+    - a unit is *inside* when :math:`s(\mathrm{bound}_u - L) \le t` and :math:`s(\hat	heta_u - L) \le t`
+      (a nan bound is never inside);
+    - a unit is *rejected* (outside) when its point is outside (``bound: point``), or its
+      p-value is at most the level :math:`lpha / n_	ext{limits}` (p-values already adjusted
+      for the units, max-T), or Holm's step-down at that level rejects it (score p-values);
+    - the outcome is ``fail`` when any unit is rejected, else ``pass`` when every unit is
+      inside, else ``not_enough_evidence``. An empty ``evidence`` passes (every unit of none).
+
+    Each unit's state is ``fail``, ``pass``, ``degenerate`` (no valid bound) or ``undecided``.
+    """
     upper_side = limit.direction == "max"
     bound = evidence.upper if upper_side else evidence.lower
     p_outside = evidence.p_above if upper_side else evidence.p_below

@@ -30,7 +30,15 @@ def _listed(units: list[str]) -> str:
 
 def _evidence(limit: Limit, measured: UnitValues, keep: np.ndarray, compared: np.ndarray, alpha: float
               ) -> UnitEvidence:
-    """The evidence of the units ``keep`` (module docstring)."""
+    """The per-unit evidence of the units selected by the mask ``keep``, on ``compared`` (the compared values).
+
+    A metric without sampling error (the override share, engine checks) gets exact evidence:
+    bounds equal to the point, p-value 0 where the point is beyond the limit (past the tie
+    tolerance) and 1 otherwise, no standard error. A rate with paired counts and an absolute
+    (or no) change gets score statistics (:func:`score_evidence`: Wilson or Tango); every
+    other metric the paired bootstrap of the compared change (:func:`bootstrap_evidence`),
+    degenerate when no resamples were kept.
+    """
     point = compared[keep]
     if not GATED_METRICS[limit.metric].has_interval:      # override share, engine checks: no sampling error
         tie = TIE_TOLERANCE * max(1.0, abs(limit.value))

@@ -45,7 +45,12 @@ class RateCounts:
 
 def paired_counts(y_true: np.ndarray, teacher_pred: np.ndarray, student_pred: np.ndarray,
                   groups: np.ndarray) -> metrics.SubgroupCounts:
-    """The additive paired table of one shard's test rows (module docstring)."""
+    """The additive paired table of one shard's test rows: a SubgroupCounts over 2K columns.
+
+    With ``d = student != teacher`` per (row, attribute): columns ``k`` count N(A=1, d) as
+    ``positives`` and N(A=1, d, student=1) as ``tp``; columns ``K + k`` count N(A=0, d) and
+    N(A=0, d, student=1); per subgroup row of ``groups``. Tables of shards add with ``+``.
+    """
     y = y_true.astype(bool)
     s = student_pred.astype(bool)
     d = s != teacher_pred.astype(bool)
@@ -66,7 +71,16 @@ def _events(paired: metrics.SubgroupCounts, k: int) -> dict[str, tuple[np.ndarra
 def rate_counts(metric: str, paired: metrics.SubgroupCounts, teacher: metrics.SubgroupCounts, task: str
                 ) -> RateCounts | None:
     """The :class:`RateCounts` of ``metric``'s units from the merged paired table and the teacher's
-    confusion counts; None where a row adds more than one trial to a unit (module docstring)."""
+    confusion counts: trials, the teacher's events, and the student-only and teacher-only events.
+
+    Student-only FN = P1 - T1, teacher-only FN = T1, student-only FP = T2, teacher-only FP =
+    P2 - T2 (the four counts of :func:`paired_counts` per attribute and row). Units: per
+    attribute for ``fpr``/``fnr`` (row ``all``); the whole test set for ``accuracy``; per
+    subgroup for ``subgroup_*`` (pooled over attributes). None where a row would add more than
+    one trial to a unit (accuracy or pooled rates over several multi-label attributes, except
+    multi-class accuracy and pooled FNR): a score interval needs independent trials, so the
+    limit takes the bootstrap instead.
+    """
     k = teacher.positives.shape[-1]
     events = _events(paired, k)
     size = np.broadcast_to(teacher.size[..., None], teacher.positives.shape)

@@ -125,8 +125,11 @@ def judge_shards(data: str | Path, teacher: str | Path, students: Sequence[str |
     """Check the shard directories (:func:`~compress_gate.data.shards.open_shards`: any problem is an
     :class:`~compress_gate.errors.InputError` naming the shard) and judge them with
     :func:`~compress_gate.gate.evaluate.evaluate_shards`, shard by shard in this process
-    (``execution="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, else a
-    local one; module docstring). ``execution`` is checked by the caller
+    (``execution="local"``: one data shard and its prediction rows in memory at a time) or as Ray
+    tasks (``"ray"``, on the cluster at ``address``, else a local one: at most 2 × cluster CPUs
+    tasks per pass, each reading a run of shard files where it runs and returning their sum, so
+    the shard directories must be readable at the same paths on every node). The result is the
+    same either way, bit for bit. ``execution`` is checked by the caller
     (:func:`compress_gate.execution.check_execution`)."""
     inputs = {"data": str(data), "teacher": [str(teacher)], "students": [str(s) for s in students]}
     if execution == "local":

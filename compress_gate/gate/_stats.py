@@ -213,8 +213,14 @@ def _smallest(certainty: np.ndarray, ids: np.ndarray, labels: np.ndarray, count:
 
 @dataclass(frozen=True)
 class Prelude:
-    """Pass 1 of the gate (module docstring); merged by ``+`` (calib rows concatenated: the
-    thresholds depend on them as a set, not on their order)."""
+    """Pass 1 of the gate: what the second pass needs to know about all shards first.
+
+    The test and calib row counts, the training counts (BA's and TCB's direction), the
+    teacher's test confusion counts (which attributes get overrides), the calib labels and
+    scores when thresholds are calibrated (else ``(0, K)``), the override candidates per
+    attribute (the least certain test rows by (|p - 0.5|, id)) and the joint groups of the
+    test rows. Merged by ``+``: counts add, calib rows concatenate (the thresholds depend on
+    them as a set, not on their order), candidates keep the global top k, patterns unite."""
 
     n_test: np.ndarray
     n_calib: np.ndarray
@@ -261,7 +267,9 @@ def _candidates(shard: ShardInput, test: np.ndarray, y_true: np.ndarray, plan: P
 
 
 def shard_prelude(shard: ShardInput, plan: PreludePlan) -> Prelude:
-    """Pass 1 of the gate on one shard (module docstring)."""
+    """Pass 1 of the gate on one shard: its :class:`Prelude` (test and calib counts, training
+    counts, the teacher's test counts, the calib rows when ``plan`` gathers them, the override
+    candidates and the test rows' joint groups). Pure, so any executor can run it."""
     test, calib = shard.split == "test", shard.split == "calib"
     y_true = shard.labels[test]
     pred = metrics.predict_labels(shard.teacher[test], task=plan.task)
@@ -338,11 +346,15 @@ def _test_rows(shard: ShardInput) -> np.ndarray:
 
 
 def shard_statistics(shard: ShardInput, plan: Plan) -> Stats:
-    """Pass 2 of the gate on one shard: its :class:`Stats` (module docstring), the sum of the
-    statistics of runs of its test rows (in cell order), each run counted with the weights of
-    all resamples at once (at most :data:`CHUNK_BYTES` of them). So each row's indicator
-    columns are built once and multiplied by every resample in one matrix product, rather than
-    rebuilt for each chunk of resamples; the sum is the same for any runs (integer tables)."""
+    """Pass 2 of the gate on one shard: its :class:`Stats` (every family's count tables for the
+    point estimate and each of ``plan.n_resamples`` Poisson resamples, the paired, CIE and PIE
+    tables, and the score rows for AP).
+
+    The sum of the statistics of runs of its test rows (in cell order), each run counted with
+    the weights of all resamples at once (at most :data:`CHUNK_BYTES` of them). So each row's
+    indicator columns are built once and multiplied by every resample in one matrix product,
+    rather than rebuilt for each chunk of resamples; the sum is the same for any runs (integer
+    tables)."""
     test = _test_rows(shard)
     run = max(1, CHUNK_BYTES // (4 * max(plan.n_resamples, 1)))
     return merge(_run_statistics(shard, test[start:start + run], plan)

@@ -167,7 +167,13 @@ def _threads() -> int:
 
 
 def _fill(hashes: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:
-    """``out[r]`` = the weights of resample key ``keys[r]`` for ``hashes``, block by block (module docstring)."""
+    r"""Fill ``out[r, i]`` with the Poisson(1) weight of sample hash ``hashes[i]`` in resample key ``keys[r]``.
+
+    :math:`x = \mathrm{mix}(\mathrm{mix}(h_i \oplus k_r) + \gamma)` in wrapping uint64, then the
+    inverse Poisson(1) CDF of :math:`u = \lfloor x / 2^{11} floor \cdot 2^{-53}`. Works on
+    blocks of ``_BLOCK`` hashes with preallocated temporaries (loops over blocks and resamples,
+    never over samples); ``out`` has shape (len(keys), len(hashes)).
+    """
     x, tmp = np.empty(_BLOCK, np.uint64), np.empty(_BLOCK, np.uint64)
     for c0 in range(0, hashes.size, _BLOCK):   # loops over blocks and resamples, never over samples
         block = hashes[c0:c0 + _BLOCK]

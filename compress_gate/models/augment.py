@@ -26,7 +26,12 @@ __all__ = ["AugmentBatch"]
 
 
 class AugmentBatch:
-    """``collate_fn`` that stacks ``(input, target, ...)`` samples and augments the inputs (module docstring)."""
+    """``collate_fn`` that stacks ``(input, target, ...)`` samples and augments each input independently.
+
+    With ``crop_scale = (a, b)``: a square crop of side round(S·sqrt(s)), s ~ U(a, b), at a
+    uniform position, resized back to S×S (bilinear); with ``hflip``: mirrored left-right with
+    probability 0.5. Every draw comes from one ``torch.Generator`` seeded with ``seed``.
+    """
 
     def __init__(self, *, hflip: bool, crop_scale: tuple[float, float] | None, seed: int) -> None:
         import torch

@@ -135,7 +135,13 @@ def output_count(model: torch.nn.Module, input_shape: Sequence[int], *, source: 
 
 def fit_to_data(model: torch.nn.Module, *, num_outputs: int, input_shape: Sequence[int], head: str | None,
                 state: dict[str, Any] | None, checkpoint: Path | None, source: str) -> bool:
-    """Steps 1-4 of the module docstring, in place. Returns whether the head was replaced (step 4).
+    """Fit ``model`` to the data in place; returns whether the head was replaced.
+
+    1. When the checkpoint's ``<head>.weight`` has another output count than the head, the head
+       is rebuilt with the checkpoint's count so the checkpoint loads; 2. the checkpoint state is
+       loaded strictly; 3. the model must map a (2, C, S, S) zero input to (2, K'); 4. when
+       K' != ``num_outputs``, the head is replaced by a fresh layer of the same kind with K
+       outputs and step 3 is repeated.
 
     Raises
     ------

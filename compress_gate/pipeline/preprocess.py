@@ -31,12 +31,14 @@ from compress_gate.data.contract import EvalData
 
 __all__ = ["PREPROCESS_KEY", "preprocessing", "normalize_for_model", "record_preprocessing"]
 
-#: ONNX metadata key of the record (module docstring).
+#: The ONNX metadata key holding the preprocessing record (JSON) in every exported graph.
 PREPROCESS_KEY = "compress_gate.preprocess"
 
 
 def preprocessing(config: RunConfig, data: EvalData) -> dict[str, Any]:
-    """The record of the module docstring for ``data`` (loaded) under ``config``."""
+    """The preprocessing record of ``data`` (loaded) under ``config``: ``input_size``, ``channels``,
+    ``pixel_range`` [0, 1], and ``mean``/``std`` per channel: the recipe's ``model.mean``/``model.std``,
+    else 0.5 each for image sources, else (an ``npz`` source without them) null."""
     channels, size = int(data.inputs.shape[1]), int(data.inputs.shape[2])
     mean, std = config.model.mean, config.model.std
     if mean is None and not isinstance(config.data, NpzDataConfig):

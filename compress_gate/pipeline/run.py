@@ -267,7 +267,13 @@ def _write_bundle(config: RunConfig, gate: GateResult, *, data: EvalData, shippe
 
 
 def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcome:
-    """Run the recipe at ``path`` end to end and return the outcome (see the module docstring).
+    """Run the recipe at ``path`` end to end and return the outcome.
+
+    Validates the recipe and every check that needs no work (run directory, backend, engines)
+    first; then, under the run directory's one-writer lock, runs the stages data, teacher,
+    compress, similarity, export, predict, benchmark (when enabled), gate, report and bundle,
+    each timed and recorded in ``run.json``, and writes ``release/`` on a pass or
+    ``refused/`` on a refusal.
 
     Raises
     ------
@@ -306,7 +312,10 @@ def _stage(record: RunRecord, name: str) -> contextlib.AbstractContextManager[No
 
 def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, console: Console,
                 compressor: Compressor) -> RunOutcome:
-    """The stages after ``config``, each recorded in run.json (see the module docstring)."""
+    """The stages after ``config``, in order (data, teacher, compress, similarity, export, predict,
+    benchmark when enabled, gate, report, bundle), each timed with its artefacts in run.json;
+    the report stage puts the run's section (similarity included) in the typed report before
+    any file is rendered."""
     run_dir = config.output
     _seed_everything(config.seed)
     with record.capture_warnings():

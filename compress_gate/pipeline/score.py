@@ -18,7 +18,7 @@ setting (execution, workers, engine and whether it runs here, batch size, the mo
 shard's ``inputs`` against the model's input shape) is checked before OUT is made, so a bad
 one leaves nothing behind. One call writes OUT at a time (:mod:`compress_gate._lock`).
 
-Backends, with identical scores (same parts, same engine, same batches):
+Execution (where the work runs), with identical scores (same parts, same engine, same batches):
 
 - ``local`` (default): one process, the parts one after another, each scored by
   :func:`compress_gate.engines.score_model`;
@@ -139,13 +139,20 @@ def score_part(part: Part, scores_of: Any, out: Path, *, whole_file: bool) -> in
 def score_to_shards(model: str | Path, data: str | Path, out: str | Path, *, engine: str = "onnxruntime",
                     batch_size: int = 64, rows_per_shard: int = 100_000, execution: Execution = "local",
                     address: str | None = None, workers: int = 2) -> ScoredShards:
-    """Score the calib/test rows of ``data`` with ``model`` into the shard directory ``out`` (module docstring).
+    """Score the calib/test rows of ``data`` with ``model`` into the shard directory ``out``.
+
+    The rows are scored in parts of at most ``rows_per_shard`` rows of one data shard; each part
+    becomes ``part-NNNNN.npz`` (``ids``, ``scores``) in ``out``, which holds
+    :data:`INCOMPLETE_NAME` until ``manifest.json`` is written last. ``execution="local"`` scores
+    the parts one after another; ``"ray"`` with ``workers`` actors (same parts, same batches,
+    identical scores). Every setting is checked before ``out`` is made.
 
     Raises
     ------
     InputError
         An unknown execution or engine, an engine that does not run here, a batch size < 1, an
-        ``out`` compress-gate may not replace (module docstring) or that another call is writing,
+        ``out`` compress-gate may not replace (a foreign non-empty directory, or one that is, holds
+        or lies inside the model or the data) or that another call is writing,
         bad data (shard named), no ``inputs`` or inputs that do not fit the model, a
         missing or corrupt model, Ray asked for but not installed: all before ``out`` is made.
     RuntimeFailure
@@ -188,8 +195,9 @@ def _check_settings(*, workers: int, engine: str, batch_size: int) -> None:
 
 def _score_parts(model: Path, data: Path, out: Path, parts: list[Part], *, engine: str, batch_size: int,
                  execution: Execution, address: str | None, workers: int) -> ScoredShards:
-    """Score ``parts`` into the new directory ``out`` (which holds the incomplete marker) and write the
-    manifest last (module docstring)."""
+    """Score ``parts`` into the new directory ``out`` (which holds the incomplete marker), then write
+    ``manifest.json`` (format, model, engine, data, each shard file with its row count) and only
+    then remove the marker, so a job that stops half-way is never read as complete."""
     settings = {"model": str(model), "engine": engine, "batch_size": batch_size, "out": str(out),
                 "whole_file": not data.is_dir()}
     if execution == "local":

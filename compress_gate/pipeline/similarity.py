@@ -100,7 +100,10 @@ def _mean(values: list[float]) -> float | None:
 
 
 def compare_models(teacher: torch.nn.Module, student: torch.nn.Module, inputs: np.ndarray) -> dict[str, Any]:
-    """Per-layer linear CKA and SVCCA of ``teacher`` and ``student`` on ``inputs`` (module docstring).
+    """Per-layer linear CKA and SVCCA of ``teacher`` and ``student`` on ``inputs``.
+
+    The layers are :func:`similarity_layers`; each stage output is averaged over space to its
+    per-channel means, and SVCCA keeps 99 % of each representation's variance.
 
     Returns ``{"layers": {name: {"cka", "svcca"}}, "mean": {"cka", "svcca"}}``; an undefined
     value is ``nan`` per layer, and a mean over no defined layer is ``None``.
@@ -124,7 +127,7 @@ def run_similarity(teacher: torch.nn.Module, student: torch.nn.Module, data: Eva
                          "stage.")
     start = time.perf_counter()
     rows = similarity_rows(data, seed=seed)
-    float_twin = getattr(student, "float_model", None)      # a torch-backend QAT student (module docstring)
+    float_twin = getattr(student, "float_model", None)      # a torch-backend QAT student: its float twin
     inputs = data.inputs[rows][:]     # at most SIMILARITY_ROWS rows: streamed image files are decoded here
     found = compare_models(teacher, student if float_twin is None else float_twin, inputs)
     facts = {"n_rows": int(len(rows)), "seed": seed, "split": "calib", "keep": _KEEP, "pooling": "spatial mean",

@@ -139,8 +139,8 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     Writes the outputs of the module docstring. With ``release``, copies the chosen
     student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
     ``masks`` (``"2:4"``, ...) need a torch-backend recipe. ``execution="ray"`` runs the
-    students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first
-    (module docstring). ``seeds`` > 1 trains that many students per setting
+    students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first, into
+    the recipe's teacher cache, so every student loads it. ``seeds`` > 1 trains that many students per setting
     (:mod:`compress_gate.pipeline._sweep_seeds`; ``seed_teachers``: one teacher per seed);
     a setting is then chosen only when every seed's student passes.
 

@@ -117,7 +117,9 @@ def training_loader(data: EvalData, *, batch_size: int, seed: int, augment: Augm
 
 
 def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
-    """The cache key of the module docstring (hex SHA-256)."""
+    """The teacher cache key (hex SHA-256): the SHA-256 of the JSON of the model source, head,
+    checkpoint's SHA-256, augmentation, training spec, seed, task and the SHA-256 of the training
+    rows' ids, inputs and labels; any change to one of them gives another key (a new teacher)."""
     train = data.mask("train")
     digest = hashlib.sha256()
     for array in (np.asarray(data.ids[train], dtype=str), data.labels[train]):

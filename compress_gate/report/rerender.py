@@ -154,7 +154,14 @@ def _check_manifest(path: Path, raw: bytes) -> None:
 
 
 def load_report_json(path: str | os.PathLike[str]) -> Report:
-    """Read, migrate where exact, validate and check a saved report.json (module docstring)."""
+    """Read, migrate where exact, validate and check a saved report.json; the typed report.
+
+    The file must be JSON (no NaN/Infinity literals) with an integer ``schema_version``; another
+    version is migrated through :data:`MIGRATIONS` or refused; the result must validate against
+    the published JSON Schema and the typed report, agree with itself (limits, outcome,
+    verdict, run summary) and, beside a bundle manifest listing it, match its SHA-256.
+    InputError (exit 2) naming the file and the first problem otherwise.
+    """
     return _load(Path(path))[0]
 
 

@@ -133,7 +133,10 @@ def _student_run(client: Any, experiment_id: str, report: Report, files_dir: Pat
 
 
 def _register(client: Any, tracking: Tracking, run_id: str, report: Report, bundle: Path) -> None:
-    """A passing bundle as a new version of ``tracking.register`` with the alias (module docstring)."""
+    """Register a passing bundle as a new version of the model ``tracking.register`` and move the alias
+    (``tracking.alias``) to it; the version's source is the logged ``release/`` and its tags carry the
+    outcome, the verdict, the manifest's SHA-256 and the recipe hash. Does nothing without
+    ``register``, for a report that did not pass, or without a ``model.onnx`` in ``bundle``."""
     if tracking.register is None or report.outcome != "pass" or not (bundle / "model.onnx").is_file():
         return
     from mlflow.exceptions import MlflowException

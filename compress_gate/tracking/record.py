@@ -149,7 +149,14 @@ def git_commit(directory: Path) -> str | None:
 
 def record_of(report: Report, *, command: str, where: Path,
               extra_params: Mapping[str, Any] | None = None) -> RunRecord:
-    """The params, metrics and tags of one judged student (module docstring); ``where`` locates git."""
+    """The params, metrics and tags of one judged student; ``where`` locates git.
+
+    Params: the command, the judged population, the run's recipe hash, backend, sparsity and
+    engine, library versions, the SHA-256 of every input file, and ``extra_params`` (each at most
+    6000 characters). Metrics: each limit's observed value, interval and gated bound, and the
+    headline numbers; undefined numbers are left out, never logged as 0. Tags: outcome,
+    verdict, judged, command, and the git commit when ``where`` is in a repository.
+    """
     params = {"command": command, "judged": report.judged, **_run_params(report), **_versions(),
               **_file_hashes(report), **{k: str(v) for k, v in (extra_params or {}).items() if v is not None}}
     metrics = {k: float(v) for k, v in {**_limit_metrics(report), **_headline_metrics(report)}.items()

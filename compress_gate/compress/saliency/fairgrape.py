@@ -82,7 +82,13 @@ DEFAULT_STEPS = 5
 def group_importance(model: torch.nn.Module, loader: Iterable[Any], params: dict[str, torch.nn.Parameter], *,
                      task: Task, groups: Sequence[int] | None = None, batches: int | None = None,
                      importance: Importance = "squared", scoring: Scoring = "eval") -> dict[str, np.ndarray]:
-    """Per-group importance :math:`I_g(w_j)` (module docstring), name -> float64 (G, *shape).
+    r"""Per-group importance of every weight of the tensors ``params`` names, name -> float64 (G, *shape).
+
+    .. math:: I_g(w_j) = \sum_b \bigl( w_j \, \partial L_{b,g} / \partial w_j \bigr)^2
+
+    (``importance="abs"``: the absolute value instead of the square), summed over ``batches``
+    batches of ``loader``, :math:`L_{b,g}` the mean task loss of batch b's rows in group g (a
+    batch without such rows adds 0), each group's gradient taken fresh at the same weights.
 
     ``groups`` picks columns of the loader's group matrix (all when None); row ``g`` of
     each result belongs to the ``g``-th picked column. The model runs in ``scoring`` mode
@@ -154,7 +160,13 @@ def target_shares(importance: np.ndarray) -> np.ndarray:
 
 def greedy_keep(importance: np.ndarray, candidates: np.ndarray, target: np.ndarray, keep: int,
                 rank: np.ndarray, *, visits_per_choice: int = 1) -> np.ndarray:
-    """The paper's greedy selection (module docstring) of ``keep`` weights of one layer.
+    """The paper's greedy selection (Algorithm 1) of ``keep`` weights of one layer, one weight at a time.
+
+    Current shares start at 1/G. On every ``visits_per_choice``-th visit the group with the
+    largest deficit, argmin_g (P_g − T_g) (lowest index on a tie; never an exhausted group), is
+    chosen; the visit goes to that group's most important candidate not yet visited (ties by
+    ``rank``); a weight not yet kept is kept and P_g becomes S_g / Σ S (S_g: the kept weights'
+    importance for g; uniform while that sum is 0).
 
     Parameters
     ----------
@@ -233,7 +245,12 @@ def prune_fairgrape(model: torch.nn.Module, loader: Iterable[Any], *, sparsity: 
                     keep_per_iter: float | None = None, batches: int | None = None,
                     importance: Importance = "squared", targets: Targets = "dense", visits_per_choice: int = 1,
                     scoring: Scoring = "eval", finetune: Finetune | None = None) -> dict[str, torch.Tensor]:
-    """Prune ``model`` in place with FairGRAPE (module docstring) and return the 0/1 masks.
+    """Prune ``model`` in place with FairGRAPE and return the 0/1 masks, name -> mask.
+
+    At each step of the schedule: per-group importance of the remaining weights
+    (:func:`group_importance`), each layer's target shares (from the dense model, or anew per
+    step with ``targets="per_iteration"``), then :func:`greedy_keep` of the step's quota per
+    layer; the masked weights are zeroed (and ``finetune`` called when given).
 
     ``loader`` yields ``(inputs, targets, groups)`` with groups (B, G) 0/1, e.g.
     :func:`group_training_loader`; ``groups`` picks its columns (all when None).

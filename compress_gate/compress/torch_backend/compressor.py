@@ -197,7 +197,12 @@ class TorchCompressor:
 
     def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: Task,
                calib: np.ndarray | None) -> dict[str, Path]:
-        """Write the student's artefacts into ``directory``; engine kind -> artefact (module docstring).
+        """Write the student's artefacts into ``directory``; returns engine kind -> artefact.
+
+        ``student.onnx`` (FP32, pruned channels removed) for DeepSparse, ONNX Runtime's CUDA and
+        TensorRT providers, and ONNX Runtime when there is no quantization; with
+        ``quantization``, ``student.ort.onnx`` (QDQ INT8: static, dynamic, or the QAT student)
+        for ONNX Runtime.
 
         Parity is checked on ``sample`` (N, C, H, W): the FP32 graph within
         ``parity_atol`` of the torch student, a post-training INT8 graph within

@@ -32,7 +32,15 @@ __all__ = ["distillation_loss", "combined_loss", "FeatureDistiller"]
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, *, temperature: float,
                       task: Task) -> torch.Tensor:
-    """L_KD of the module docstring; the teacher side carries no gradient."""
+    r"""Hinton's distillation term, as SparseML's ``kl_logsoftmax``: the teacher side carries no gradient.
+
+    .. math:: L_{\mathrm{KD}} = \frac{T^2}{n} \sum \mathrm{KL}\big(\mathrm{softmax}(z_t/T) \,\|\,
+              \mathrm{softmax}(z_s/T)\big)
+
+    with n the number of distributions compared: one softmax over the classes per sample for
+    multi-class (n = B); for multi-label each logit z becomes the pair (z, 0), whose softmax is
+    (sigmoid(z), 1 − sigmoid(z)), so the term is the mean binary KL per attribute (n = B · K).
+    """
     import torch.nn.functional as F
 
     from compress_gate.models.binary_pairs import binary_pairs
@@ -48,7 +56,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 def combined_loss(task_loss: torch.Tensor, student_logits: torch.Tensor, teacher_logits: torch.Tensor, *,
                   hardness: float, temperature: float, task: Task) -> torch.Tensor:
-    """L = (1 − h) · task_loss + h · L_KD (module docstring)."""
+    """L = (1 − h) · task_loss + h · L_KD, with h = ``hardness`` and L_KD = :func:`distillation_loss`
+    (T² · mean KL of the temperature-``T`` softmaxes, teacher to student; per attribute for multi-label)."""
     kd = distillation_loss(student_logits, teacher_logits, temperature=temperature, task=task)
     return (1.0 - hardness) * task_loss + hardness * kd
 

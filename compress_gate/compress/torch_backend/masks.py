@@ -39,7 +39,12 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 
 def nm_mask(weight: torch.Tensor, sparsity: float, n: int, m: int) -> torch.Tensor:
-    """0/1 mask with at most ``m - n`` masked entries per group of ``m`` input channels (module docstring).
+    """0/1 mask of ``weight`` at ``sparsity`` with at most ``m - n`` masked entries per group of ``m`` input channels.
+
+    Groups are runs of ``m`` consecutive input channels per output channel and kernel position
+    (a conv weight (O, I, kH, kW) is read as (O, kH, kW, I)). The round(sparsity · |W|) masked
+    entries are the smallest |w| among each group's ``m - n`` smallest (ties by position), so
+    sparsity 1 − n/m keeps exactly n of every m.
 
     Raises
     ------

@@ -39,7 +39,11 @@ def step_epoch(steps_done: int, steps_per_epoch: int) -> float:
 
 
 def interpolate(epoch: float, start: float, end: float, init: float, final: float, inter_func: str) -> float:
-    """Sparsity at ``epoch`` (see the module docstring); identical to SparseML's ``interpolate``.
+    """Sparsity at ``epoch``; identical to SparseML's ``interpolate``.
+
+    With x = (epoch − start)/(end − start), y = 1 − (1 − x)³ (``cubic``) or x (``linear``); the
+    result is ``init`` when y <= ε, ``final`` when y >= 1 − ε (ε the float64 epsilon), else
+    init + y·(final − init).
 
     >>> interpolate(2.0, 0.0, 4.0, 0.0, 0.8, "cubic")  # 0.8 * (1 - 0.5**3)
     0.7
