@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,12 @@ RECIPE = "modifiers:\n  - !EpochRangeModifier\n    start_epoch: 0.0\n    end_epo
 
 
 def test_every_backend_has_a_config_model_and_code():
-    assert set(BACKENDS) == set(COMPRESSION_BACKENDS)
+    # one registry: each entry names a config model whose `backend` is its name, and a factory module
+    assert set(COMPRESSION_BACKENDS) == set(BACKENDS) == {"sparseml", "torch"}
+    for name, entry in BACKENDS.items():
+        model = COMPRESSION_BACKENDS[name]
+        assert typing.get_args(model.model_fields["backend"].annotation) == (name,)
+        assert importlib.util.find_spec(entry.module) is not None
 
 
 @pytest.mark.parametrize("raw", [{"recipe": RECIPE}, {"backend": "sparseml", "recipe": RECIPE}])

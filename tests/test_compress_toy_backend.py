@@ -1,8 +1,8 @@
 """A third compression backend, added the way docs/architecture.md says: the backend's own module
 (here, this file: a config model and a :class:`~compress_gate.compress.backend.Compressor`) plus
-its registry entries, one on the config side (:data:`compress_gate.config.compression.COMPRESSION_BACKENDS`)
-and one on the code side (:data:`compress_gate.compress.backend.BACKENDS`). Nothing in config
-loading, ``run`` or ``sweep`` changes for it.
+one registry line, a :class:`~compress_gate.config.backends.Backend` in
+:data:`compress_gate.config.backends.BACKENDS` naming both. Nothing in config loading, ``run``
+or ``sweep`` changes for it.
 
 The toy prunes by magnitude: in every conv and linear weight it zeroes the ``1 - keep`` share of
 entries with the smallest |w| (ties to the earlier entry), with no training.
@@ -21,9 +21,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from compress_gate.compress.backend import (BACKENDS, Backend, CompressionResult, Compressor, get_compressor,
-                                            read_parity, write_parity)
-from compress_gate.config.compression import COMPRESSION_BACKENDS
+from compress_gate.compress.backend import CompressionResult, Compressor, get_compressor, read_parity, write_parity
+from compress_gate.config.backends import BACKENDS, Backend
 from compress_gate.config.run import load_run_config
 from compress_gate.errors import InputError
 
@@ -91,11 +90,11 @@ class ToyCompressor:
         return {"onnxruntime": path}
 
 
-# --- its registry entries ----------------------------------------------------------------------
+# --- its registry line (a fixture here, so that it is undone after each test) ----------------------
 @pytest.fixture
 def toy(monkeypatch):
-    monkeypatch.setitem(COMPRESSION_BACKENDS, "toy", ToyCompressionConfig)
-    monkeypatch.setitem(BACKENDS, "toy", Backend(__name__, "ToyCompressor", (), "toy", "any"))
+    monkeypatch.setitem(BACKENDS, "toy", Backend(f"{__name__}:ToyCompressionConfig", __name__, "ToyCompressor", (),
+                                                 "toy", "any"))
 
 
 # --- what the rest of compress-gate does with it, unchanged ---------------------------------------
@@ -146,3 +145,27 @@ def test_the_toy_backend_compresses_and_exports_with_recorded_parity(toy, tmp_pa
     artefacts = compressor.export(result, tmp_path, sample=sample, task="multilabel", calib=None)
     assert artefacts == {"onnxruntime": tmp_path / "student.onnx"}
     assert read_parity(tmp_path, backend="toy")["student.onnx"]["max_score_difference"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_a_whole_run_on_the_toy_backend_renders_its_report_once_from_report_json(toy, tmp_path):
+    # slow (about 40 s: teacher training, export, gate); the run's additions (stage times, similarity) are typed sections of report.json; report.html is the
+    # renderer's output for that report.json, nothing spliced in afterwards
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from compress_gate.pipeline.run import run_recipe
+    from compress_gate.report.html import build_html
+
+    source = _recipe(tmp_path)
+    raw = yaml.safe_load(source.read_text())
+    raw["engines"] = {"deployment": "onnxruntime", "check": [], "benchmark": {"enabled": False}}
+    raw["gate"] = {"n_resamples": 200, "mitigation": {"calibrate_thresholds": False, "override_budget": 0.0},
+                   "limits": [{"metric": "accuracy", "change": "absolute", "min": -1.0, "bound": "point"}]}
+    source.write_text(yaml.safe_dump(raw, sort_keys=False))
+    outcome = run_recipe(source)
+    report = json.loads((outcome.run_dir / "gate" / "report.json").read_text())
+    assert report["run"]["similarity"] == json.loads((outcome.run_dir / "similarity.json").read_text())
+    assert set(report["run"]["stage_seconds"]) >= {"compress", "similarity", "gate"}
+    assert (outcome.run_dir / "gate" / "report.html").read_text() == build_html(report)

@@ -13,8 +13,9 @@ torch       GMP (unstructured, N:M), Torch-Pruning channels,    ``[torch]``
             INT8 (dynamic, static, QAT with torchao), KD        (Python 3.11, numpy 2)
 ==========  ==================================================  =====================
 
-Adding a backend is one entry in :data:`BACKENDS` plus its config model in
-:data:`compress_gate.config.run.COMPRESSION_BACKENDS`. Importing this module imports
+Adding a backend is its module(s) plus one entry in the registry,
+:data:`compress_gate.config.backends.BACKENDS` (re-exported here), which names its config model
+and its compressor factory by import path. Importing this module imports
 neither torch nor any backend package: :func:`get_compressor` checks that the
 backend's packages are installed (else :class:`InputError` naming the extra, exit 2)
 and only then imports the backend's module (which itself imports them only inside
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from compress_gate.config.backends import BACKENDS, Backend
 from compress_gate.errors import InputError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -150,34 +152,6 @@ class Compressor(Protocol):
         :func:`write_parity`. The mapping has at least ``"onnxruntime"``.
         """
         ...
-
-
-@dataclass(frozen=True)
-class Backend:
-    """One registry entry: where the backend lives and what it needs installed.
-
-    ``module``/``factory`` name a callable ``factory(compression_config, export_config)
-    -> Compressor``, imported only by :func:`get_compressor`; ``requires`` are the
-    top-level packages that must be importable; ``extra`` is the pip extra that
-    installs them, ``python`` the Python versions that extra installs on, and
-    ``make_target`` the checkout's Makefile target that builds its environment (None: none, e.g. a
-    backend registered from outside the package).
-    """
-
-    module: str
-    factory: str
-    requires: tuple[str, ...]
-    extra: str
-    python: str
-    make_target: str | None = None
-
-
-BACKENDS: dict[str, Backend] = {
-    "sparseml": Backend("compress_gate.compress.sparseml_backend", "SparseMLCompressor",
-                        ("torch", "sparseml"), "sparseml", "3.11", "install"),
-    "torch": Backend("compress_gate.compress.torch_backend.compressor", "make_torch_compressor",
-                     ("torch", "torch_pruning"), "torch", "3.11", "install-torch"),
-}
 
 
 def check_backend_installed(name: str, *, where: str = "compression.backend") -> Backend:

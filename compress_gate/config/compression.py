@@ -1,8 +1,9 @@
 """The ``compression:`` section: one model per compression backend, chosen by ``backend``.
 
-:data:`COMPRESSION_BACKENDS` is the config side of the backend registry (the code side is
-:data:`compress_gate.compress.backend.BACKENDS`; a test keeps the two equal);
-:func:`parse_compression_config` validates a section into the model its ``backend`` names.
+:data:`COMPRESSION_BACKENDS` is the config side of the backend registry
+(:data:`compress_gate.config.backends.BACKENDS`: one entry per backend names its config model
+and its code); :func:`parse_compression_config` validates a section into the model its
+``backend`` names.
 The SparseML backend's model lives here, with the YAML loader and dumper that keep SparseML's
 ``!Modifier`` tags (a recipe may write its SparseML recipe as a tagged mapping); the torch
 backend's in :mod:`compress_gate.config.torch_backend`.
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
 from compress_gate.config._load import StrictLoader, validate
+from compress_gate.config.backends import COMPRESSION_BACKENDS
 from compress_gate.config.torch_backend import TorchCompressionConfig
 from compress_gate.errors import InputError
 
@@ -140,13 +142,6 @@ if TYPE_CHECKING:
 else:   # any registered backend's model, so a new backend is a registry entry
     CompressionConfig = Annotated[Any, PlainValidator(_registered_compression)]
 """The ``compression:`` section: one backend's settings, chosen by ``backend``."""
-
-#: ``backend`` value -> its config model: a frozen pydantic model with ``backend: Literal[name]``,
-#: ``batch_size`` and ``resolved(base, source)`` (its paths made absolute against the recipe's
-#: directory, checked). The backend's code is registered in
-#: :data:`compress_gate.compress.backend.BACKENDS` (a test keeps the two equal).
-COMPRESSION_BACKENDS: dict[str, type[BaseModel]] = {"sparseml": SparseMLCompressionConfig,
-                                                     "torch": TorchCompressionConfig}
 
 #: A ``compression:`` section without ``backend`` is a SparseML recipe: every recipe written
 #: before the backend seam keeps its meaning.

@@ -313,7 +313,7 @@ class TorchCompressionConfig(BaseModel):
 
     def resolved(self, base: Path, source: Path) -> TorchCompressionConfig:
         """Itself: the section names no file (the registry's contract,
-        :data:`compress_gate.config.run.COMPRESSION_BACKENDS`)."""
+        :data:`compress_gate.config.backends.Backend`)."""
         return self
 
     @model_validator(mode="after")
