@@ -22,8 +22,8 @@ from compress_gate.gate._limits import UnitValues
 from compress_gate.gate._measures import MEMBER_METRICS, Layout, PopulationMetrics
 from compress_gate.gate._paired import RATE_METRICS, rate_counts
 from compress_gate.gate._report import build_report
-from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, PreludePlan, ShardInput,
-                                       merge, shard_prelude, shard_statistics)
+from compress_gate.gate._stats import (ROW_FAMILIES, SCORE_FAMILIES, Candidates, MemberSpec, Plan, Prelude,
+                                       PreludePlan, ShardInput, Stats, merge, shard_prelude, shard_statistics)
 from compress_gate.gate._unit_sizes import unit_sizes
 from compress_gate.report.schema import Report, RunSection
 from compress_gate.mitigation import Overrides, calibrate_thresholds
@@ -237,15 +237,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
         raise InputError("the eval data has no row with split = 'train'. BA and TCB take their direction "
                          "from training labels: add the training rows' labels and groups with "
                          "split = 'train' (they need no scores).")
-    thresholds = ([calibrate_thresholds(prelude.calib_labels, s) for s in prelude.calib_scores]
-                  if mitigation.calibrate_thresholds else None)
-    overrides: Overrides = {}
-    override_attrs: list[str] = []
-    if mitigation.override_budget > 0:
-        ba = metrics.bias_amplification_from_counts(prelude.teacher, prelude.train).values
-        positive = np.nan_to_num(ba, nan=-np.inf).max(axis=1) > 0
-        override_attrs = [name for name, keep in zip(layout.attribute_names, positive) if keep]
-        overrides = _overrides(prelude.candidates, override_attrs, layout)
+    thresholds, overrides, override_attrs = _mitigation(prelude, config, layout)
     applied = mitigation.calibrate_thresholds or mitigation.override_budget > 0
     specs, aliases = _populations(n_students, thresholds, bool(overrides))
     judged = aliases.get(JUDGED_POPULATION[config.judge], JUDGED_POPULATION[config.judge])
@@ -265,6 +257,48 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
     boot = None if config.n_resamples == 0 else resamples(measurer, judged=judged, metrics_wanted=boot_members,
                                                           balance_keys=balance_keys, pair_metrics=fair_pairs)
     n_overridden = int(stats.tables[("n_overridden",)])
+    measured = _gated_values(measurer, stats, layout, judged=judged, limited=limited, member_metrics=member_metrics,
+                             unmeasured=unmeasured, balance_keys=balance_keys, boot=boot,
+                             engine_checks=engine_checks, n_test=n_test, n_overridden=n_overridden)
+    entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test,
+                           n_limits=len(config.limits)) for limit in config.limits]
+    outcome = run_outcome([entry.outcome for entry in entries])
+    shipped = None if thresholds is None else thresholds[0]
+    report = build_report(
+        layout=layout, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
+        boot=boot, applied=applied, thresholds=shipped, n_overridden=n_overridden, override_attrs=override_attrs,
+        n_calib=int(prelude.n_calib), n_test=n_test, engine_checks=engine_checks,
+        deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
+        fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
+                                                            population=judged, with_ap=with_ap),
+        not_computed=_not_computed(measured, unmeasured, with_ap))
+    return GateResult(report=report, thresholds=shipped, overrides=overrides)
+
+
+def _mitigation(prelude: Prelude, config: GateConfig, layout: Layout
+                ) -> tuple[list[np.ndarray] | None, Overrides, list[str]]:
+    """The mitigation the prelude decides: each student's thresholds calibrated on the calib rows
+    (None without calibration), and the overrides with the attributes they cover: those where the
+    teacher already shows a positive BA (its largest defined BA over identities > 0), none
+    without an override budget."""
+    mitigation = config.mitigation
+    thresholds = ([calibrate_thresholds(prelude.calib_labels, s) for s in prelude.calib_scores]
+                  if mitigation.calibrate_thresholds else None)
+    if mitigation.override_budget <= 0:
+        return thresholds, {}, []
+    ba = metrics.bias_amplification_from_counts(prelude.teacher, prelude.train).values
+    positive = np.nan_to_num(ba, nan=-np.inf).max(axis=1) > 0
+    override_attrs = [name for name, keep in zip(layout.attribute_names, positive) if keep]
+    return thresholds, _overrides(prelude.candidates, override_attrs, layout), override_attrs
+
+
+def _gated_values(measurer: PopulationMetrics, stats: Stats, layout: Layout, *, judged: str, limited: set[str],
+                  member_metrics: list[str], unmeasured: str, balance_keys: list[str], boot: Any,
+                  engine_checks: list[dict] | None, n_test: int, n_overridden: int) -> dict[str, UnitValues]:
+    """metric -> its per-unit values for the limits to judge: the engine checks, the override share
+    (overridden test rows / ``n_test``), CEV and SDE of the ``judged`` population, FairGRAPE's
+    teacher-pair metrics (empty with the reason when the joint groups cannot be measured) and every
+    limited member metric, each with its resamples where resampled (``boot``) and its unit sizes."""
     measured = _engine_measures(engine_checks)
     measured["override_share"] = UnitValues(("model",), np.array([n_overridden / n_test]))
     for name in (m for m, spec in GATED_METRICS.items() if spec.source == "balance"):
@@ -291,19 +325,7 @@ def evaluate_shards(shards: Iterable[Any], layout: Layout, config: GateConfig, *
             undefined_reason=_ba_undefined_reason(layout) if metric == "ba" else
             undefined_reason(metric) if metric in FAIRGRAPE_METRICS else "",
             rates=_rates(measurer, stats, metric, judged), members=members, positives=positives)
-    entries = [judge_limit(limit, measured[limit.metric], confidence=config.confidence, n_samples=n_test,
-                           n_limits=len(config.limits)) for limit in config.limits]
-    outcome = run_outcome([entry.outcome for entry in entries])
-    shipped = None if thresholds is None else thresholds[0]
-    report = build_report(
-        layout=layout, config=config, measurer=measurer, entries=entries, outcome=outcome, judged=config.judge,
-        boot=boot, applied=applied, thresholds=shipped, n_overridden=n_overridden, override_attrs=override_attrs,
-        n_calib=int(prelude.n_calib), n_test=n_test, engine_checks=engine_checks,
-        deployment_engine=deployment_engine, benchmarks=benchmarks, inputs=inputs,
-        fairgrape=None if unmeasured else fairgrape_section(measurer, judged, boot, confidence=config.confidence,
-                                                            population=judged, with_ap=with_ap),
-        not_computed=_not_computed(measured, unmeasured, with_ap))
-    return GateResult(report=report, thresholds=shipped, overrides=overrides)
+    return measured
 
 
 def _not_computed(measured: dict[str, UnitValues], unmeasured: str, with_ap: bool) -> dict[str, str]:

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from compress_gate.compress.backend import Compressor
     from compress_gate.data.contract import EvalData
     from compress_gate.gate import GateResult
-    from compress_gate.report.schema import Report
+    from compress_gate.report.schema import Report, RunSection, RunSummary
     from compress_gate.pipeline.export import ExportedModels
 
 __all__ = ["RunOutcome", "STAGE_ARTEFACTS", "run_recipe", "check_run_dir", "mask_digests", "shipped_sparsity"]
@@ -310,6 +310,37 @@ def _stage(record: RunRecord, name: str) -> contextlib.AbstractContextManager[No
     return record.stage(name, artefacts=STAGE_ARTEFACTS.get(name, ()))
 
 
+def _export(config: RunConfig, data: EvalData, teacher: torch.nn.Module, result: CompressionResult,
+            compressor: Compressor, compression: dict[str, Any]) -> tuple[ExportedModels, Path]:
+    """The export stage: the teacher's and the student's ONNX artefacts with the preprocessing record,
+    the shipped student's sparsity added to ``compression`` (written as compression.json), and
+    onnx/export.json; returns the exported models and the artefact that ships."""
+    from compress_gate.pipeline.export import export_models
+
+    run_dir = config.output
+    exported = export_models(teacher, result, compressor, task=data.task, input_shape=tuple(data.inputs.shape[1:]),
+                             calib_inputs=data.inputs[data.mask("calib")], out_dir=run_dir / "onnx",
+                             config=config.export)
+    record_preprocessing([exported.teacher, *exported.students.values()], preprocessing(config, data))
+    shipped = exported.student_for(config.engines.deployment)
+    compression.update(shipped_sparsity(result, shipped))
+    write_json(run_dir / "compression.json", json_ready(compression))
+    write_json(run_dir / "onnx" / "export.json", json_ready({**exported.describe(), "ships": shipped.name,
+                                                             "deployment_engine": config.engines.deployment}))
+    return exported, shipped
+
+
+def _run_section(record: RunRecord, compression: dict[str, Any], export: dict[str, Any],
+                 similarity: dict[str, Any], headline: RunSummary) -> RunSection:
+    """The report's typed ``run`` section: run.json's facts (recipe, seed, versions, stage times),
+    the compression and export facts, the representation similarity and the headline numbers."""
+    from compress_gate.report.schema import RunSection
+
+    facts = {k: v for k, v in record.as_dict().items() if k in RunSection.model_fields}
+    return RunSection(**json_ready({**facts, "compression": compression, "export": export,
+                                    "similarity": similarity}), summary=headline)
+
+
 def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, console: Console,
                 compressor: Compressor) -> RunOutcome:
     """The stages after ``config``, in order (data, teacher, compress, similarity, export, predict,
@@ -342,19 +373,7 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
 
                 similarity = run_similarity(teacher, result.model, data, seed=config.seed, run_dir=run_dir)
             with _stage(record, "export"):
-                from compress_gate.pipeline.export import export_models
-
-                exported = export_models(teacher, result, compressor, task=data.task,
-                                         input_shape=tuple(data.inputs.shape[1:]),
-                                         calib_inputs=data.inputs[data.mask("calib")], out_dir=run_dir / "onnx",
-                                         config=config.export)
-                record_preprocessing([exported.teacher, *exported.students.values()], preprocessing(config, data))
-                shipped = exported.student_for(config.engines.deployment)
-                compression.update(shipped_sparsity(result, shipped))
-                write_json(run_dir / "compression.json", json_ready(compression))
-                write_json(run_dir / "onnx" / "export.json",
-                           json_ready({**exported.describe(), "ships": shipped.name,
-                                       "deployment_engine": config.engines.deployment}))
+                exported, shipped = _export(config, data, teacher, result, compressor, compression)
             with _stage(record, "predict"):
                 from compress_gate.pipeline.predict import predict_exported
 
@@ -380,13 +399,10 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
         with _stage(record, "report"):
             from compress_gate.pipeline.gate import write_gate_outputs
 
-            from compress_gate.report.schema import RunSection
-
             headline = metrics_summary(gate.report, compression=compression)
             summary = json_ready(headline.model_dump(mode="json"))
-            facts = {k: v for k, v in record.as_dict().items() if k in RunSection.model_fields}
-            gate = gate.with_run(RunSection(**json_ready({**facts, "compression": compression, "export": {
-                **exported.describe(), "ships": shipped.name}, "similarity": similarity}), summary=headline))
+            gate = gate.with_run(_run_section(record, compression, {**exported.describe(), "ships": shipped.name},
+                                              similarity, headline))
             write_gate_outputs(gate, run_dir / "gate")
         with _stage(record, "bundle"):
             bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,

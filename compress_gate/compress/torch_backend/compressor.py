@@ -42,10 +42,11 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
+    from compress_gate.compress.torch_backend.masks import MaskSet
     from compress_gate.compress.torch_backend.schedule import GMPSchedule
     from compress_gate.compress.torch_backend.structured import ChannelPruning
     from compress_gate.config.run import ExportConfig
-    from compress_gate.config.torch_backend import SaliencyConfig, TorchCompressionConfig
+    from compress_gate.config.torch_backend import GMPConfig, TorchCompressionConfig
     from compress_gate.models.training import ProgressCallback, Task
 
 __all__ = ["TorchCompressor", "PARITY_ATOL_REQUANTIZED", "make_torch_compressor"]
@@ -139,11 +140,9 @@ class TorchCompressor:
         import yaml
 
         from compress_gate.compress.torch_backend.finetune import fine_tune
-        from compress_gate.compress.torch_backend.masks import MaskSet, match_params
         from compress_gate.compress.torch_backend.qat import FakeQuantization
-        from compress_gate.compress.torch_backend.schedule import GMPSchedule
         from compress_gate.compress.torch_backend.structured import prune_channels
-        from compress_gate.config.torch_backend import QATConfig, parse_nm
+        from compress_gate.config.torch_backend import QATConfig
 
         cfg, gmp = self.config, self.config.pruning
         torch.manual_seed(seed)
@@ -159,17 +158,7 @@ class TorchCompressor:
             self.channel_pruning = prune_channels(student, example, ratio=cfg.structured.ratio,
                                                   importance=cfg.structured.importance,
                                                   round_to=cfg.structured.round_to)
-        schedule = masks = None
-        if gmp is not None:
-            masks = MaskSet(match_params(student, gmp.params), parse_nm(gmp.mask))
-
-            def new_schedule() -> GMPSchedule:
-                return GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
-                                   start_epoch=gmp.start_epoch, end_epoch=gmp.end_epoch,
-                                   update_frequency=gmp.update_frequency, inter_func=gmp.inter_func)
-
-            _check_schedule_ends(new_schedule(), cfg.epochs, len(loader), gmp.end_epoch)  # type: ignore[arg-type]
-            schedule = new_schedule()
+        masks, schedule = _gmp_masks(student, gmp, cfg.epochs, len(loader)) if gmp is not None else (None, None)
         between_steps = 0.0
         if cfg.saliency is not None:
             masks, between_steps = _saliency_masks(student, loader, cfg, task=task, seed=seed)
@@ -266,6 +255,24 @@ def make_torch_compressor(config: TorchCompressionConfig, export: ExportConfig) 
     return TorchCompressor(config, parity_atol=export.parity_atol,
                            requantized_parity_atol=export.requantized_parity_atol,
                            quantized_parity_atol=export.quantized_parity_atol)
+
+
+def _gmp_masks(student: torch.nn.Module, gmp: GMPConfig, epochs: float | None, steps_per_epoch: int
+               ) -> tuple[MaskSet, GMPSchedule]:
+    """The masks of the weights ``gmp.params`` matches in ``student`` (unstructured or N:M) and the
+    gradual schedule that prunes them; InputError when the schedule cannot end within ``epochs``."""
+    from compress_gate.compress.torch_backend.masks import MaskSet, match_params
+    from compress_gate.compress.torch_backend.schedule import GMPSchedule
+    from compress_gate.config.torch_backend import parse_nm
+
+    def new_schedule() -> GMPSchedule:
+        return GMPSchedule(init_sparsity=gmp.init_sparsity, final_sparsity=gmp.final_sparsity,
+                           start_epoch=gmp.start_epoch, end_epoch=gmp.end_epoch,
+                           update_frequency=gmp.update_frequency, inter_func=gmp.inter_func)
+
+    masks = MaskSet(match_params(student, gmp.params), parse_nm(gmp.mask))
+    _check_schedule_ends(new_schedule(), epochs, steps_per_epoch, gmp.end_epoch)  # type: ignore[arg-type]
+    return masks, new_schedule()
 
 
 def _check_schedule_ends(schedule: GMPSchedule, epochs: float, steps_per_epoch: int, end_epoch: float) -> None:

@@ -59,9 +59,8 @@ def fine_tune(
     cross-entropy). With ``distillation``, ``teacher`` (kept in eval mode, no
     gradients) is mixed in by :class:`.distill.FeatureDistiller` (Hinton's
     :func:`.distill.combined_loss`, or task loss + a feature term). ``schedule`` needs
-    ``masks`` (consulted before every optimizer step at the epoch reached so far, which
-    recomputes the masks when it says so); ``masks`` alone are held fixed (re-applied after every
-    step). ``torch.manual_seed(seed)`` first.
+    ``masks`` (asked before each optimizer step, it recomputes them); ``masks`` alone are held
+    fixed (re-applied after every step). ``torch.manual_seed(seed)`` first.
 
     Raises
     ------
