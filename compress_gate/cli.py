@@ -328,7 +328,8 @@ def audit(recipe: Path = typer.Argument(..., help="The run recipe (YAML); its `a
 @app.command()
 def score(
     model: Path = typer.Argument(..., help="The ONNX model to score."),
-    data: Path = typer.Argument(..., help="data.npz, or a directory of eval-data shards, with `inputs`."),
+    data: Path = typer.Argument(..., help="data.npz, or a directory of eval-data shards, with `inputs` (or a "
+                                "data.npz of image files, as `run` writes: streamed)."),
     out: Path = typer.Option(..., "--out", help="New directory for the prediction shards and manifest.json."),
     engine: str = typer.Option("onnxruntime", "--engine", help="Engine kind that runs the model."),
     batch_size: int = typer.Option(64, "--batch-size", help="Rows per engine batch."),

@@ -63,8 +63,10 @@ def rows_loader(data: EvalData, *, batch_size: int, seed: int, split: str = "tra
         tensors = (torch.from_numpy(inputs), *(torch.from_numpy(column) for column in columns))
         return DataLoader(TensorDataset(*tensors), batch_size=batch_size, shuffle=True, generator=generator,
                           drop_last=False, collate_fn=augmenter)
+    # workers start afresh each epoch (not persistent): each epoch's iterator then draws its base seed from
+    # ``generator`` as the in-memory loader's does, so every epoch's order is the in-memory order
     loader = DataLoader(_ImageRows(inputs, columns), batch_size=batch_size, shuffle=True, generator=generator,
-                        drop_last=False, num_workers=inputs.workers, persistent_workers=True)
+                        drop_last=False, num_workers=inputs.workers)
     return StreamedBatches(loader, augmenter)
 
 

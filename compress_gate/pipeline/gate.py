@@ -62,6 +62,10 @@ def _model_scores(data: EvalData, rows: np.ndarray, model: Path, batch_size: int
         raise InputError(f"{model}: scoring a model needs the preprocessed inputs, and the eval data has no "
                          "`inputs` column. Add `inputs` (N, C, H, W) float32 to data.npz, or pass "
                          "prediction files with --teacher/--student instead.")
+    from compress_gate.data.image_files import ImageFiles, scan_images
+
+    if isinstance(data.inputs, ImageFiles):      # a bad file is named before any model runs
+        scan_images(data.inputs[rows], data.ids[rows], skip=False)
     say(f"scoring {model.name} on onnxruntime")
     return score_model(model, data.inputs[rows], engine="onnxruntime", batch_size=batch_size).scores
 

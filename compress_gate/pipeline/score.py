@@ -42,6 +42,7 @@ from compress_gate._atomic import write_json, write_text
 from compress_gate._outdir import check_output_dir, fresh_directory, output_lock
 from compress_gate.execution import RAY_RETRIES, Execution, check_execution, ray_session
 from compress_gate.data.contract import EvalData, check_prediction_columns, load_eval_data
+from compress_gate.data.image_files import ImageFiles, scan_images
 from compress_gate.data.shards import (INCOMPLETE_NAME, MANIFEST_NAME, check_row_counts, list_shards, read_data_shard,
                                       write_shard)
 from compress_gate.errors import InputError
@@ -87,6 +88,7 @@ def plan_parts(data: str | Path, *, rows_per_shard: int,
 
     With ``input_shape`` (the model's input, ``None`` for a free dimension; the batch
     dimension is not compared) every shard's ``inputs`` must fit it: refused before any work.
+    Image files are checked by their headers (:func:`~compress_gate.data.image_files.scan_images`).
     """
     if not isinstance(rows_per_shard, int) or rows_per_shard < 1:
         raise InputError(f"--rows-per-shard = {rows_per_shard!r} must be an integer >= 1.")
@@ -103,6 +105,8 @@ def plan_parts(data: str | Path, *, rows_per_shard: int,
         ids, inputs = _scored_inputs(shard, str(path))
         if input_shape is not None:
             _check_input_shape(inputs, input_shape, str(path))
+        if isinstance(inputs, ImageFiles):     # a missing, unreadable or wrong-mode file: before OUT is made
+            scan_images(inputs, ids, skip=False)
         for start in range(0, ids.size, rows_per_shard):
             parts.append(Part(len(parts), str(path), start, min(start + rows_per_shard, ids.size)))
     if data.is_dir():
