@@ -172,7 +172,25 @@ def bias_amplification_from_counts(counts: SubgroupCounts, train: TrainCounts, *
                                    min_relative_difference: float = 0.1) -> BiasAmplification:
     """BA from the test rows' count table (:func:`~compress_gate.metrics.subgroup_counts`, with
     groups) and the training counts (:func:`train_counts`): formula and rules of
-    :func:`bias_amplification`, which is this function on the counts of its arguments."""
+    :func:`bias_amplification`, which is this function on the counts of its arguments.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        A count table of :func:`~compress_gate.metrics.subgroup_counts` over the identity groups (rows ``all``, then each group),
+        optionally with a leading resample axis; tables of shards add with ``+``.
+    train : TrainCounts
+        The training rows' counts (:func:`train_counts`): BA's direction per (attribute, group).
+    min_positives : int, default=10
+        Fewer true positives than this in the group or outside it: not computed.
+    min_relative_difference : float, default=0.1
+        Training conditionals closer than this (relative to the smaller): not computed.
+
+    Returns
+    -------
+    BiasAmplification
+        BA per (attribute, group), ``nan`` with the reason where not computed or undefined.
+    """
     n_groups = train.in_group.shape[0]
     direction, train_reasons = _train_direction(train, min_relative_difference)
     everyone, in_group = counts.row(0), slice(1, 1 + n_groups)      # rows: all, then each group
@@ -225,7 +243,21 @@ def train_class_balance(y_true: np.ndarray, y_pred: np.ndarray, *, train_mean: n
 
 def train_class_balance_from_counts(counts: SubgroupCounts, *, train_mean: np.ndarray) -> np.ndarray:
     """TCB from row ``all`` of the test rows' count table (:func:`~compress_gate.metrics.subgroup_counts`)
-    and the training mean per attribute (:attr:`TrainCounts.mean`); formula: :func:`train_class_balance`."""
+    and the training mean per attribute (:attr:`TrainCounts.mean`); formula: :func:`train_class_balance`.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        A count table of :func:`~compress_gate.metrics.subgroup_counts` (its row ``all`` is used),
+        optionally with a leading resample axis; tables of shards add with ``+``.
+    train_mean : ndarray of shape (n_attributes,), values in [0, 1]
+        The share of positive training labels per attribute (:attr:`TrainCounts.mean`).
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        >= 0; ``nan`` where the counted class has no test sample.
+    """
     c = counts.row(0)
     k = c.positives.shape[-1]
     mean = np.asarray(train_mean, dtype=np.float64)

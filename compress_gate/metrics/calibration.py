@@ -70,7 +70,18 @@ def uncertainty_counts(y_score: np.ndarray, *, sample_weight: np.ndarray | None 
 
 
 def uncertainty_from_counts(counts: UncertaintyCounts) -> np.ndarray:
-    """Uncertain share per attribute from :func:`uncertainty_counts`; ``nan`` when the total weight is 0."""
+    """Uncertain share per attribute from :func:`uncertainty_counts`; ``nan`` when the total weight is 0.
+
+    Parameters
+    ----------
+    counts : UncertaintyCounts
+        The counts of :func:`uncertainty_counts` (additive across shards).
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        In [0, 1]; ``nan`` when the total weight is 0.
+    """
     return _ratio(counts.uncertain, np.broadcast_to(counts.total[..., None], counts.uncertain.shape))
 
 
@@ -183,6 +194,17 @@ def calibration_counts(y_true: np.ndarray, y_score: np.ndarray, *,
 
 def expected_calibration_error_from_counts(counts: CalibrationCounts) -> np.ndarray:
     r"""ECE per attribute from its bin sums: :math:`\sum_b |G_{kb}| \cdot u / \sum_i w_i`
-    (:class:`CalibrationCounts`); ``nan`` when the total weight is 0."""
+    (:class:`CalibrationCounts`); ``nan`` when the total weight is 0.
+
+    Parameters
+    ----------
+    counts : CalibrationCounts
+        The bin sums of :func:`calibration_counts` (fixed-point, additive across shards).
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        In [0, 1]; ``nan`` when the total weight is 0.
+    """
     gaps = np.abs(counts.gap).sum(axis=-1) * SCORE_UNIT
     return _ratio(gaps, np.broadcast_to(counts.total[..., None], gaps.shape))

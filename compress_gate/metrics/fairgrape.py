@@ -87,7 +87,21 @@ def joint_group_counts(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarra
                        group_names: tuple[str, ...] | None = None, *, task: str,
                        sample_weight: np.ndarray | None = None) -> JointGroupCounts:
     """The additive counts behind :func:`joint_group_rates` (same parameters); finish them
-    with :func:`joint_group_rates_from_counts`. Multi-class labels and predictions must be one-hot."""
+    with :func:`joint_group_rates_from_counts`. Multi-class labels and predictions must be one-hot.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_samples, n_attributes), values in {0, 1}
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+    group_names : names of the group columns, default g0, g1, ...
+    task : "multilabel" or "multiclass"
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    JointGroupCounts
+        Weighted size, TP, FP, FN per row (``all``, then each joint group present); adds with ``+``.
+    """
     task = _check_task(task)
     t = _check_indicators(y_true, "y_true")
     if task == "multiclass":
@@ -103,6 +117,17 @@ def joint_group_rates_from_counts(counts: JointGroupCounts, *, task: str) -> Joi
     Pooled over attributes per row r: :math:`\mathrm{FPR}^{\mathrm{pool}}_r = \sum_k FP_{rk} /
     \sum_k (FP_{rk} + TN_{rk})` and :math:`\mathrm{FNR}^{\mathrm{pool}}_r = \sum_k FN_{rk} /
     \sum_k (FN_{rk} + TP_{rk})`; ``nan`` where the denominator is 0.
+
+    Parameters
+    ----------
+    counts : JointGroupCounts
+        The counts of :func:`joint_group_counts` (merged across shards with ``+``).
+    task : "multilabel" or "multiclass"
+
+    Returns
+    -------
+    JointGroupTable
+        Rates in [0, 1]; a row of weight 0 has every rate ``nan``.
     """
     task = _check_task(task)
     size, tp, fp, fn = counts.size, counts.tp, counts.fp, counts.fn
@@ -221,7 +246,23 @@ def pie_outcomes(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np
     """(dense right, compressed right): whether each population's modal label is right, per
     (sample, attribute) pair (n, K) multi-label or per sample (n, 1) multi-class; parameters as
     :func:`pie_counts`. They do not depend on sample weights: a bootstrap computes them once and
-    counts them with each resample's weights (:func:`pie_counts_from_outcomes`)."""
+    counts them with each resample's weights (:func:`pie_counts_from_outcomes`).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples, n_attributes), values in {0, 1} (one-hot for multi-class)
+    dense_pred, compressed_pred : ndarray of shape (n_models, n_samples, n_attributes) or (n_samples, n_attributes)
+        Each population's 0/1 predictions.
+    task : "multilabel" or "multiclass"
+    seed : int, default=0
+        Breaks ties of a population's vote.
+    id_hash : None or ndarray of shape (n_samples,), uint64
+        Keys the tie-breaking per sample (independent of shards).
+
+    Returns
+    -------
+    tuple of two bool ndarrays of shape (n_samples, n_attributes), or (n_samples, 1) multi-class
+    """
     task = _check_task(task)
     t = _check_indicators(y_true, "y_true")
     if task == "multiclass":
@@ -242,7 +283,21 @@ def pie_counts_from_outcomes(dense_ok: np.ndarray, comp_ok: np.ndarray, groups: 
                              sample_weight: np.ndarray | None = None) -> PIECounts:
     """:class:`PIECounts` of :func:`pie_outcomes` per row (``all`` + each joint group), weighted
     by ``sample_weight`` (None, (n,) or (B, n)). A PIE is a pair the dense population gets right
-    and the compressed one wrong."""
+    and the compressed one wrong.
+
+    Parameters
+    ----------
+    dense_ok, comp_ok : bool ndarray of shape (n_samples, n_units)
+        :func:`pie_outcomes`' two results.
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+    group_names : names of the group columns, default g0, g1, ...
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    PIECounts
+        Weighted size and PIE count per row; adds with ``+``.
+    """
     # counts with "labels" = dense right, "predictions" = compressed right: FN = dense right, compressed wrong
     columns, patterns, c = _joint_counts(dense_ok, comp_ok, groups, group_names, sample_weight)
     return PIECounts(group_names=columns, patterns=patterns, size=c.size, pie=c.fn.sum(axis=-1),
@@ -255,14 +310,37 @@ def pie_counts(y_true: np.ndarray, dense_pred: np.ndarray, compressed_pred: np.n
     """The additive counts behind :func:`pruning_identified_exemplars` (same parameters); finish
     them with :func:`pie_shares_from_counts`. A population's modal label is decided per sample
     (ties broken with ``seed``, keyed by ``id_hash`` when given: see :func:`modal_cie`).
-    The composition of :func:`pie_outcomes` and :func:`pie_counts_from_outcomes`."""
+    The composition of :func:`pie_outcomes` and :func:`pie_counts_from_outcomes`.
+
+    Parameters
+    ----------
+    y_true, dense_pred, compressed_pred, task, seed, id_hash : as :func:`pie_outcomes`
+    groups : ndarray of shape (n_samples, n_groups), values in {0, 1}
+    group_names : names of the group columns, default g0, g1, ...
+    sample_weight : None, ndarray of shape (n_samples,) or (n_resamples, n_samples)
+
+    Returns
+    -------
+    PIECounts
+    """
     dense_ok, comp_ok = pie_outcomes(y_true, dense_pred, compressed_pred, task=task, seed=seed, id_hash=id_hash)
     return pie_counts_from_outcomes(dense_ok, comp_ok, groups, group_names, sample_weight=sample_weight)
 
 
 def pie_shares_from_counts(counts: PIECounts) -> PIEShares:
     r"""PIE share per row from :class:`PIECounts`: :math:`\mathrm{pie}_r / (\mathrm{units} \cdot N_r)`;
-    ``nan`` for a row of weight 0."""
+    ``nan`` for a row of weight 0.
+
+    Parameters
+    ----------
+    counts : PIECounts
+        The counts of :func:`pie_counts` (merged across shards with ``+``).
+
+    Returns
+    -------
+    PIEShares
+        Shares in [0, 1]; ``nan`` for a row of weight 0.
+    """
     return PIEShares(names=counts.names, sizes=counts.size, share=_ratio(counts.pie, counts.size * counts.units))
 
 

@@ -76,7 +76,18 @@ def label_interrelation(y_pred: np.ndarray, *, sample_weight: np.ndarray | None 
 
 
 def label_interrelation_from_counts(counts: InterrelationCounts) -> np.ndarray:
-    """R² per attribute from :func:`interrelation_counts` (formula and edge cases: :func:`label_interrelation`)."""
+    """R² per attribute from :func:`interrelation_counts` (formula and edge cases: :func:`label_interrelation`).
+
+    Parameters
+    ----------
+    counts : InterrelationCounts
+        The moment sums of :func:`interrelation_counts` (total weight, first moments, Gram matrix).
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,)
+        R² in [0, 1]; ``nan`` when the total weight is 0 or the attribute's predictions are constant.
+    """
     total, first, raw = float(counts.total), counts.first, counts.raw
     k = first.shape[0]
     if total <= 0:

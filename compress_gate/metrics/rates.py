@@ -149,7 +149,19 @@ def false_positive_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
 
 def false_positive_rate_from_counts(counts: SubgroupCounts) -> np.ndarray:
     r"""FPR per attribute from row ``all`` of a count table (:func:`~compress_gate.metrics.subgroup_counts`):
-    :math:`\hat P_k - TP_k` over :math:`N - P_k`; ``nan`` where there are no negatives."""
+    :math:`\hat P_k - TP_k` over :math:`N - P_k`; ``nan`` where there are no negatives.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        A count table of :func:`~compress_gate.metrics.subgroup_counts` (its row ``all`` is used),
+        optionally with a leading resample axis; tables of shards add with ``+``.
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        In [0, 1]; ``nan`` where attribute k has no negatives.
+    """
     c = counts.row(0)
     return _ratio(c.fp, c.size[..., None] - c.positives)
 
@@ -181,7 +193,19 @@ def false_negative_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
 
 def false_negative_rate_from_counts(counts: SubgroupCounts) -> np.ndarray:
     r"""FNR per attribute from row ``all`` of a count table: :math:`(P_k - TP_k) / P_k`;
-    ``nan`` where there are no positives."""
+    ``nan`` where there are no positives.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        A count table of :func:`~compress_gate.metrics.subgroup_counts` (its row ``all`` is used),
+        optionally with a leading resample axis; tables of shards add with ``+``.
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        In [0, 1]; ``nan`` where attribute k has no positives.
+    """
     c = counts.row(0)
     return _ratio(c.fn, c.positives)
 
@@ -208,7 +232,19 @@ def error_rate(y_true: np.ndarray, y_pred: np.ndarray, *,
 
 def error_rate_from_counts(counts: SubgroupCounts) -> np.ndarray:
     r"""Error rate per attribute from row ``all`` of a count table: :math:`(FP_k + FN_k) / N`;
-    ``nan`` when N = 0."""
+    ``nan`` when N = 0.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        A count table of :func:`~compress_gate.metrics.subgroup_counts` (its row ``all`` is used),
+        optionally with a leading resample axis; tables of shards add with ``+``.
+
+    Returns
+    -------
+    ndarray of shape (n_attributes,) or (n_resamples, n_attributes)
+        In [0, 1]; ``nan`` when the table's weight N is 0.
+    """
     c = counts.row(0)
     return _ratio(c.fp + c.fn, np.broadcast_to(c.size[..., None], c.fp.shape))
 
@@ -255,6 +291,13 @@ def accuracy_from_counts(counts: SubgroupCounts, *, task: str) -> float | np.nda
 
     Multi-label: :math:`\sum_k (TP_k + TN_k) / (K N)`; multi-class (one-hot rows):
     :math:`\sum_k TP_k / N`. The same number as :func:`accuracy` on the samples counted.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        A count table of :func:`~compress_gate.metrics.subgroup_counts` (its row ``all`` is used),
+        optionally with a leading resample axis; tables of shards add with ``+``.
+    task : "multilabel" or "multiclass"
 
     Returns
     -------

@@ -97,7 +97,18 @@ def subgroup_counts(y_true: np.ndarray, y_pred: np.ndarray, groups: np.ndarray |
 
 def subgroup_names(group_names: tuple[str, ...]) -> tuple[str, ...]:
     """The row names of a subgroup table: ``all``, each group, then per pair (a, b) of groups
-    ``a & b``, ``a & not b``, ``not a & b``, ``not a & not b``."""
+    ``a & b``, ``a & not b``, ``not a & b``, ``not a & not b``.
+
+    Parameters
+    ----------
+    group_names : tuple of str
+        The identity columns, in order.
+
+    Returns
+    -------
+    tuple of str
+        1 + G + 4·G(G−1)/2 row names.
+    """
     return tuple(_subgroup_rows(tuple(group_names))[0])
 
 
@@ -140,6 +151,16 @@ def subgroup_rates_from_counts(counts: SubgroupCounts, group_names: tuple[str, .
 
     and pooled: :math:`\sum_k (FP_{rk}+FN_{rk}) / (K N_r)`,
     :math:`\sum_k FP_{rk} / \sum_k (FP_{rk}+TN_{rk})`, :math:`\sum_k FN_{rk} / \sum_k (FN_{rk}+TP_{rk})`.
+
+    Parameters
+    ----------
+    counts : SubgroupCounts
+        The table of :func:`subgroup_counts` (rows as :func:`subgroup_names`), optionally with a
+        leading resample axis.
+    group_names : tuple of str
+        The identity columns the table was counted over.
+    per_attribute : bool, default=True
+        False leaves the per-attribute rates out (only sizes and pooled rates).
 
     Returns
     -------
