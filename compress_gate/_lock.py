@@ -121,7 +121,7 @@ def output_lock(path: str | os.PathLike[str], *, what: str = "output") -> Iterat
                 if entry[1] == 0:
                     del _HELD[lock]
                     with contextlib.suppress(OSError):
-                        os.unlink(lock)        # while still locked: see the module docstring
+                        os.unlink(lock)        # while still locked: a racer then finds another inode
                     os.close(entry[0])
     finally:
         for directory in made:                 # deepest first; one that holds anything now stays

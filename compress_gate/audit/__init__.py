@@ -40,7 +40,11 @@ class AuditResult:
 def run_audit(config: RunConfig, audit: AuditConfig, *, say: Callable[[str], None] | None = None,
               execution: Execution = "local", address: str | None = None,
               recipe: Path | None = None) -> AuditResult:
-    """Run the audit the module docstring describes; return the paths written and the summary.
+    """Run the CIE audit; return the paths written and the summary.
+
+    Trains or loads the dense and compressed populations, finds the modal CIEs, ranks every
+    audited sample by its Taxicab score, and writes ``audit.csv``, ``audit.html`` (the top-k as
+    images) and ``audit.json`` as one new output directory.
 
     ``execution="ray"`` trains the populations as Ray tasks on the cluster at ``address`` (or a
     local one): :func:`compress_gate.audit.population.obtain_populations`. It is checked

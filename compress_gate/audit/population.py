@@ -85,9 +85,10 @@ def obtain_populations(config: RunConfig, audit: AuditConfig, data: EvalData, ma
 
     Loads ``audit.dense_predictions`` / ``compressed_predictions`` when given (the
     population sizes are then the numbers of files); otherwise trains or reuses
-    ``audit.population`` models of each kind as the module docstring says, one pair after
-    another (``execution="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``,
-    or a local one).
+    ``audit.population`` models of each kind (model i with seed ``recipe.seed + i``: the dense
+    one trained as the run's teacher, the compressed one by the recipe's schedule from it, each
+    model's scores cached under ``<cache_dir>/audit/``), one pair after another
+    (``execution="local"``) or as Ray tasks (``"ray"``, on the cluster at ``address``, or a local one).
 
     Raises
     ------

@@ -78,7 +78,9 @@ def student_artefacts(fp32: Path, ort: Path | None, deepsparse: Path | None) -> 
 
 
 class SparseMLCompressor:
-    """Runs the recipe's SparseML schedule and exports the graphs of the module docstring."""
+    """Runs the recipe's SparseML schedule and exports the student's graphs: ``student.onnx`` (FP32,
+    or a QAT student's float twin), and for a QAT student ``student.ort.onnx`` (ONNX Runtime's
+    static QDQ) and ``student.deepsparse.onnx`` (SparseML's INT8), each within its parity tolerance."""
 
     name = "sparseml"
     needs_groups = False

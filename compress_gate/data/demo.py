@@ -49,7 +49,9 @@ _SOURCE = "demo data (data.kind: demo)"
 
 
 def make_demo_data(config: DemoDataConfig | None = None) -> EvalData:
-    """Build the biased digits demo described in the module docstring.
+    """Build the biased digits demo: scikit-learn's digits split by digit, the ``downsampled_classes``
+    kept at ``keep_fraction`` in training, a bright corner square marking the identity group
+    (mostly on the ``marked_class`` in training), upscaled to ``image_size`` in [-1, 1].
 
     Parameters
     ----------

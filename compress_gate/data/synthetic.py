@@ -220,7 +220,9 @@ def _gb(n_bytes: int) -> str:
 
 
 def make_synthetic_data(config: SyntheticDataConfig | None = None) -> EvalData:
-    """Generate the data set of the module docstring.
+    """Generate the synthetic data set: ten attributes and two identities drawn with their base rates,
+    training rows down-sampled where a correlated attribute and identity disagree (kept with
+    probability ``keep_fraction ** r``), calib and test balanced; one image per row.
 
     Parameters
     ----------

@@ -117,10 +117,15 @@ def paired_difference_z(b: np.ndarray, c: np.ndarray, n: np.ndarray, delta0: np.
     r"""Tango's score statistic for H0: :math:`p_1 - p_2 = \Delta_0` with paired binary data.
 
     ``b``: pairs where only member 1 (the student) has the event; ``c``: only member 2 (the
-    teacher); ``n``: all pairs. Large when the difference is above ``delta0`` (module docstring
-    for the formula). Where the null variance is 0, ±inf by the sign of :math:`b - c - n\Delta_0`
-    (0 when that is 0); ``nan`` where ``n = 0``. ``continuity`` shrinks the numerator toward 0 by
-    that many pairs (:math:`\operatorname{sign}(D)\max(|D| - \text{continuity}, 0)`, McNemar's
+    teacher); ``n``: all pairs.
+
+    .. math:: z(\Delta_0) = \frac{b - c - n\Delta_0}{\sqrt{n\,(2\tilde q + \Delta_0 (1 - \Delta_0))}}
+
+    with :math:`\tilde q` the positive root of :math:`2n q^2 + W q - c\,\Delta_0(1 - \Delta_0) = 0`,
+    :math:`W = -b - c + (2n - b + c)\Delta_0` (the maximum-likelihood share of teacher-only pairs
+    under the null). Large when the difference is above ``delta0``. Where the null variance is
+    0, ±inf by the sign of :math:`b - c - n\Delta_0` (0 when that is 0); ``nan`` where ``n = 0``.
+    ``continuity`` shrinks the numerator toward 0 by that many pairs (:math:`\operatorname{sign}(D)\max(|D| - \text{continuity}, 0)`, McNemar's
     correction with 1): the discrete counts are skewed where few pairs disagree, and the
     uncorrected statistic's far tail is then too light.
 

@@ -116,7 +116,9 @@ def _resample_keys(seed: int, start: int, count: int) -> np.ndarray:
 def poisson_weights(id_hash: np.ndarray, *, seed: int, n_resamples: int, start: int = 0) -> np.ndarray:
     r"""Poisson(1) bootstrap counts of resamples ``start .. start + n_resamples - 1`` for hashed ids.
 
-    :math:`w_{ri} = F^{-1}(u(\text{seed}, h_i, r))` as in the module docstring: each
+    :math:`w_{ri} = F^{-1}(u_{ri})`, F the Poisson(1) CDF, with
+    :math:`u_{ri} = \lfloor \mathrm{mix}(\mathrm{mix}(h_i \oplus k_r) + \gamma) / 2^{11} \rfloor \cdot 2^{-53}`
+    and :math:`k_r = \mathrm{mix}(\mathrm{mix}(\text{seed}) + (r + 1)\gamma)` (SplitMix64): each
     entry depends only on (seed, ``id_hash[i]``, r), never on the other rows, so the
     weights of a shard are the columns of the whole data set's weights for its ids.
 
@@ -170,7 +172,8 @@ def _fill(hashes: np.ndarray, keys: np.ndarray, out: np.ndarray) -> None:
     r"""Fill ``out[r, i]`` with the Poisson(1) weight of sample hash ``hashes[i]`` in resample key ``keys[r]``.
 
     :math:`x = \mathrm{mix}(\mathrm{mix}(h_i \oplus k_r) + \gamma)` in wrapping uint64, then the
-    inverse Poisson(1) CDF of :math:`u = \lfloor x / 2^{11} floor \cdot 2^{-53}`. Works on
+    inverse Poisson(1) CDF of :math:`u = \lfloor x / 2^{11} 
+floor \cdot 2^{-53}`. Works on
     blocks of ``_BLOCK`` hashes with preallocated temporaries (loops over blocks and resamples,
     never over samples); ``out`` has shape (len(keys), len(hashes)).
     """

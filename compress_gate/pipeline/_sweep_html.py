@@ -77,7 +77,10 @@ def _limit_panels(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def sweep_figure(summary: Mapping[str, Any]) -> Any:
-    """The matplotlib Figure of the module docstring (Agg, no pyplot)."""
+    """The sweep's figure (a matplotlib Figure on Agg, no pyplot), against requested sparsity: accuracy,
+    uncertainty, TCB, worst BA increase (raw, calibrated, mitigated), CEV and SDE with intervals,
+    speed-up per engine, similarity, then one panel per gate limit; N:M students as separate
+    square markers and the chosen student as a vertical line."""
     from matplotlib.figure import Figure
 
     rows, chosen = summary["students"], summary.get("chosen")

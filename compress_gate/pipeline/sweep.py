@@ -136,7 +136,8 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
               seeds: int = 1, seed_teachers: bool = False) -> SweepOutcome:
     """Run the recipe at ``path`` once per sparsity (and N:M mask) and mark the most compressed passing student.
 
-    Writes the outputs of the module docstring. With ``release``, copies the chosen
+    Writes ``sweep.json`` and ``sweep.html`` beside one run directory per student (and the
+    calibrated-only gate reruns) in the sweep directory. With ``release``, copies the chosen
     student's bundle to ``<sweep>/release`` (nothing is copied when no student passes).
     ``masks`` (``"2:4"``, ...) need a torch-backend recipe. ``execution="ray"`` runs the
     students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first, into

@@ -211,7 +211,7 @@ def greedy_keep(importance: np.ndarray, candidates: np.ndarray, target: np.ndarr
 
 
 def kept_counts(n: int, sparsity: float, *, steps: int | None = None, keep_per_iter: float | None = None) -> list[int]:
-    """Weights a tensor of ``n`` keeps after each pruning step (module docstring, "Iterative").
+    """Weights a tensor of ``n`` keeps after each pruning step, reaching sparsity ``s`` at the last.
 
     ``steps = T``: ``n − round_half_up(s_t · n)`` with :math:`s_t = 1 - (1 - s)^{t/T}`, ``s_T = s``.
     ``keep_per_iter = k``: ``int(n · (1 − s_t))`` with :math:`s_t = \\min(1 - k^t, s)` for

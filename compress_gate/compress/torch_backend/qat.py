@@ -89,7 +89,8 @@ def _quiet() -> Iterator[None]:
 def fold_batchnorm(model: nn.Module) -> int:
     """Fold each BatchNorm that is the only user of a convolution's output into it, in place; return the count.
 
-    Formula in the module docstring. The convolution keeps its weight ``Parameter``
+    :math:`W' = W\,\gamma/\sqrt{\sigma^2+\epsilon}`, :math:`b' = \beta + (b - \mu)\,\gamma/\sqrt{\sigma^2+\epsilon}`
+    with the BatchNorm's running statistics (zeros stay zeros). The convolution keeps its weight ``Parameter``
     (values rewritten) and gets a new bias ``Parameter``; the BatchNorm becomes
     ``nn.Identity``. The model must trace with ``torch.fx``.
 
@@ -126,7 +127,9 @@ def fold_batchnorm(model: nn.Module) -> int:
 
 
 class FakeQuantization:
-    """Starts QAT in the training loop at ``config.start_epoch`` (module docstring, steps 1-3).
+    """Starts QAT in the training loop at ``config.start_epoch``: folds the BatchNorms, captures the
+    student and prepares it with fake quantization (the optimizer is rebuilt over the same
+    parameters), and stops the observers from ``disable_quantization_observer_epoch`` on.
 
     ``input_shape`` is one sample's (C, H, W). ``step(model, epoch)`` is called before each
     training step's forward pass with the epoch reached so far; it returns the module to

@@ -68,7 +68,8 @@ def quantize_dynamic_int8(fp32_onnx: str | Path, out_path: str | Path) -> Path:
 
 def quantize_static_int8(fp32_onnx: str | Path, out_path: str | Path, calib: np.ndarray | ImageFiles | None) -> Path:
     """Static QDQ INT8 of ``fp32_onnx`` calibrated on ``calib`` (N, C, H, W; an array or image files
-    decoded batch by batch); see the module docstring.
+    decoded batch by batch): weights and activations INT8 with activation ranges calibrated on
+    ``calib``, the QDQ graph of :func:`compress_gate.compress.ort_quant.quantize_for_ort`.
 
     Raises
     ------
