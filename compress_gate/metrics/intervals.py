@@ -125,9 +125,10 @@ def paired_difference_z(b: np.ndarray, c: np.ndarray, n: np.ndarray, delta0: np.
     :math:`W = -b - c + (2n - b + c)\Delta_0` (the maximum-likelihood share of teacher-only pairs
     under the null). Large when the difference is above ``delta0``. Where the null variance is
     0, ±inf by the sign of :math:`b - c - n\Delta_0` (0 when that is 0); ``nan`` where ``n = 0``.
-    ``continuity`` shrinks the numerator toward 0 by that many pairs (:math:`\operatorname{sign}(D)\max(|D| - \text{continuity}, 0)`, McNemar's
-    correction with 1): the discrete counts are skewed where few pairs disagree, and the
-    uncorrected statistic's far tail is then too light.
+    ``continuity`` shrinks the numerator toward 0 by that many pairs
+    (:math:`\operatorname{sign}(D)\max(|D| - \text{continuity}, 0)`, McNemar's correction with 1):
+    the discrete counts are skewed where few pairs disagree, and the uncorrected statistic's far
+    tail is then too light.
 
     Examples
     --------
