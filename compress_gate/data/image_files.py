@@ -125,7 +125,8 @@ def _unreadable(path: Path, context: str, err: BaseException) -> InputError:
 
 
 def check_image(path: Path, *, where: str = "", decode: bool = False, crop_size: int | None = None) -> None:
-    """Refuse a missing, unreadable or wrong-mode image (module docstring), or one smaller than
+    """Refuse a missing or unreadable image, one not 8 bits per channel (modes ``1``, ``I``, ``I;16``,
+    ``F``), or one smaller than
     ``crop_size``, by its header, in microseconds; with ``decode``, decode its pixels too (a
     truncated file shows only then)."""
     image_module = _pillow_image()
@@ -157,7 +158,8 @@ def decode_image(path: Path, transform: ImageTransform, *, where: str = "") -> n
 
 
 class ImageFiles:
-    """A lazy (N, C, S, S) float32 array of image files (module docstring).
+    """A lazy (N, C, S, S) float32 array of image files: rows select without decoding, a slice or
+    :meth:`read` decodes (centre crop, bilinear resize, p / 255, per-channel normalisation).
 
     Parameters
     ----------

@@ -46,7 +46,8 @@ class AugmentBatch:
         return (self.augment(stacked[0]), *stacked[1:])
 
     def augment(self, inputs: torch.Tensor) -> torch.Tensor:
-        """A batch (B, C, S, S) augmented (module docstring), drawing from this object's generator."""
+        """A batch (B, C, S, S) augmented image by image (the random resized crop, then the flip with
+        probability 0.5), drawing from this object's generator."""
         import torch
 
         if self.crop_scale is not None:
