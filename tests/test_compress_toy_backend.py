@@ -149,8 +149,8 @@ def test_the_toy_backend_compresses_and_exports_with_recorded_parity(toy, tmp_pa
 
 @pytest.mark.slow
 def test_a_whole_run_on_the_toy_backend_renders_its_report_once_from_report_json(toy, tmp_path):
-    # slow (about 40 s: teacher training, export, gate); the run's additions (stage times, similarity) are typed sections of report.json; report.html is the
-    # renderer's output for that report.json, nothing spliced in afterwards
+    # slow (about 40 s: teacher training, export, gate). The run's additions (stage times, similarity) are
+    # typed sections of report.json; report.html is the renderer's output for it, nothing spliced in afterwards
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     import json
