@@ -117,6 +117,8 @@ def _recipe_tracking(recipe: Path, uri: str | None, experiment: str | None) -> A
 def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML)."),
         mlflow_uri: Optional[str] = _mlflow_uri_option(),  # noqa: UP007
         mlflow_experiment: Optional[str] = _mlflow_experiment_option(),  # noqa: UP007
+        resume: bool = typer.Option(False, "--resume", help="Continue the interrupted or failed run of RECIPE "
+                                    "in its run directory from the last finished training epoch."),
         ) -> None:
     """Compress, export, benchmark and gate the model that RECIPE describes.
 
@@ -128,7 +130,7 @@ def run(recipe: Path = typer.Argument(..., help="The run recipe (YAML)."),
 
     with exit_codes():
         tracking = _recipe_tracking(recipe, mlflow_uri, mlflow_experiment)
-        outcome = run_recipe(recipe, console=out_console)
+        outcome = run_recipe(recipe, console=out_console, resume=resume)
         if tracking is not None:
             from compress_gate.tracking import log_run
             log_run(tracking, outcome.report, outcome.run_dir, outcome.bundle_dir)
@@ -366,6 +368,8 @@ def sweep(
                               "sweep.html report each number's spread across them."),
     seed_teachers: bool = typer.Option(False, "--seed-teachers", help="With --seeds: one teacher per seed "
                                        "(default: every seed's student starts from the same teacher)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted sweep in its directory: "
+                                "finished students are kept, an interrupted one resumes from its last epoch."),
 ) -> None:
     """Run RECIPE once per sparsity and N:M mask (one teacher) and mark the most compressed student that passes.
 
@@ -381,7 +385,8 @@ def sweep(
         masks = parse_masks([*mask, *loose_masks])
         tracking = _recipe_tracking(recipe, mlflow_uri, mlflow_experiment)
         outcome = run_sweep(recipe, values, masks=masks, release=release, console=out_console,
-                            execution=execution, address=address, seeds=seeds, seed_teachers=seed_teachers)
+                            execution=execution, address=address, seeds=seeds, seed_teachers=seed_teachers,
+                            resume=resume)
         if tracking is not None:
             from compress_gate.tracking import log_sweep
             log_sweep(tracking, outcome.sweep_dir, outcome.rows, outcome.chosen_student)

@@ -62,7 +62,8 @@ class ToyCompressor:
         return {**self.config.model_dump(mode="json"), "keep": round(1 - sparsity, 12)}
 
     def compress(self, teacher: Any, loader: Iterable[Any], *, task: str, seed: int,
-                 progress: Callable[..., None] | None = None) -> CompressionResult:
+                 progress: Callable[..., None] | None = None, checkpoint: Any = None,
+                 placement: Any = None) -> CompressionResult:
         import torch
 
         student = copy.deepcopy(teacher).eval()

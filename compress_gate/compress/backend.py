@@ -133,11 +133,17 @@ class Compressor(Protocol):
         ...
 
     def compress(self, teacher: Any, loader: Iterable[Any], *, task: str, seed: int,
-                 progress: Callable[..., None] | None = None) -> CompressionResult:
+                 progress: Callable[..., None] | None = None, checkpoint: Any = None,
+                 placement: Any = None) -> CompressionResult:
         """Compress a copy of the torch ``teacher`` on ``loader`` ((inputs, targets) batches).
 
         ``teacher`` is not modified; it is also the distillation source when the
-        backend's config asks for distillation.
+        backend's config asks for distillation. ``checkpoint``
+        (:class:`compress_gate.models.checkpoint.EpochCheckpoint`) is where a backend that can
+        resume saves its training state per epoch and finds it again; one that cannot ignores it
+        (training starts from its first epoch). ``placement``
+        (:class:`compress_gate.models.device.Placement`, default the CPU) is where the student
+        trains; the returned model may stay on that device.
         """
         ...
 

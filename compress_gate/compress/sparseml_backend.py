@@ -123,15 +123,18 @@ class SparseMLCompressor:
         return raw
 
     def compress(self, teacher: torch.nn.Module, loader: Iterable[Any], *, task: str, seed: int,
-                 progress: Callable[..., None] | None = None) -> CompressionResult:
+                 progress: Callable[..., None] | None = None, checkpoint: Any = None,
+                 placement: Any = None) -> CompressionResult:
         """:func:`~compress_gate.compress.sparsify.compress_model` with the recipe's settings;
-        ``teacher`` feeds the ``!DistillationModifier`` when ``distillation`` is true."""
+        ``teacher`` feeds the ``!DistillationModifier`` when ``distillation`` is true. ``checkpoint`` is
+        ignored: SparseML's modifiers keep state that cannot be restored, so a resumed run trains the
+        student from its first epoch. ``placement``: where the student trains (default the CPU)."""
         from compress_gate.compress.sparsify import compress_model
 
         spec = self.config
         return compress_model(teacher, loader, spec.source, task=task,  # type: ignore[arg-type]
                               teacher=teacher if spec.distillation else None, seed=seed,
-                              progress=progress, lr=spec.lr, optimizer=spec.optimizer)
+                              progress=progress, lr=spec.lr, optimizer=spec.optimizer, placement=placement)
 
     def export(self, result: CompressionResult, directory: Path, *, sample: np.ndarray, task: str,
                calib: np.ndarray | None) -> dict[str, Path]:

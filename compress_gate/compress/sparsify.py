@@ -19,6 +19,7 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
+    from compress_gate.models.device import Placement
     from compress_gate.models.training import ProgressCallback, Task
 
 __all__ = ["check_recipe", "compress_model", "load_recipe"]
@@ -64,6 +65,7 @@ def compress_model(
     recipe_variables: Mapping[str, Any] | None = None,
     lr: float = 0.01,
     optimizer: str = "sgd",
+    placement: Placement | None = None,
 ) -> CompressionResult:
     """Run a SparseML recipe's schedule on a copy of ``model`` and report what it achieved.
 
@@ -73,7 +75,8 @@ def compress_model(
     :func:`~compress_gate.models.train_model` (which steps and finalizes the
     manager; ``teacher`` feeds a ``DistillationModifier`` and is unused
     otherwise); freeze QAT observers and BN statistics; measure sparsity.
-    ``model`` and ``teacher`` are not modified.
+    ``model`` and ``teacher`` are not modified. ``placement`` (default the CPU): where the
+    copies train (:func:`~compress_gate.models.train_model`); the student stays there.
 
     Sparsity is measured on the weights the recipe's pruning modifiers target
     (resolved with SparseML's own parameter matching on the untrained copy), as
@@ -99,12 +102,12 @@ def compress_model(
     distilled = has_distillation_modifier(manager)
     frozen_teacher = None
     if teacher is not None and distilled:
-        frozen_teacher = copy.deepcopy(teacher).eval()
+        frozen_teacher = copy.deepcopy(teacher).to(placement.device if placement else "cpu").eval()
         for parameter in frozen_teacher.parameters():
             parameter.requires_grad_(False)
     train_model(student, loader, task=task, epochs=epochs, lr=lr, seed=seed,
                 optimizer=optimizer,  # type: ignore[arg-type]
-                manager=manager, teacher=frozen_teacher, progress=progress)
+                manager=manager, teacher=frozen_teacher, progress=progress, placement=placement)
     freeze_quantization(student.eval())
 
     counts = {name: zero_count(p) for name, (p, _) in targets.items()}

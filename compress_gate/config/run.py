@@ -25,6 +25,8 @@ Sections (every key is documented in ``docs/recipe.md``)::
     gate: {limits: [...]}        # compress_gate.config.gate.GateConfig
     tracking: {mlflow_uri: ..., register: ...}   # optional: compress_gate.config.tracking.TrackingConfig
     augment: {hflip: true, crop_scale: [0.7, 1.0]}   # training batches only; default none
+    device: auto                 # auto | cpu | cuda | cuda:N: torch training and similarity
+    amp: bf16                    # bf16 | fp16 autocast in training, CUDA only; default none
 
 :func:`load_run_config` validates the whole file once: every problem is reported with
 its key path and a fix (:class:`InputError`, exit 2); relative paths are resolved
@@ -143,6 +145,8 @@ class RunConfig(BaseModel):
     audit: AuditConfig = AuditConfig()
     tracking: TrackingConfig | None = None
     augment: AugmentConfig = AugmentConfig()
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda|cuda:\d+)$")
+    amp: Literal["bf16", "fp16"] | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -215,6 +219,9 @@ def load_run_config(path: str | Path) -> RunConfig:
     _require_file(model.checkpoint, "model.checkpoint", source,
                   "Point it at a state_dict saved with torch.save, or replace it with `train: {epochs: 6}`.")
     data = _data_at_model_size(config.data, model.input_size, source)
+    if config.amp is not None and config.device == "cpu":
+        raise InputError(f"{source}: `amp` = {config.amp!r} needs a CUDA device, but `device` is 'cpu'. Remove "
+                         "`amp`, or set `device: cuda` (or `auto`) and run where a GPU is present.")
     compression = config.compression.resolved(base, source)
     return config.model_copy(update={"output": _resolve(base, config.output), "model": model,
                                      "compression": compression, "data": _inherit_seed(data, config.seed),

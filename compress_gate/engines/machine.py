@@ -18,7 +18,8 @@ __all__ = ["machine_description", "cpu_flags", "instruction_set", "run_machine"]
 #: int8 dot products, bf16, AMX; x86-64 and aarch64), so results may differ in the last bits between CPUs.
 _ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
               "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "sve")
-_VERSIONED_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "deepsparse", "openvino", "sparseml", "torch")
+_VERSIONED_PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "deepsparse", "openvino", "sparseml", "torch",
+                       "torchvision", "timm", "torchao", "torch-pruning")
 
 
 @lru_cache(maxsize=1)

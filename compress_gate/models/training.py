@@ -20,6 +20,9 @@ from compress_gate.errors import InputError, RuntimeFailure
 if TYPE_CHECKING:
     import torch
 
+    from compress_gate.models.checkpoint import EpochCheckpoint
+    from compress_gate.models.device import Placement
+
 __all__ = ["ProgressCallback", "Task", "train_model", "training_steps", "build_optimizer", "task_loss", "quiet_sparseml",
            "has_distillation_modifier"]
 
@@ -41,6 +44,8 @@ def train_model(
     manager: Any = None,
     teacher: torch.nn.Module | None = None,
     progress: ProgressCallback | None = None,
+    checkpoint: EpochCheckpoint | None = None,
+    placement: Placement | None = None,
 ) -> torch.nn.Module:
     """Train ``model`` in place for ``epochs`` passes over ``loader`` and return it (in eval mode).
 
@@ -61,15 +66,28 @@ def train_model(
     KL: SparseML's softmax KL is applied to the pair ``(logit, 0)``, whose softmax
     is ``(sigmoid(logit), 1 - sigmoid(logit))``.
 
+    With ``checkpoint`` (not with a ``manager``: SparseML's modifiers keep state it
+    cannot restore), the model, the optimizer and every random state are saved after each
+    finished epoch and after the last step; a saved state found there is restored first
+    and training continues after its last finished epoch (:mod:`.checkpoint`).
+
+    ``placement`` (:func:`compress_gate.models.device.select_device`; default the CPU) moves
+    the model and every batch to its device and runs the forward pass and the loss under
+    its autocast (``amp``), fp16 with loss scaling (not with a ``manager``: use bf16).
+
     Raises
     ------
     InputError
         Empty loader, non-positive ``epochs``/``lr``, unknown ``task``/``optimizer``,
-        or a recipe with a ``DistillationModifier`` but no ``teacher``.
+        or a recipe with a ``DistillationModifier`` but no ``teacher``; a ``checkpoint`` with a
+        ``manager``, or a checkpoint file made for another key.
     RuntimeFailure
         The loss became NaN or infinite (the message names the step; lower ``lr``).
     """
     import torch
+
+    from compress_gate.models.checkpoint import random_states
+    from compress_gate.models.device import cpu_placement
 
     if task not in TASKS:
         raise InputError(f"task = {task!r} must be 'multilabel' or 'multiclass'.")
@@ -81,9 +99,23 @@ def train_model(
     if steps_per_epoch == 0:
         raise InputError("the training loader yields no batches: give it at least one sample.")
     total_steps = math.ceil(epochs * steps_per_epoch)
+    if checkpoint is not None and manager is not None:
+        raise InputError("a SparseML schedule cannot be checkpointed per epoch: train without `checkpoint`.")
+    placement = placement or cpu_placement()
+    if placement.scaler is not None and manager is not None:
+        raise InputError("`amp: fp16` scales the loss, which SparseML's wrapped optimizer does not take: set "
+                         "`amp: bf16` (no scaling needed) or remove `amp` for a SparseML-backend recipe.")
+    loader = placement.batches(loader)
+    model.to(placement.device)
 
     torch.manual_seed(seed)
     base_optimizer = build_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    first_step = _resume(checkpoint, model, base_optimizer, loader, placement)
+
+    def save(done: int) -> None:
+        if checkpoint is not None:
+            checkpoint.save({"step": done, "model": model.state_dict(), "optimizer": base_optimizer.state_dict(),
+                             "scaler": placement.state_dict(), "random": random_states(loader)})
     # train mode before the manager sees the model: a QAT start at epoch 0 fuses conv-BN-ReLU right
     # away, and torch fuses an eval-mode model by folding BN away, which SparseML's QAT does not expect
     model.train()
@@ -94,21 +126,24 @@ def train_model(
             step_optimizer = _modify(manager, model, base_optimizer, steps_per_epoch, teacher, task,
                                      sparseml_loggers)
         try:
-            for step, inputs, targets in training_steps(loader, total_steps):
-                logits = model(inputs)
-                loss = task_loss(logits, targets, task)
-                if manager is not None:
-                    loss = manager.loss_update(
-                        loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
-                        student_outputs=_distillation_view(logits, task), student_inputs=inputs,
-                    )
+            for step, inputs, targets in training_steps(loader, total_steps, start=first_step, epoch_done=save):
+                with placement.autocast():
+                    logits = model(inputs)
+                    loss = task_loss(logits, targets, task)
+                    if manager is not None:
+                        loss = manager.loss_update(
+                            loss, model, base_optimizer, step_optimizer.wrapped_epoch, steps_per_epoch,
+                            student_outputs=_distillation_view(logits, task), student_inputs=inputs,
+                        )
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise RuntimeFailure(f"training diverged: the loss is {value} at step {step + 1} of "
                                          f"{total_steps}. Lower the learning rate (lr = {lr}).")
                 step_optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                step_optimizer.step()
+                placement.backward(loss)
+                placement.step(step_optimizer)
+                if step + 1 == total_steps:
+                    save(total_steps)
                 if progress is not None:
                     progress(step + 1, total_steps, value)
         finally:
@@ -117,18 +152,44 @@ def train_model(
     return model.eval()
 
 
-def training_steps(loader: Iterable[tuple[Any, Any]], total_steps: int) -> Iterator[tuple[int, Any, Any]]:
-    """``(step, inputs, targets)`` for steps ``0 .. total_steps - 1``, passing over ``loader`` again
-    as often as needed (a fractional last epoch stops mid-pass). An empty loader yields nothing."""
-    step = 0
+def training_steps(loader: Iterable[tuple[Any, Any]], total_steps: int, *, start: int = 0,
+                   epoch_done: Callable[[int], None] | None = None) -> Iterator[tuple[int, Any, Any]]:
+    """``(step, inputs, targets)`` for steps ``start .. total_steps - 1``, passing over ``loader`` again
+    as often as needed (a fractional last epoch stops mid-pass). An empty loader yields nothing.
+
+    ``start`` (a resumed loop's first step) begins a fresh pass over ``loader``: it is a
+    multiple of the loader's length, or ``total_steps`` (then nothing is yielded).
+    ``epoch_done(steps_done)`` is called when a pass has ended and another follows: after the
+    loader is exhausted (its sampler may draw from its generator on that last fetch, so a
+    checkpoint taken earlier would not see the state the next pass starts from) and after the
+    caller finished the pass's last step.
+    """
+    step = start
     while step < total_steps:
         for inputs, targets in loader:
             yield step, inputs, targets
             step += 1
             if step >= total_steps:   # stop before fetching a batch that would not be used
                 return
-        if step == 0:
+        if step == start:
             return
+        if epoch_done is not None:
+            epoch_done(step)
+
+
+def _resume(checkpoint: EpochCheckpoint | None, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+            loader: Any, placement: Placement) -> int:
+    """Restore the state ``checkpoint`` holds (if any) into the loop; the first step to run."""
+    from compress_gate.models.checkpoint import restore_random_states
+
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is None:
+        return 0
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    placement.load_state_dict(saved["scaler"])
+    restore_random_states(saved["random"], loader)
+    return int(saved["step"])
 
 
 def build_optimizer(model: torch.nn.Module, optimizer: str, *, lr: float, momentum: float,

@@ -21,12 +21,17 @@ if TYPE_CHECKING:
 __all__ = ["student_runner"]
 
 
-def student_runner(execution: Execution, address: str | None, console: Console | None) -> Any:
-    """recipe paths -> their run outcomes: Ray tasks (the teacher first), or one after another."""
+def student_runner(execution: Execution, address: str | None, console: Console | None, *,
+                   resume: bool = False) -> Any:
+    """recipe paths -> their run outcomes: Ray tasks (the teacher first), or one after another (with
+    ``resume``: finished students read back, interrupted ones continued; :mod:`._resume`)."""
+    from compress_gate.pipeline._resume import continue_student
     from compress_gate.pipeline.run import run_recipe
 
     if execution == "ray":
         return lambda paths: _students_on_ray(paths, address)
+    if resume:
+        return lambda paths: (continue_student(path, console=console) for path in paths)
     return lambda paths: (run_recipe(path, console=console) for path in paths)
 
 

@@ -32,6 +32,11 @@ any data is loaded, the run directory, the deployment engine and the SparseML re
 are checked (exit 2 in seconds, not after training): a run directory that is, holds or
 lies inside one of the recipe's inputs is refused, and so is a second call writing the
 same run directory while one runs (:mod:`compress_gate._lock`).
+
+With ``resume=True`` (``run --resume``) an interrupted or failed run directory of the same
+recipe is continued instead of replaced: the stages run again, the teacher's and the
+student's training continue from their last finished epoch (``checkpoints/``, removed when
+the run finishes; :mod:`compress_gate.pipeline._resume`).
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from compress_gate.engines.machine import run_machine
 from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
+from compress_gate.pipeline._resume import checkpoint_for, remove_checkpoints, student_checkpoint_key
 from compress_gate.pipeline.preprocess import normalize_for_model, preprocessing, record_preprocessing
 from compress_gate.pipeline.summary import metrics_summary, summary_table
 
@@ -67,6 +73,8 @@ if TYPE_CHECKING:
     from compress_gate.compress import CompressionResult
     from compress_gate.compress.backend import Compressor
     from compress_gate.data.contract import EvalData
+    from compress_gate.models.checkpoint import EpochCheckpoint
+    from compress_gate.models.device import Placement
     from compress_gate.gate import GateResult
     from compress_gate.report.schema import Report, RunSection, RunSummary
     from compress_gate.pipeline.export import ExportedModels
@@ -113,10 +121,20 @@ def _seed_everything(seed: int) -> None:
 
 
 def _save_state(model: torch.nn.Module, path: Path) -> None:
+    """``model``'s state_dict, on the CPU whatever device it trained on."""
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
+        torch.save({name: value.cpu() for name, value in model.state_dict().items()}, tmp)
+
+
+def _to_cpu(*models: torch.nn.Module) -> None:
+    """Move ``models`` to the CPU in place (a QAT student's float twin, outside its module tree, too)."""
+    for model in models:
+        model.cpu()
+        float_twin = getattr(model, "float_model", None)
+        if float_twin is not None:
+            float_twin.cpu()
 
 
 #: What each stage writes in the run directory. A stage that fails or is interrupted has
@@ -136,13 +154,15 @@ def check_run_dir(config: RunConfig, path: Path) -> None:
         raise InputError(f"{path}: `output`: {err}") from err
 
 
-def _check_before_work(config: RunConfig, path: Path, compressor: Compressor) -> None:
-    """The checks that need no data, in seconds, under the run directory's lock.
+def _check_before_work(config: RunConfig, path: Path, compressor: Compressor, *, resume: bool = False) -> Placement:
+    """The checks that need no data, in seconds, under the run directory's lock; the run's device.
 
-    The model's factory (or its torchvision/timm extra) must import; the deployment engine
+    The model's factory (or its torchvision/timm extra) must import; ``device``/``amp`` must
+    name a device present here (:func:`compress_gate.models.device.select_device`); the deployment engine
     must run here; the backend must accept its recipe section
     (:meth:`~compress_gate.compress.backend.Compressor.check_recipe`: a SparseML recipe must
-    load). A failure removes an earlier run's directory, so its release cannot pass for this call.
+    load). A failure removes an earlier run's directory, so its release cannot pass for this call
+    (with ``resume`` it stays: it holds no release, and its checkpoints are what resume needs).
     """
     try:
         from compress_gate.models.registry import check_model_source
@@ -156,23 +176,37 @@ def _check_before_work(config: RunConfig, path: Path, compressor: Compressor) ->
             compressor.check_recipe()
         except InputError as err:
             raise InputError(f"{path}: {err}") from err
+        from compress_gate.models.device import select_device
+
+        return select_device(config.device, config.amp, source=str(path))
     except InputError:
-        discard_output_dir(config.output)
+        if not resume:
+            discard_output_dir(config.output)
         raise
 
 
-def _prepare_run_dir(path: Path, config: RunConfig, compressor: Compressor) -> str:
+def _prepare_run_dir(path: Path, config: RunConfig, compressor: Compressor, *,
+                     resume: bool = False) -> tuple[str, dict[str, Any]]:
     """Replace the run directory by a new marked one, copy the recipe (and the backend's
     :meth:`~compress_gate.compress.backend.Compressor.run_files`, e.g. a SparseML recipe) in.
 
-    Returns the recipe hash. See :mod:`compress_gate._outdir`: only a directory
-    compress-gate made (or an empty one) is replaced, so nothing of an earlier run stays.
+    Returns the recipe hash and, with ``resume``, where the continued run stopped (the
+    directory is kept: :func:`compress_gate.pipeline._resume.check_resumable`). See
+    :mod:`compress_gate._outdir`: only a directory compress-gate made (or an empty one) is
+    replaced, so nothing of an earlier run stays.
     """
+    digest = recipe_hash(path, config)
+    if resume:
+        from compress_gate.pipeline._resume import check_resumable
+
+        facts = check_resumable(config.output, digest, path)
+        stopped = facts.get("interrupted_stage") or facts.get("failed_stage")
+        return digest, {"status": facts.get("status"), "stage": stopped, "created": facts.get("created")}
     run_dir = fresh_directory(config.output, what="run directory", inputs=recipe_inputs(config, path))
     shutil.copyfile(path, run_dir / "recipe.yaml")
     for name, text in compressor.run_files().items():
         write_text(run_dir / name, text)
-    return recipe_hash(path, config)
+    return digest, {}
 
 
 def _check_deployment_engine(config: RunConfig, path: Path) -> None:
@@ -205,11 +239,13 @@ def _compressor(config: RunConfig, path: Path) -> Compressor:
 
 
 def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, compressor: Compressor,
-              progress: RunProgress) -> tuple[CompressionResult, dict[str, Any]]:
+              progress: RunProgress, checkpoint: EpochCheckpoint,
+              placement: Placement) -> tuple[CompressionResult, dict[str, Any]]:
     from compress_gate.pipeline.student import compress_student
 
     result = compress_student(config, data, teacher, compressor=compressor,
-                              progress=progress.trainer(f"compress ({compressor.name} backend)"))
+                              progress=progress.trainer(f"compress ({compressor.name} backend)"),
+                              checkpoint=checkpoint, placement=placement)
     _save_state(result.model, config.output / "student.pt")
     # trained_sparsity: the backend's own count on the torch student; the report's overall_sparsity is
     # measured on the shipped graph after export (shipped_sparsity), where quantization may add zeros.
@@ -266,7 +302,7 @@ def _write_bundle(config: RunConfig, gate: GateResult, *, data: EvalData, shippe
                          seed=config.seed, metrics_summary=summary, model_info=model_info)
 
 
-def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcome:
+def run_recipe(path: str | Path, *, console: Console | None = None, resume: bool = False) -> RunOutcome:
     """Run the recipe at ``path`` end to end and return the outcome.
 
     Validates the recipe and every check that needs no work (run directory, backend, engines)
@@ -275,10 +311,13 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
     each timed and recorded in ``run.json``, and writes ``release/`` on a pass or
     ``refused/`` on a refusal.
 
+    ``resume``: continue the interrupted or failed run in the recipe's run directory.
+
     Raises
     ------
     InputError
-        The recipe, the data or a file it names is invalid.
+        The recipe, the data or a file it names is invalid; with ``resume``, the run directory
+        holds no interrupted run of this recipe.
     RuntimeFailure
         A stage failed at run time (engine crash, parity, divergence, out of memory); the
         completed stages stay in the run directory and run.json names the failed one.
@@ -293,17 +332,18 @@ def run_recipe(path: str | Path, *, console: Console | None = None) -> RunOutcom
         compressor = _compressor(config, path)
         check_run_dir(config, path)
         with output_lock(config.output, what="run directory"):     # one writer per run directory
-            _check_before_work(config, path, compressor)
+            placement = _check_before_work(config, path, compressor, resume=resume)
             run_dir = config.output
-            digest = _prepare_run_dir(path, config, compressor)
+            digest, resumed = _prepare_run_dir(path, config, compressor, resume=resume)
             record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
                                          "compress_gate_version": __version__,
                                          "deployment_engine": config.engines.deployment,
-                                         "machine": run_machine()})
+                                         "machine": run_machine(), "device": placement.describe(),
+                                         **({"resumed_from": resumed} if resume else {})})
             record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
             record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)
             with record.running():
-                return _run_stages(path, config, digest, record, console, compressor)
+                return _run_stages(path, config, digest, record, console, compressor, placement)
 
 
 def _stage(record: RunRecord, name: str) -> contextlib.AbstractContextManager[None]:
@@ -342,7 +382,7 @@ def _run_section(record: RunRecord, compression: dict[str, Any], export: dict[st
 
 
 def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, console: Console,
-                compressor: Compressor) -> RunOutcome:
+                compressor: Compressor, placement: Placement) -> RunOutcome:
     """The stages after ``config``, in order (data, teacher, compress, similarity, export, predict,
     benchmark when enabled, gate, report, bundle), each timed with its artefacts in run.json;
     the report stage puts the run's section (similarity included) in the typed report before
@@ -364,14 +404,18 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
                 from compress_gate.pipeline.teacher import obtain_teacher
 
                 teacher, info = obtain_teacher(config, data, save_to=run_dir / "teacher.pt",
-                                               progress=progress.trainer("train dense teacher"))
+                                               progress=progress.trainer("train dense teacher"), checkpoint_in=run_dir,
+                                               placement=placement)
                 record.update(teacher={"source": info.source, "path": str(info.path), "cache_key": info.cache_key})
             with _stage(record, "compress"):
-                result, compression = _compress(config, data, teacher, compressor, progress)
+                checkpoint = checkpoint_for(run_dir, "student", student_checkpoint_key(digest, teacher, data))
+                result, compression = _compress(config, data, teacher, compressor, progress, checkpoint, placement)
             with _stage(record, "similarity"):
                 from compress_gate.pipeline.similarity import run_similarity
 
-                similarity = run_similarity(teacher, result.model, data, seed=config.seed, run_dir=run_dir)
+                similarity = run_similarity(teacher.to(placement.device), result.model, data, seed=config.seed,
+                                            run_dir=run_dir)
+            _to_cpu(teacher, result.model)     # ONNX export runs on the CPU
             with _stage(record, "export"):
                 exported, shipped = _export(config, data, teacher, result, compressor, compression)
             with _stage(record, "predict"):
@@ -407,6 +451,7 @@ def _run_stages(path: Path, config: RunConfig, digest: str, record: RunRecord, c
         with _stage(record, "bundle"):
             bundle_dir = _write_bundle(config, gate, data=data, shipped=shipped, quantized=result.quantized,
                                        digest=digest, summary=summary)
+    remove_checkpoints(run_dir)
     record.update(status="released" if gate.passed else "refused", bundle=str(bundle_dir), summary=summary)
     console.print(summary_table(headline, record.stage_seconds, bundle=str(bundle_dir)))
     return RunOutcome(passed=gate.passed, run_dir=run_dir, bundle_dir=bundle_dir, report=gate.report,

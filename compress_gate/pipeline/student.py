@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from compress_gate.compress import CompressionResult
     from compress_gate.compress.backend import Compressor
+    from compress_gate.models.checkpoint import EpochCheckpoint
+    from compress_gate.models.device import Placement
 
 __all__ = ["compress_student", "compressor_for"]
 
@@ -37,12 +39,16 @@ def compressor_for(config: RunConfig) -> Compressor:
 
 def compress_student(config: RunConfig, data: EvalData, teacher: torch.nn.Module, *,
                      compressor: Compressor | None = None,
-                     progress: Callable[..., None] | None = None) -> CompressionResult:
+                     progress: Callable[..., None] | None = None,
+                     checkpoint: EpochCheckpoint | None = None,
+                     placement: Placement | None = None) -> CompressionResult:
     """Compress a copy of ``teacher`` with the recipe's backend on the train split.
 
     ``compressor`` defaults to :func:`compressor_for` ``(config)``. Batches of
     ``compression.batch_size`` are shuffled with ``config.seed``; ``teacher`` itself is
-    not modified (the backend may distil from it).
+    not modified (the backend may distil from it). ``checkpoint`` is passed to the backend
+    (:meth:`~compress_gate.compress.backend.Compressor.compress`), and so is ``placement`` (the
+    device the student trains on; default the CPU).
     """
     from compress_gate.pipeline.teacher import training_loader
 
@@ -54,4 +60,5 @@ def compress_student(config: RunConfig, data: EvalData, teacher: torch.nn.Module
     else:
         loader = training_loader(data, batch_size=config.compression.batch_size, seed=config.seed,
                                  augment=config.augment)
-    return compressor.compress(teacher, loader, task=data.task, seed=config.seed, progress=progress)
+    return compressor.compress(teacher, loader, task=data.task, seed=config.seed, progress=progress,
+                               checkpoint=checkpoint, placement=placement)

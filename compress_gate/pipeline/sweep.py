@@ -133,7 +133,7 @@ def _release(sweep_dir: Path, student_dir: Path) -> Path:
 
 def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[str] = (), release: bool = False,
               console: Console | None = None, execution: Execution = "local", address: str | None = None,
-              seeds: int = 1, seed_teachers: bool = False) -> SweepOutcome:
+              seeds: int = 1, seed_teachers: bool = False, resume: bool = False) -> SweepOutcome:
     """Run the recipe at ``path`` once per sparsity (and N:M mask) and mark the most compressed passing student.
 
     Writes ``sweep.json`` and ``sweep.html`` beside one run directory per student (and the
@@ -143,7 +143,8 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     students as Ray tasks on the cluster at ``address`` (or a local one), the teacher first, into
     the recipe's teacher cache, so every student loads it. ``seeds`` > 1 trains that many students per setting
     (:mod:`compress_gate.pipeline._sweep_seeds`; ``seed_teachers``: one teacher per seed);
-    a setting is then chosen only when every seed's student passes.
+    a setting is then chosen only when every seed's student passes. ``resume`` continues an
+    interrupted sweep in its directory (local execution; :mod:`compress_gate.pipeline._resume`).
 
     Raises
     ------
@@ -151,7 +152,7 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
         Bad recipe, sparsities or masks, a SparseML recipe without a ``final_sparsity``
         variable, or masks for a SparseML recipe; an unknown execution, or ``"ray"`` without
         the ``[ray]`` extra (all before any work; every student recipe is validated before
-        the first one runs).
+        the first one runs); ``resume`` with Ray, or of a directory holding no interrupted sweep.
     RuntimeFailure
         A student's run failed; the students completed before it stay on disk.
     """
@@ -163,17 +164,27 @@ def run_sweep(path: str | Path, sparsities: Sequence[float], *, masks: Sequence[
     students = _check_students(compressor, sparsities, masks, source)
     compressor.student_compression(students[0][0], mask=students[0][1], source=source)  # refuse before any work
     _check_sweep_dir(config, source)
+    if resume and execution != "local":
+        raise InputError("--resume continues a sweep whose students ran one after another (--execution local); "
+                         "rerun a Ray sweep without --resume.")
     with output_lock(config.output, what="sweep directory"):          # one writer per sweep directory
         check_masks_fit(config, masks, source)
-        sweep_dir = fresh_directory(config.output, what="sweep directory", inputs=recipe_inputs(config, source))
+        if resume:
+            from compress_gate.pipeline._resume import check_sweep_resumable
+
+            check_sweep_resumable(config.output, source)
+            sweep_dir = config.output
+        else:
+            sweep_dir = fresh_directory(config.output, what="sweep directory", inputs=recipe_inputs(config, source))
         return _sweep(config, source, sweep_dir, students, compressor, masks=masks, release=release,
                       console=console, execution=execution, address=address, seeds=seeds,
-                      seed_teachers=seed_teachers)
+                      seed_teachers=seed_teachers, resume=resume)
 
 
 def _sweep(config: RunConfig, source: Path, sweep_dir: Path, students: list[tuple[float, str | None]],
            compressor: Compressor, *, masks: Sequence[str], release: bool, console: Console | None,
-           execution: Execution, address: str | None, seeds: int, seed_teachers: bool) -> SweepOutcome:
+           execution: Execution, address: str | None, seeds: int, seed_teachers: bool,
+           resume: bool = False) -> SweepOutcome:
     """:func:`run_sweep`'s work in the new sweep directory, under its lock: the student recipes (all
     validated before the first student runs), the students and their seeds, the choice, the summary."""
     from compress_gate.pipeline._sweep_html import write_sweep_html
@@ -188,7 +199,7 @@ def _sweep(config: RunConfig, source: Path, sweep_dir: Path, students: list[tupl
             name = seeded_dir_name(student_dir_name(*student), seed, config.seed)
             write_student_recipe(sweep_dir, name,
                                  seeded_recipe(recipe, seed, output=sweep_dir / name, teacher_checkpoint=None))
-    run = student_runner(execution, address, console)
+    run = student_runner(execution, address, console, resume=resume)
     rows = [student_row(config, sweep_dir, student, config.seed, outcome)
             for student, outcome in zip(students, run(recipe_paths))]
     seed_rows = []

@@ -39,6 +39,8 @@ from compress_gate._keyed_state import with_key
 if TYPE_CHECKING:
     import torch
 
+    from compress_gate.models.device import Placement
+
 __all__ = ["TeacherInfo", "teacher_cache_key", "obtain_teacher", "build_teacher_module", "training_loader"]
 
 _CACHE_FORMAT = 3   # bump when the cached file's meaning changes (3: the file stores its key)
@@ -142,9 +144,15 @@ def teacher_cache_key(config: RunConfig, data: EvalData) -> str:
 
 
 def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
-                   progress: Callable[[int, int, float], None] | None = None
-                   ) -> tuple[torch.nn.Module, TeacherInfo]:
+                   progress: Callable[[int, int, float], None] | None = None,
+                   checkpoint_in: Path | None = None,
+                   placement: Placement | None = None) -> tuple[torch.nn.Module, TeacherInfo]:
     """Load or train the dense teacher, save its state_dict to ``save_to``, return it in eval mode.
+
+    With ``checkpoint_in`` (the run directory), a teacher that trains saves an epoch checkpoint
+    there and continues from one it finds (:mod:`compress_gate.pipeline._resume`, keyed by the
+    cache key); it is removed once the teacher is cached. A teacher trains on ``placement``'s
+    device (default the CPU) and is returned on the CPU.
 
     Raises
     ------
@@ -173,13 +181,19 @@ def obtain_teacher(config: RunConfig, data: EvalData, *, save_to: Path,
             info = TeacherInfo("cache", cached, key)
         else:
             from compress_gate.models import train_model
+            from compress_gate.pipeline._resume import checkpoint_for
 
             loader = training_loader(data, batch_size=spec.train.batch_size, seed=config.seed,
                                      augment=config.augment)
+            checkpoint = None if checkpoint_in is None else checkpoint_for(checkpoint_in, "teacher", key)
             train_model(model, loader, task=data.task, epochs=spec.train.epochs, lr=spec.train.lr, seed=config.seed,
-                        optimizer=spec.train.optimizer, progress=progress)
+                        optimizer=spec.train.optimizer, progress=progress, checkpoint=checkpoint,
+                        placement=placement)
+            model.cpu()
             with atomic_path(cached) as tmp:
                 torch.save(with_key(model.state_dict(), key), tmp)
+            if checkpoint is not None:
+                checkpoint.remove()
             info = TeacherInfo("trained", cached, key)
     with atomic_path(save_to) as tmp:
         torch.save(model.state_dict(), tmp)

@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from compress_gate.compress.torch_backend.structured import ChannelPruning
     from compress_gate.config.run import ExportConfig
     from compress_gate.config.torch_backend import GMPConfig, TorchCompressionConfig
+    from compress_gate.models.checkpoint import EpochCheckpoint
+    from compress_gate.models.device import Placement
     from compress_gate.models.training import ProgressCallback, Task
 
 __all__ = ["TorchCompressor", "PARITY_ATOL_REQUANTIZED", "make_torch_compressor"]
@@ -115,7 +117,8 @@ class TorchCompressor:
         return raw
 
     def compress(self, teacher: torch.nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], *,
-                 task: Task, seed: int, progress: ProgressCallback | None = None) -> CompressionResult:
+                 task: Task, seed: int, progress: ProgressCallback | None = None,
+                 checkpoint: EpochCheckpoint | None = None, placement: Placement | None = None) -> CompressionResult:
         """Compress a copy of ``teacher`` (not modified) and report the sparsity it reached.
 
         ``sparsity`` is keyed by the pruned weights' names (the ``pruning.params`` or
@@ -126,6 +129,12 @@ class TorchCompressor:
         fine-tuning. ``epochs`` of the result counts every epoch the student trained: the
         final fine-tuning and FairGRAPE's ``finetune_epochs`` between its steps. With
         ``quantization: qat`` the model is a :class:`.qat.QATStudent` and ``quantized`` is ``True``.
+        ``checkpoint``: the final fine-tuning saves and resumes there
+        (:func:`.finetune.fine_tune`); everything before it (structured pruning, saliency
+        pruning with FairGRAPE's fine-tuning between its steps) is deterministic and is redone.
+        ``placement`` (default the CPU): the student, the distillation teacher and the batches
+        live on its device from the start (masks are made there); the final fine-tuning runs
+        under its autocast. The result's model stays on that device.
 
         Raises
         ------
@@ -143,13 +152,16 @@ class TorchCompressor:
         from compress_gate.compress.torch_backend.qat import FakeQuantization
         from compress_gate.compress.torch_backend.structured import prune_channels
         from compress_gate.config.torch_backend import QATConfig
+        from compress_gate.models.device import cpu_placement
 
         cfg, gmp = self.config, self.config.pruning
+        placement = placement or cpu_placement()
+        loader = placement.batches(loader)
         torch.manual_seed(seed)
-        student = copy.deepcopy(teacher).eval()
+        student = copy.deepcopy(teacher).to(placement.device).eval()
         frozen_teacher = None
         if cfg.distillation is not None:
-            frozen_teacher = copy.deepcopy(teacher).eval()
+            frozen_teacher = copy.deepcopy(teacher).to(placement.device).eval()
             for parameter in frozen_teacher.parameters():
                 parameter.requires_grad_(False)
         self.channel_pruning = None
@@ -171,7 +183,7 @@ class TorchCompressor:
         if cfg.epochs is not None:  # set exactly when something is trained (the config checks it)
             fine_tune(student, loader, task=task, epochs=cfg.epochs, lr=cfg.lr, seed=seed, optimizer=cfg.optimizer,
                       teacher=frozen_teacher, distillation=cfg.distillation, schedule=schedule, masks=masks,
-                      qat=qat, progress=progress)
+                      qat=qat, progress=progress, checkpoint=checkpoint, placement=placement)
         with torch.no_grad():
             counts = {name: (int((p == 0).sum()), p.numel()) for name, p in (masks.params if masks else {}).items()}
         total = sum(size for _, size in counts.values())

@@ -261,7 +261,8 @@ def export_qat_int8(student: QATStudent, path: str | Path, *, input_shape: tuple
 def _capture(model: nn.Module, input_shape: tuple[int, ...]) -> torch.fx.GraphModule:
     """``torch.export`` graph of ``model`` with a dynamic batch axis (example batch 2: 1 would specialise)."""
     batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
-    return torch.export.export(model, (torch.zeros((2, *input_shape)),), dynamic_shapes=({0: batch},)).module()
+    example = torch.zeros((2, *input_shape), device=next(model.parameters()).device)
+    return torch.export.export(model, (example,), dynamic_shapes=({0: batch},)).module()
 
 
 def _weight_names(converted: torch.fx.GraphModule) -> dict[str, str]:
