@@ -33,16 +33,19 @@ def _teacher():
     return build_model("resnet", num_outputs=3, input_size=SIZE, width=8, depth=1).eval()
 
 
-def _loader():
-    """A shuffling DataLoader with augmentation: two generators a resume must restore."""
+def _loader(workers=0):
+    """A shuffling DataLoader with augmentation: two generators a resume must restore. With ``workers``, a
+    persistent worker assembles the batches, unaugmented (augmentation draws belong to the main process, as
+    :mod:`compress_gate.models.loaders` applies them)."""
     from torch.utils.data import DataLoader, TensorDataset
 
     generator = torch.Generator().manual_seed(0)
     inputs = torch.randn(24, 3, SIZE, SIZE, generator=generator)
     targets = torch.randint(0, 3, (24,), generator=generator)
     return DataLoader(TensorDataset(inputs, targets), batch_size=8, shuffle=True,
-                      generator=torch.Generator().manual_seed(5),
-                      collate_fn=AugmentBatch(hflip=True, crop_scale=(0.5, 1.0), seed=5))
+                      generator=torch.Generator().manual_seed(5), num_workers=workers,
+                      persistent_workers=workers > 0,
+                      collate_fn=None if workers else AugmentBatch(hflip=True, crop_scale=(0.5, 1.0), seed=5))
 
 
 def _stop_after(steps):
@@ -75,15 +78,17 @@ def test_the_loader_generators_are_the_shuffle_and_the_augmentation():
     assert found[0] is loader.generator and found[1] is loader.collate_fn.generator
 
 
-def test_a_teacher_stopped_after_an_epoch_resumes_to_the_same_weights(tmp_path):
-    reference = train_model(_teacher(), _loader(), task="multiclass", epochs=4, lr=0.05, seed=1)
+@pytest.mark.parametrize("workers", [0, 1])   # 1: persistent workers, as streamed image files are decoded
+def test_a_teacher_stopped_after_an_epoch_resumes_to_the_same_weights(tmp_path, workers):
+    reference = train_model(_teacher(), _loader(workers), task="multiclass", epochs=4, lr=0.05, seed=1)
     checkpoint = EpochCheckpoint(tmp_path / "teacher.pt", key="k")
     with pytest.raises(Stop):   # step 8: epochs 1 and 2 finished, the third not
-        train_model(_teacher(), _loader(), task="multiclass", epochs=4, lr=0.05, seed=1,
+        train_model(_teacher(), _loader(workers), task="multiclass", epochs=4, lr=0.05, seed=1,
                     progress=_stop_after(8), checkpoint=checkpoint)
     assert checkpoint.load()["step"] == 2 * STEPS_PER_EPOCH
     torch.manual_seed(123)  # the global state of the new process differs: the checkpoint restores it
-    resumed = train_model(_teacher(), _loader(), task="multiclass", epochs=4, lr=0.05, seed=1, checkpoint=checkpoint)
+    resumed = train_model(_teacher(), _loader(workers), task="multiclass", epochs=4, lr=0.05, seed=1,
+                          checkpoint=checkpoint)
     _same_weights(reference, resumed)
     assert checkpoint.load()["step"] == 4 * STEPS_PER_EPOCH
 

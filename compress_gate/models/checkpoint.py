@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["EpochCheckpoint", "random_states", "restore_random_states", "loader_generators"]
 
 #: Attributes followed from a loader to find its generators (a wrapper's ``loader``, a DataLoader's parts).
-_LOADER_PARTS = ("loader", "sampler", "batch_sampler", "collate_fn", "dataset", "transform")
+_LOADER_PARTS = ("loader", "sampler", "batch_sampler", "collate_fn", "augment", "dataset", "transform")
 
 
 class EpochCheckpoint:
@@ -87,7 +87,7 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
     """The ``torch.Generator`` objects ``loader`` draws from, in a fixed order, each once.
 
     Found at the attribute ``generator`` of the loader and of the parts it reaches through
-    ``loader``, ``sampler``, ``batch_sampler``, ``collate_fn``, ``dataset`` and ``transform``
+    ``loader``, ``sampler``, ``batch_sampler``, ``collate_fn``, ``augment``, ``dataset`` and ``transform``
     (depth-first, in that order). A loader whose random draws come from elsewhere cannot be
     resumed bit for bit; keep its generators on one of these attributes.
     """
@@ -149,5 +149,26 @@ def restore_random_states(states: dict[str, Any], loader: Any) -> None:
     torch.set_rng_state(states["torch"])
     for generator, state in zip(generators, states["loader"]):
         generator.set_state(state)
+    if _start_persistent_workers(loader):
+        for generator, state in zip(generators, states["loader"]):
+            generator.set_state(state)
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def _start_persistent_workers(loader: Any) -> bool:
+    """Start the workers of a ``DataLoader`` with persistent workers (found as ``loader`` or its ``.loader``);
+    whether there was one.
+
+    Such a loader draws its workers' base seed from its generator once, when its first pass
+    starts, and never again: a resumed loop's new loader would draw it at its first pass and
+    shift every later shuffle. Starting the workers here draws it before the saved
+    generator states are set again (by the caller), as in the uninterrupted run.
+    """
+    from torch.utils.data import DataLoader
+
+    for candidate in (loader, getattr(loader, "loader", None)):
+        if isinstance(candidate, DataLoader) and candidate.persistent_workers and candidate.num_workers > 0:
+            iter(candidate)
+            return True
+    return False
