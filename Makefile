@@ -138,7 +138,8 @@ endif
 test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest -m "not slow" -n 2 -q
 	$(TORCH_VENV)/bin/python -m pytest -m slow -q tests/test_torch_backend_run.py tests/test_torch_backend_qat.py \
-	    tests/test_torch_methods_run.py tests/test_similarity_run_e2e.py tests/test_user_model_run.py
+	    tests/test_torch_methods_run.py tests/test_similarity_run_e2e.py tests/test_user_model_run.py \
+	    tests/test_resume_run.py
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

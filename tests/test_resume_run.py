@@ -141,3 +141,47 @@ def test_resume_of_another_recipes_run_is_refused_and_keeps_it(tmp_path):
     code, message = _resume_exit(recipe)
     assert code == 2 and "was made by another recipe" in message and "recipe_hash 0000000000000000..." in message
     assert (run_dir / "run.json").is_file()
+
+
+def _sweep_exit(recipe: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["sweep", str(recipe), "--sparsity", "0.3", "0.6", *extra])
+    assert "Traceback" not in result.output
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_sweep_resume_without_a_sweep_or_of_a_finished_one_is_refused(tmp_path):
+    recipe = _recipe(tmp_path, "cut")
+    code, message = _sweep_exit(recipe, "--resume")
+    assert code == 2 and "--resume found no sweep to continue" in message
+    _run_dir(tmp_path, recipe, status="released")
+    (tmp_path / "cut" / "sweep.json").write_text("{}")
+    code, message = _sweep_exit(recipe, "--resume")
+    assert code == 2 and "sweep.json: --resume continues an interrupted sweep, but this one finished" in message
+    assert (tmp_path / "cut" / "sweep.json").is_file()
+
+
+@pytest.mark.slow
+def test_sweep_resume_keeps_finished_students_and_resumes_the_interrupted_one(tmp_path):
+    recipe = _recipe(tmp_path, "sweep")
+    raw = yaml.safe_load(recipe.read_text())
+    raw["compression"]["epochs"] = 2
+    raw["compression"]["pruning"]["end_epoch"] = 1.0
+    recipe.write_text(yaml.safe_dump(raw, sort_keys=False))
+    code, message = _sweep_exit(recipe)
+    assert code in (0, 1), message
+    sweep = tmp_path / "sweep"
+    first, second = sweep / "sparsity-0.3", sweep / "sparsity-0.6"
+    kept = (first / "run.json").read_bytes()
+    students = (first / "student.pt").read_bytes(), (second / "student.pt").read_bytes()
+    (sweep / "sweep.json").unlink()                        # as if the sweep stopped during the second student
+    record = json.loads((second / "run.json").read_text())
+    record.update(status="interrupted", interrupted_stage="compress")
+    (second / "run.json").write_text(json.dumps(record))
+    code, message = _sweep_exit(recipe, "--resume")
+    assert code in (0, 1), message
+    assert (first / "run.json").read_bytes() == kept        # read back, not run again
+    resumed = json.loads((second / "run.json").read_text())
+    assert resumed["resumed_from"]["stage"] == "compress" and resumed["status"] in ("released", "refused")
+    assert ((first / "student.pt").read_bytes(), (second / "student.pt").read_bytes()) == students
+    rows = json.loads((sweep / "sweep.json").read_text())["students"]
+    assert [row["student"] for row in rows] == ["sparsity-0.3", "sparsity-0.6"]
