@@ -82,7 +82,8 @@ def model_section(out: Path) -> dict[str, object]:
 
 
 def recipe(out: Path, engines: list[str]) -> dict[str, object]:
-    """The run recipe of the module docstring."""
+    """The run recipe: a ResNet-50 trained one epoch on ``device: cuda`` with ``amp: bf16``, GMP to 50 % of the
+    bottleneck convolutions in one fine-tuning epoch, benchmarked on ``engines``, gated on accuracy only."""
     return {
         "seed": 0, "output": "run", "device": "cuda", "amp": "bf16",
         "model": {**model_section(out), "input_size": 224, "cache_dir": "cache",

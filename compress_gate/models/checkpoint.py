@@ -44,7 +44,8 @@ _LOADER_PARTS = ("loader", "sampler", "batch_sampler", "collate_fn", "augment", 
 
 
 class EpochCheckpoint:
-    """One training loop's checkpoint file at ``path``, valid for ``key`` (module docstring)."""
+    """One training loop's checkpoint file at ``path``, valid for ``key``: ``{"key": key, "state_dict": state}``,
+    written atomically, loaded with ``weights_only=True``."""
 
     def __init__(self, path: str | Path, key: str) -> None:
         self.path, self.key = Path(path), key
@@ -111,7 +112,8 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
 
 
 def random_states(loader: Any) -> dict[str, Any]:
-    """Every random state the next training step reads (module docstring), as tensors and plain values."""
+    """Every random state the next training step reads, as tensors and plain values: Python's, NumPy's and
+    torch's global generators (CUDA's when initialised) and the loader's generators (:func:`loader_generators`)."""
     import torch
 
     name, keys, position, has_gauss, gauss = np.random.get_state()

@@ -104,7 +104,8 @@ def cpu_placement() -> Placement:
 
 
 def select_device(device: str = "auto", amp: str | None = None, *, source: str = "recipe") -> Placement:
-    """The :class:`Placement` the recipe's ``device`` and ``amp`` keys name (module docstring).
+    """The :class:`Placement` the recipe's ``device`` and ``amp`` keys name: ``auto`` is ``cuda`` (GPU 0)
+    when ``torch.cuda.is_available()``, else ``cpu``; ``cuda`` is ``cuda:0``.
 
     Raises
     ------

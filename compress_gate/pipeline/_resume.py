@@ -45,7 +45,8 @@ _DIRECTORY = "checkpoints"
 
 
 def check_resumable(run_dir: Path, digest: str, recipe: Path) -> dict[str, Any]:
-    """``run_dir``'s run.json facts, when ``--resume`` may continue it (module docstring).
+    """``run_dir``'s run.json facts, when ``--resume`` may continue it: its status is ``interrupted``,
+    ``failed`` or ``running`` and its ``recipe_hash`` is ``digest``.
 
     Raises
     ------

@@ -161,7 +161,9 @@ def fine_tune(
 
 
 class _Loop:
-    """The parts of :func:`fine_tune`'s loop a checkpoint saves and restores (its docstring)."""
+    """What a checkpoint of :func:`fine_tune`'s loop saves and restores: the student (the fake-quantized
+    graph once QAT has started), the optimizer, the masks, the schedule's state, the distillation term's
+    heads, the loss scaler and the random states."""
 
     def __init__(self, student: torch.nn.Module, opt: torch.optim.Optimizer, masks: MaskSet | None,
                  schedule: GMPSchedule | None, distiller: Any, qat: FakeQuantization | None,
