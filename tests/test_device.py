@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 from compress_gate.cli import app  # noqa: E402
-from compress_gate.engines.machine import run_machine  # noqa: E402
 from compress_gate.errors import InputError  # noqa: E402
 from compress_gate.models.device import select_device  # noqa: E402
 
@@ -54,7 +53,7 @@ def test_amp_on_cuda_autocasts_in_its_dtype(gpus):
     gpus(1)
     placement = select_device("cuda", "bf16")
     assert placement.amp == "bf16" and placement.scaler is None
-    assert placement.describe() == {"device": "cuda:0", "name": "Mock GPU cuda:0", "amp": "bf16"}
+    assert placement.describe("Some CPU") == {"device": "cuda:0", "name": "Mock GPU cuda:0", "amp": "bf16"}
 
 
 def test_the_cpu_placement_leaves_the_loader_and_the_step_as_they_were(gpus):
@@ -62,7 +61,7 @@ def test_the_cpu_placement_leaves_the_loader_and_the_step_as_they_were(gpus):
     placement = select_device("auto")
     loader = [(torch.ones(2, 1), torch.zeros(2))]
     assert placement.batches(loader) is loader and placement.state_dict() is None
-    assert placement.describe() == {"device": "cpu", "name": run_machine()["cpu_model"], "amp": None}
+    assert placement.describe("Some CPU") == {"device": "cpu", "name": "Some CPU", "amp": None}
 
 
 def _recipe(tmp_path, **top):

@@ -25,7 +25,7 @@ from compress_gate.errors import InputError
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEVICE_PATTERN", "AMP_DTYPES", "Placement", "cpu_placement", "select_device", "device_name"]
+__all__ = ["DEVICE_PATTERN", "AMP_DTYPES", "Placement", "cpu_placement", "select_device"]
 
 #: The values ``device`` accepts.
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -91,9 +91,11 @@ class Placement:
         if self.scaler is not None and state is not None:
             self.scaler.load_state_dict(state)
 
-    def describe(self) -> dict[str, Any]:
-        """What run.json records: the device, its name and the autocast dtype."""
-        return {"device": str(self.device), "name": device_name(self.device), "amp": self.amp}
+    def describe(self, cpu_name: str) -> dict[str, Any]:
+        """What run.json records: the device, its name (the GPU's, else ``cpu_name``, the CPU's model as
+        the caller's machine record gives it) and the autocast dtype."""
+        name = str(torch_cuda().get_device_name(self.device)) if self.device.type == "cuda" else cpu_name
+        return {"device": str(self.device), "name": name, "amp": self.amp}
 
 
 def cpu_placement() -> Placement:
@@ -143,16 +145,11 @@ def select_device(device: str = "auto", amp: str | None = None, *, source: str =
     return Placement(placement, amp)
 
 
-def device_name(device: torch.device) -> str:
-    """The GPU's name (``torch.cuda.get_device_name``), or the CPU's model (/proc/cpuinfo, else
-    :func:`platform.processor`)."""
+def torch_cuda() -> Any:
+    """``torch.cuda`` (imported here: this module imports torch only when a function needs it)."""
     import torch
 
-    if device.type == "cuda":
-        return str(torch.cuda.get_device_name(device))
-    from compress_gate.engines.machine import run_machine
-
-    return str(run_machine()["cpu_model"])
+    return torch.cuda
 
 
 class _OnDevice:

@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from compress_gate.data.contract import EvalData
     from compress_gate.models.checkpoint import EpochCheckpoint
 
-__all__ = ["RESUMABLE", "check_resumable", "check_sweep_resumable", "continue_student", "checkpoint_for", "student_checkpoint_key", "remove_checkpoints"]
+__all__ = ["RESUMABLE", "check_resumable", "check_sweep_resumable", "continue_student", "checkpoint_for",
+           "student_checkpoint_key", "remove_checkpoints"]
 
 #: run.json statuses a run may be resumed from.
 RESUMABLE = ("interrupted", "failed", "running")

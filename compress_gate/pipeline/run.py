@@ -335,10 +335,11 @@ def run_recipe(path: str | Path, *, console: Console | None = None, resume: bool
             placement = _check_before_work(config, path, compressor, resume=resume)
             run_dir = config.output
             digest, resumed = _prepare_run_dir(path, config, compressor, resume=resume)
+            machine = run_machine()
             record = RunRecord(run_dir, {"recipe": str(path), "recipe_hash": digest, "seed": config.seed,
                                          "compress_gate_version": __version__,
                                          "deployment_engine": config.engines.deployment,
-                                         "machine": run_machine(), "device": placement.describe(),
+                                         "machine": machine, "device": placement.describe(machine["cpu_model"]),
                                          **({"resumed_from": resumed} if resume else {})})
             record.stage_seconds["config"] = round(time.perf_counter() - start, 3)
             record.stage_cpu_seconds["config"] = round(time.process_time() - cpu_start, 3)

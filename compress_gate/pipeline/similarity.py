@@ -114,7 +114,8 @@ def compare_models(teacher: torch.nn.Module, student: torch.nn.Module, inputs: n
 
     device = next(teacher.parameters()).device     # the run's `device`: both models are there
     batch = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(device)
-    layers = layer_similarity(teacher, student, batch, layers=similarity_layers(teacher, student), keep=_KEEP, spatial_mean=True)
+    layers = layer_similarity(teacher, student, batch, layers=similarity_layers(teacher, student), keep=_KEEP,
+                              spatial_mean=True)
     mean = {key: _mean([row[key] for row in layers.values()]) for key in ("cka", "svcca")}
     return {"layers": layers, "mean": mean}
 

@@ -194,7 +194,8 @@ class _Loop:
         if saved is None:
             return 0
         if saved["qat_started"]:  # the fake-quantized graph, built as the interrupted run built it
-            self.student = self.qat.step(self.student, step_epoch(saved["step"], steps_per_epoch))  # type: ignore[union-attr]
+            qat: Any = self.qat
+            self.student = qat.step(self.student, step_epoch(saved["step"], steps_per_epoch))
             self.student.train()
             self.opt = new_optimizer(self.student)   # as the loop rebuilds it when QAT starts
         self.student.load_state_dict(saved["model"])
