@@ -55,8 +55,9 @@ def _pillow_image():  # noqa: ANN202 - the PIL.Image module
 
 @dataclass(frozen=True)
 class ImageTransform:
-    """The deterministic evaluation transform of the module docstring (also what training
-    loads before its augmentation). ``mean``/``std``: one value per channel."""
+    """The deterministic evaluation transform (also what training loads before its augmentation): centre
+    crop to a square of side ``crop_size`` (None: the largest), bilinear resize to ``image_size``, grey or
+    RGB, u = p / 255, then x_c = (u_c − mean_c) / std_c with one ``mean``/``std`` value per channel."""
 
     image_size: int
     channels: int = 3
