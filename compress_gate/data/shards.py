@@ -28,7 +28,7 @@ file in this process when the per-file functions run elsewhere.
 
 Each file is read and checked by a pure per-file function (:func:`data_summary`,
 :func:`prediction_summary`), mapped over the files by ``map_files`` (``map`` in this process;
-the gate's Ray backend maps them as Ray tasks), which returns the file's 64-bit id hashes
+the gate's Ray execution maps them as Ray tasks), which returns the file's 64-bit id hashes
 (:func:`~compress_gate._id_hash.hash_ids`), sorted; the cross-shard checks are a join of those
 hashes in this process, 12 bytes per row and model (13 for the data). Iterating the result
 then yields one :class:`ShardBlock` per data shard, in shard order, holding that shard's rows

@@ -40,7 +40,7 @@ _REPORT_FAMILIES = ("confusion", "calibration", "uncertainty", "interrelation", 
 #: Metrics finished from every resample's CEV/SDE of a population against the teacher.
 BALANCE_METRICS = frozenset(m for m, spec in GATED_METRICS.items() if spec.source == "balance")
 #: Runs a per-shard function over the shards and yields results that add up to the sum of its
-#: values (``map``: one per shard; the Ray backend: one sum per run of shards, which it reads from
+#: values (``map``: one per shard; on Ray: one sum per run of shards, which it reads from
 #: the references it is given).
 ShardMap = Callable[[Callable[[ShardInput], Any], Any], Iterator[Any]]
 
