@@ -179,3 +179,42 @@ def test_score_names_a_bad_image_before_writing_anything(tmp_path):
     assert result.exit_code == 2
     assert "13.png: cannot read the image" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_run_lists_skipped_images_in_run_json_and_report_json(tmp_path):
+    # a user's network (test_user_model_run's recipe) on 580 PNG files at 16 px, 2 of them bad
+    import json
+
+    import yaml
+    from test_user_model_run import needs_torch_backend, user_recipe
+    from typer.testing import CliRunner
+
+    from compress_gate.cli import app
+
+    if needs_torch_backend.args[0]:
+        pytest.skip(needs_torch_backend.kwargs["reason"])
+    rng = np.random.default_rng(0)
+    lines = ["path,split,a,b,c,g"]
+    for i, split in enumerate(["train"] * 240 + ["calib"] * 100 + ["test"] * 240):
+        write_image(tmp_path / "imgs" / f"{i:03d}.png", size=(16, 16), seed=i)
+        lines.append(f"imgs/{i:03d}.png,{split}," + ",".join(str(v) for v in rng.integers(0, 2, 4)))
+    (tmp_path / "data.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "imgs/007.png").unlink()
+    (tmp_path / "imgs/400.png").write_bytes(b"not a png")
+    compression = {"backend": "torch", "epochs": 2, "batch_size": 32,
+                   "pruning": {"params": ["__ALL_PRUNABLE__"], "final_sparsity": 0.5, "init_sparsity": 0.05,
+                               "start_epoch": 0.0, "end_epoch": 1.0, "update_frequency": 0.5}}
+    path = user_recipe(tmp_path, compression)
+    recipe = yaml.safe_load(path.read_text())
+    recipe["data"] = {"kind": "csv", "path": "data.csv", "task": "multilabel", "label_columns": ["a", "b", "c"],
+                      "group_columns": ["g"], "image_size": 16, "on_bad_image": "skip"}
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code in (0, 1), result.output
+    listed = json.loads((tmp_path / "run" / "run.json").read_text())["skipped_images"]
+    assert [entry["id"] for entry in listed] == ["imgs/007.png", "imgs/400.png"]
+    assert "no such image file" in listed[0]["reason"] and "cannot read the image" in listed[1]["reason"]
+    report = json.loads((tmp_path / "run" / "gate" / "report.json").read_text())
+    assert report["run"]["skipped_images"] == listed
+    assert report["inputs"]["n_test"] == 239                          # 240 test rows, one skipped
