@@ -22,9 +22,9 @@ baseline, each in a fresh child process whose peak resident memory is measured:
   Runtime session per batch.
 - **train**: one epoch of SGD (batch 64, BCE with logits) of the same network. Project:
   :func:`compress_gate.pipeline.teacher.training_loader` (shuffled, ``--workers`` DataLoader
-  workers, random resized crop and horizontal flip) and :func:`compress_gate.models.train_model`.
-  Baseline: the minimal Dataset in a shuffled ``DataLoader`` with ``--workers`` workers (no
-  augmentation) and a plain training loop.
+  workers) and :func:`compress_gate.models.train_model`. Baseline: the minimal Dataset in a
+  shuffled ``DataLoader`` with ``--workers`` workers and a plain training loop. Neither side
+  augments (the baseline is minimal; like for like).
 
 The network (the decode pipeline is what is measured, not the model): conv 7x7/4 (3->16), ReLU,
 conv 3x3/2 (16->32), ReLU, global average pool, linear 32 -> 4; 8k parameters.
@@ -33,7 +33,8 @@ Peak memory: the child's own ``ru_maxrss`` (RUSAGE_SELF) and the largest of its 
 DataLoader workers (RUSAGE_CHILDREN); ``peak_rss_total_mb`` is their sum plus, for the
 baseline and the training loader, the other workers (workers x the largest one): an upper bound
 of what the job held at once. Images/s is the number of images over the job's wall time (data
-loading included, model building and export excluded). Writes benchmarks/results/streaming.json.
+loading included, the project's up-front check of every file included, model export excluded).
+Writes benchmarks/results/streaming.json (rewritten after each pair).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import gc
 import json
 import os
 import platform
@@ -161,16 +163,14 @@ def _train(impl: str, root: Path, csv_path: Path, workers: int) -> int:
 
     model = small_network()
     if impl == "project":
-        from compress_gate.config.run import AugmentConfig
         from compress_gate.models import train_model
         from compress_gate.pipeline.teacher import training_loader
 
         data = _project_data(root, csv_path, workers)
         data = type(data)(**{**data.__dict__, "split": data.split.copy()})
         data.split[:] = "train"             # the CSV's rows are test rows: train on all of them
-        loader = training_loader(data, batch_size=BATCH, seed=0,
-                                 augment=AugmentConfig(hflip=True, crop_scale=(0.6, 1.0)))
-        train_model(model, loader, task="multilabel", epochs=1, lr=0.01, seed=0)
+        train_model(model, training_loader(data, batch_size=BATCH, seed=0), task="multilabel", epochs=1, lr=0.01,
+                    seed=0)
         return len(data.ids)
     from torch.utils.data import DataLoader
 
@@ -193,6 +193,7 @@ def measure_one(job: str, impl: str, root: Path, csv_path: Path, workers: int, o
     images = (_score(impl, root, csv_path, workers, onnx_path) if job == "score"
               else _train(impl, root, csv_path, workers))
     seconds = time.perf_counter() - start
+    gc.collect()          # a persistent DataLoader's workers are joined (reaped) before the counts are read
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     uses_workers = impl == "baseline" or job == "train"
@@ -210,26 +211,32 @@ def _child(job: str, impl: str, root: Path, csv_path: Path, workers: int, onnx_p
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(root: Path, sizes: list[int], workers: int) -> dict[str, Any]:
-    """Every (size, job, implementation) in a child process; the project/baseline ratios."""
+def measure(root: Path, sizes: list[int], workers: int, out: Path, jobs: tuple[str, ...] = ("score", "train")
+            ) -> dict[str, Any]:
+    """Every (job, size, implementation) in a child process, scoring first; the project/baseline
+    ratios. ``out`` is rewritten after each pair, so a stopped run keeps what it measured."""
     from compress_gate.compress import export_onnx
 
-    onnx_path = export_onnx(small_network().eval(), root / "small.onnx", input_shape=(3, SIZE, SIZE),
+    onnx_path = export_onnx(small_network().eval(), out.with_suffix(".onnx"), input_shape=(3, SIZE, SIZE),
                             task="multilabel")
-    rows = []
-    for size in sizes:
-        for job in ("score", "train"):
+    result: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": list(os.getloadavg())},
+        "workers": workers, "batch_size": BATCH, "image_size": SIZE, "augmentation": "none (both sides)",
+        "network": "conv7x7/4(3->16) relu conv3x3/2(16->32) relu avgpool linear(32->4)", "results": []}
+    rows = result["results"]
+    for job in jobs:
+        for size in sizes:
             pair = {impl: _child(job, impl, root, root / f"images-{size}.csv", workers, onnx_path)
                     for impl in ("project", "baseline")}
-            for result in pair.values():
-                rows.append({"n_images": size, **result})
+            for measured in pair.values():
+                rows.append({"n_images": size, **measured})
                 print(json.dumps(rows[-1]), flush=True)
             rows[-1]["speed_ratio_project_over_baseline"] = round(
                 pair["project"]["images_per_s"] / pair["baseline"]["images_per_s"], 3)
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version()},
-            "workers": workers, "batch_size": BATCH, "image_size": SIZE,
-            "network": "conv7x7/4(3->16) relu conv3x3/2(16->32) relu avgpool linear(32->4)", "results": rows}
+            out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
 
 
 def _cpu_name() -> str:
@@ -255,6 +262,7 @@ def main() -> None:
     run.add_argument("--sizes", type=int, nargs="+", default=[20_000, 100_000])
     run.add_argument("--workers", type=int, default=2)
     run.add_argument("--out", type=Path, default=_RESULTS)
+    run.add_argument("--jobs", nargs="+", choices=("score", "train"), default=["score", "train"])
     one = sub.add_parser("_one")
     for name in ("job", "impl", "root", "csv_path", "workers", "onnx_path"):
         one.add_argument(name)
@@ -262,8 +270,7 @@ def main() -> None:
     if args.command == "write":
         write_images(args.root, args.n, args.sizes, args.processes)
     elif args.command == "measure":
-        result = measure(args.root, args.sizes, args.workers)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        measure(args.root, args.sizes, args.workers, args.out, tuple(args.jobs))
         print(f"wrote {args.out}")
     else:
         print(json.dumps(measure_one(args.job, args.impl, Path(args.root), Path(args.csv_path), int(args.workers),

@@ -39,6 +39,7 @@ from compress_gate.data._contract_checks import (GROUP_PREFIX, SCORE_TOLERANCE, 
 from compress_gate.data._contract_checks import check_eval_columns as _check_eval_columns
 from compress_gate.data._npz import read_npz_columns
 from compress_gate.data._records import SPLITS, EvalData, Predictions, Task
+from compress_gate.data.image_files import ImageFiles
 from compress_gate.errors import InputError
 
 __all__ = ["Task", "SPLITS", "EvalData", "Predictions", "save_eval_data", "load_eval_data",
@@ -69,10 +70,9 @@ def save_eval_data(data: EvalData, path: str | Path) -> Path:
     }
     for j, name in enumerate(data.group_names):
         columns[GROUP_PREFIX + name] = np.asarray(data.groups[:, j], dtype=np.uint8)
-    if data.streams_images:
-        columns["image_paths"] = np.asarray([os.path.abspath(p) for p in data.inputs.paths], dtype=str)  # type: ignore[union-attr]
-        columns["image_transform"] = np.asarray(json.dumps(data.inputs.transform.describe(),  # type: ignore[union-attr]
-                                                           sort_keys=True))
+    if isinstance(data.inputs, ImageFiles):
+        columns["image_paths"] = np.asarray([os.path.abspath(p) for p in data.inputs.paths], dtype=str)
+        columns["image_transform"] = np.asarray(json.dumps(data.inputs.transform.describe(), sort_keys=True))
     elif data.inputs is not None:
         columns["inputs"] = np.asarray(data.inputs, dtype=np.float32)
     _check_eval_columns(columns, str(path))   # never write a file the loader would refuse
