@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -63,6 +62,7 @@ from compress_gate.errors import InputError
 from compress_gate.pipeline._progress import RunProgress
 from compress_gate.pipeline._record import RunRecord, json_ready
 from compress_gate.pipeline._resume import checkpoint_for, remove_checkpoints, student_checkpoint_key
+from compress_gate.pipeline._student_weights import mask_digests, shipped_sparsity
 from compress_gate.pipeline.preprocess import normalize_for_model, preprocessing, record_preprocessing
 from compress_gate.pipeline.summary import metrics_summary, summary_table
 
@@ -92,22 +92,6 @@ class RunOutcome:
     report: Report
     summary: dict[str, Any]
     stage_seconds: dict[str, float]
-
-
-def mask_digests(model: torch.nn.Module) -> dict[str, str]:
-    """SHA-256 of the zero mask (``w == 0``, bit-packed) of every weight with >= 2 dims.
-
-    Two runs with the same seed must give equal digests (the reproducibility test).
-    """
-    import torch
-
-    out = {}
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith("weight") and param.dim() >= 2:
-                mask = np.packbits((param.detach().cpu().numpy() == 0).reshape(-1))
-                out[name] = hashlib.sha256(mask.tobytes()).hexdigest()
-    return out
 
 
 def _seed_everything(seed: int) -> None:
@@ -254,24 +238,6 @@ def _compress(config: RunConfig, data: EvalData, teacher: torch.nn.Module, compr
              "distilled": result.distilled, "epochs": result.epochs, "mask_sha256": mask_digests(result.model)}
     write_json(config.output / "compression.json", json_ready(facts))
     return result, facts
-
-
-def shipped_sparsity(result: CompressionResult, shipped: Path) -> dict[str, Any]:
-    """Sparsity of the weights the backend pruned, measured on the ``shipped`` ONNX graph.
-
-    Per weight s = zeros / size (a quantized weight's zero is its zero point), keyed by
-    the torch weight name the backend reports in ``result.sparsity``; ``overall_sparsity``
-    pools them, Σ zeros / Σ sizes (``nan`` when the backend pruned nothing). A pruned
-    weight the graph does not show under its name is listed in ``sparsity_not_in_graph``
-    and left out of the pool.
-    """
-    from compress_gate.compress.sparsity import onnx_layer_zero_counts, pooled_sparsity
-
-    counts = onnx_layer_zero_counts(shipped)
-    found = {name: counts[name] for name in result.sparsity if name in counts}
-    return {"measured_on": shipped.name, "overall_sparsity": pooled_sparsity(found.values()),
-            "sparsity": {name: zeros / size for name, (zeros, size) in found.items()},
-            "sparsity_not_in_graph": sorted(set(result.sparsity) - set(found))}
 
 
 def _benchmark(config: RunConfig, exported: ExportedModels, input_shape: tuple[int, ...],

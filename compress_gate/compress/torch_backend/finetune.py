@@ -13,11 +13,12 @@ parameters; the optimizer is rebuilt over them) and whether observers freeze.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from compress_gate.errors import InputError, RuntimeFailure
+from compress_gate.errors import InputError
 
 if TYPE_CHECKING:
     import torch
@@ -86,90 +87,128 @@ def fine_tune(
     """
     import torch
 
-    from compress_gate.compress.torch_backend.distill import FeatureDistiller
     from compress_gate.compress.torch_backend.schedule import step_epoch
     from compress_gate.models.device import cpu_placement
-    from compress_gate.models.training import build_optimizer, task_loss, training_steps
+    from compress_gate.models.training import build_optimizer, finite_loss_value, loader_steps, training_steps
 
+    _check_arguments(optimizer, distillation, teacher, schedule, masks)
+    steps_per_epoch = loader_steps(loader)
+    total_steps = math.ceil(epochs * steps_per_epoch)
+    placement = placement or cpu_placement()
+    loader = placement.batches(loader)
+    torch.manual_seed(seed)
+    new_optimizer = functools.partial(build_optimizer, optimizer=optimizer, lr=lr, momentum=momentum,
+                                      weight_decay=weight_decay)
+    loop = _Loop(student, new_optimizer, task=task, teacher=teacher, distillation=distillation, masks=masks,
+                 schedule=schedule, qat=qat, placement=placement)
+    first_step = loop.resume(checkpoint, loader, steps_per_epoch)
+    save = functools.partial(_save_checkpoint, checkpoint, loop, loader)
+    for step, inputs, targets in training_steps(loader, total_steps, start=first_step, epoch_done=save):
+        epoch = step_epoch(step, steps_per_epoch)
+        loss = loop.loss(inputs, targets, epoch)
+        value = finite_loss_value(loss, step, total_steps, "compression training", f"Lower compression.lr (now {lr}).")
+        loop.backward_and_step(loss, epoch)
+        if step + 1 == total_steps:
+            save(total_steps)
+        if progress is not None:
+            progress(step + 1, total_steps, value)
+    return loop.finish()
+
+
+def _check_arguments(optimizer: str, distillation: DistillationConfig | None, teacher: torch.nn.Module | None,
+                     schedule: GMPSchedule | None, masks: MaskSet | None) -> None:
+    """Refuse (InputError) an unknown ``optimizer``, ``distillation`` without a ``teacher`` and a
+    ``schedule`` without ``masks``."""
     if optimizer not in ("sgd", "adam"):
         raise InputError(f"compression.optimizer = {optimizer!r} must be 'sgd' or 'adam'.")
     if distillation is not None and teacher is None:
         raise InputError("compression.distillation needs the dense teacher; none was given.")
     if schedule is not None and masks is None:
         raise InputError("a pruning schedule needs its masks.")
-    steps_per_epoch = len(loader)  # type: ignore[arg-type]
-    if steps_per_epoch == 0:
-        raise InputError("the training loader yields no batches: give it at least one sample.")
-    total_steps = math.ceil(epochs * steps_per_epoch)
 
-    placement = placement or cpu_placement()
-    loader = placement.batches(loader)
-    torch.manual_seed(seed)
-    student.to(placement.device)
-    opt = build_optimizer(student, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if teacher is not None:
-        teacher.to(placement.device).eval()
-    distiller = None if distillation is None else FeatureDistiller(distillation, student, teacher, task=task)
-    if distiller is not None and distiller.parameters():   # CRD's projection heads train with the student
-        distiller.term.to(placement.device)
-        opt.add_param_group({"params": distiller.parameters()})
-    student.train()
-    loop = _Loop(student, opt, masks, schedule, distiller, qat, placement)
-    first_step = loop.resume(checkpoint, loader, steps_per_epoch,
-                             lambda model: build_optimizer(model, optimizer, lr=lr, momentum=momentum,
-                                                           weight_decay=weight_decay))
-    student, opt = loop.student, loop.opt
 
-    def save(done: int) -> None:
-        if checkpoint is not None:
-            loop.student, loop.opt = student, opt
-            checkpoint.save(loop.state(done, loader))
-
-    for step, inputs, targets in training_steps(loader, total_steps, start=first_step, epoch_done=save):
-        if qat is not None:
-            trained = qat.step(student, step_epoch(step, steps_per_epoch))
-            if trained is not student:  # QAT starts: new module, new parameter set (folded BN biases)
-                student = trained
-                student.train()  # an exported graph's train() returns None
-                opt = build_optimizer(student, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
-        with placement.autocast():
-            logits = student(inputs)
-            loss = task_loss(logits, targets, task)
-            if distiller is not None:
-                loss = distiller.loss(loss, inputs, logits)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise RuntimeFailure(f"compression training diverged: the loss is {value} at step {step + 1} of "
-                                 f"{total_steps}. Lower compression.lr (now {lr}).")
-        opt.zero_grad(set_to_none=True)
-        placement.backward(loss)
-        if schedule is not None:
-            sparsity = schedule.step(step_epoch(step, steps_per_epoch))
-            if sparsity is not None:
-                masks.update(sparsity)  # type: ignore[union-attr]
-        placement.step(opt)
-        if masks is not None:
-            masks.apply()
-        if step + 1 == total_steps:
-            save(total_steps)
-        if progress is not None:
-            progress(step + 1, total_steps, value)
-    if distiller is not None:
-        distiller.close()
-    student.eval()
-    return student
+def _save_checkpoint(checkpoint: EpochCheckpoint | None, loop: _Loop, loader: Any, done: int) -> None:
+    """Save ``loop``'s state after ``done`` steps into ``checkpoint`` (nothing without one)."""
+    if checkpoint is not None:
+        checkpoint.save(loop.state(done, loader))
 
 
 class _Loop:
-    """What a checkpoint of :func:`fine_tune`'s loop saves and restores: the student (the fake-quantized
-    graph once QAT has started), the optimizer, the masks, the schedule's state, the distillation term's
-    heads, the loss scaler and the random states."""
+    """The state :func:`fine_tune`'s loop trains and its step.
 
-    def __init__(self, student: torch.nn.Module, opt: torch.optim.Optimizer, masks: MaskSet | None,
-                 schedule: GMPSchedule | None, distiller: Any, qat: FakeQuantization | None,
+    The state is what a checkpoint saves and restores: the student (the fake-quantized graph once QAT
+    has started), the optimizer, the masks, the schedule's state, the distillation term's heads, the
+    loss scaler and the random states.
+    """
+
+    def __init__(self, student: torch.nn.Module, new_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer],
+                 *, task: Task, teacher: torch.nn.Module | None, distillation: DistillationConfig | None,
+                 masks: MaskSet | None, schedule: GMPSchedule | None, qat: FakeQuantization | None,
                  placement: Placement) -> None:
-        self.student, self.opt, self.masks, self.schedule = student, opt, masks, schedule
-        self.distiller, self.qat, self.placement = distiller, qat, placement
+        """Put ``student`` and ``teacher`` (eval mode) on ``placement``'s device, build the optimizer
+        (``new_optimizer``) and the :class:`.distill.FeatureDistiller` for ``distillation`` (whose
+        trainable heads, CRD's projections, go to the device and into the optimizer), and put
+        ``student`` in train mode."""
+        from compress_gate.compress.torch_backend.distill import FeatureDistiller
+
+        student.to(placement.device)
+        self.opt = new_optimizer(student)
+        if teacher is not None:
+            teacher.to(placement.device).eval()
+        self.distiller = None if distillation is None else FeatureDistiller(distillation, student, teacher, task=task)
+        if self.distiller is not None and self.distiller.parameters():   # CRD's heads train with the student
+            self.distiller.term.to(placement.device)
+            self.opt.add_param_group({"params": self.distiller.parameters()})
+        student.train()
+        self.student, self.new_optimizer, self.task = student, new_optimizer, task
+        self.masks, self.schedule, self.qat, self.placement = masks, schedule, qat, placement
+
+    def loss(self, inputs: torch.Tensor, targets: torch.Tensor, epoch: float) -> torch.Tensor:
+        """The batch's loss at ``epoch`` under the placement's autocast: task loss
+        (:func:`compress_gate.models.training.task_loss`), mixed with the teacher's by the distiller
+        when there is one. With QAT, the student is first swapped for its fake-quantized graph if QAT
+        starts at ``epoch``."""
+        from compress_gate.models.training import task_loss
+
+        if self.qat is not None:
+            self._quantize_when_due(epoch)
+        with self.placement.autocast():
+            logits = self.student(inputs)
+            loss = task_loss(logits, targets, self.task)
+            if self.distiller is not None:
+                loss = self.distiller.loss(loss, inputs, logits)
+        return loss
+
+    def _quantize_when_due(self, epoch: float) -> None:
+        """When QAT starts at ``epoch``, train its fake-quantized graph from now on (a new module with a
+        new parameter set: folded BN biases) in train mode, with a new optimizer over it; otherwise keep
+        the student (``qat.step`` may still freeze its observers)."""
+        trained = self.qat.step(self.student, epoch)  # type: ignore[union-attr]
+        if trained is not self.student:
+            self.student = trained
+            self.student.train()  # an exported graph's train() returns None
+            self.opt = self.new_optimizer(self.student)
+
+    def backward_and_step(self, loss: torch.Tensor, epoch: float) -> None:
+        """Backward pass, then: recompute the masks when the schedule says so at ``epoch``, step the
+        optimizer (through the placement's loss scaler), apply the masks again (momentum and weight decay
+        cannot revive a pruned weight)."""
+        self.opt.zero_grad(set_to_none=True)
+        self.placement.backward(loss)
+        if self.schedule is not None:
+            sparsity = self.schedule.step(epoch)
+            if sparsity is not None:
+                self.masks.update(sparsity)  # type: ignore[union-attr]
+        self.placement.step(self.opt)
+        if self.masks is not None:
+            self.masks.apply()
+
+    def finish(self) -> torch.nn.Module:
+        """Close the distiller (if any); the trained student, in eval mode."""
+        if self.distiller is not None:
+            self.distiller.close()
+        self.student.eval()
+        return self.student
 
     def state(self, done: int, loader: Any) -> dict[str, Any]:
         """What to save after ``done`` steps."""
@@ -184,8 +223,7 @@ class _Loop:
                 "scaler": self.placement.state_dict(),
                 "random": random_states(loader)}
 
-    def resume(self, checkpoint: EpochCheckpoint | None, loader: Any, steps_per_epoch: int,
-               new_optimizer: Callable[[torch.nn.Module], torch.optim.Optimizer]) -> int:
+    def resume(self, checkpoint: EpochCheckpoint | None, loader: Any, steps_per_epoch: int) -> int:
         """Restore a saved state (if ``checkpoint`` holds one); the first step to run."""
         from compress_gate.compress.torch_backend.schedule import step_epoch
         from compress_gate.models.checkpoint import restore_random_states
@@ -197,7 +235,7 @@ class _Loop:
             qat: Any = self.qat
             self.student = qat.step(self.student, step_epoch(saved["step"], steps_per_epoch))
             self.student.train()
-            self.opt = new_optimizer(self.student)   # as the loop rebuilds it when QAT starts
+            self.opt = self.new_optimizer(self.student)   # as the loop rebuilds it when QAT starts
         self.student.load_state_dict(saved["model"])
         self.opt.load_state_dict(saved["optimizer"])
         self.placement.load_state_dict(saved["scaler"])
