@@ -116,13 +116,14 @@ def test_a_toy_backend_loads_runs_its_checks_and_makes_sweep_students(toy, tmp_p
     assert config.compression == ToyCompressionConfig(keep=0.25)
     compressor = get_compressor(config.compression, config.export)
     assert isinstance(compressor, Compressor) and isinstance(compressor, ToyCompressor)
-    run_module._check_before_work(config, source, compressor)
-    run_module._prepare_run_dir(source, config, compressor)
-    assert (tmp_path / "run" / "toy.txt").read_text() == "keep 0.25\n"
     student = student_recipe(config, 0.8, sweep_dir=tmp_path / "sweep", source=source)
     assert student["compression"] == {"backend": "toy", "keep": 0.2, "batch_size": 8}
     with pytest.raises(InputError, match="prunes no N:M mask"):
         compressor.check_students([0.5], ["2:4"], source=source)
+    pytest.importorskip("torch")          # run's checks place the run on a torch device
+    run_module._check_before_work(config, source, compressor)
+    run_module._prepare_run_dir(source, config, compressor)
+    assert (tmp_path / "run" / "toy.txt").read_text() == "keep 0.25\n"
 
 
 def test_an_unregistered_toy_is_refused_naming_the_backends(tmp_path):
@@ -170,3 +171,19 @@ def test_a_whole_run_on_the_toy_backend_renders_its_report_once_from_report_json
     assert report["run"]["similarity"] == json.loads((outcome.run_dir / "similarity.json").read_text())
     assert set(report["run"]["stage_seconds"]) >= {"compress", "similarity", "gate"}
     assert (outcome.run_dir / "gate" / "report.html").read_text() == build_html(report)
+
+
+def test_without_torch_runs_checks_are_refused_naming_the_extras(toy, tmp_path, monkeypatch):
+    """A backend that needs no package of its own (the toy) still runs on torch: where torch does not
+    import (the core install), run's checks are an InputError (exit 2) naming the extras, not a crash."""
+    import sys
+
+    from compress_gate.pipeline import run as run_module
+
+    source = _recipe(tmp_path)
+    config = load_run_config(source)
+    compressor = get_compressor(config.compression, config.export)
+    monkeypatch.setitem(sys.modules, "torch", None)          # `import torch` raises ImportError
+    with pytest.raises(InputError, match=r"toy\.yaml: `compress-gate run` trains .* \[torch\] or \[sparseml\] extra"):
+        run_module._check_before_work(config, source, compressor)
+    assert not (tmp_path / "run").exists()

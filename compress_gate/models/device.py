@@ -115,9 +115,14 @@ def select_device(device: str = "auto", amp: str | None = None, *, source: str =
         ``device`` is not one of auto/cpu/cuda/cuda:N; ``cuda`` or ``cuda:N`` where
         ``torch.cuda.is_available()`` is false; ``cuda:N`` with N >= ``torch.cuda.device_count()``;
         ``amp`` that is not bf16/fp16, or ``amp`` on the CPU. Each message names the key
-        (prefixed by ``source``) and the fix.
+        (prefixed by ``source``) and the fix; torch is not installed (the core install: a run trains
+        with torch).
     """
-    import torch
+    try:
+        import torch
+    except ImportError as error:
+        raise InputError(f"{source}: `compress-gate run` trains and compresses with torch, which does not import "
+                         f"here ({error}). Install the [torch] or [sparseml] extra (docs/install.md).") from None
 
     if not DEVICE_PATTERN.match(device):
         raise InputError(f"{source}: `device` = {device!r} must be auto, cpu, cuda or cuda:N (N a GPU index).")
