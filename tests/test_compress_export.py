@@ -218,3 +218,20 @@ def test_onnx_sparsity_counts_zero_points_of_integer_weights(tmp_path):
     path = tmp_path / "g.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
     assert onnx_sparsity(path) == {"conv_w": 0.75, "gemm_w": 0.25}
+
+
+def test_quantize_for_ort_calibrates_on_every_batch(tmp_path):
+    """8 calibration batches (a multiple of ONNX Runtime's intermediate-output group, which its
+    calibrator discards when that option is set): the graph input's activation range covers the largest
+    input, which sits in the first batch. By hand: asymmetric uint8, scale = (max(x) - min(x, 0)) / 255."""
+    from compress_gate.compress.ort_quant import CALIBRATION_BATCH_SIZE
+
+    fp32 = export_onnx(_model(), tmp_path / "fp32.onnx", input_shape=SHAPE, task="multilabel")
+    x = _inputs(8 * CALIBRATION_BATCH_SIZE, seed=4)
+    x[0] *= 20.0                                           # the widest values are in batch 1 of 8
+    qdq = load_onnx(quantize_for_ort(fp32, tmp_path / "int8.onnx", x))
+    graph_input = qdq.graph.input[0].name
+    quantize = next(node for node in qdq.graph.node if node.op_type == "QuantizeLinear" and node.input[0] == graph_input)
+    scale = next(init for init in qdq.graph.initializer if init.name == quantize.input[1])
+    expected = (max(float(x.max()), 0.0) - min(float(x.min()), 0.0)) / 255.0
+    assert numpy_helper.to_array(scale).item() == pytest.approx(expected, rel=1e-6)

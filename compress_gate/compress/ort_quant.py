@@ -21,12 +21,12 @@ from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["quantize_for_ort", "check_float_graph", "QUANTIZED_OPS", "CALIBRATION_BATCH_SIZE"]
 
-#: Inputs per calibration batch fed to ONNX Runtime's MinMax calibrator.
+#: Inputs per calibration batch fed to ONNX Runtime's MinMax calibrator. The calibrator keeps every
+#: batch's activations until it computes the ranges, so its memory grows with the calib split; its
+#: ``CalibMaxIntermediateOutputs`` option is not used: ONNX Runtime 1.18 to 1.32 discard each full
+#: group of batches without folding it into the ranges (ranges from the last partial group only, or
+#: "No data is collected." when the batches are a multiple of the group size).
 CALIBRATION_BATCH_SIZE = 16
-#: Batches whose activations the calibrator holds before it folds them into its running
-#: min/max (``CalibMaxIntermediateOutputs``): memory bounded whatever the calib split's size;
-#: min/max folded in chunks equals min/max over all, so the ranges do not change.
-CALIBRATION_BATCHES_HELD = 8
 
 
 def quantize_for_ort(
@@ -53,8 +53,8 @@ def quantize_for_ort(
     when ``per_channel`` (each filter gets its own scale, which keeps small
     pruned filters accurate); MinMax calibration of
     activation ranges over ``calibration_inputs`` (N, C, H, W; an array, or image files decoded
-    batch by batch), fed in batches of :data:`CALIBRATION_BATCH_SIZE`, the calibrator holding
-    at most :data:`CALIBRATION_BATCHES_HELD` batches' activations at once. The graph is pre-processed first
+    batch by batch), fed in batches of :data:`CALIBRATION_BATCH_SIZE` (the calibrator holds every
+    batch's activations until it computes the ranges). The graph is pre-processed first
     (``quant_pre_process``: shape inference and graph optimisation). The node
     that produces the graph output (the sigmoid/softmax) stays in float, so
     scores keep full precision instead of 1/256 steps. The source graph's
@@ -89,7 +89,6 @@ def quantize_for_ort(
                     quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=output_nodes,
-                    extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_BATCHES_HELD},
                 )
                 annotate_onnx(tmp, {**{p.key: p.value for p in model.metadata_props}, QUANTIZED_KEY: "qdq"})
     except (InputError, RuntimeFailure):
