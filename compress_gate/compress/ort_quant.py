@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from compress_gate._atomic import atomic_path
-from compress_gate.data.image_files import ImageFiles
+from compress_gate.data.image_files import ImageFiles, input_batches
 from compress_gate.errors import InputError, RuntimeFailure
 
 __all__ = ["quantize_for_ort", "check_float_graph", "QUANTIZED_OPS", "CALIBRATION_BATCH_SIZE"]
@@ -139,8 +139,7 @@ class _BatchReader:
 
     def __init__(self, input_name: str, inputs: np.ndarray | ImageFiles) -> None:
         self._name = input_name
-        self._batches = (inputs.batches(CALIBRATION_BATCH_SIZE) if isinstance(inputs, ImageFiles) else
-                         (inputs[i:i + CALIBRATION_BATCH_SIZE] for i in range(0, len(inputs), CALIBRATION_BATCH_SIZE)))
+        self._batches = input_batches(inputs, CALIBRATION_BATCH_SIZE)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)

@@ -37,7 +37,8 @@ import numpy as np
 from compress_gate.data._records import SkippedImage
 from compress_gate.errors import InputError
 
-__all__ = ["ImageTransform", "ImageFiles", "SkippedImage", "check_image", "decode_image", "scan_images"]
+__all__ = ["ImageTransform", "ImageFiles", "SkippedImage", "check_image", "decode_image", "input_batches",
+           "scan_images"]
 
 #: Pillow modes that are not 8 bits per channel: refused (their pixels are not p / 255).
 WRONG_MODES = ("1", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
@@ -253,6 +254,14 @@ class ImageFiles:
                 pending = (ahead.submit(self.read, range(following, min(following + batch_size, len(self))))
                            if following < len(self) else None)
                 yield batch
+
+
+def input_batches(inputs: np.ndarray | ImageFiles, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive batches of at most ``batch_size`` rows of ``inputs``: slices of an array, or
+    :meth:`ImageFiles.batches` (decoded, the next one read ahead) for image files."""
+    if isinstance(inputs, ImageFiles):
+        return inputs.batches(batch_size)
+    return (inputs[start:start + batch_size] for start in range(0, len(inputs), batch_size))
 
 
 def scan_images(files: ImageFiles, ids: np.ndarray, *, skip: bool,

@@ -86,17 +86,14 @@ def predict_scores(engine: Engine, inputs: np.ndarray | ImageFiles, *, progress:
         :class:`RuntimeFailure` when the engine returns a number of rows other than
         it was given.
     """
-    from compress_gate.data.image_files import ImageFiles
+    from compress_gate.data.image_files import ImageFiles, input_batches
 
-    streamed = isinstance(inputs, ImageFiles)
-    if not (streamed or isinstance(inputs, np.ndarray)) or inputs.ndim < 1 or inputs.shape[0] == 0:
+    if not isinstance(inputs, (ImageFiles, np.ndarray)) or inputs.ndim < 1 or inputs.shape[0] == 0:
         raise InputError(f"{engine.model_path}: no inputs to score (got shape {getattr(inputs, 'shape', None)}). "
                          "Pass an array (N, *input dims) with N >= 1.")
     size = engine.batch_size
     parts = []
-    batches = (inputs.batches(size) if streamed
-               else (inputs[start:start + size] for start in range(0, inputs.shape[0], size)))
-    for batch in batches:
+    for batch in input_batches(inputs, size):
         rows = batch.shape[0]
         if engine.fixed_batch and rows < size:
             padding = np.zeros((size - rows, *batch.shape[1:]), dtype=batch.dtype)
