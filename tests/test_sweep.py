@@ -219,10 +219,16 @@ def test_seeds_train_n_students_per_setting_from_one_teacher_and_report_the_spre
     assert at_05["accuracy"]["mean"] == pytest.approx(0.84) and at_05["accuracy"]["std"] == pytest.approx(0.01)
     assert at_05["accuracy"]["values"] == pytest.approx([0.85, 0.84, 0.83])
     assert at_05["cev"]["base_ci"] == [3.0, 30.0] and at_05["cev"]["std"] == 0.0
+    # the gated BA limit at 0.8: observed 0.08 for every seed (ba = sparsity / 10); the base seed's gate interval
+    [ba_08] = at_08["limits"]
+    assert ba_08["name"] == "ba absolute change <= 0.05 (upper)" and ba_08["outcomes"] == ["pass", "pass", "fail"]
+    assert ba_08["passed"] == 2 and ba_08["mean"] == pytest.approx(0.08) and ba_08["std"] == pytest.approx(0.0)
+    assert ba_08["base"] == pytest.approx(0.08) and ba_08["base_ci"] == pytest.approx([0.07, 0.09])
     # seed 2 fails at 0.8, so 0.8 is not chosen although its base seed passes
     assert (at_05["passed"], at_08["passed"]) == (3, 2) and summary["chosen"] == 0.5
     html = (sweep_dir / "sweep.html").read_text()
     assert "Spread across seeds" in html and "2 / 3" in html and "0.8400 ± 0.0100 [0.8300, 0.8500]" in html
+    assert "0.0800 ± 0.0000 [0.0800, 0.0800] (base 0.0800 [0.0700, 0.0900])" in html
 
 
 def test_seed_teachers_give_every_seed_its_own_teacher(tmp_path, stub_runs):

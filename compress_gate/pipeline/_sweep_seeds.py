@@ -83,7 +83,10 @@ def seed_spread(rows: Sequence[Mapping[str, Any]], base_seed: int) -> list[dict[
     (how many seeds' students pass), and per number ``{"n", "mean", "std", "min", "max",
     "values", "base", "base_ci"}``: ``std`` is the sample standard deviation (n − 1; ``None``
     below 2 defined values), ``values`` in seed order (``None`` where undefined), ``base``
-    and ``base_ci`` the base seed's value and bootstrap interval.
+    and ``base_ci`` the base seed's value and bootstrap interval. ``limits``: per gated limit
+    (by name, in the base seed's order) the same statistics of its observed value, with
+    ``base_ci`` the base seed's interval of the gate, ``passed`` the seeds whose limit
+    passed, and ``outcomes`` in seed order (a seed without that limit gives ``None``).
 
     >>> rows = [{"requested_sparsity": 0.8, "seed": s, "accuracy": a, "verdict": "pass"}
     ...         for s, a in ((0, 0.90), (1, 0.86), (2, 0.88))]
@@ -102,14 +105,35 @@ def seed_spread(rows: Sequence[Mapping[str, Any]], base_seed: int) -> list[dict[
                                  "seeds": [row["seed"] for row in members],
                                  "passed": sum(row.get("verdict") == "pass" for row in members)}
         for key, ci_key in SPREAD_KEYS.items():
-            values = [_number(row.get(key)) for row in members]
-            defined = [v for v in values if v is not None]
-            entry[key] = {"n": len(defined), "mean": statistics.fmean(defined) if defined else None,
-                          "std": statistics.stdev(defined) if len(defined) > 1 else None,
-                          "min": min(defined, default=None), "max": max(defined, default=None),
-                          "values": values, "base": _number(base.get(key)),
-                          "base_ci": base.get(ci_key) if ci_key else None}
+            entry[key] = _statistics([_number(row.get(key)) for row in members], _number(base.get(key)),
+                                     base.get(ci_key) if ci_key else None)
+        entry["limits"] = _limit_spread(members, base)
         out.append(entry)
+    return out
+
+
+def _statistics(values: list[float | None], base: float | None, base_ci: Any) -> dict[str, Any]:
+    """``n``, ``mean``, sample ``std`` (None below 2), ``min``, ``max`` of the defined ``values``, with
+    ``values`` themselves and the base seed's value and interval."""
+    defined = [v for v in values if v is not None]
+    return {"n": len(defined), "mean": statistics.fmean(defined) if defined else None,
+            "std": statistics.stdev(defined) if len(defined) > 1 else None,
+            "min": min(defined, default=None), "max": max(defined, default=None),
+            "values": values, "base": base, "base_ci": base_ci}
+
+
+def _limit_spread(members: Sequence[Mapping[str, Any]], base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per gated limit of the base seed's row: its observed value over ``members`` (seed order) with the
+    base seed's interval, how many seeds passed it, and each seed's outcome."""
+    out = []
+    for limit in base.get("limits") or []:
+        found = [next((e for e in row.get("limits") or [] if e.get("name") == limit["name"]), None)
+                 for row in members]
+        outcomes = [None if e is None else e.get("outcome") for e in found]
+        out.append({"name": limit["name"], "metric": limit.get("metric"),
+                    "passed": sum(outcome == "pass" for outcome in outcomes), "outcomes": outcomes,
+                    **_statistics([None if e is None else _number(e.get("observed")) for e in found],
+                                  _number(limit.get("observed")), limit.get("ci"))})
     return out
 
 
@@ -137,5 +161,12 @@ def spread_section(summary: Mapping[str, Any]) -> str:
             f"{teachers}). Each cell: mean ± sample standard deviation over the seeds [min, max]; in "
             "parentheses the base seed's value and its 95 % bootstrap interval over test rows, which does "
             "not cover another training run.")
+    limit_rows = [[f"{entry['requested_sparsity']:g}" + (f" ({entry['mask']})" if entry["mask"] else ""),
+                   limit["name"], f"{limit['passed']} / {len(entry['seeds'])}", _cell(limit)]
+                  for entry in spread for limit in entry.get("limits", [])]
+    limits = ([paragraph("The gated limits' observed values across the seeds (the number each limit judges), "
+                         "with the base seed's interval from the gate."),
+               table(["sparsity", "limit", "seeds passing", "observed across seeds"], limit_rows)]
+              if limit_rows else [])
     return section("seeds", "Spread across seeds", paragraph(note),
-                   table(["sparsity", "seeds passing", *keys], rows))
+                   table(["sparsity", "seeds passing", *keys], rows), *limits)
