@@ -162,6 +162,20 @@ def test_skip_leaves_bad_rows_out_and_lists_them(tmp_path):
         load_csv_data(_config(path))                              # fail (the default) stops at the first
 
 
+@pytest.mark.parametrize("block", [1, 3, 4096])
+def test_the_scan_finds_the_same_bad_rows_in_any_block_size(tmp_path, monkeypatch, block):
+    # the files are checked SCAN_BLOCK rows at a time (bounded memory); blocks of 1 and 3 split the 16
+    # rows so that bad rows fall in different blocks and at block edges (rows 3, 5, 15)
+    monkeypatch.setattr("compress_gate.data.image_files.SCAN_BLOCK", block)
+    path = _write_csv(tmp_path)
+    for name in ("03", "05", "15"):
+        (tmp_path / f"imgs/{name}.png").unlink()
+    seen = []
+    data = load_csv_data(_config(path, on_bad_image="skip"), progress=lambda done, total: seen.append((done, total)))
+    assert [s.id for s in data.skipped] == ["imgs/03.png", "imgs/05.png", "imgs/15.png"]
+    assert data.n_samples == 13 and seen == [(k, 16) for k in range(1, 17)]
+
+
 def test_score_names_a_bad_image_before_writing_anything(tmp_path):
     from typer.testing import CliRunner
 

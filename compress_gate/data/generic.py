@@ -73,6 +73,7 @@ def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
     _check_unread_columns(header, needed, config.extra_columns, path)
     lines = [line for line, _ in rows]
     cells = {name: [row.get(name) or "" for _, row in rows] for name in dict.fromkeys(needed)}
+    del rows                                    # one copy of the cells at a time (memory grows with N)
     split = np.array([_split_value(v, path, line, config.split_column)
                       for v, line in zip(cells[config.split_column], lines)], dtype="<U5")
     if config.task == "multiclass":
@@ -89,7 +90,7 @@ def load_csv_data(config: CsvDataConfig, *, base_dir: Path = Path("."),
     id_column = config.id_column or config.path_column
     ids = np.array([v.strip() for v in cells[id_column]], dtype=str)
     _check_unique_ids(ids, path, lines, id_column)
-    image_paths = [_resolve(Path(p.strip()), path.parent) for p in cells[config.path_column]]
+    image_paths = [str(_resolve(Path(p.strip()), path.parent)) for p in cells[config.path_column]]
     transform = ImageTransform(config.image_size, channels=config.channels, crop_size=config.crop_size)
     inputs, keep, skipped = open_image_files(
         image_paths, ids, transform=transform, workers=config.workers, on_bad_image=config.on_bad_image,
