@@ -40,7 +40,8 @@ sparsity) over seeds in benchmarks/results/method_comparison_seeds.{json,md}:
   with the gate's intervals (no mitigation: thresholds 0.5, no overrides, so the gate judges
   the same predictions as the table), CEV and SDE, the verdict, the ONNX Runtime speed ratio.
 - Summaries: per number, the mean and sample standard deviation over seeds, and seed 0's
-  bootstrap interval beside them (it does not cover another training run).
+  bootstrap interval beside them (it does not cover another training run); and each method paired
+  with GMP seed by seed (:func:`paired_with_reference`), since a seed's teacher is shared.
 
 Needs the ``[torch]`` environment (torch, torch-pruning, onnxruntime).
 """
@@ -67,6 +68,7 @@ PARAMS = [r"re:^layer\d+\..*(conv\d+|downsample\.0)\.weight$"]
 N_RESAMPLES = 500
 SPEED_RESAMPLES = 2000
 SPARSITIES = (0.9, 0.99, 0.8)       # in the order they run
+REFERENCE = "GMP"                    # the method every other is paired with, seed by seed
 RECOVERY = {"sparsity": 0.9, "seed": 0, "budgets": (1.0, 2.0, 4.0), "methods": ("GMP", "SNIP", "FairGRAPE",
                                                                                "FairGRAPE (authors)")}
 
@@ -198,7 +200,38 @@ def summarize(rows: list[dict[str, Any]], budget: float) -> dict[str, Any]:
                 for r in rows if r["sparsity"] == RECOVERY["sparsity"] and r["seed"] == RECOVERY["seed"]
                 and r["method"] in RECOVERY["methods"]]
     return {"budget": budget, "cells": len(rows), "data": DATA, "model": BASE["model"], "settings": out,
+            "paired": paired_with_reference(rows, budget),
             "recovery": sorted(recovery, key=lambda r: (r["method"], r["budget"]))}
+
+
+def paired_with_reference(rows: list[dict[str, Any]], budget: float) -> list[dict[str, Any]]:
+    """Each method against :data:`REFERENCE` (GMP) seed by seed, at ``budget`` and the same sparsity.
+
+    A seed shares its teacher and data order across methods, so the difference within a seed removes
+    the teacher's share of the spread. Per seed present in both: ``method − GMP`` of Std(ΔAcc)
+    (percent points), of accuracy (percent points) and of the worst BA increase (None where either
+    is undefined: the gate failed closed). ``lower`` counts the seeds where the method's Std(ΔAcc) is
+    below GMP's. A (method, sparsity) with no seed shared with GMP is left out.
+    """
+    cells = {_key(row): row for row in rows if row["budget"] == budget}
+    settings = sorted({(method, sparsity) for method, sparsity, _, _ in cells if method != REFERENCE},
+                      key=lambda ms: (ms[1], ms[0]))
+    out = []
+    for method, sparsity in settings:
+        pairs = [(seed, cells[(method, sparsity, seed, budget)], cells[(REFERENCE, sparsity, seed, budget)])
+                 for seed in sorted({k[2] for k in cells if k[:2] == (method, sparsity)})
+                 if (REFERENCE, sparsity, seed, budget) in cells]
+        if not pairs:
+            continue
+        std = [r["std_delta_accuracy"]["value"] - ref["std_delta_accuracy"]["value"] for _, r, ref in pairs]
+        out.append({"method": method, "sparsity": sparsity, "seeds": [seed for seed, _, _ in pairs],
+                    "std_delta_accuracy": std,
+                    "accuracy": [100 * (r["student_accuracy"] - ref["student_accuracy"]) for _, r, ref in pairs],
+                    "ba_increase": [None if r["ba_increase"]["value"] is None or ref["ba_increase"]["value"] is None
+                                    else r["ba_increase"]["value"] - ref["ba_increase"]["value"]
+                                    for _, r, ref in pairs],
+                    "lower": sum(d < 0 for d in std)})
+    return out
 
 
 def _seed0_ci(row: dict[str, Any], key: str) -> list[float] | None:
@@ -319,8 +352,12 @@ def _with_ci(stat: dict[str, Any], digits: int = 2) -> str:
     return _mean_std(stat, digits) + (f" (seed 0: [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}])" if ci else "")
 
 
+def _per_seed(values: list[float | None], digits: int) -> str:
+    return " / ".join("n/a" if v is None else f"{v:+.{digits}f}" for v in values)
+
+
 def _markdown(summary: dict[str, Any]) -> str:
-    """Headline table (Std(ΔAcc), accuracy, BA increase), per-group table and the recovery curve."""
+    """Headline table (Std(ΔAcc), accuracy, BA increase), per-group table, the pairs with GMP and the recovery curve."""
     settings = summary["settings"]
     if not settings:
         return "No cell at this budget yet.\n"
@@ -338,6 +375,14 @@ def _markdown(summary: dict[str, Any]) -> str:
     for entry in sorted(settings.values(), key=lambda e: (e["sparsity"], e["method"])):
         cells = [" / ".join(_mean_std(entry["groups"][g][m], 1) for m in ("accuracy", "fnr", "fpr")) for g in names]
         lines.append(f"| {entry['method']} | {entry['sparsity']:g} | " + " | ".join(cells) + " |")
+    if summary["paired"]:
+        lines += ["", f"Paired with {REFERENCE}, seed by seed (method − {REFERENCE} at the same seed: same teacher, "
+                  "same data order). Std(ΔAcc) and accuracy in percent points; lower: seeds where the method's "
+                  f"Std(ΔAcc) is below {REFERENCE}'s", "",
+                  "| method | sparsity | Δ Std(ΔAcc) | lower | Δ accuracy | Δ worst BA increase |", "|---|---|---|---|---|---|"]
+        lines += [f"| {p['method']} | {p['sparsity']:g} | {_per_seed(p['std_delta_accuracy'], 2)} | "
+                  f"{p['lower']} of {len(p['seeds'])} | {_per_seed(p['accuracy'], 1)} | "
+                  f"{_per_seed(p['ba_increase'], 3)} |" for p in summary["paired"]]
     if summary["recovery"]:
         lines += ["", f"Recovery (sparsity {RECOVERY['sparsity']:g}, seed {RECOVERY['seed']}): accuracy % / "
                   "Std(ΔAcc) % / worst BA increase by fine-tuning budget", "",
