@@ -112,12 +112,15 @@ def methods(sparsity: float, budget: float) -> dict[str, dict[str, Any]]:
     }
 
 
-def grid(seeds: int, budget: float, only: list[str] | None) -> list[dict[str, Any]]:
-    """Every cell ``{method, sparsity, seed, budget}`` in the order they run (module docstring)."""
+def grid(seeds: int, budget: float, only: list[str] | None,
+         sparsities: tuple[float, ...] = SPARSITIES) -> list[dict[str, Any]]:
+    """Every cell ``{method, sparsity, seed, budget}`` in the order they run (module docstring); the
+    recovery curve only where its sparsity is among ``sparsities``."""
     cells = [{"method": name, "sparsity": sparsity, "seed": seed, "budget": budget}
-             for sparsity in SPARSITIES for seed in range(seeds) for name in methods(sparsity, budget)]
-    cells += [{"method": name, "sparsity": RECOVERY["sparsity"], "seed": RECOVERY["seed"], "budget": b}
-              for b in RECOVERY["budgets"] for name in RECOVERY["methods"]]
+             for sparsity in sparsities for seed in range(seeds) for name in methods(sparsity, budget)]
+    if RECOVERY["sparsity"] in sparsities:
+        cells += [{"method": name, "sparsity": RECOVERY["sparsity"], "seed": RECOVERY["seed"], "budget": b}
+                  for b in RECOVERY["budgets"] for name in RECOVERY["methods"]]
     return [cell for cell in cells if only is None or cell["method"] in only]
 
 
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--budget", type=float, default=8.0, help="fine-tuning epochs of every student")
     parser.add_argument("--only", nargs="+", default=None, help="these methods only (names as printed)")
+    parser.add_argument("--sparsities", nargs="+", type=float, default=list(SPARSITIES),
+                        help="these sparsities only (e.g. more seeds at 0.99: --seeds 5 --sparsities 0.99)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/method-comparison"),
                         help="recipes, run directories and teacher caches (kept, so a rerun reuses teachers)")
     parser.add_argument("--cells", type=Path, default=CELLS)
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if not args.summarize:
-        for cell in grid(args.seeds, args.budget, args.only):
+        for cell in grid(args.seeds, args.budget, args.only, tuple(args.sparsities)):
             if _key(cell) in done_cells(args.cells):
                 continue
             row = {**cell, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

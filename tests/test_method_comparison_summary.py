@@ -37,3 +37,10 @@ def test_a_method_without_a_shared_seed_is_left_out_and_the_table_says_n_a():
     assert [p["seeds"] for p in method_comparison.paired_with_reference(rows, 8.0)] == [[0]]
     line = method_comparison._per_seed([0.1, None], 3)
     assert line == "+0.100 / n/a"
+
+
+def test_the_grid_runs_only_the_sparsities_asked_for_and_keeps_the_recovery_curve_with_its_sparsity():
+    only_099 = method_comparison.grid(seeds=5, budget=8.0, only=["GMP"], sparsities=(0.99,))
+    assert [(c["sparsity"], c["seed"]) for c in only_099] == [(0.99, seed) for seed in range(5)]
+    with_09 = method_comparison.grid(seeds=1, budget=8.0, only=["GMP"], sparsities=(0.9,))
+    assert [c["budget"] for c in with_09] == [8.0, 1.0, 2.0, 4.0]
