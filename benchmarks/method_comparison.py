@@ -11,6 +11,7 @@ groups) at a reduced size::
 
     .venv-torch/bin/python benchmarks/method_comparison.py [--work DIR]        # the whole grid, resumable
     .venv-torch/bin/python benchmarks/method_comparison.py --summarize         # tables from the cells so far
+    .venv-torch/bin/python benchmarks/method_comparison.py --seeds 5 --sparsities 0.99   # more seeds at one sparsity
 
 **Resumable.** Each finished cell is appended as one JSON line to
 ``benchmarks/results/method_comparison_cells.jsonl`` (with its recipe); a rerun skips the cells
