@@ -31,10 +31,11 @@ def test_each_method_is_paired_with_gmp_seed_by_seed():
     assert snip["lower"] == 1
 
 
-def test_a_method_without_a_shared_seed_is_left_out_and_the_table_says_n_a():
+def test_a_sparsity_without_gmp_is_left_out_and_the_table_says_n_a():
     rows = [_cell("GMP", 0, 0.40, 0.860, None), _cell("GraSP", 1, 0.25, 0.855, 0.050),
-            _cell("GraSP", 0, 0.50, 0.800, 0.100)]
-    assert [p["seeds"] for p in method_comparison.paired_with_reference(rows, 8.0)] == [[0]]
+            _cell("GraSP", 0, 0.50, 0.800, 0.100), _cell("GraSP", 0, 0.90, 0.700, 0.200, sparsity=0.99)]
+    pairs = method_comparison.paired_with_reference(rows, 8.0)
+    assert [(p["sparsity"], p["seeds"], p["ba_increase"]) for p in pairs] == [(0.9, [0], [None])]
     line = method_comparison._per_seed([0.1, None], 3)
     assert line == "+0.100 / n/a"
 
